@@ -1,0 +1,335 @@
+//! Protocol settings: the seed's defaults as named constants, presets, and validation.
+//!
+//! Every default below is the example the seed gives, with its paragraph; settings the seed does
+//! not name say why they have the value they have. Drivers (the peer service, the simulator) map
+//! their configuration files onto [`Config`] and call [`Config::validate`].
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+/// Largest RTT difference at which a group is in the joining peer's locality [0043][0050].
+pub const DEFAULT_LOCALITY_THRESHOLD: Duration = Duration::from_millis(10);
+/// Groups a join walk tests before it founds a group of its own [0051][0054].
+pub const DEFAULT_MAX_TESTED_GROUPS: u32 = 10;
+/// Longest a join walk may take before it founds a group of its own [0054].
+pub const DEFAULT_JOIN_DEADLINE: Duration = Duration::from_secs(10);
+/// Inter-group connections a leader aims for; at least 2 [0055][0057].
+pub const DEFAULT_INTER_GROUP_TARGET: u32 = 6;
+/// Groups farther than this are not taken as neighbours by the search of Figure 11 [0055].
+pub const DEFAULT_INTER_GROUP_RADIUS: Duration = Duration::from_millis(1000);
+/// Links to random groups, on top of the nearest ones, against partitions [0039].
+pub const DEFAULT_RANDOM_INTER_GROUP_LINKS: u32 = 1;
+/// Length of the leadership list: the leader and its successors [0062].
+pub const DEFAULT_LEADERSHIP_LIST_TARGET: u32 = 10;
+/// How often a leader floods `Alive` [0063].
+pub const DEFAULT_ALIVE_INTERVAL: Duration = Duration::from_secs(5);
+/// Silence after which a member takes its leader for gone [0063].
+pub const DEFAULT_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Upper bound of the random wait before a leaderless member claims leadership [0064].
+pub const DEFAULT_LEADERLESS_BACKOFF: Duration = Duration::from_secs(10);
+/// Claims closer together than this collide and start another election round [0064].
+pub const DEFAULT_COLLISION_WINDOW: Duration = Duration::from_secs(1);
+/// Election rounds after which the earliest claim wins even if it collided: rounds only repeat
+/// while backoffs keep colliding, and five in a row is already improbable.
+pub const DEFAULT_MAX_ELECTION_ROUNDS: u32 = 5;
+/// Probes per measurement; the minimum is kept, as the least-queued sample.
+pub const DEFAULT_MEASURE_SAMPLES: u32 = 3;
+/// How often a leader re-measures its neighbour groups [0048].
+pub const DEFAULT_REMEASURE_INTERVAL: Duration = Duration::from_secs(30);
+/// Intra-group connections a joining member opens. Three random links per member keep the
+/// group's flooding mesh connected with high probability.
+pub const DEFAULT_INTRA_GROUP_TARGET: u32 = 3;
+/// Intra-group connections a peer accepts before it refuses and names other members.
+pub const DEFAULT_MAX_INTRA_GROUP_LINKS: u32 = 8;
+/// Inter-group connections a leader accepts before it refuses and names its neighbours: room
+/// for the target plus links that other groups open towards it.
+pub const DEFAULT_MAX_INTER_GROUP_LINKS: u32 = 16;
+/// How often a member reports to its leader (which keeps the member roster) and refreshes its
+/// intra-group link candidates: twice per alive timeout, so one lost report is not fatal.
+pub const DEFAULT_MEMBER_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+/// Silence after which a leader drops a member from its roster: three missed reports.
+pub const DEFAULT_MEMBER_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often a leader refreshes its entry at the rendezvous; entries live three intervals.
+pub const DEFAULT_ANNOUNCE_INTERVAL: Duration = Duration::from_secs(10);
+/// Deadline the driver puts on every outgoing call.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// Groups asked for in one boot list [0044].
+pub const DEFAULT_BOOT_LIST_SIZE: u32 = 8;
+/// The leader-distance guard: a peer joins a group only if its leader is at most this far
+/// (DESIGN §3, beyond the seed). Without it a group with no neighbours passes any peer.
+pub const DEFAULT_MAX_LEADER_RTT: Duration = Duration::from_millis(20);
+
+/// The settings of one peer's protocol engine. Build one from a preset and adjust fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// See [`DEFAULT_LOCALITY_THRESHOLD`].
+    pub locality_threshold: Duration,
+    /// See [`DEFAULT_MAX_TESTED_GROUPS`].
+    pub max_tested_groups: u32,
+    /// See [`DEFAULT_JOIN_DEADLINE`].
+    pub join_deadline: Duration,
+    /// See [`DEFAULT_INTER_GROUP_TARGET`].
+    pub inter_group_target: u32,
+    /// See [`DEFAULT_MAX_INTER_GROUP_LINKS`].
+    pub max_inter_group_links: u32,
+    /// See [`DEFAULT_INTER_GROUP_RADIUS`].
+    pub inter_group_radius: Duration,
+    /// See [`DEFAULT_RANDOM_INTER_GROUP_LINKS`].
+    pub random_inter_group_links: u32,
+    /// See [`DEFAULT_LEADERSHIP_LIST_TARGET`].
+    pub leadership_list_target: u32,
+    /// See [`DEFAULT_INTRA_GROUP_TARGET`].
+    pub intra_group_target: u32,
+    /// See [`DEFAULT_MAX_INTRA_GROUP_LINKS`].
+    pub max_intra_group_links: u32,
+    /// See [`DEFAULT_ALIVE_INTERVAL`].
+    pub alive_interval: Duration,
+    /// See [`DEFAULT_ALIVE_TIMEOUT`].
+    pub alive_timeout: Duration,
+    /// See [`DEFAULT_LEADERLESS_BACKOFF`].
+    pub leaderless_backoff: Duration,
+    /// See [`DEFAULT_COLLISION_WINDOW`].
+    pub collision_window: Duration,
+    /// See [`DEFAULT_MAX_ELECTION_ROUNDS`].
+    pub max_election_rounds: u32,
+    /// See [`DEFAULT_MEASURE_SAMPLES`].
+    pub measure_samples: u32,
+    /// See [`DEFAULT_REMEASURE_INTERVAL`].
+    pub remeasure_interval: Duration,
+    /// See [`DEFAULT_MEMBER_REFRESH_INTERVAL`].
+    pub member_refresh_interval: Duration,
+    /// See [`DEFAULT_MEMBER_TIMEOUT`].
+    pub member_timeout: Duration,
+    /// See [`DEFAULT_ANNOUNCE_INTERVAL`].
+    pub announce_interval: Duration,
+    /// See [`DEFAULT_REQUEST_TIMEOUT`].
+    pub request_timeout: Duration,
+    /// See [`DEFAULT_BOOT_LIST_SIZE`].
+    pub boot_list_size: u32,
+    /// The leader-distance guard: `Some(max)` joins a group only if its leader is at most `max`
+    /// away; `None` is the seed's behaviour. See [`DEFAULT_MAX_LEADER_RTT`].
+    pub max_leader_rtt: Option<Duration>,
+    /// Group merge (DESIGN §3, beyond the seed): a leader whose neighbour group is in its
+    /// locality and larger merges its group into that one.
+    pub group_merge: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::wan()
+    }
+}
+
+impl Config {
+    /// The seed's values, for peers spread over the Internet.
+    pub fn wan() -> Self {
+        Self {
+            locality_threshold: DEFAULT_LOCALITY_THRESHOLD,
+            max_tested_groups: DEFAULT_MAX_TESTED_GROUPS,
+            join_deadline: DEFAULT_JOIN_DEADLINE,
+            inter_group_target: DEFAULT_INTER_GROUP_TARGET,
+            max_inter_group_links: DEFAULT_MAX_INTER_GROUP_LINKS,
+            inter_group_radius: DEFAULT_INTER_GROUP_RADIUS,
+            random_inter_group_links: DEFAULT_RANDOM_INTER_GROUP_LINKS,
+            leadership_list_target: DEFAULT_LEADERSHIP_LIST_TARGET,
+            intra_group_target: DEFAULT_INTRA_GROUP_TARGET,
+            max_intra_group_links: DEFAULT_MAX_INTRA_GROUP_LINKS,
+            alive_interval: DEFAULT_ALIVE_INTERVAL,
+            alive_timeout: DEFAULT_ALIVE_TIMEOUT,
+            leaderless_backoff: DEFAULT_LEADERLESS_BACKOFF,
+            collision_window: DEFAULT_COLLISION_WINDOW,
+            max_election_rounds: DEFAULT_MAX_ELECTION_ROUNDS,
+            measure_samples: DEFAULT_MEASURE_SAMPLES,
+            remeasure_interval: DEFAULT_REMEASURE_INTERVAL,
+            member_refresh_interval: DEFAULT_MEMBER_REFRESH_INTERVAL,
+            member_timeout: DEFAULT_MEMBER_TIMEOUT,
+            announce_interval: DEFAULT_ANNOUNCE_INTERVAL,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            boot_list_size: DEFAULT_BOOT_LIST_SIZE,
+            max_leader_rtt: Some(DEFAULT_MAX_LEADER_RTT),
+            group_merge: true,
+        }
+    }
+
+    /// One data centre or campus: the same structure with timers five times faster, since
+    /// round trips are short and failures should be noticed quickly.
+    pub fn lan() -> Self {
+        Self {
+            locality_threshold: Duration::from_millis(2),
+            max_leader_rtt: Some(Duration::from_millis(4)),
+            join_deadline: Duration::from_secs(5),
+            alive_interval: Duration::from_secs(1),
+            alive_timeout: Duration::from_secs(2),
+            leaderless_backoff: Duration::from_secs(2),
+            collision_window: Duration::from_millis(200),
+            remeasure_interval: Duration::from_secs(10),
+            member_refresh_interval: Duration::from_secs(1),
+            member_timeout: Duration::from_secs(3),
+            announce_interval: Duration::from_secs(2),
+            request_timeout: Duration::from_millis(500),
+            ..Self::wan()
+        }
+    }
+
+    /// Test clusters and deterministic tests: WAN thresholds (emulated distances are WAN-like)
+    /// with timers fast enough that failover is visible within seconds.
+    pub fn test() -> Self {
+        Self {
+            join_deadline: Duration::from_secs(5),
+            alive_interval: Duration::from_millis(500),
+            alive_timeout: Duration::from_millis(1500),
+            leaderless_backoff: Duration::from_millis(1000),
+            collision_window: Duration::from_millis(100),
+            remeasure_interval: Duration::from_secs(2),
+            member_refresh_interval: Duration::from_millis(500),
+            member_timeout: Duration::from_millis(1600),
+            announce_interval: Duration::from_millis(1000),
+            request_timeout: Duration::from_millis(1000),
+            ..Self::wan()
+        }
+    }
+
+    /// A preset by name: `wan`, `lan` or `test`.
+    pub fn preset(name: &str) -> Option<Self> {
+        match name {
+            "wan" => Some(Self::wan()),
+            "lan" => Some(Self::lan()),
+            "test" => Some(Self::test()),
+            _ => None,
+        }
+    }
+
+    /// Checks that the settings make sense together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn positive(name: &'static str, d: Duration) -> Result<(), ConfigError> {
+            if d.is_zero() {
+                return Err(ConfigError::Invalid {
+                    field: name,
+                    reason: "must be greater than zero".into(),
+                });
+            }
+            Ok(())
+        }
+        for (name, d) in [
+            ("locality_threshold", self.locality_threshold),
+            ("join_deadline", self.join_deadline),
+            ("inter_group_radius", self.inter_group_radius),
+            ("alive_interval", self.alive_interval),
+            ("alive_timeout", self.alive_timeout),
+            ("leaderless_backoff", self.leaderless_backoff),
+            ("collision_window", self.collision_window),
+            ("remeasure_interval", self.remeasure_interval),
+            ("member_refresh_interval", self.member_refresh_interval),
+            ("member_timeout", self.member_timeout),
+            ("announce_interval", self.announce_interval),
+            ("request_timeout", self.request_timeout),
+        ] {
+            positive(name, d)?;
+        }
+        let invalid = |field: &'static str, reason: String| Err(ConfigError::Invalid { field, reason });
+        if self.alive_timeout <= self.alive_interval {
+            return invalid(
+                "alive_timeout",
+                format!(
+                    "must exceed alive_interval ({:?}), or every member times out between two Alives",
+                    self.alive_interval
+                ),
+            );
+        }
+        if self.member_timeout <= self.member_refresh_interval {
+            return invalid(
+                "member_timeout",
+                "must exceed member_refresh_interval".into(),
+            );
+        }
+        if self.inter_group_target < 2 {
+            return invalid("inter_group_target", "must be at least 2 [0057]".into());
+        }
+        if self.max_inter_group_links < self.inter_group_target + self.random_inter_group_links {
+            return invalid(
+                "max_inter_group_links",
+                "must be at least inter_group_target + random_inter_group_links".into(),
+            );
+        }
+        if self.intra_group_target == 0 || self.max_intra_group_links < self.intra_group_target {
+            return invalid(
+                "max_intra_group_links",
+                "intra_group_target must be at least 1 and at most max_intra_group_links".into(),
+            );
+        }
+        if self.leadership_list_target == 0 || self.leadership_list_target as usize > crate::message::MAX_LEADERSHIP {
+            return invalid(
+                "leadership_list_target",
+                format!("must be between 1 and {}", crate::message::MAX_LEADERSHIP),
+            );
+        }
+        if self.measure_samples == 0 || self.measure_samples > 16 {
+            return invalid("measure_samples", "must be between 1 and 16".into());
+        }
+        if self.max_tested_groups == 0 {
+            return invalid("max_tested_groups", "must be at least 1".into());
+        }
+        if self.max_election_rounds == 0 {
+            return invalid("max_election_rounds", "must be at least 1".into());
+        }
+        if self.boot_list_size == 0 || self.boot_list_size as usize > crate::message::MAX_BOOT_LIST {
+            return invalid(
+                "boot_list_size",
+                format!("must be between 1 and {}", crate::message::MAX_BOOT_LIST),
+            );
+        }
+        if let Some(max) = self.max_leader_rtt {
+            positive("max_leader_rtt", max)?;
+        }
+        Ok(())
+    }
+}
+
+/// A setting that cannot work.
+#[derive(Debug, Error, PartialEq)]
+pub enum ConfigError {
+    /// One field has a value outside what the protocol can run with.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The setting's name, as in the configuration file.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_valid() {
+        for name in ["wan", "lan", "test"] {
+            Config::preset(name).unwrap().validate().unwrap();
+        }
+        assert!(Config::preset("fast").is_none());
+    }
+
+    #[test]
+    fn rejects_alive_timeout_not_above_interval() {
+        let cfg = Config {
+            alive_timeout: Duration::from_secs(5),
+            ..Config::wan()
+        };
+        let err = cfg.validate().unwrap_err();
+        assert!(err.to_string().starts_with("invalid alive_timeout"), "{err}");
+    }
+
+    #[test]
+    fn rejects_single_inter_group_link() {
+        let cfg = Config {
+            inter_group_target: 1,
+            ..Config::wan()
+        };
+        assert!(matches!(
+            cfg.validate(),
+            Err(ConfigError::Invalid { field: "inter_group_target", .. })
+        ));
+    }
+}

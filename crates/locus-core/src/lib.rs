@@ -1,0 +1,26 @@
+//! `locus-core`: the locus protocol as pure state machines.
+//!
+//! This crate is the protocol and nothing else: no sockets, no async runtime, no clock, no
+//! randomness of its own. Drivers — the peer service in `locus-peer`, the simulator in
+//! `locus-sim`, the deterministic harness in `locus-testkit` — feed it time, requests and
+//! results, and carry out what it asks for. The code measured at 100,000 simulated peers is
+//! the code that runs in the containers.
+//!
+//! Modules:
+//! - [`id`], [`time`], [`rng`]: identities, injected instants, the seeded generator.
+//! - [`config`]: settings with the seed's defaults and presets.
+//! - [`message`]: every request and reply, with the caps that bound them.
+
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod id;
+pub mod message;
+pub mod rng;
+pub mod time;
+
+pub use config::{Config, ConfigError};
+pub use id::{GroupId, PeerId, PeerRef};
+pub use message::{CallError, Request, RequestError, RequestId, Response, Target, Transmit};
+pub use rng::Rng;
+pub use time::Time;
