@@ -58,7 +58,7 @@ uuid_newtype!(PeerId);
 uuid_newtype!(GroupId);
 
 /// How to reach a peer: its identity and its gRPC address (`host:port`).
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PeerRef {
     /// The peer's identity.
     pub id: PeerId,

@@ -10,16 +10,30 @@
 //! - [`id`], [`time`], [`rng`]: identities, injected instants, the seeded generator.
 //! - [`config`]: settings with the seed's defaults and presets.
 //! - [`message`]: every request and reply, with the caps that bound them.
+//! - [`peer`]: the [`Peer`] engine drivers run; its submodules hold the procedures.
+//! - [`join`]: the join walk and the locality test (Figure 10).
+//! - [`link`]: the neighbour search (Figure 11) and the inter-group cache.
+//! - `election`: the leaderless election (internal).
+//! - [`rendezvous`]: the rendezvous point's directory of live groups.
+//! - [`event`]: what a peer reports to its driver.
 
 #![warn(missing_docs)]
 
 pub mod config;
+mod election;
+pub mod event;
 pub mod id;
+pub mod join;
+pub mod link;
 pub mod message;
+pub mod peer;
+pub mod rendezvous;
 pub mod rng;
 pub mod time;
 
 pub use config::{Config, ConfigError};
+pub use event::{Event, JoinStats};
+pub use peer::{BootSource, Peer};
 pub use id::{GroupId, PeerId, PeerRef};
 pub use message::{CallError, Request, RequestError, RequestId, Response, Target, Transmit};
 pub use rng::Rng;

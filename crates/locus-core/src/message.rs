@@ -377,6 +377,8 @@ pub enum CallError {
 pub enum Target {
     /// A peer, by its address.
     Peer(PeerRef),
+    /// A peer known only by address (a bootstrap address given by the operator).
+    Address(String),
     /// Any of the rendezvous services the driver knows.
     Rendezvous,
 }
@@ -398,7 +400,7 @@ impl Transmit {
     pub fn peer_id(&self) -> Option<PeerId> {
         match &self.to {
             Target::Peer(p) => Some(p.id),
-            Target::Rendezvous => None,
+            Target::Address(_) | Target::Rendezvous => None,
         }
     }
 }

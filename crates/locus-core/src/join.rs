@@ -1,0 +1,409 @@
+//! The join walk of Figure 10 [0044]–[0054], as a sub-machine that only decides.
+//!
+//! A [`Walk`] holds the candidate groups, the measurement cache and the locality tests done so
+//! far; the peer feeds it results and carries out the [`Action`]s it returns. The same walk
+//! serves a leader checking whether its group should merge into a neighbour (DESIGN §3): then
+//! it starts from that one group and may test only it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use crate::id::{GroupId, PeerId, PeerRef};
+use crate::message::{GroupView, MeasureReply, NeighborsReply};
+use crate::time::Time;
+
+/// What a walk asks its peer to do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Measure the RTT to this peer (a group leader) and report it with [`Walk::on_measured`].
+    Measure(PeerRef),
+    /// Ask this leader for its neighbour groups and report with [`Walk::on_neighbors`].
+    Query { group: GroupId, leader: PeerRef },
+    /// The group passed the locality test: enter it through its leader.
+    Enter { group: GroupId, leader: PeerRef },
+    /// No group passed: found a new group. `nearest` lists the groups measured, closest first.
+    Found { nearest: Vec<Measured> },
+}
+
+/// A group whose leader the walk measured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Measured {
+    pub(crate) group: GroupId,
+    pub(crate) leader: PeerRef,
+    pub(crate) rtt: Duration,
+}
+
+/// The outcome of one locality test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every supplied distance matched within the threshold (and the guard held).
+    Local,
+    /// The leader is farther than the leader-distance guard allows.
+    LeaderTooFar,
+    /// At least one neighbour's supplied and measured distances differ by the threshold or more.
+    Mismatch,
+}
+
+/// The locality test of [0050]: a group is in the caller's locality when, for every neighbour
+/// group, the distance the group supplied and the distance the caller measured differ by less
+/// than `threshold`. Neighbours the caller could not reach are left out of the comparison.
+///
+/// `max_leader_rtt` is the leader-distance guard (DESIGN §3): without it a group with no
+/// neighbours passes any peer.
+pub fn locality_test(
+    threshold: Duration,
+    max_leader_rtt: Option<Duration>,
+    leader_rtt: Duration,
+    pairs: impl IntoIterator<Item = (Duration, Option<Duration>)>,
+) -> Verdict {
+    if max_leader_rtt.is_some_and(|max| leader_rtt > max) {
+        return Verdict::LeaderTooFar;
+    }
+    let all_close = pairs.into_iter().all(|(supplied, measured)| match measured {
+        Some(m) => supplied.abs_diff(m) < threshold,
+        None => true,
+    });
+    if all_close { Verdict::Local } else { Verdict::Mismatch }
+}
+
+/// The walk's parameters, taken from [`crate::Config`].
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    pub(crate) threshold: Duration,
+    pub(crate) max_leader_rtt: Option<Duration>,
+    pub(crate) max_tested: u32,
+    pub(crate) deadline: Time,
+}
+
+#[derive(Debug, Clone)]
+struct Candidate {
+    leader: PeerRef,
+    tested: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for boot lists.
+    Booting { pending: usize },
+    /// Measuring candidates, then choosing one.
+    Selecting,
+    /// Waiting for a leader's neighbour list.
+    Querying(GroupId),
+    /// Waiting for the measurements a locality test needs.
+    Testing { group: GroupId, supplied: Vec<(GroupId, PeerRef, Duration)> },
+    /// Entering a group that passed.
+    Entering(GroupId),
+    /// Over: entered, or decided to found.
+    Done,
+}
+
+/// One join walk.
+#[derive(Debug, Clone)]
+pub(crate) struct Walk {
+    limits: Limits,
+    candidates: BTreeMap<GroupId, Candidate>,
+    /// The measurement cache of the whole walk [0049]: `None` marks a peer that did not answer.
+    /// A peer in here is never probed again.
+    measured: BTreeMap<PeerId, Option<Duration>>,
+    /// Measurements asked for and not yet reported.
+    in_flight: BTreeSet<PeerId>,
+    /// Groups this walk must not enter (the walker's own group, when merging).
+    excluded: BTreeSet<GroupId>,
+    tested: u32,
+    phase: Phase,
+}
+
+impl Walk {
+    /// A walk that first waits for `boot_requests` boot lists.
+    pub(crate) fn new(limits: Limits, boot_requests: usize) -> Self {
+        Walk {
+            limits,
+            candidates: BTreeMap::new(),
+            measured: BTreeMap::new(),
+            in_flight: BTreeSet::new(),
+            excluded: BTreeSet::new(),
+            tested: 0,
+            phase: if boot_requests == 0 {
+                Phase::Selecting
+            } else {
+                Phase::Booting {
+                    pending: boot_requests,
+                }
+            },
+        }
+    }
+
+    /// Never enter `group` (a merging leader's own group).
+    pub(crate) fn exclude(&mut self, group: GroupId) {
+        self.excluded.insert(group);
+        self.candidates.remove(&group);
+    }
+
+    /// Groups tested so far.
+    pub(crate) fn tested(&self) -> u32 {
+        self.tested
+    }
+
+    /// Whether the walk is waiting for `group`'s neighbour list.
+    pub(crate) fn is_querying(&self, group: GroupId) -> bool {
+        self.phase == Phase::Querying(group)
+    }
+
+    /// Whether the walk is entering `group`.
+    pub(crate) fn is_entering(&self, group: GroupId) -> bool {
+        self.phase == Phase::Entering(group)
+    }
+
+    /// Adds groups to the candidates: from a boot list, a merge target or a neighbour list.
+    pub(crate) fn add_candidates(&mut self, views: impl IntoIterator<Item = (GroupId, PeerRef)>) {
+        for (group, leader) in views {
+            if self.excluded.contains(&group) {
+                continue;
+            }
+            self.candidates
+                .entry(group)
+                .or_insert(Candidate { leader, tested: false });
+        }
+    }
+
+    /// One boot list arrived (or failed: `None`).
+    pub(crate) fn on_boot_list(&mut self, list: Option<Vec<GroupView>>) {
+        if let Some(list) = list {
+            self.add_candidates(list.into_iter().map(|v| (v.group_id, v.leader)));
+        }
+        if let Phase::Booting { pending } = &mut self.phase {
+            *pending = pending.saturating_sub(1);
+            if *pending == 0 {
+                self.phase = Phase::Selecting;
+            }
+        }
+    }
+
+    /// A measurement finished: `None` if the peer did not answer.
+    ///
+    /// The reply says which group the responder leads now; a leader that has stepped down is
+    /// replaced in the candidates by the leader it names, which must itself be measured before
+    /// it is trusted (DESIGN §7).
+    pub(crate) fn on_measured(&mut self, peer: &PeerRef, result: Option<(Duration, &MeasureReply)>) {
+        self.in_flight.remove(&peer.id);
+        self.measured.insert(peer.id, result.map(|(rtt, _)| rtt));
+        let Some((_, reply)) = result else { return };
+        // Which group does the responder lead? Fix up candidates that named it.
+        let leads = reply
+            .group
+            .as_ref()
+            .filter(|g| g.leader.id == reply.responder.id)
+            .map(|g| g.group_id);
+        let stale: Vec<GroupId> = self
+            .candidates
+            .iter()
+            .filter(|(g, c)| c.leader.id == peer.id && Some(**g) != leads)
+            .map(|(g, _)| *g)
+            .collect();
+        for g in stale {
+            // The peer no longer leads g: follow its hint if it is in g, else drop g.
+            match reply.group.as_ref().filter(|v| v.group_id == g) {
+                Some(v) if self.measured.get(&v.leader.id) != Some(&None) => {
+                    if let Some(c) = self.candidates.get_mut(&g) {
+                        c.leader = v.leader.clone();
+                    }
+                }
+                _ => {
+                    self.candidates.remove(&g);
+                }
+            }
+        }
+        if let Some(g) = leads {
+            if !self.excluded.contains(&g) {
+                self.candidates.entry(g).or_insert(Candidate {
+                    leader: reply.responder.clone(),
+                    tested: false,
+                });
+            }
+        }
+    }
+
+    /// A leader's neighbour list arrived for the group being queried (`None`: the call failed).
+    pub(crate) fn on_neighbors(&mut self, group: GroupId, reply: Option<NeighborsReply>) {
+        if self.phase != Phase::Querying(group) {
+            return;
+        }
+        let Some(reply) = reply.filter(|r| r.group.group_id == group) else {
+            // The leader vanished or leads something else now: drop the group.
+            self.candidates.remove(&group);
+            self.phase = Phase::Selecting;
+            return;
+        };
+        let supplied: Vec<(GroupId, PeerRef, Duration)> = reply
+            .neighbors
+            .into_iter()
+            .filter(|n| n.group_id != group)
+            .map(|n| (n.group_id, n.leader, n.rtt))
+            .collect();
+        self.add_candidates(supplied.iter().map(|(g, l, _)| (*g, l.clone())));
+        self.phase = Phase::Testing { group, supplied };
+    }
+
+    /// Entering `group` failed. `redirect` names the leader the old one pointed to, if any.
+    pub(crate) fn on_enter_failed(&mut self, group: GroupId, redirect: Option<PeerRef>) {
+        if self.phase != Phase::Entering(group) {
+            return;
+        }
+        match redirect {
+            // The group is still local; its new leader must be measured and the group retested.
+            Some(leader) if !self.measured.contains_key(&leader.id) => {
+                self.candidates.insert(group, Candidate { leader, tested: false });
+            }
+            _ => {
+                self.candidates.remove(&group);
+            }
+        }
+        self.phase = Phase::Selecting;
+    }
+
+    /// The walk entered its group.
+    pub(crate) fn finish(&mut self) {
+        self.phase = Phase::Done;
+    }
+
+    /// The groups measured so far, closest first.
+    pub(crate) fn nearest(&self) -> Vec<Measured> {
+        let mut out: Vec<Measured> = self
+            .candidates
+            .iter()
+            .filter_map(|(g, c)| {
+                self.rtt(&c.leader).map(|rtt| Measured {
+                    group: *g,
+                    leader: c.leader.clone(),
+                    rtt,
+                })
+            })
+            .collect();
+        out.sort_by_key(|m| (m.rtt, m.group));
+        out
+    }
+
+    fn rtt(&self, peer: &PeerRef) -> Option<Duration> {
+        self.measured.get(&peer.id).copied().flatten()
+    }
+
+    /// Decides what to do next. Call after every report; returns nothing while waiting.
+    pub(crate) fn next(&mut self, now: Time) -> Vec<Action> {
+        loop {
+            match &self.phase {
+                Phase::Booting { .. } | Phase::Querying(_) | Phase::Entering(_) | Phase::Done => {
+                    return Vec::new();
+                }
+                Phase::Selecting => {
+                    if now >= self.limits.deadline || self.tested >= self.limits.max_tested {
+                        return self.found();
+                    }
+                    let unmeasured = self.unmeasured(self.candidates.values().map(|c| c.leader.clone()));
+                    if !unmeasured.is_empty() || !self.in_flight.is_empty() {
+                        return self.measure(unmeasured);
+                    }
+                    let best = self
+                        .candidates
+                        .iter()
+                        .filter(|(_, c)| !c.tested)
+                        .filter_map(|(g, c)| self.rtt(&c.leader).map(|rtt| (rtt, *g, c.leader.clone())))
+                        .min();
+                    let Some((_, group, leader)) = best else {
+                        return self.found();
+                    };
+                    if let Some(c) = self.candidates.get_mut(&group) {
+                        c.tested = true;
+                    }
+                    self.phase = Phase::Querying(group);
+                    return vec![Action::Query { group, leader }];
+                }
+                Phase::Testing { group, supplied } => {
+                    let group = *group;
+                    let unmeasured = self.unmeasured(supplied.iter().map(|(_, l, _)| l.clone()));
+                    if !unmeasured.is_empty() || !self.in_flight.is_empty() {
+                        return self.measure(unmeasured);
+                    }
+                    let Some(leader) = self.candidates.get(&group).map(|c| c.leader.clone()) else {
+                        self.phase = Phase::Selecting;
+                        continue;
+                    };
+                    let Some(leader_rtt) = self.rtt(&leader) else {
+                        self.phase = Phase::Selecting;
+                        continue;
+                    };
+                    let pairs: Vec<_> = supplied.iter().map(|(_, l, d)| (*d, self.rtt(l))).collect();
+                    self.tested += 1;
+                    let verdict = locality_test(
+                        self.limits.threshold,
+                        self.limits.max_leader_rtt,
+                        leader_rtt,
+                        pairs,
+                    );
+                    if verdict == Verdict::Local {
+                        self.phase = Phase::Entering(group);
+                        return vec![Action::Enter { group, leader }];
+                    }
+                    self.phase = Phase::Selecting;
+                }
+            }
+        }
+    }
+
+    fn unmeasured(&self, peers: impl Iterator<Item = PeerRef>) -> Vec<PeerRef> {
+        let mut seen = BTreeSet::new();
+        peers
+            .filter(|p| !self.measured.contains_key(&p.id) && !self.in_flight.contains(&p.id))
+            .filter(|p| seen.insert(p.id))
+            .collect()
+    }
+
+    fn measure(&mut self, peers: Vec<PeerRef>) -> Vec<Action> {
+        for p in &peers {
+            self.in_flight.insert(p.id);
+        }
+        peers.into_iter().map(Action::Measure).collect()
+    }
+
+    fn found(&mut self) -> Vec<Action> {
+        self.phase = Phase::Done;
+        vec![Action::Found {
+            nearest: self.nearest(),
+        }]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    #[test]
+    fn difference_exactly_at_threshold_fails() {
+        let t = ms(10);
+        assert_eq!(locality_test(t, None, ms(1), [(ms(50), Some(ms(60)))]), Verdict::Mismatch);
+        assert_eq!(
+            locality_test(t, None, ms(1), [(ms(50), Some(ms(59) + Duration::from_micros(999)))]),
+            Verdict::Local
+        );
+        assert_eq!(locality_test(t, None, ms(1), [(ms(60), Some(ms(50)))]), Verdict::Mismatch);
+    }
+
+    #[test]
+    fn group_without_neighbours_passes_any_peer_unless_guarded() {
+        let far = ms(250);
+        assert_eq!(locality_test(ms(10), None, far, []), Verdict::Local);
+        assert_eq!(locality_test(ms(10), Some(ms(20)), far, []), Verdict::LeaderTooFar);
+        assert_eq!(locality_test(ms(10), Some(ms(20)), ms(3), []), Verdict::Local);
+    }
+
+    #[test]
+    fn unreachable_neighbours_are_left_out() {
+        assert_eq!(
+            locality_test(ms(10), None, ms(1), [(ms(80), None), (ms(40), Some(ms(45)))]),
+            Verdict::Local
+        );
+    }
+}

@@ -1,0 +1,440 @@
+//! Inter-group maintenance: Figure 11's neighbour search, the random link [0039],
+//! re-measurement and leader replacement [0048], rendezvous announcements, and group merge.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::state::{GroupRole, InterConnect, ProbeFor, Purpose, Replacing, State};
+use super::{Peer, Timer};
+use crate::event::Event;
+use crate::id::{GroupId, PeerRef};
+use crate::link::{Action, Neighbor, Search};
+use crate::message::{
+    Announcement, CallError, ConnectInterRequest, ConnectReply, GetBootListRequest,
+    GetNeighborsRequest, GroupMembersReply, LeaveRequest, LinkScope, MAX_CANDIDATES, MAX_NEIGHBORS,
+    MeasureReply, NeighborsReply, Request, RequestError, Response, Target,
+};
+use crate::rendezvous::term;
+use crate::time::Time;
+
+impl Peer {
+    pub(super) fn on_get_neighbors(&mut self, group_id: Option<GroupId>) -> Result<Response, RequestError> {
+        let State::Member(g) = &self.state else { return Err(RequestError::NotJoined) };
+        if group_id.is_some_and(|id| id != g.id) {
+            return Err(RequestError::WrongGroup(g.id));
+        }
+        match &g.role {
+            GroupRole::Leading(l) => {
+                let mut neighbors = l.neighbor_groups();
+                neighbors.truncate(MAX_NEIGHBORS);
+                Ok(Response::Neighbors(NeighborsReply { group: g.view(), neighbors }))
+            }
+            GroupRole::Follower => Err(RequestError::NotLeader { leader: Some(g.leader.clone()) }),
+            GroupRole::Electing(_) => Err(RequestError::NotLeader { leader: None }),
+        }
+    }
+
+    /// Another leader opens an inter-group connection; at the maximum, refuse and name the
+    /// neighbours instead.
+    pub(super) fn on_connect_inter(&mut self, from: PeerRef, req: ConnectInterRequest) -> Result<Response, RequestError> {
+        let max = self.cfg.max_inter_group_links as usize;
+        let State::Member(g) = &mut self.state else { return Err(RequestError::NotJoined) };
+        if req.group.group_id == g.id {
+            return Err(RequestError::Invalid("an inter-group connection needs two groups".into()));
+        }
+        if req.group.leader.id != from.id {
+            return Err(RequestError::Invalid("only a group's leader opens its inter-group connections".into()));
+        }
+        let GroupRole::Leading(l) = &mut g.role else {
+            let leader = matches!(g.role, GroupRole::Follower).then(|| g.leader.clone());
+            return Err(RequestError::NotLeader { leader });
+        };
+        if let Some(n) = l.inter.get_mut(&req.group.group_id) {
+            // The same group, perhaps under a new leader after a succession.
+            n.leader = from;
+            n.successors = req.group.successors;
+            n.member_count = req.group.member_count;
+            l.replacing.remove(&req.group.group_id);
+        } else if l.inter.len() < max {
+            l.inter.insert(
+                req.group.group_id,
+                Neighbor {
+                    leader: from,
+                    successors: req.group.successors,
+                    rtt: req.rtt,
+                    random: false,
+                    member_count: req.group.member_count,
+                },
+            );
+            self.events.push_back(Event::NeighborAdded { group: req.group.group_id, rtt: req.rtt });
+        } else {
+            let referrals = l.inter.values().take(MAX_CANDIDATES).map(|n| n.leader.clone()).collect();
+            return Ok(Response::Connect(ConnectReply { accepted: false, referrals }));
+        }
+        Ok(Response::Connect(ConnectReply { accepted: true, referrals: Vec::new() }))
+    }
+
+    fn connect_inter(&mut self, c: InterConnect) {
+        let State::Member(g) = &self.state else { return };
+        let group = g.view();
+        let (to, rtt) = (c.leader.clone(), c.rtt);
+        self.send_to(&to, Request::ConnectInter(ConnectInterRequest { group, rtt }), Purpose::ConnectInter(c));
+    }
+
+    pub(super) fn on_connect_inter_reply(&mut self, now: Time, c: InterConnect, result: Result<Response, CallError>) {
+        let Some(l) = self.leading_mut() else { return };
+        let outcome = match result {
+            Ok(Response::Connect(ConnectReply { accepted, referrals })) => Some((accepted, referrals)),
+            _ => None,
+        };
+        let accepted = outcome.as_ref().is_some_and(|(a, _)| *a);
+        let mut added = None;
+        if accepted {
+            let n = l.inter.entry(c.group).or_insert_with(|| {
+                added = Some(c.rtt);
+                Neighbor {
+                    leader: c.leader.clone(),
+                    successors: Vec::new(),
+                    rtt: c.rtt,
+                    random: c.random,
+                    member_count: 0,
+                }
+            });
+            n.leader = c.leader.clone();
+        } else if !c.search && !c.random {
+            // Re-linking after a succession failed: find that group's current leader.
+            if l.inter.contains_key(&c.group) {
+                self.replace(now, c.group);
+            }
+        }
+        if let Some(rtt) = added {
+            self.events.push_back(Event::NeighborAdded { group: c.group, rtt });
+        }
+        if c.random {
+            if let Some(l) = self.leading_mut() {
+                l.random_pending = false;
+            }
+        }
+        if c.search {
+            if let Some(s) = self.leading_mut().and_then(|l| l.search.as_mut()) {
+                s.on_connect(c.group, outcome);
+            }
+            self.drive_search(now);
+        }
+    }
+
+    /// After a succession: tell every neighbour group who leads this group now [0064].
+    pub(super) fn relink_neighbors(&mut self) {
+        let Some(l) = self.leading_mut() else { return };
+        let links: Vec<InterConnect> = l
+            .inter
+            .iter()
+            .map(|(g, n)| InterConnect {
+                group: *g,
+                leader: n.leader.clone(),
+                rtt: n.rtt,
+                random: n.random,
+                search: false,
+            })
+            .collect();
+        for c in links {
+            self.connect_inter(c);
+        }
+    }
+
+    // ---- Figure 11 ----
+
+    pub(super) fn drive_search(&mut self, now: Time) {
+        let _ = now;
+        let target = self.cfg.inter_group_target as usize;
+        let Some(l) = self.leading_mut() else { return };
+        let wanted = target.saturating_sub(l.near_links());
+        let linked: BTreeSet<GroupId> = l.inter.keys().copied().collect();
+        let Some(search) = l.search.as_mut() else { return };
+        let actions = search.next(&linked, wanted);
+        if search.is_done() {
+            l.search = None;
+        }
+        for a in actions {
+            match a {
+                Action::Measure(p) => self.probe(p, ProbeFor::Search),
+                Action::Connect { group, leader, rtt } => self.connect_inter(InterConnect {
+                    group,
+                    leader,
+                    rtt,
+                    random: false,
+                    search: true,
+                }),
+                Action::Query { group, leader } => self.send_to(
+                    &leader,
+                    Request::GetNeighbors(GetNeighborsRequest { group_id: Some(group) }),
+                    Purpose::SearchQuery(group),
+                ),
+            }
+        }
+    }
+
+    /// Re-enters Figure 11 when the group is below its target [0057][0059]: from its nearest
+    /// neighbour's neighbours, or from a boot list when it has none.
+    fn ensure_search(&mut self, now: Time) {
+        let target = self.cfg.inter_group_target as usize;
+        let radius = self.cfg.inter_group_radius;
+        let max = self.cfg.boot_list_size;
+        let State::Member(g) = &mut self.state else { return };
+        let own = g.id;
+        let GroupRole::Leading(l) = &mut g.role else { return };
+        if l.search.is_some() || l.near_links() >= target {
+            return;
+        }
+        let seeds: Vec<_> = l.inter.iter().map(|(g, n)| (*g, n.leader.clone(), Some(n.rtt))).collect();
+        let nearest = l.inter.iter().filter(|(_, n)| !n.random).min_by_key(|(_, n)| n.rtt).map(|(g, _)| *g);
+        let mut search = Search::new(own, radius, seeds);
+        match nearest {
+            Some(group) => {
+                search.resume_from(group);
+                l.search = Some(search);
+                self.drive_search(now);
+            }
+            None => {
+                l.search = Some(search);
+                self.send(Target::Rendezvous, Request::GetBootList(GetBootListRequest { max }), Purpose::SearchBoot);
+            }
+        }
+    }
+
+    pub(super) fn on_search_measured(&mut self, now: Time, target: &PeerRef, result: Option<(Duration, &MeasureReply)>) {
+        if let Some(s) = self.leading_mut().and_then(|l| l.search.as_mut()) {
+            s.on_measured(target, result);
+        }
+        self.drive_search(now);
+    }
+
+    pub(super) fn on_search_query_reply(&mut self, now: Time, group: GroupId, result: Result<Response, CallError>) {
+        let reply = match result {
+            Ok(Response::Neighbors(r)) => Some(r),
+            _ => None,
+        };
+        if let Some(s) = self.leading_mut().and_then(|l| l.search.as_mut()) {
+            s.on_neighbors(group, reply);
+        }
+        self.drive_search(now);
+    }
+
+    pub(super) fn on_search_boot_reply(&mut self, now: Time, result: Result<Response, CallError>) {
+        let list = match result {
+            Ok(Response::BootList(list)) => list,
+            _ => Vec::new(),
+        };
+        if let Some(s) = self.leading_mut().and_then(|l| l.search.as_mut()) {
+            s.add_seeds(list.into_iter().map(|v| (v.group_id, v.leader)));
+        }
+        self.drive_search(now);
+    }
+
+    // ---- the random link [0039] ----
+
+    pub(super) fn ask_random_link(&mut self) {
+        let wanted = self.cfg.random_inter_group_links as usize;
+        let max = self.cfg.boot_list_size;
+        let Some(l) = self.leading_mut() else { return };
+        if l.random_pending || l.inter.values().filter(|n| n.random).count() >= wanted {
+            return;
+        }
+        l.random_pending = true;
+        self.send(Target::Rendezvous, Request::GetBootList(GetBootListRequest { max }), Purpose::RandomBoot);
+    }
+
+    pub(super) fn on_random_boot_reply(&mut self, result: Result<Response, CallError>) {
+        let own = self.my_group_id();
+        let Some(l) = self.leading_mut() else { return };
+        let mut list = match result {
+            Ok(Response::BootList(list)) => list,
+            _ => Vec::new(),
+        };
+        list.retain(|v| Some(v.group_id) != own && !l.inter.contains_key(&v.group_id));
+        if list.is_empty() {
+            l.random_pending = false;
+            return;
+        }
+        let pick = self.rng.below(list.len() as u64) as usize;
+        let v = list.swap_remove(pick);
+        self.probe(v.leader, ProbeFor::Random(v.group_id));
+    }
+
+    pub(super) fn on_random_measured(&mut self, group: GroupId, target: &PeerRef, result: Option<(Duration, &MeasureReply)>) {
+        let leads = result.and_then(|(rtt, r)| {
+            r.group.as_ref().filter(|v| v.group_id == group && v.leader.id == r.responder.id).map(|_| rtt)
+        });
+        match leads {
+            Some(rtt) => self.connect_inter(InterConnect {
+                group,
+                leader: target.clone(),
+                rtt,
+                random: true,
+                search: false,
+            }),
+            None => {
+                if let Some(l) = self.leading_mut() {
+                    l.random_pending = false;
+                }
+            }
+        }
+    }
+
+    // ---- re-measurement and leader replacement [0048] ----
+
+    pub(super) fn on_remeasure_timer(&mut self, now: Time) {
+        self.set_timer(Timer::Remeasure, now + self.cfg.remeasure_interval);
+        let Some(l) = self.leading_mut() else { return };
+        let targets: Vec<(GroupId, PeerRef)> = l
+            .inter
+            .iter()
+            .filter(|(g, _)| !l.replacing.contains_key(g))
+            .map(|(g, n)| (*g, n.leader.clone()))
+            .collect();
+        for (group, leader) in targets {
+            self.probe(leader, ProbeFor::Remeasure(group));
+        }
+        self.ensure_search(now);
+        self.ask_random_link();
+    }
+
+    pub(super) fn on_remeasured(&mut self, now: Time, group: GroupId, target: &PeerRef, result: Option<(Duration, &MeasureReply)>) {
+        let threshold = self.cfg.locality_threshold;
+        let merge = self.cfg.group_merge;
+        let guard = self.cfg.max_leader_rtt.unwrap_or(threshold);
+        let State::Member(g) = &mut self.state else { return };
+        let (own, own_count) = (g.id, g.view().member_count);
+        let GroupRole::Leading(l) = &mut g.role else { return };
+        let Some(n) = l.inter.get_mut(&group) else { return };
+        if n.leader.id != target.id {
+            return;
+        }
+        let view = result.and_then(|(rtt, r)| r.group.clone().filter(|v| v.group_id == group).map(|v| (rtt, r, v)));
+        match view {
+            Some((rtt, r, v)) if v.leader.id == r.responder.id => {
+                n.rtt = rtt;
+                n.successors = v.successors;
+                n.member_count = v.member_count;
+                // Merge into a larger group in this locality (DESIGN §3): smaller into larger,
+                // ties by group id, so two groups never pick each other.
+                let larger = (v.member_count, group) > (own_count, own);
+                if merge && rtt < threshold.min(guard) && larger && l.merge.is_none() {
+                    let leader = n.leader.clone();
+                    self.start_merge_walk(now, group, leader);
+                }
+            }
+            Some((_, _, v)) => {
+                // The responder follows another leader of that group now: measure it first.
+                l.replacing.insert(group, Replacing { queue: vec![v.leader], ..Replacing::default() });
+                self.replace(now, group);
+            }
+            None => {
+                let queue = n.successors.clone();
+                l.replacing.insert(group, Replacing { queue, ..Replacing::default() });
+                self.replace(now, group);
+            }
+        }
+    }
+
+    /// Tries the next candidate for a neighbour's lost leader: its successors, then the
+    /// rendezvous; when all fail the neighbour is dropped and Figure 11 re-entered.
+    fn replace(&mut self, now: Time, group: GroupId) {
+        let Some(l) = self.leading_mut() else { return };
+        let r = l.replacing.entry(group).or_default();
+        while let Some(next) = r.queue.first().cloned() {
+            r.queue.remove(0);
+            if r.tried.insert(next.id) {
+                self.probe(next, ProbeFor::Replace(group));
+                return;
+            }
+        }
+        if !r.resolved {
+            r.resolved = true;
+            self.send(Target::Rendezvous, Request::ResolveGroup(group), Purpose::Resolve(group));
+            return;
+        }
+        l.replacing.remove(&group);
+        if l.inter.remove(&group).is_some() {
+            self.events.push_back(Event::NeighborRemoved { group });
+        }
+        self.ensure_search(now);
+    }
+
+    pub(super) fn on_replace_measured(&mut self, now: Time, group: GroupId, target: &PeerRef, result: Option<(Duration, &MeasureReply)>) {
+        let Some(l) = self.leading_mut() else { return };
+        let Some(r) = l.replacing.get_mut(&group) else { return };
+        match result.and_then(|(rtt, reply)| reply.group.clone().filter(|v| v.group_id == group).map(|v| (rtt, reply, v))) {
+            Some((rtt, reply, v)) if v.leader.id == reply.responder.id => {
+                l.replacing.remove(&group);
+                if let Some(n) = l.inter.get_mut(&group) {
+                    n.leader = target.clone();
+                    n.rtt = rtt;
+                    n.successors = v.successors;
+                }
+            }
+            Some((_, _, v)) => {
+                r.queue.insert(0, v.leader);
+                self.replace(now, group);
+            }
+            None => self.replace(now, group),
+        }
+    }
+
+    pub(super) fn on_resolve_reply(&mut self, now: Time, group: GroupId, result: Result<Response, CallError>) {
+        let Some(l) = self.leading_mut() else { return };
+        let Some(r) = l.replacing.get_mut(&group) else { return };
+        if let Ok(Response::Resolved(Some(v))) = result {
+            if v.group_id == group {
+                r.queue.push(v.leader);
+            }
+        }
+        self.replace(now, group);
+    }
+
+    // ---- the rendezvous ----
+
+    pub(super) fn on_announce_timer(&mut self, now: Time) {
+        self.set_timer(Timer::Announce, now + self.cfg.announce_interval);
+        let State::Member(g) = &self.state else { return };
+        let GroupRole::Leading(l) = &g.role else { return };
+        let mut neighbors = l.neighbor_groups();
+        neighbors.truncate(MAX_NEIGHBORS);
+        let a = Announcement { group: g.view(), neighbors, ended: false };
+        self.send(Target::Rendezvous, Request::AnnounceGroup(a), Purpose::Announce);
+    }
+
+    pub(super) fn on_announce_reply(&mut self, now: Time, result: Result<Response, CallError>) {
+        let Ok(Response::Announced(reply)) = result else { return };
+        let Some(newer) = reply.superseded_by else { return };
+        let State::Member(g) = &self.state else { return };
+        if matches!(g.role, GroupRole::Leading(_)) && newer.group_id == g.id && term(&newer) > term(&g.view()) {
+            self.step_down(now, newer);
+        }
+    }
+
+    // ---- merge ----
+
+    /// The merge check passed and the larger group took this leader in: tell the members to
+    /// follow, close the inter-group links, end the old entry and become a plain member.
+    pub(super) fn complete_merge(&mut self, now: Time, reply: GroupMembersReply) {
+        let State::Member(g) = &self.state else { return };
+        let from = g.id;
+        let GroupRole::Leading(l) = &g.role else { return };
+        let neighbors = l.neighbor_groups();
+        let mut ended = g.view();
+        ended.member_count = 0;
+        self.send_alive(Some(reply.group.clone()));
+        for n in neighbors {
+            self.send_to(&n.leader, Request::Leave(LeaveRequest { group_id: from, scope: LinkScope::Inter }), Purpose::Ignore);
+        }
+        self.send(
+            Target::Rendezvous,
+            Request::AnnounceGroup(Announcement { group: ended, neighbors: Vec::new(), ended: true }),
+            Purpose::Ignore,
+        );
+        self.events.push_back(Event::Merging { from, into: reply.group.group_id });
+        self.events.push_back(Event::GroupEnded { group: from });
+        self.become_follower_of(now, reply);
+    }
+}

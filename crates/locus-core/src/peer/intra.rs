@@ -1,0 +1,727 @@
+//! Intra-group maintenance [0060]–[0066]: membership, `Alive` flooding with epochs, succession,
+//! the leaderless election, graceful leave and step-down.
+
+use std::collections::BTreeSet;
+
+use super::state::{GroupRole, Leading, ProbeFor, Purpose, State};
+use super::{Peer, Timer};
+use crate::election::{Decision, Election};
+use crate::event::Event;
+use crate::id::{GroupId, PeerId, PeerRef};
+use crate::link::Neighbor;
+use crate::message::{
+    Alive, Announcement, CallError, ConnectIntraRequest, ConnectReply, GetGroupMembersRequest,
+    GroupMembersReply, GroupView, LeaveRequest, LinkInfo, LinkScope, MAX_CANDIDATES, MAX_NEIGHBORS,
+    MAX_ROSTER, NewLeader, NewLeaderReply, Request, RequestError, Response, Target,
+};
+use crate::rendezvous::term;
+use crate::time::Time;
+
+impl Peer {
+    // ---- membership and intra-group connections ----
+
+    /// Opens intra-group connections to `candidates` until the target is met.
+    pub(super) fn connect_intra(&mut self, candidates: Vec<PeerRef>) {
+        let target = self.cfg.intra_group_target as usize;
+        let me = self.me.id;
+        let State::Member(g) = &mut self.state else { return };
+        let group_id = g.id;
+        let mut chosen = Vec::new();
+        for c in candidates {
+            if g.intra.len() + g.connecting.len() >= target {
+                break;
+            }
+            if c.id == me || g.intra.contains_key(&c.id) || g.connecting.contains(&c.id) {
+                continue;
+            }
+            g.connecting.insert(c.id);
+            chosen.push(c);
+        }
+        for c in chosen {
+            self.send_to(
+                &c,
+                Request::ConnectIntra(ConnectIntraRequest { group_id }),
+                Purpose::ConnectIntra(c.clone()),
+            );
+        }
+    }
+
+    pub(super) fn on_connect_intra_reply(
+        &mut self,
+        peer: PeerRef,
+        rtt: std::time::Duration,
+        result: Result<Response, CallError>,
+    ) {
+        let State::Member(g) = &mut self.state else { return };
+        g.connecting.remove(&peer.id);
+        match result {
+            Ok(Response::Connect(ConnectReply { accepted: true, .. })) => {
+                g.intra.insert(peer.id, LinkInfo { peer, rtt });
+            }
+            Ok(Response::Connect(ConnectReply { accepted: false, referrals })) => {
+                self.connect_intra(referrals);
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn on_connect_intra(
+        &mut self,
+        now: Time,
+        from: PeerRef,
+        group_id: GroupId,
+    ) -> Result<Response, RequestError> {
+        let max = self.cfg.max_intra_group_links as usize;
+        let known = self.known.get(&from.id).map(|l| l.rtt);
+        let State::Member(g) = &mut self.state else { return Err(RequestError::NotJoined) };
+        if g.id != group_id {
+            return Err(RequestError::WrongGroup(group_id));
+        }
+        if !g.intra.contains_key(&from.id) && g.intra.len() >= max {
+            let referrals = g
+                .intra
+                .values()
+                .filter(|l| l.peer.id != from.id)
+                .take(MAX_CANDIDATES)
+                .map(|l| l.peer.clone())
+                .collect();
+            return Ok(Response::Connect(ConnectReply { accepted: false, referrals }));
+        }
+        g.intra.insert(
+            from.id,
+            LinkInfo {
+                peer: from.clone(),
+                rtt: known.unwrap_or_default(),
+            },
+        );
+        let group = g.id;
+        if let GroupRole::Leading(l) = &mut g.role {
+            if l.members.insert(from.id, (from.clone(), now)).is_none() {
+                self.events.push_back(Event::MemberJoined { group, peer: from.id });
+            }
+        }
+        if known.is_none() {
+            self.probe(from, ProbeFor::Intra);
+        }
+        Ok(Response::Connect(ConnectReply {
+            accepted: true,
+            referrals: Vec::new(),
+        }))
+    }
+
+    pub(super) fn on_intra_measured(
+        &mut self,
+        target: &PeerRef,
+        result: Option<(std::time::Duration, &crate::message::MeasureReply)>,
+    ) {
+        if let (State::Member(g), Some((rtt, _))) = (&mut self.state, result) {
+            if let Some(link) = g.intra.get_mut(&target.id) {
+                link.rtt = rtt;
+            }
+        }
+    }
+
+    /// The leader's side of `GetPeerGroupMembers`: the joining peer's way in [0062] and every
+    /// member's periodic report.
+    pub(super) fn on_get_group_members(
+        &mut self,
+        now: Time,
+        from: PeerRef,
+        req: GetGroupMembersRequest,
+    ) -> Result<Response, RequestError> {
+        let list_target = self.cfg.leadership_list_target as usize;
+        let want = (self.cfg.intra_group_target as usize * 2).min(MAX_CANDIDATES);
+        let State::Member(g) = &mut self.state else { return Err(RequestError::NotJoined) };
+        if g.id != req.group_id {
+            return Err(RequestError::WrongGroup(req.group_id));
+        }
+        let GroupRole::Leading(l) = &mut g.role else {
+            let leader = matches!(g.role, GroupRole::Follower).then(|| g.leader.clone());
+            return Err(RequestError::NotLeader { leader });
+        };
+        // A leader that is itself merging does not take in the leader of the group it merges
+        // into: two groups merging into each other would leave both leaderless.
+        if req.joining && l.merge.is_some() && l.inter.values().any(|n| n.leader.id == from.id) {
+            return Err(RequestError::NotLeader { leader: None });
+        }
+        if l.members.insert(from.id, (from.clone(), now)).is_none() {
+            self.events.push_back(Event::MemberJoined { group: g.id, peer: from.id });
+        }
+        if req.joining && g.leadership.len() < list_target && !g.leadership.iter().any(|p| p.id == from.id) {
+            g.leadership.push(from.clone());
+        }
+        let mut candidates: Vec<PeerRef> = l
+            .members
+            .values()
+            .filter(|(p, _)| p.id != from.id)
+            .map(|(p, _)| p.clone())
+            .collect();
+        self.rng.shuffle(&mut candidates);
+        candidates.truncate(want);
+        let group = g.view();
+        Ok(Response::GroupMembers(GroupMembersReply {
+            group,
+            leadership: g.leadership.clone(),
+            candidates,
+        }))
+    }
+
+    pub(super) fn on_refresh_timer(&mut self, now: Time) {
+        let State::Member(g) = &self.state else { return };
+        if matches!(g.role, GroupRole::Leading(_)) {
+            return;
+        }
+        let follower = matches!(g.role, GroupRole::Follower);
+        let (leader, group_id) = (g.leader.clone(), g.id);
+        self.set_timer(Timer::Refresh, now + self.cfg.member_refresh_interval);
+        if follower {
+            self.send_to(
+                &leader,
+                Request::GetGroupMembers(GetGroupMembersRequest { group_id, joining: false }),
+                Purpose::Report,
+            );
+        }
+    }
+
+    pub(super) fn on_report_reply(&mut self, now: Time, result: Result<Response, CallError>) {
+        let State::Member(g) = &mut self.state else { return };
+        if !matches!(g.role, GroupRole::Follower) {
+            return;
+        }
+        match result {
+            Ok(Response::GroupMembers(reply)) if reply.group.group_id == g.id => {
+                if reply.group.leader.id == g.leader.id {
+                    g.leadership = reply.leadership;
+                }
+                self.connect_intra(reply.candidates);
+            }
+            Err(CallError::Refused(RequestError::WrongGroup(_) | RequestError::NotJoined)) => {
+                // The leader is no longer in this group (it left, or merged away unheard):
+                // walk again, from the boot sources.
+                let old = g.id;
+                self.start_walk(now, Vec::new(), Some(old));
+            }
+            _ => {}
+        }
+    }
+
+    // ---- Alive ----
+
+    pub(super) fn start_leading_timers(&mut self, now: Time) {
+        for t in [Timer::AliveCheck, Timer::Refresh, Timer::ElectionBackoff, Timer::ElectionDecide] {
+            self.cancel_timer(t);
+        }
+        self.set_timer(Timer::Alive, now + self.cfg.alive_interval);
+        self.set_timer(Timer::Announce, now);
+        self.set_timer(Timer::Remeasure, now + self.cfg.remeasure_interval);
+    }
+
+    fn cancel_leading_timers(&mut self) {
+        for t in [Timer::Alive, Timer::Announce, Timer::Remeasure] {
+            self.cancel_timer(t);
+        }
+    }
+
+    /// When a follower gives up on its leader: successor `i` of the leadership list waits
+    /// `alive_timeout + (i-1) * alive_interval` so that earlier successors go first [0063];
+    /// members off the list wait for every successor, then elect [0064].
+    pub(super) fn schedule_alive_check(&mut self, _now: Time) {
+        let State::Member(g) = &self.state else { return };
+        let stage = match g.leadership.iter().position(|p| p.id == self.me.id) {
+            Some(i) if i >= 1 => i - 1,
+            _ => g.leadership.len().saturating_sub(1),
+        };
+        let at = g.last_alive + self.cfg.alive_timeout + self.cfg.alive_interval * stage as u32;
+        self.set_timer(Timer::AliveCheck, at);
+    }
+
+    pub(super) fn on_alive_timer(&mut self, now: Time) {
+        let member_timeout = self.cfg.member_timeout;
+        let me = self.me.id;
+        let State::Member(g) = &mut self.state else { return };
+        let group = g.id;
+        let GroupRole::Leading(l) = &mut g.role else { return };
+        let expired: Vec<PeerId> = l
+            .members
+            .iter()
+            .filter(|(id, (_, seen))| **id != me && now.saturating_since(*seen) > member_timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            l.members.remove(&id);
+            g.intra.remove(&id);
+            self.events.push_back(Event::MemberLeft { group, peer: id });
+        }
+        self.repair_leadership();
+        self.send_alive(None);
+        self.set_timer(Timer::Alive, now + self.cfg.alive_interval);
+    }
+
+    /// Keeps the leadership list to members the leader still has, topped up to the target in
+    /// member order [0063].
+    fn repair_leadership(&mut self) {
+        let target = self.cfg.leadership_list_target as usize;
+        let State::Member(g) = &mut self.state else { return };
+        let GroupRole::Leading(l) = &g.role else { return };
+        g.leadership.retain(|p| l.members.contains_key(&p.id));
+        for (id, (p, _)) in &l.members {
+            if g.leadership.len() >= target {
+                break;
+            }
+            if !g.leadership.iter().any(|q| q.id == *id) {
+                g.leadership.push(p.clone());
+            }
+        }
+    }
+
+    /// Floods the next `Alive` from the leader: to its intra-group links and, directly, to the
+    /// leadership list, which must never miss one.
+    pub(super) fn send_alive(&mut self, merge_into: Option<GroupView>) {
+        let me = self.me.id;
+        let State::Member(g) = &mut self.state else { return };
+        let GroupRole::Leading(l) = &g.role else { return };
+        g.seq += 1;
+        let mut roster: Vec<PeerRef> = l.members.values().map(|(p, _)| p.clone()).collect();
+        if roster.len() > MAX_ROSTER {
+            self.rng.shuffle(&mut roster);
+            roster.truncate(MAX_ROSTER);
+        }
+        let mut neighbors = l.neighbor_groups();
+        neighbors.truncate(MAX_NEIGHBORS);
+        let alive = Alive {
+            group: g.view(),
+            seq: g.seq,
+            leadership: g.leadership.clone(),
+            neighbors,
+            roster,
+            merge_into,
+        };
+        let mut targets: Vec<PeerRef> = g.intra.values().map(|l| l.peer.clone()).collect();
+        targets.extend(g.leadership.iter().cloned());
+        self.flood(alive, targets, &[me]);
+    }
+
+    fn flood(&mut self, alive: Alive, targets: Vec<PeerRef>, skip: &[PeerId]) {
+        let mut sent = BTreeSet::new();
+        for t in targets {
+            if skip.contains(&t.id) || !sent.insert(t.id) {
+                continue;
+            }
+            self.send_to(&t, Request::Alive(alive.clone()), Purpose::Alive(t.id));
+        }
+    }
+
+    pub(super) fn on_alive_reply(&mut self, peer: PeerId, result: Result<Response, CallError>) {
+        if result.is_err() {
+            // A link that cannot take an Alive is gone; the member's next report repairs it.
+            if let State::Member(g) = &mut self.state {
+                g.intra.remove(&peer);
+            }
+        }
+    }
+
+    pub(super) fn on_alive(&mut self, now: Time, from: PeerRef, alive: Alive) -> Result<Response, RequestError> {
+        let me = self.me.clone();
+        let State::Member(g) = &mut self.state else { return Err(RequestError::NotJoined) };
+        if alive.group.group_id != g.id {
+            return Err(RequestError::WrongGroup(alive.group.group_id));
+        }
+        let theirs = term(&alive.group);
+        let mine = term(&g.view());
+        if theirs < mine {
+            return Ok(Response::Ack);
+        }
+        let newer = theirs > mine;
+        if newer {
+            g.epoch = alive.group.epoch;
+            g.leader = alive.group.leader.clone();
+            g.seq = 0;
+        }
+        if alive.seq <= g.seq {
+            return Ok(Response::Ack);
+        }
+        g.seq = alive.seq;
+        g.leadership = alive.leadership.clone();
+        g.roster = alive.roster.clone();
+        g.neighbors = alive.neighbors.clone();
+        g.last_alive = now;
+        let group = g.id;
+        let was_leading = matches!(g.role, GroupRole::Leading(_));
+        let handover = newer && alive.group.leader.id == me.id;
+        if handover {
+            // The old leader handed the group to this peer.
+            self.become_leader(now, alive.group.epoch, &[from.id]);
+            return Ok(Response::Ack);
+        }
+        if !matches!(g.role, GroupRole::Follower) {
+            g.role = GroupRole::Follower;
+            for t in [Timer::ElectionBackoff, Timer::ElectionDecide] {
+                self.cancel_timer(t);
+            }
+            self.cancel_leading_timers();
+            self.set_timer(Timer::Refresh, now + self.cfg.member_refresh_interval);
+        }
+        if was_leading {
+            self.events.push_back(Event::SteppedDown {
+                group,
+                leader: alive.group.leader.clone(),
+            });
+        } else if newer {
+            self.events.push_back(Event::LeaderChanged {
+                group,
+                leader: alive.group.leader.clone(),
+                epoch: alive.group.epoch,
+            });
+        }
+        // Forward through the group's mesh [0063].
+        let State::Member(g) = &self.state else { return Ok(Response::Ack) };
+        let targets: Vec<PeerRef> = g.intra.values().map(|l| l.peer.clone()).collect();
+        let leader = g.leader.id;
+        self.flood(alive.clone(), targets, &[from.id, leader, me.id]);
+        self.schedule_alive_check(now);
+        if let Some(into) = alive.merge_into {
+            self.events.push_back(Event::Merging {
+                from: group,
+                into: into.group_id,
+            });
+            self.start_walk(now, vec![(into.group_id, into.leader)], Some(group));
+        }
+        Ok(Response::Ack)
+    }
+
+    // ---- succession and election ----
+
+    pub(super) fn on_alive_check(&mut self, now: Time) {
+        let State::Member(g) = &self.state else { return };
+        if !matches!(g.role, GroupRole::Follower) {
+            return;
+        }
+        match g.leadership.iter().position(|p| p.id == self.me.id) {
+            Some(i) if i >= 1 => {
+                // Everyone before this peer on the list is presumed gone [0063].
+                let dead: Vec<PeerId> = g.leadership[..i].iter().map(|p| p.id).collect();
+                let epoch = g.epoch + 1;
+                self.become_leader(now, epoch, &dead);
+            }
+            _ => self.start_election(now),
+        }
+    }
+
+    /// Takes over the group at `epoch`: by succession, election or handover. `dead` are the
+    /// peers presumed gone.
+    pub(super) fn become_leader(&mut self, now: Time, epoch: u64, dead: &[PeerId]) {
+        let target = self.cfg.leadership_list_target as usize;
+        let me = self.me.clone();
+        let State::Member(g) = &mut self.state else { return };
+        g.epoch = epoch;
+        g.leader = me.clone();
+        g.seq = 0;
+        let mut leading = Leading::default();
+        for p in g.roster.iter().chain(g.leadership.iter()) {
+            if !dead.contains(&p.id) {
+                leading.members.insert(p.id, (p.clone(), now));
+            }
+        }
+        leading.members.insert(me.id, (me.clone(), now));
+        let mut list = vec![me.clone()];
+        for p in g.leadership.iter().chain(g.roster.iter()) {
+            if list.len() >= target {
+                break;
+            }
+            if !dead.contains(&p.id) && !list.iter().any(|q| q.id == p.id) {
+                list.push(p.clone());
+            }
+        }
+        g.leadership = list;
+        for n in &g.neighbors {
+            leading.inter.insert(
+                n.group_id,
+                Neighbor {
+                    leader: n.leader.clone(),
+                    successors: n.successors.clone(),
+                    rtt: n.rtt,
+                    random: false,
+                    member_count: 0,
+                },
+            );
+        }
+        for id in dead {
+            g.intra.remove(id);
+        }
+        g.role = GroupRole::Leading(Box::new(leading));
+        let group = g.id;
+        self.events.push_back(Event::BecameLeader { group, epoch });
+        self.start_leading_timers(now);
+        self.relink_neighbors();
+        self.send_alive(None);
+    }
+
+    pub(super) fn start_election(&mut self, now: Time) {
+        let State::Member(g) = &mut self.state else { return };
+        let epoch = g.epoch + 1;
+        g.role = GroupRole::Electing(Election::new(epoch));
+        let group = g.id;
+        self.events.push_back(Event::ElectionStarted { group, epoch });
+        self.cancel_timer(Timer::AliveCheck);
+        let wait = self.random_delay(self.cfg.leaderless_backoff);
+        self.set_timer(Timer::ElectionBackoff, now + wait);
+    }
+
+    fn election_mut(&mut self) -> Option<&mut Election> {
+        match &mut self.state {
+            State::Member(g) => match &mut g.role {
+                GroupRole::Electing(e) => Some(e),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    pub(super) fn on_election_backoff(&mut self, now: Time) {
+        let me = self.me.clone();
+        let decide_in = self.cfg.collision_window * 2;
+        let State::Member(g) = &mut self.state else { return };
+        let group_id = g.id;
+        let mut targets: Vec<PeerRef> = g.roster.clone();
+        targets.extend(g.intra.values().map(|l| l.peer.clone()));
+        let GroupRole::Electing(e) = &mut g.role else { return };
+        if e.claimed || e.decide_at.is_some() {
+            return;
+        }
+        // No claim heard during the wait: claim [0064].
+        let claim = NewLeader {
+            group_id,
+            epoch: e.epoch,
+            round: e.round,
+            candidate: me.clone(),
+            sent_at: now,
+        };
+        e.on_claim(&claim);
+        e.claimed = true;
+        e.decide_at = Some(now + decide_in);
+        self.set_timer(Timer::ElectionDecide, now + decide_in);
+        let mut sent = BTreeSet::new();
+        for t in targets {
+            if t.id != me.id && sent.insert(t.id) {
+                self.send_to(&t, Request::NewLeader(claim.clone()), Purpose::Claim);
+            }
+        }
+    }
+
+    pub(super) fn on_election_decide(&mut self, now: Time) {
+        let (window, rounds) = (self.cfg.collision_window, self.cfg.max_election_rounds);
+        let me = self.me.id;
+        let Some(e) = self.election_mut() else { return };
+        let epoch = e.epoch;
+        match e.decide(window, rounds) {
+            Decision::Winner(w) if w.id == me => {
+                let State::Member(g) = &self.state else { return };
+                let dead: Vec<PeerId> = g.leadership.iter().map(|p| p.id).filter(|id| *id != me).collect();
+                self.become_leader(now, epoch, &dead);
+            }
+            Decision::Winner(w) => self.follow(now, w, epoch),
+            Decision::Collision | Decision::Empty => {
+                e.next_round();
+                let wait = self.random_delay(self.cfg.leaderless_backoff);
+                self.set_timer(Timer::ElectionBackoff, now + wait);
+            }
+        }
+    }
+
+    /// Follows `leader` at `epoch`, and links to it so that its `Alive` arrives directly.
+    fn follow(&mut self, now: Time, leader: PeerRef, epoch: u64) {
+        let State::Member(g) = &mut self.state else { return };
+        let was_leading = matches!(g.role, GroupRole::Leading(_));
+        if g.epoch != epoch || g.leader.id != leader.id {
+            g.seq = 0;
+        }
+        g.epoch = epoch;
+        g.leader = leader.clone();
+        g.last_alive = now;
+        g.role = GroupRole::Follower;
+        let group = g.id;
+        for t in [Timer::ElectionBackoff, Timer::ElectionDecide] {
+            self.cancel_timer(t);
+        }
+        self.cancel_leading_timers();
+        self.set_timer(Timer::Refresh, now + self.cfg.member_refresh_interval);
+        self.schedule_alive_check(now);
+        self.events.push_back(if was_leading {
+            Event::SteppedDown { group, leader: leader.clone() }
+        } else {
+            Event::LeaderChanged { group, leader: leader.clone(), epoch }
+        });
+        self.connect_intra(vec![leader]);
+    }
+
+    pub(super) fn on_new_leader(&mut self, now: Time, from: PeerRef, claim: NewLeader) -> Result<Response, RequestError> {
+        let _ = from;
+        let alive_timeout = self.cfg.alive_timeout;
+        let decide_in = self.cfg.collision_window * 2;
+        let me = self.me.clone();
+        let State::Member(g) = &mut self.state else { return Err(RequestError::NotJoined) };
+        if claim.group_id != g.id {
+            return Err(RequestError::WrongGroup(claim.group_id));
+        }
+        let view = match &mut g.role {
+            GroupRole::Leading(_) if claim.epoch <= g.epoch => Some((g.epoch, me.clone())),
+            GroupRole::Follower
+                if now.saturating_since(g.last_alive) < alive_timeout && claim.epoch <= g.epoch + 1 =>
+            {
+                Some((g.epoch, g.leader.clone()))
+            }
+            GroupRole::Electing(e) => {
+                if e.on_claim(&claim) && e.decide_at.is_none() {
+                    e.decide_at = Some(now + decide_in);
+                    self.timers.insert(Timer::ElectionDecide, now + decide_in);
+                    if !e.claimed {
+                        self.timers.remove(&Timer::ElectionBackoff);
+                    }
+                }
+                return Ok(Response::NewLeader(NewLeaderReply { epoch: e.epoch, leader: None }));
+            }
+            _ => None,
+        };
+        if let Some((epoch, leader)) = view {
+            return Ok(Response::NewLeader(NewLeaderReply { epoch, leader: Some(leader) }));
+        }
+        // This peer's leadership is older than the claim's: join the election.
+        let was_leading = matches!(g.role, GroupRole::Leading(_));
+        let mut e = Election::new(claim.epoch);
+        e.on_claim(&claim);
+        e.decide_at = Some(now + decide_in);
+        g.role = GroupRole::Electing(e);
+        let group = g.id;
+        if was_leading {
+            self.cancel_leading_timers();
+        }
+        for t in [Timer::AliveCheck, Timer::ElectionBackoff] {
+            self.cancel_timer(t);
+        }
+        self.set_timer(Timer::ElectionDecide, now + decide_in);
+        self.events.push_back(Event::ElectionStarted { group, epoch: claim.epoch });
+        Ok(Response::NewLeader(NewLeaderReply { epoch: claim.epoch, leader: None }))
+    }
+
+    pub(super) fn on_claim_reply(&mut self, now: Time, result: Result<Response, CallError>) {
+        let Ok(Response::NewLeader(reply)) = result else { return };
+        let Some(leader) = reply.leader else { return };
+        let me = self.me.id;
+        let Some(e) = self.election_mut() else { return };
+        // Someone still hears a leader at least as new as the one this peer lost: follow it.
+        if leader.id != me && reply.epoch + 1 >= e.epoch {
+            self.follow(now, leader, reply.epoch);
+        }
+    }
+
+    // ---- leaving ----
+
+    pub(super) fn on_leave(&mut self, now: Time, from: PeerRef, req: LeaveRequest) -> Result<Response, RequestError> {
+        let _ = now;
+        let State::Member(g) = &mut self.state else { return Ok(Response::Ack) };
+        let group = g.id;
+        match (req.scope, &mut g.role) {
+            (LinkScope::Intra, role) if req.group_id == group => {
+                g.intra.remove(&from.id);
+                if let GroupRole::Leading(l) = role {
+                    if l.members.remove(&from.id).is_some() {
+                        self.events.push_back(Event::MemberLeft { group, peer: from.id });
+                    }
+                    self.repair_leadership();
+                }
+            }
+            (LinkScope::Inter, GroupRole::Leading(l)) => {
+                if l.inter.get(&req.group_id).is_some_and(|n| n.leader.id == from.id) {
+                    l.inter.remove(&req.group_id);
+                    self.events.push_back(Event::NeighborRemoved { group: req.group_id });
+                }
+            }
+            _ => {}
+        }
+        Ok(Response::Ack)
+    }
+
+    /// Leaves the group: a leader hands over to its first successor [0063], or ends the group
+    /// when it is the last member [0060]; every member closes its links.
+    pub(super) fn leave_group(&mut self, _now: Time) {
+        let me = self.me.clone();
+        let State::Member(g) = &self.state else { return };
+        let group_id = g.id;
+        let links: Vec<PeerRef> = g.intra.values().map(|l| l.peer.clone()).collect();
+        match &g.role {
+            GroupRole::Leading(l) if l.members.len() <= 1 => {
+                let neighbors = l.neighbor_groups();
+                let mut view = g.view();
+                view.member_count = 0;
+                self.send(
+                    Target::Rendezvous,
+                    Request::AnnounceGroup(Announcement { group: view, neighbors: Vec::new(), ended: true }),
+                    Purpose::Ignore,
+                );
+                for n in neighbors {
+                    self.send_to(
+                        &n.leader,
+                        Request::Leave(LeaveRequest { group_id, scope: LinkScope::Inter }),
+                        Purpose::Ignore,
+                    );
+                }
+                self.events.push_back(Event::GroupEnded { group: group_id });
+            }
+            GroupRole::Leading(l) => {
+                let successor = g
+                    .leadership
+                    .iter()
+                    .find(|p| p.id != me.id && l.members.contains_key(&p.id))
+                    .or_else(|| l.members.values().map(|(p, _)| p).find(|p| p.id != me.id))
+                    .cloned();
+                if let Some(successor) = successor {
+                    let mut leadership: Vec<PeerRef> =
+                        g.leadership.iter().filter(|p| p.id != me.id && p.id != successor.id).cloned().collect();
+                    leadership.insert(0, successor.clone());
+                    let roster: Vec<PeerRef> = l
+                        .members
+                        .values()
+                        .map(|(p, _)| p.clone())
+                        .filter(|p| p.id != me.id)
+                        .take(MAX_ROSTER)
+                        .collect();
+                    let mut view = g.view();
+                    view.epoch += 1;
+                    view.leader = successor.clone();
+                    view.successors = leadership.iter().skip(1).take(crate::message::MAX_SUCCESSORS).cloned().collect();
+                    view.member_count = roster.len() as u32;
+                    let alive = Alive {
+                        group: view,
+                        seq: 1,
+                        leadership: leadership.clone(),
+                        neighbors: l.neighbor_groups().into_iter().take(MAX_NEIGHBORS).collect(),
+                        roster,
+                        merge_into: None,
+                    };
+                    let mut targets = vec![successor];
+                    targets.extend(links.iter().cloned());
+                    targets.extend(leadership);
+                    self.flood(alive, targets, &[me.id]);
+                }
+            }
+            GroupRole::Follower | GroupRole::Electing(_) => {
+                if matches!(g.role, GroupRole::Follower) && !g.intra.contains_key(&g.leader.id) {
+                    let leader = g.leader.clone();
+                    self.send_to(
+                        &leader,
+                        Request::Leave(LeaveRequest { group_id, scope: LinkScope::Intra }),
+                        Purpose::Ignore,
+                    );
+                }
+            }
+        }
+        for p in links {
+            self.send_to(&p, Request::Leave(LeaveRequest { group_id, scope: LinkScope::Intra }), Purpose::Ignore);
+        }
+    }
+
+    /// A newer leadership of this peer's group exists (the rendezvous said so): follow it.
+    pub(super) fn step_down(&mut self, now: Time, view: GroupView) {
+        self.follow(now, view.leader, view.epoch);
+    }
+}

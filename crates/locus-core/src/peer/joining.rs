@@ -1,0 +1,285 @@
+//! Joining: the walk of Figure 10, entering a group, and founding one (Figure 11's start).
+
+use std::time::Duration;
+
+use super::state::{Group, GroupRole, Joining, Leading, ProbeFor, Purpose, State};
+use super::{BootSource, Peer, Timer};
+use crate::event::{Event, JoinStats};
+use crate::id::{GroupId, PeerRef};
+use crate::join::{Action, Limits, Measured, Walk};
+use crate::link::Search;
+use crate::message::{
+    CallError, GetBootListRequest, GetGroupMembersRequest, GetNeighborsRequest, GroupMembersReply,
+    GroupView, MeasureReply, Request, RequestError, Response, Target,
+};
+use crate::time::Time;
+
+impl Peer {
+    /// Starts a join walk from the boot sources plus `seeds`; `exclude` is a group it must not
+    /// enter again (the one the peer is leaving).
+    pub(super) fn start_walk(&mut self, now: Time, seeds: Vec<(GroupId, PeerRef)>, exclude: Option<GroupId>) {
+        self.timers.clear();
+        let id = self.next_walk;
+        self.next_walk += 1;
+        let boot = if seeds.is_empty() { self.boot.clone() } else { Vec::new() };
+        let mut walk = Walk::new(self.walk_limits(now, self.cfg.max_tested_groups), boot.len());
+        if let Some(g) = exclude {
+            walk.exclude(g);
+        }
+        walk.add_candidates(seeds);
+        self.state = State::Joining(Joining {
+            walk,
+            id,
+            started: now,
+            stats: JoinStats::default(),
+        });
+        self.set_timer(Timer::JoinDeadline, now + self.cfg.join_deadline);
+        let max = self.cfg.boot_list_size;
+        for source in boot {
+            let to = match source {
+                BootSource::Rendezvous => Target::Rendezvous,
+                BootSource::Peer(addr) => Target::Address(addr),
+            };
+            self.send(to, Request::GetBootList(GetBootListRequest { max }), Purpose::Boot { walk: id });
+        }
+        self.drive_walk(now, id);
+    }
+
+    fn walk_limits(&self, now: Time, max_tested: u32) -> Limits {
+        Limits {
+            threshold: self.cfg.locality_threshold,
+            max_leader_rtt: self.cfg.max_leader_rtt,
+            max_tested,
+            deadline: now + self.cfg.join_deadline,
+        }
+    }
+
+    /// Starts a merge check of this leader's group against neighbour `group` (DESIGN §3): the
+    /// locality test of Figure 10 on that one group, from the leader's position.
+    pub(super) fn start_merge_walk(&mut self, now: Time, group: GroupId, leader: PeerRef) {
+        let id = self.next_walk;
+        self.next_walk += 1;
+        let limits = self.walk_limits(now, 1);
+        let State::Member(g) = &mut self.state else { return };
+        let own = g.id;
+        let GroupRole::Leading(l) = &mut g.role else { return };
+        if l.merge.is_some() {
+            return;
+        }
+        let mut walk = Walk::new(limits, 0);
+        walk.exclude(own);
+        walk.add_candidates([(group, leader)]);
+        l.merge = Some((id, walk));
+        self.drive_walk(now, id);
+    }
+
+    fn walk_mut(&mut self, id: u64) -> Option<&mut Walk> {
+        match &mut self.state {
+            State::Joining(j) if j.id == id => Some(&mut j.walk),
+            State::Member(g) => match &mut g.role {
+                GroupRole::Leading(l) => l.merge.as_mut().filter(|(w, _)| *w == id).map(|(_, w)| w),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn is_merge_walk(&self, id: u64) -> bool {
+        !matches!(&self.state, State::Joining(j) if j.id == id)
+    }
+
+    pub(super) fn drive_walk(&mut self, now: Time, id: u64) {
+        let Some(walk) = self.walk_mut(id) else { return };
+        for action in walk.next(now) {
+            match action {
+                Action::Measure(peer) => self.probe(peer, ProbeFor::Walk(id)),
+                Action::Query { group, leader } => self.send_to(
+                    &leader,
+                    Request::GetNeighbors(GetNeighborsRequest { group_id: Some(group) }),
+                    Purpose::WalkQuery { walk: id, group },
+                ),
+                Action::Enter { group, leader } => self.send_to(
+                    &leader,
+                    Request::GetGroupMembers(GetGroupMembersRequest { group_id: group, joining: true }),
+                    Purpose::WalkEnter { walk: id, group },
+                ),
+                Action::Found { nearest } => {
+                    if self.is_merge_walk(id) {
+                        // The neighbour is not local after all: no merge.
+                        if let Some(l) = self.leading_mut() {
+                            l.merge = None;
+                        }
+                    } else {
+                        self.found_group(now, nearest);
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_boot_reply(&mut self, now: Time, id: u64, result: Result<Response, CallError>) {
+        let list = match result {
+            Ok(Response::BootList(list)) => Some(list),
+            _ => None,
+        };
+        let Some(walk) = self.walk_mut(id) else { return };
+        walk.on_boot_list(list);
+        self.drive_walk(now, id);
+    }
+
+    pub(super) fn on_walk_measured(
+        &mut self,
+        now: Time,
+        id: u64,
+        peer: &PeerRef,
+        result: Option<(Duration, &MeasureReply)>,
+    ) {
+        let Some(walk) = self.walk_mut(id) else { return };
+        walk.on_measured(peer, result);
+        self.drive_walk(now, id);
+    }
+
+    pub(super) fn on_walk_query_reply(
+        &mut self,
+        now: Time,
+        id: u64,
+        group: GroupId,
+        result: Result<Response, CallError>,
+    ) {
+        let reply = match result {
+            Ok(Response::Neighbors(r)) => Some(r),
+            _ => None,
+        };
+        let Some(walk) = self.walk_mut(id) else { return };
+        if !walk.is_querying(group) {
+            return;
+        }
+        walk.on_neighbors(group, reply);
+        self.drive_walk(now, id);
+    }
+
+    pub(super) fn on_walk_enter_reply(
+        &mut self,
+        now: Time,
+        id: u64,
+        group: GroupId,
+        result: Result<Response, CallError>,
+    ) {
+        let Some(walk) = self.walk_mut(id) else { return };
+        if !walk.is_entering(group) {
+            return;
+        }
+        match result {
+            Ok(Response::GroupMembers(reply)) if reply.group.group_id == group => {
+                walk.finish();
+                let tested = walk.tested();
+                if self.is_merge_walk(id) {
+                    self.complete_merge(now, reply);
+                } else {
+                    self.enter_group(now, reply, tested);
+                }
+            }
+            Err(CallError::Refused(RequestError::NotLeader { leader })) => {
+                walk.on_enter_failed(group, leader);
+                self.drive_walk(now, id);
+            }
+            _ => {
+                walk.on_enter_failed(group, None);
+                self.drive_walk(now, id);
+            }
+        }
+    }
+
+    pub(super) fn on_join_deadline(&mut self, now: Time) {
+        if let State::Joining(j) = &mut self.state {
+            let nearest = j.walk.nearest();
+            j.walk.finish();
+            self.found_group(now, nearest);
+        }
+    }
+
+    fn finish_join(&mut self, now: Time, tested: u32) -> JoinStats {
+        match &self.state {
+            State::Joining(j) => JoinStats {
+                tested_groups: tested,
+                duration: now.saturating_since(j.started),
+                ..j.stats
+            },
+            _ => JoinStats::default(),
+        }
+    }
+
+    /// Becomes a member of the group whose leader answered `reply` [0062].
+    pub(super) fn enter_group(&mut self, now: Time, reply: GroupMembersReply, tested: u32) {
+        let stats = self.finish_join(now, tested);
+        self.become_follower_of(now, reply);
+        if let Some(group) = self.my_group_id() {
+            self.events.push_back(Event::Joined {
+                group,
+                founded: false,
+                stats,
+            });
+        }
+    }
+
+    /// Switches to following the group described by `reply` and opens intra-group connections.
+    pub(super) fn become_follower_of(&mut self, now: Time, reply: GroupMembersReply) {
+        self.timers.clear();
+        let mut group = Group::new(&reply.group, reply.leadership, now);
+        group.roster.extend(reply.candidates.iter().cloned());
+        self.state = State::Member(Box::new(group));
+        self.schedule_alive_check(now);
+        self.set_timer(Timer::Refresh, now + self.cfg.member_refresh_interval);
+        let mut candidates = reply.candidates;
+        // The leader is always worth a direct link: Alive starts there.
+        candidates.insert(0, reply.group.leader);
+        self.connect_intra(candidates);
+    }
+
+    /// Founds a new group with this peer as its first member and leader [0055][0060].
+    pub(super) fn found_group(&mut self, now: Time, nearest: Vec<Measured>) {
+        let tested = match &self.state {
+            State::Joining(j) => j.walk.tested(),
+            _ => 0,
+        };
+        let stats = self.finish_join(now, tested);
+        self.timers.clear();
+        let id = GroupId::random(&mut self.rng);
+        let view = GroupView {
+            group_id: id,
+            epoch: 1,
+            leader: self.me.clone(),
+            successors: Vec::new(),
+            member_count: 1,
+        };
+        let mut group = Group::new(&view, vec![self.me.clone()], now);
+        let mut leading = Leading::default();
+        leading.members.insert(self.me.id, (self.me.clone(), now));
+        // Figure 11, step 1104: the closest group seen is the first neighbour candidate.
+        leading.search = Some(Search::new(
+            id,
+            self.cfg.inter_group_radius,
+            nearest.into_iter().map(|m| (m.group, m.leader, Some(m.rtt))),
+        ));
+        group.role = GroupRole::Leading(Box::new(leading));
+        self.state = State::Member(Box::new(group));
+        self.events.push_back(Event::Joined {
+            group: id,
+            founded: true,
+            stats,
+        });
+        self.start_leading_timers(now);
+        self.drive_search(now);
+        self.ask_random_link();
+    }
+
+    pub(super) fn leading_mut(&mut self) -> Option<&mut Leading> {
+        match &mut self.state {
+            State::Member(g) => match &mut g.role {
+                GroupRole::Leading(l) => Some(l),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}

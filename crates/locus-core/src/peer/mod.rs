@@ -1,0 +1,432 @@
+//! One peer's protocol engine: the state machine that drivers run.
+//!
+//! # Driving a peer
+//! A driver owns one [`Peer`] and, in any order that respects time:
+//! - hands it incoming calls with [`Peer::handle_request`] and sends back the reply;
+//! - carries out [`Peer::poll_transmit`]'s calls with a deadline of `request_timeout` and
+//!   reports each result exactly once through [`Peer::handle_response`];
+//! - calls [`Peer::handle_timeout`] when [`Peer::poll_timeout`]'s instant is reached;
+//! - drains [`Peer::poll_event`] for logs and metrics.
+//!
+//! After every `handle_*` call and command, drain transmits and events and re-read the timeout.
+//!
+//! The engine's parts live in submodules by procedure: [`joining`] (Figure 10 and founding),
+//! [`intra`] (Alive, succession, election, membership), [`inter`] (Figure 11, re-measurement,
+//! leader replacement, merge).
+
+mod inter;
+mod intra;
+mod joining;
+mod state;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::event::Event;
+use crate::id::{GroupId, PeerId, PeerRef};
+use crate::message::{
+    CallError, GroupView, LinkInfo, MAX_BOOT_LIST, MAX_NEARBY, MAX_STATUS_LINKS, MeasureReply,
+    MeasureRequest, Request, RequestError, RequestId, Response, Role, Status, Target, Transmit,
+};
+use crate::rng::Rng;
+use crate::time::Time;
+
+use state::{GroupRole, Pending, Probe, ProbeFor, Purpose, State};
+
+/// Peers whose latest RTT a peer remembers for `Nearby`, beyond its links.
+const MAX_KNOWN_RTTS: usize = 1024;
+
+/// Where a joining peer gets its boot list from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BootSource {
+    /// The rendezvous services the driver knows ([`Target::Rendezvous`]).
+    Rendezvous,
+    /// A peer already in the overlay, known only by address; every peer answers `GetBootList`.
+    Peer(String),
+}
+
+/// The protocol timers; each is either unset or due at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Timer {
+    /// The join walk's deadline [0054]: found a group with what was found so far.
+    JoinDeadline,
+    /// Leader: flood the next `Alive` and expire silent members [0063].
+    Alive,
+    /// Member: the leader has been silent too long; succeed it or start an election.
+    AliveCheck,
+    /// Member: report to the leader and top up intra-group connections.
+    Refresh,
+    /// Electing: the random wait before claiming leadership is over [0064].
+    ElectionBackoff,
+    /// Electing: decide the round from the claims heard.
+    ElectionDecide,
+    /// Leader: refresh the group's rendezvous entry.
+    Announce,
+    /// Leader: re-measure neighbours [0048], re-enter Figure 11 if below target, check merges.
+    Remeasure,
+}
+
+/// One peer of the overlay.
+#[derive(Debug)]
+pub struct Peer {
+    me: PeerRef,
+    cfg: Config,
+    rng: Rng,
+    now: Time,
+    next_request: u64,
+    next_walk: u64,
+    pending: BTreeMap<RequestId, Pending>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    timers: BTreeMap<Timer, Time>,
+    probes: BTreeMap<PeerId, Probe>,
+    known: BTreeMap<PeerId, LinkInfo>,
+    boot: Vec<BootSource>,
+    state: State,
+}
+
+impl Peer {
+    /// A peer that is not in the overlay yet. `seed` fixes every random choice it makes.
+    ///
+    /// The configuration must have passed [`Config::validate`].
+    pub fn new(me: PeerRef, cfg: Config, seed: u64) -> Self {
+        Peer {
+            me,
+            cfg,
+            rng: Rng::new(seed),
+            now: Time::ZERO,
+            next_request: 1,
+            next_walk: 1,
+            pending: BTreeMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            timers: BTreeMap::new(),
+            probes: BTreeMap::new(),
+            known: BTreeMap::new(),
+            boot: Vec::new(),
+            state: State::Idle,
+        }
+    }
+
+    /// This peer's reference.
+    pub fn me(&self) -> &PeerRef {
+        &self.me
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Command: join the overlay, with boot lists from `boot` (an empty list founds a group at
+    /// once). Joining again while in the overlay is ignored.
+    pub fn join(&mut self, now: Time, boot: Vec<BootSource>) {
+        self.now = now;
+        if !matches!(self.state, State::Idle) {
+            return;
+        }
+        self.boot = boot;
+        self.start_walk(now, Vec::new(), None);
+    }
+
+    /// Command: leave the overlay gracefully. A follower tells its links; a leader hands its
+    /// group to the first successor; the last member ends the group.
+    pub fn leave(&mut self, now: Time) {
+        self.now = now;
+        self.leave_group(now);
+        self.state = State::Idle;
+        self.timers.clear();
+        self.probes.clear();
+        self.events.push_back(Event::Left);
+    }
+
+    /// What the peer is doing.
+    pub fn role(&self) -> Role {
+        match &self.state {
+            State::Idle => Role::Idle,
+            State::Joining(_) => Role::Joining,
+            State::Member(g) => match g.role {
+                GroupRole::Follower => Role::Member,
+                GroupRole::Electing(_) => Role::Electing,
+                GroupRole::Leading(_) => Role::Leader,
+            },
+        }
+    }
+
+    /// The group the peer is in and the leadership it follows.
+    pub fn group(&self) -> Option<GroupView> {
+        match &self.state {
+            State::Member(g) => Some(g.view()),
+            _ => None,
+        }
+    }
+
+    /// The peer's full status, as `GetStatus` reports it.
+    pub fn status(&self) -> Status {
+        let (leadership, intra, inter) = match &self.state {
+            State::Member(g) => (
+                g.leadership.clone(),
+                g.intra.values().take(MAX_STATUS_LINKS).cloned().collect(),
+                match &g.role {
+                    GroupRole::Leading(l) => l.neighbor_groups().into_iter().take(MAX_STATUS_LINKS).collect(),
+                    _ => Vec::new(),
+                },
+            ),
+            _ => (Vec::new(), Vec::new(), Vec::new()),
+        };
+        Status {
+            peer: self.me.clone(),
+            role: self.role(),
+            group: self.group(),
+            leadership,
+            intra,
+            inter,
+        }
+    }
+
+    /// Answers one incoming call. `from` is the caller, when it named itself.
+    pub fn handle_request(
+        &mut self,
+        now: Time,
+        from: Option<PeerRef>,
+        request: Request,
+    ) -> Result<Response, RequestError> {
+        self.now = now;
+        let caller = || from.clone().ok_or(RequestError::MissingCaller);
+        match request {
+            Request::Measure(MeasureRequest {}) => Ok(Response::Measure(MeasureReply {
+                responder: self.me.clone(),
+                group: self.group(),
+            })),
+            Request::GetStatus => Ok(Response::Status(Box::new(self.status()))),
+            Request::Nearby(req) => Ok(Response::Nearby(self.nearby(req.limit as usize))),
+            Request::GetBootList(req) => Ok(Response::BootList(self.boot_list(req.max as usize))),
+            Request::GetNeighbors(req) => self.on_get_neighbors(req.group_id),
+            Request::GetGroupMembers(req) => self.on_get_group_members(now, caller()?, req),
+            Request::ConnectIntra(req) => self.on_connect_intra(now, caller()?, req.group_id),
+            Request::ConnectInter(req) => self.on_connect_inter(caller()?, req),
+            Request::Leave(req) => self.on_leave(now, caller()?, req),
+            Request::Alive(alive) => self.on_alive(now, caller()?, alive),
+            Request::NewLeader(claim) => self.on_new_leader(now, caller()?, claim),
+            Request::AnnounceGroup(_) | Request::ResolveGroup(_) => Err(RequestError::Unsupported),
+        }
+    }
+
+    /// Reports the result of a call from [`Peer::poll_transmit`]. Unknown ids are ignored.
+    pub fn handle_response(&mut self, now: Time, id: RequestId, result: Result<Response, CallError>) {
+        self.now = now;
+        let Some(Pending { sent_at, purpose }) = self.pending.remove(&id) else {
+            return;
+        };
+        let rtt = now.saturating_since(sent_at);
+        match purpose {
+            Purpose::Probe(target) => self.on_probe_sample(now, target, rtt, result),
+            Purpose::Boot { walk } => self.on_boot_reply(now, walk, result),
+            Purpose::WalkQuery { walk, group } => self.on_walk_query_reply(now, walk, group, result),
+            Purpose::WalkEnter { walk, group } => self.on_walk_enter_reply(now, walk, group, result),
+            Purpose::Report => self.on_report_reply(now, result),
+            Purpose::ConnectIntra(peer) => self.on_connect_intra_reply(peer, rtt, result),
+            Purpose::ConnectInter(c) => self.on_connect_inter_reply(now, c, result),
+            Purpose::SearchQuery(group) => self.on_search_query_reply(now, group, result),
+            Purpose::SearchBoot => self.on_search_boot_reply(now, result),
+            Purpose::RandomBoot => self.on_random_boot_reply(result),
+            Purpose::Alive(peer) => self.on_alive_reply(peer, result),
+            Purpose::Claim => self.on_claim_reply(now, result),
+            Purpose::Announce => self.on_announce_reply(now, result),
+            Purpose::Resolve(group) => self.on_resolve_reply(now, group, result),
+            Purpose::Ignore => {}
+        }
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Time) {
+        self.now = now;
+        let due: Vec<Timer> = self
+            .timers
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(t, _)| *t)
+            .collect();
+        for timer in due {
+            // A timer fired earlier in this loop may have cancelled or moved this one.
+            if self.timers.get(&timer).is_none_or(|at| *at > now) {
+                continue;
+            }
+            self.timers.remove(&timer);
+            match timer {
+                Timer::JoinDeadline => self.on_join_deadline(now),
+                Timer::Alive => self.on_alive_timer(now),
+                Timer::AliveCheck => self.on_alive_check(now),
+                Timer::Refresh => self.on_refresh_timer(now),
+                Timer::ElectionBackoff => self.on_election_backoff(now),
+                Timer::ElectionDecide => self.on_election_decide(now),
+                Timer::Announce => self.on_announce_timer(now),
+                Timer::Remeasure => self.on_remeasure_timer(now),
+            }
+        }
+    }
+
+    /// The next call to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// When [`Peer::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        self.timers.values().min().copied()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    // ---- plumbing shared by the procedures ----
+
+    fn send(&mut self, to: Target, request: Request, purpose: Purpose) {
+        let id = RequestId(self.next_request);
+        self.next_request += 1;
+        if let State::Joining(j) = &mut self.state {
+            j.stats.rpcs += 1;
+            if matches!(request, Request::Measure(_)) {
+                j.stats.probes += 1;
+            }
+        }
+        self.pending.insert(
+            id,
+            Pending {
+                sent_at: self.now,
+                purpose,
+            },
+        );
+        self.transmits.push_back(Transmit { id, to, request });
+    }
+
+    fn send_to(&mut self, peer: &PeerRef, request: Request, purpose: Purpose) {
+        self.send(Target::Peer(peer.clone()), request, purpose);
+    }
+
+    fn set_timer(&mut self, timer: Timer, at: Time) {
+        self.timers.insert(timer, at);
+    }
+
+    fn cancel_timer(&mut self, timer: Timer) {
+        self.timers.remove(&timer);
+    }
+
+    fn random_delay(&mut self, max: Duration) -> Duration {
+        Duration::from_micros(self.rng.below(max.as_micros() as u64 + 1))
+    }
+
+    /// Measures the RTT to `target` with `measure_samples` sequential probes, keeping the
+    /// minimum; the result goes to `why` (several reasons share one measurement).
+    fn probe(&mut self, target: PeerRef, why: ProbeFor) {
+        if target.id == self.me.id {
+            self.probe_done(target, None, vec![why]);
+            return;
+        }
+        if let Some(p) = self.probes.get_mut(&target.id) {
+            p.why.push(why);
+            return;
+        }
+        self.probes.insert(
+            target.id,
+            Probe {
+                target: target.clone(),
+                remaining: self.cfg.measure_samples,
+                best: None,
+                reply: None,
+                why: vec![why],
+            },
+        );
+        self.send_to(&target, Request::Measure(MeasureRequest {}), Purpose::Probe(target.id));
+    }
+
+    fn on_probe_sample(&mut self, _now: Time, target: PeerId, rtt: Duration, result: Result<Response, CallError>) {
+        let Some(p) = self.probes.get_mut(&target) else { return };
+        match result {
+            Ok(Response::Measure(reply)) => {
+                p.best = Some(p.best.map_or(rtt, |b| b.min(rtt)));
+                p.reply = Some(reply);
+                p.remaining = p.remaining.saturating_sub(1);
+                if p.remaining > 0 {
+                    let to = p.target.clone();
+                    self.send_to(&to, Request::Measure(MeasureRequest {}), Purpose::Probe(target));
+                    return;
+                }
+            }
+            // A probe that fails after answering once still measured something.
+            _ => p.remaining = 0,
+        }
+        let Some(p) = self.probes.remove(&target) else { return };
+        let result = p.best.zip(p.reply);
+        self.probe_done(p.target, result, p.why);
+    }
+
+    fn probe_done(&mut self, target: PeerRef, result: Option<(Duration, MeasureReply)>, why: Vec<ProbeFor>) {
+        if let Some((rtt, reply)) = &result {
+            if reply.responder.id == target.id
+                && (self.known.len() < MAX_KNOWN_RTTS || self.known.contains_key(&target.id))
+            {
+                self.known.insert(
+                    target.id,
+                    LinkInfo {
+                        peer: reply.responder.clone(),
+                        rtt: *rtt,
+                    },
+                );
+            }
+        }
+        let result = result.as_ref().map(|(rtt, reply)| (*rtt, reply));
+        for w in why {
+            match w {
+                ProbeFor::Walk(walk) => self.on_walk_measured(self.now, walk, &target, result),
+                ProbeFor::Search => self.on_search_measured(self.now, &target, result),
+                ProbeFor::Remeasure(group) => self.on_remeasured(self.now, group, &target, result),
+                ProbeFor::Replace(group) => self.on_replace_measured(self.now, group, &target, result),
+                ProbeFor::Random(group) => self.on_random_measured(group, &target, result),
+                ProbeFor::Intra => self.on_intra_measured(&target, result),
+            }
+        }
+    }
+
+    fn nearby(&self, limit: usize) -> Vec<LinkInfo> {
+        let mut all: BTreeMap<PeerId, LinkInfo> = self.known.clone();
+        if let State::Member(g) = &self.state {
+            for l in g.intra.values() {
+                all.insert(l.peer.id, l.clone());
+            }
+        }
+        let mut v: Vec<LinkInfo> = all.into_values().collect();
+        v.sort_by_key(|l| (l.rtt, l.peer.id));
+        v.truncate(limit.clamp(1, MAX_NEARBY));
+        v
+    }
+
+    fn boot_list(&self, max: usize) -> Vec<GroupView> {
+        let max = max.clamp(1, MAX_BOOT_LIST);
+        let State::Member(g) = &self.state else { return Vec::new() };
+        let mut out = vec![g.view()];
+        let neighbors = match &g.role {
+            GroupRole::Leading(l) => l.neighbor_groups(),
+            _ => g.neighbors.clone(),
+        };
+        out.extend(neighbors.into_iter().map(|n| GroupView {
+            group_id: n.group_id,
+            epoch: 0,
+            leader: n.leader,
+            successors: n.successors,
+            member_count: 0,
+        }));
+        out.truncate(max);
+        out
+    }
+
+    fn my_group_id(&self) -> Option<GroupId> {
+        match &self.state {
+            State::Member(g) => Some(g.id),
+            _ => None,
+        }
+    }
+}

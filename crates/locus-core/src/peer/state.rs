@@ -1,0 +1,209 @@
+//! The data a peer keeps: its group, its role in it, and its calls in flight.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use crate::election::Election;
+use crate::event::JoinStats;
+use crate::id::{GroupId, PeerId, PeerRef};
+use crate::join::Walk;
+use crate::link::{Neighbor, Search};
+use crate::message::{GroupView, LinkInfo, MAX_SUCCESSORS, MeasureReply, NeighborGroup};
+use crate::time::Time;
+
+/// Where the peer stands in the overlay.
+#[derive(Debug)]
+pub(super) enum State {
+    /// Not in the overlay.
+    Idle,
+    /// Walking to find its group.
+    Joining(Joining),
+    /// In a group.
+    Member(Box<Group>),
+}
+
+/// A join walk in progress.
+#[derive(Debug)]
+pub(super) struct Joining {
+    pub(super) walk: Walk,
+    /// Distinguishes this walk's replies from those of earlier walks.
+    pub(super) id: u64,
+    pub(super) started: Time,
+    pub(super) stats: JoinStats,
+}
+
+/// The peer's group, as every member holds it [0063][0064].
+#[derive(Debug)]
+pub(super) struct Group {
+    pub(super) id: GroupId,
+    pub(super) epoch: u64,
+    pub(super) leader: PeerRef,
+    /// The leadership list, leader first [0061].
+    pub(super) leadership: Vec<PeerRef>,
+    /// Members as of the last `Alive` (a sample in large groups).
+    pub(super) roster: Vec<PeerRef>,
+    /// The neighbour groups' leaders as of the last `Alive`.
+    pub(super) neighbors: Vec<NeighborGroup>,
+    /// Intra-group connections.
+    pub(super) intra: BTreeMap<PeerId, LinkInfo>,
+    /// Intra-group connections asked for and not yet answered.
+    pub(super) connecting: BTreeSet<PeerId>,
+    pub(super) last_alive: Time,
+    /// Highest `Alive` sequence seen (or sent) in this epoch.
+    pub(super) seq: u64,
+    pub(super) role: GroupRole,
+}
+
+impl Group {
+    /// A member's view of a group it just entered.
+    pub(super) fn new(view: &GroupView, leadership: Vec<PeerRef>, now: Time) -> Self {
+        Group {
+            id: view.group_id,
+            epoch: view.epoch,
+            leader: view.leader.clone(),
+            roster: leadership.clone(),
+            leadership,
+            neighbors: Vec::new(),
+            intra: BTreeMap::new(),
+            connecting: BTreeSet::new(),
+            last_alive: now,
+            seq: 0,
+            role: GroupRole::Follower,
+        }
+    }
+
+    /// The group as this member sees it.
+    pub(super) fn view(&self) -> GroupView {
+        GroupView {
+            group_id: self.id,
+            epoch: self.epoch,
+            leader: self.leader.clone(),
+            successors: self
+                .leadership
+                .iter()
+                .filter(|p| p.id != self.leader.id)
+                .take(MAX_SUCCESSORS)
+                .cloned()
+                .collect(),
+            member_count: match &self.role {
+                GroupRole::Leading(l) => l.members.len() as u32,
+                _ => 0,
+            },
+        }
+    }
+}
+
+/// A member's role within its group.
+#[derive(Debug)]
+pub(super) enum GroupRole {
+    /// Follows `Group::leader`.
+    Follower,
+    /// No leader: electing one.
+    Electing(Election),
+    /// Leads the group.
+    Leading(Box<Leading>),
+}
+
+/// What only a leader keeps.
+#[derive(Debug, Default)]
+pub(super) struct Leading {
+    /// The member roster with the last report of each (the leader included).
+    pub(super) members: BTreeMap<PeerId, (PeerRef, Time)>,
+    /// The inter-group cache [0048].
+    pub(super) inter: BTreeMap<GroupId, Neighbor>,
+    /// Figure 11 in progress.
+    pub(super) search: Option<Search>,
+    /// A random link in progress (the group asked for).
+    pub(super) random_pending: bool,
+    /// A merge check in progress: a walk restricted to one neighbour group.
+    pub(super) merge: Option<(u64, Walk)>,
+    /// Neighbours whose leader is being replaced, with the candidates tried.
+    pub(super) replacing: BTreeMap<GroupId, Replacing>,
+}
+
+impl Leading {
+    /// The inter-group cache as the wire carries it.
+    pub(super) fn neighbor_groups(&self) -> Vec<NeighborGroup> {
+        self.inter
+            .iter()
+            .map(|(g, n)| NeighborGroup {
+                group_id: *g,
+                leader: n.leader.clone(),
+                successors: n.successors.clone(),
+                rtt: n.rtt,
+            })
+            .collect()
+    }
+
+    /// Inter-group links opened for closeness (not the random ones).
+    pub(super) fn near_links(&self) -> usize {
+        self.inter.values().filter(|n| !n.random).count()
+    }
+}
+
+/// Replacement of a neighbour group's lost leader.
+#[derive(Debug, Default)]
+pub(super) struct Replacing {
+    pub(super) queue: Vec<PeerRef>,
+    pub(super) tried: BTreeSet<PeerId>,
+    pub(super) resolved: bool,
+}
+
+/// A call in flight.
+#[derive(Debug)]
+pub(super) struct Pending {
+    pub(super) sent_at: Time,
+    pub(super) purpose: Purpose,
+}
+
+/// What a call in flight is for, so that its result reaches the right procedure.
+#[derive(Debug)]
+pub(super) enum Purpose {
+    Probe(PeerId),
+    Boot { walk: u64 },
+    WalkQuery { walk: u64, group: GroupId },
+    WalkEnter { walk: u64, group: GroupId },
+    Report,
+    ConnectIntra(PeerRef),
+    ConnectInter(InterConnect),
+    SearchQuery(GroupId),
+    SearchBoot,
+    RandomBoot,
+    Alive(PeerId),
+    Claim,
+    Announce,
+    Resolve(GroupId),
+    Ignore,
+}
+
+/// An inter-group connection being opened.
+#[derive(Debug)]
+pub(super) struct InterConnect {
+    pub(super) group: GroupId,
+    pub(super) leader: PeerRef,
+    pub(super) rtt: Duration,
+    pub(super) random: bool,
+    /// Opened by the running search, which wants the outcome.
+    pub(super) search: bool,
+}
+
+/// A measurement in progress: sequential samples, the minimum kept.
+#[derive(Debug)]
+pub(super) struct Probe {
+    pub(super) target: PeerRef,
+    pub(super) remaining: u32,
+    pub(super) best: Option<Duration>,
+    pub(super) reply: Option<MeasureReply>,
+    pub(super) why: Vec<ProbeFor>,
+}
+
+/// Why a measurement was taken.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum ProbeFor {
+    Walk(u64),
+    Search,
+    Remeasure(GroupId),
+    Replace(GroupId),
+    Random(GroupId),
+    Intra,
+}
