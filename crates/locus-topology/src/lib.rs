@@ -22,11 +22,14 @@
 
 #![warn(missing_docs)]
 
+mod hash;
 pub mod matrix;
+pub mod synthetic;
 
 use std::time::Duration;
 
 pub use matrix::Matrix;
+pub use synthetic::{Synthetic, SyntheticSpec};
 
 /// A source of round-trip times between `len()` nodes, indexed `0..len()`.
 ///
