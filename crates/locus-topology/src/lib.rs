@@ -25,11 +25,13 @@
 mod hash;
 pub mod matrix;
 pub mod synthetic;
+pub mod topology;
 
 use std::time::Duration;
 
 pub use matrix::Matrix;
 pub use synthetic::{Synthetic, SyntheticSpec};
+pub use topology::{SiteSpec, Topology};
 
 /// A source of round-trip times between `len()` nodes, indexed `0..len()`.
 ///
