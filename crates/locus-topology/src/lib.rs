@@ -1,0 +1,106 @@
+//! Latency models for locus: how far apart two peers are, in round-trip time.
+//!
+//! On one machine every container is microseconds from every other, so test clusters emulate
+//! distance in the application (DESIGN §4), and the discrete-event simulator (`locus-sim`,
+//! DESIGN §5) needs a distance for every pair it probes among up to 100,000 peers. Both ask the
+//! same question of a [`LatencyModel`]: the RTT between node `a` and node `b`, and, where the
+//! model knows it, the ground-truth locality of a node (to score group purity).
+//!
+//! Three models live here, one module each:
+//! - [`matrix`] — a measured all-pairs RTT matrix such as the PlanetLab and Seattle data sets in
+//!   the shared `data/latency/` folder: a loader that says which line and column is wrong, plus
+//!   helpers to symmetrise and cut a matrix down.
+//! - [`synthetic`] — generated continents, metros and peers with ground truth, described by a
+//!   short spec string (`"continents=5,metros=20,peers=10000,seed=7"`). RTTs are computed on the
+//!   fly from coordinates, so memory stays O(N) at 100,000 peers.
+//! - [`topology`] — the YAML topology file of an emulated test cluster: named regions placed by
+//!   coordinates or an explicit RTT table, and the mapping of a peer to its site (`auto` or a
+//!   region name).
+//!
+//! The crate has no runtime and no randomness of its own: synthetic models derive everything
+//! from their seed, and jitter in a topology takes a uniform sample from the caller.
+
+#![warn(missing_docs)]
+
+mod hash;
+pub mod matrix;
+pub mod synthetic;
+pub mod topology;
+
+use std::time::Duration;
+
+pub use matrix::Matrix;
+pub use synthetic::{Synthetic, SyntheticSpec};
+pub use topology::{SiteSpec, Topology};
+
+/// A source of round-trip times between `len()` nodes, indexed `0..len()`.
+///
+/// Implementations answer in O(1) without allocating, since the simulator asks millions of times.
+pub trait LatencyModel: Send + Sync {
+    /// Number of nodes (peers or sites) the model covers.
+    fn len(&self) -> usize;
+
+    /// Whether the model covers no node at all.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Round-trip time from `a` to `b` in microseconds: `Some(0)` when `a == b`, `None` when
+    /// either index is out of range or the model has no value for the pair.
+    fn rtt_us(&self, a: usize, b: usize) -> Option<u64>;
+
+    /// [`rtt_us`](Self::rtt_us) as a [`Duration`].
+    fn rtt(&self, a: usize, b: usize) -> Option<Duration> {
+        self.rtt_us(a, b).map(Duration::from_micros)
+    }
+
+    /// Ground-truth locality label of node `i` (e.g. its metro or region), if the model has one.
+    fn locality(&self, i: usize) -> Option<u32> {
+        let _ = i;
+        None
+    }
+}
+
+impl<M: LatencyModel + ?Sized> LatencyModel for &M {
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+    fn rtt_us(&self, a: usize, b: usize) -> Option<u64> {
+        (**self).rtt_us(a, b)
+    }
+    fn locality(&self, i: usize) -> Option<u32> {
+        (**self).locality(i)
+    }
+}
+
+impl<M: LatencyModel + ?Sized> LatencyModel for Box<M> {
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+    fn rtt_us(&self, a: usize, b: usize) -> Option<u64> {
+        (**self).rtt_us(a, b)
+    }
+    fn locality(&self, i: usize) -> Option<u32> {
+        (**self).locality(i)
+    }
+}
+
+impl<M: LatencyModel + ?Sized> LatencyModel for std::sync::Arc<M> {
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+    fn rtt_us(&self, a: usize, b: usize) -> Option<u64> {
+        (**self).rtt_us(a, b)
+    }
+    fn locality(&self, i: usize) -> Option<u32> {
+        (**self).locality(i)
+    }
+}
+
+/// Path of a file in the shared data folder beside the repository, for tests.
+#[cfg(test)]
+pub(crate) fn shared_data(file: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/latency")
+        .join(file)
+}
