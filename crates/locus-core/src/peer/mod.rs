@@ -162,6 +162,17 @@ impl Peer {
         }
     }
 
+    /// The leader's member roster (empty unless this peer leads its group).
+    pub fn members(&self) -> Vec<PeerRef> {
+        match &self.state {
+            State::Member(g) => match &g.role {
+                GroupRole::Leading(l) => l.members.values().map(|(p, _)| p.clone()).collect(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+
     /// The peer's full status, as `GetStatus` reports it.
     pub fn status(&self) -> Status {
         let (leadership, intra, inter) = match &self.state {
