@@ -98,7 +98,7 @@ impl<T> At for Result<T, ProtoError> {
 /// The core answered an RPC with a response of another kind: a bug in the node, not the
 /// caller's fault.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{rpc} answered with a {response} response")]
+#[error("the node answered {rpc} with {response}")]
 pub struct MismatchedResponse {
     /// The RPC being served.
     pub rpc: &'static str,
