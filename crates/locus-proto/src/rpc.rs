@@ -1,0 +1,462 @@
+//! Each RPC that maps onto the core, as a pair of conversions on both sides of the wire.
+//!
+//! A server handler stays three lines long, the same for every RPC:
+//!
+//! ```ignore
+//! let (caller, request) = request.into_inner().into_core()?; // INVALID_ARGUMENT
+//! let response = node.call(caller, request).await.map_err(status::refused)?;
+//! Ok(tonic::Response::new(pb::MeasureRequest::reply(response)?))
+//! ```
+//!
+//! A client turns a core request into an [`Outgoing`], calls the RPC its variant names, and
+//! validates the reply with [`Unary::reply_into_core`].
+
+use locus_core::message::{
+    self as core, MAX_BOOT_LIST, MAX_LEADERSHIP, MAX_NEARBY, MAX_NEIGHBORS, MAX_ROSTER,
+};
+use locus_core::{PeerRef, Request, Response};
+
+use crate::convert::{
+    all, group_id, link_scope, list, optional, optional_group_id, required, rtt, rtt_us,
+};
+use crate::error::{MismatchedResponse, ProtoError};
+use crate::pb;
+
+/// A unary RPC of `PeerService` or `Rendezvous` that the core serves, implemented on its wire
+/// request message.
+pub trait Unary: Sized {
+    /// The RPC's wire reply.
+    type Reply;
+    /// The RPC's name, as in the schema.
+    const NAME: &'static str;
+
+    /// Validates a received request: the caller it names (absent for operator tools) and the
+    /// core request. Error paths are relative to the request message (`caller.peer_id`).
+    fn into_core(self) -> Result<(Option<PeerRef>, Request), ProtoError>;
+
+    /// The wire reply for the core's response to this RPC's request.
+    fn reply(response: Response) -> Result<Self::Reply, MismatchedResponse>;
+
+    /// Validates a received reply into the core response.
+    fn reply_into_core(reply: Self::Reply) -> Result<Response, ProtoError>;
+}
+
+/// The caller of a received request.
+fn caller(caller: Option<pb::PeerRef>) -> Result<Option<PeerRef>, ProtoError> {
+    optional(caller, "caller")
+}
+
+/// The name of a response's kind, for [`MismatchedResponse`].
+fn response_name(response: &Response) -> &'static str {
+    match response {
+        Response::Measure(_) => "Measure",
+        Response::Neighbors(_) => "Neighbors",
+        Response::GroupMembers(_) => "GroupMembers",
+        Response::Connect(_) => "Connect",
+        Response::Ack => "Ack",
+        Response::NewLeader(_) => "NewLeader",
+        Response::Status(_) => "Status",
+        Response::Nearby(_) => "Nearby",
+        Response::BootList(_) => "BootList",
+        Response::Announced(_) => "Announced",
+        Response::Resolved(_) => "Resolved",
+    }
+}
+
+/// `reply` and `reply_into_core` for an RPC whose reply converts to and from one response
+/// variant's payload.
+macro_rules! reply_via {
+    ($variant:ident) => {
+        fn reply(response: Response) -> Result<Self::Reply, MismatchedResponse> {
+            match response {
+                Response::$variant(r) => Ok(r.into()),
+                other => Err(mismatch::<Self>(&other)),
+            }
+        }
+
+        fn reply_into_core(reply: Self::Reply) -> Result<Response, ProtoError> {
+            Ok(Response::$variant(reply.try_into()?))
+        }
+    };
+}
+
+/// `reply` and `reply_into_core` for an RPC answered by a plain acknowledgement.
+macro_rules! reply_ack {
+    () => {
+        fn reply(response: Response) -> Result<Self::Reply, MismatchedResponse> {
+            match response {
+                Response::Ack => Ok(Self::Reply {}),
+                other => Err(mismatch::<Self>(&other)),
+            }
+        }
+
+        fn reply_into_core(_: Self::Reply) -> Result<Response, ProtoError> {
+            Ok(Response::Ack)
+        }
+    };
+}
+
+fn mismatch<R: Unary>(response: &Response) -> MismatchedResponse {
+    MismatchedResponse {
+        rpc: R::NAME,
+        response: response_name(response),
+    }
+}
+
+impl Unary for pb::MeasureRequest {
+    type Reply = pb::MeasureReply;
+    const NAME: &'static str = "Measure";
+    fn into_core(self) -> Result<(Option<PeerRef>, Request), ProtoError> {
+        Ok((
+            caller(self.caller)?,
+            Request::Measure(core::MeasureRequest {}),
+        ))
+    }
+    reply_via!(Measure);
+}
+
+impl Unary for pb::GetNeighboringPeerGroupsRequest {
+    type Reply = pb::GetNeighboringPeerGroupsReply;
+    const NAME: &'static str = "GetNeighboringPeerGroups";
+    fn into_core(self) -> Result<(Option<PeerRef>, Request), ProtoError> {
+        let request = core::GetNeighborsRequest {
+            group_id: optional_group_id(&self.group_id, "group_id")?,
+        };
+        Ok((caller(self.caller)?, Request::GetNeighbors(request)))
+    }
+    reply_via!(Neighbors);
+}
+
+impl Unary for pb::GetPeerGroupMembersRequest {
+    type Reply = pb::GetPeerGroupMembersReply;
+    const NAME: &'static str = "GetPeerGroupMembers";
+    fn into_core(self) -> Result<(Option<PeerRef>, Request), ProtoError> {
+        let request = core::GetGroupMembersRequest {
+            group_id: group_id(&self.group_id, "group_id")?,
+            joining: self.joining,
+        };
+        Ok((caller(self.caller)?, Request::GetGroupMembers(request)))
+    }
+    reply_via!(GroupMembers);
+}
+
+impl Unary for pb::ConnectIntraGroupRequest {
+    type Reply = pb::ConnectReply;
+    const NAME: &'static str = "ConnectIntraGroup";
+    fn into_core(self) -> Result<(Option<PeerRef>, Request), ProtoError> {
+        let request = core::ConnectIntraRequest {
+            group_id: group_id(&self.group_id, "group_id")?,
+        };
+        Ok((caller(self.caller)?, Request::ConnectIntra(request)))
+    }
+    reply_via!(Connect);
+}
+
+impl Unary for pb::ConnectInterGroupRequest {
+    type Reply = pb::ConnectReply;
+    const NAME: &'static str = "ConnectInterGroup";
+    fn into_core(self) -> Result<(Option<PeerRef>, Request), ProtoError> {
+        let request = core::ConnectInterRequest {
+            group: required(self.group, "group")?,
+            rtt: rtt(self.rtt_us, "rtt_us")?,
+        };
+        Ok((caller(self.caller)?, Request::ConnectInter(request)))
+    }
+    reply_via!(Connect);
+}
+
+impl Unary for pb::LeaveRequest {
+    type Reply = pb::LeaveReply;
+    const NAME: &'static str = "Leave";
+    fn into_core(self) -> Result<(Option<PeerRef>, Request), ProtoError> {
+        let request = core::LeaveRequest {
+            group_id: group_id(&self.group_id, "group_id")?,
+            scope: link_scope(self.scope, "scope")?,
+        };
+        Ok((caller(self.caller)?, Request::Leave(request)))
+    }
+    reply_ack!();
+}
+
+impl Unary for pb::AliveRequest {
+    type Reply = pb::AliveReply;
+    const NAME: &'static str = "Alive";
+    fn into_core(self) -> Result<(Option<PeerRef>, Request), ProtoError> {
+        let alive = core::Alive {
+            group: required(self.group, "group")?,
+            seq: self.seq,
+            leadership: list(self.leadership, MAX_LEADERSHIP, "leadership")?,
+            neighbors: list(self.neighbors, MAX_NEIGHBORS, "neighbors")?,
+            roster: list(self.roster, MAX_ROSTER, "roster")?,
+            merge_into: optional(self.merge_into, "merge_into")?,
+        };
+        Ok((caller(self.caller)?, Request::Alive(alive)))
+    }
+    reply_ack!();
+}
+
+impl Unary for pb::NewLeaderRequest {
+    type Reply = pb::NewLeaderReply;
+    const NAME: &'static str = "NewLeader";
+    fn into_core(self) -> Result<(Option<PeerRef>, Request), ProtoError> {
+        let claim = core::NewLeader {
+            group_id: group_id(&self.group_id, "group_id")?,
+            epoch: self.epoch,
+            round: self.round,
+            candidate: required(self.candidate, "candidate")?,
+            sent_at: locus_core::Time::from_micros(self.sent_at_unix_us),
+        };
+        Ok((caller(self.caller)?, Request::NewLeader(claim)))
+    }
+    reply_via!(NewLeader);
+}
+
+impl Unary for pb::GetStatusRequest {
+    type Reply = pb::GetStatusReply;
+    const NAME: &'static str = "GetStatus";
+    fn into_core(self) -> Result<(Option<PeerRef>, Request), ProtoError> {
+        Ok((caller(self.caller)?, Request::GetStatus))
+    }
+    fn reply(response: Response) -> Result<Self::Reply, MismatchedResponse> {
+        match response {
+            Response::Status(status) => Ok((*status).into()),
+            other => Err(mismatch::<Self>(&other)),
+        }
+    }
+    fn reply_into_core(reply: Self::Reply) -> Result<Response, ProtoError> {
+        Ok(Response::Status(Box::new(reply.try_into()?)))
+    }
+}
+
+impl Unary for pb::NearbyRequest {
+    type Reply = pb::NearbyReply;
+    const NAME: &'static str = "Nearby";
+    /// A `limit` above [`MAX_NEARBY`] is lowered to it.
+    fn into_core(self) -> Result<(Option<PeerRef>, Request), ProtoError> {
+        let request = core::NearbyRequest {
+            limit: self.limit.min(MAX_NEARBY as u32),
+        };
+        Ok((caller(self.caller)?, Request::Nearby(request)))
+    }
+    fn reply(response: Response) -> Result<Self::Reply, MismatchedResponse> {
+        match response {
+            Response::Nearby(peers) => Ok(pb::NearbyReply { peers: all(peers) }),
+            other => Err(mismatch::<Self>(&other)),
+        }
+    }
+    fn reply_into_core(reply: Self::Reply) -> Result<Response, ProtoError> {
+        Ok(Response::Nearby(list(reply.peers, MAX_NEARBY, "peers")?))
+    }
+}
+
+impl Unary for pb::GetBootListRequest {
+    type Reply = pb::GetBootListReply;
+    const NAME: &'static str = "GetBootList";
+    /// A `max` above [`MAX_BOOT_LIST`] is lowered to it.
+    fn into_core(self) -> Result<(Option<PeerRef>, Request), ProtoError> {
+        let request = core::GetBootListRequest {
+            max: self.max.min(MAX_BOOT_LIST as u32),
+        };
+        Ok((caller(self.caller)?, Request::GetBootList(request)))
+    }
+    fn reply(response: Response) -> Result<Self::Reply, MismatchedResponse> {
+        match response {
+            Response::BootList(groups) => Ok(pb::GetBootListReply {
+                groups: all(groups),
+            }),
+            other => Err(mismatch::<Self>(&other)),
+        }
+    }
+    fn reply_into_core(reply: Self::Reply) -> Result<Response, ProtoError> {
+        Ok(Response::BootList(list(
+            reply.groups,
+            MAX_BOOT_LIST,
+            "groups",
+        )?))
+    }
+}
+
+impl Unary for pb::AnnounceGroupRequest {
+    type Reply = pb::AnnounceGroupReply;
+    const NAME: &'static str = "AnnounceGroup";
+    fn into_core(self) -> Result<(Option<PeerRef>, Request), ProtoError> {
+        let announcement = core::Announcement {
+            group: required(self.group, "group")?,
+            neighbors: list(self.neighbors, MAX_NEIGHBORS, "neighbors")?,
+            ended: self.ended,
+        };
+        Ok((caller(self.caller)?, Request::AnnounceGroup(announcement)))
+    }
+    reply_via!(Announced);
+}
+
+impl Unary for pb::ResolveGroupRequest {
+    type Reply = pb::ResolveGroupReply;
+    const NAME: &'static str = "ResolveGroup";
+    fn into_core(self) -> Result<(Option<PeerRef>, Request), ProtoError> {
+        let group = group_id(&self.group_id, "group_id")?;
+        Ok((caller(self.caller)?, Request::ResolveGroup(group)))
+    }
+    fn reply(response: Response) -> Result<Self::Reply, MismatchedResponse> {
+        match response {
+            Response::Resolved(group) => Ok(pb::ResolveGroupReply {
+                group: group.map(Into::into),
+            }),
+            other => Err(mismatch::<Self>(&other)),
+        }
+    }
+    fn reply_into_core(reply: Self::Reply) -> Result<Response, ProtoError> {
+        Ok(Response::Resolved(optional(reply.group, "group")?))
+    }
+}
+
+/// A core request dressed for the wire: which RPC to call, with its request message. The
+/// caller matches on it to call the generated client's method, then validates the reply with
+/// the message's [`Unary::reply_into_core`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outgoing {
+    /// `PeerService.Measure`.
+    Measure(pb::MeasureRequest),
+    /// `PeerService.GetNeighboringPeerGroups`.
+    GetNeighboringPeerGroups(pb::GetNeighboringPeerGroupsRequest),
+    /// `PeerService.GetPeerGroupMembers`.
+    GetPeerGroupMembers(pb::GetPeerGroupMembersRequest),
+    /// `PeerService.ConnectIntraGroup`.
+    ConnectIntraGroup(pb::ConnectIntraGroupRequest),
+    /// `PeerService.ConnectInterGroup`.
+    ConnectInterGroup(pb::ConnectInterGroupRequest),
+    /// `PeerService.Leave`.
+    Leave(pb::LeaveRequest),
+    /// `PeerService.Alive`.
+    Alive(pb::AliveRequest),
+    /// `PeerService.NewLeader`.
+    NewLeader(pb::NewLeaderRequest),
+    /// `PeerService.GetStatus`.
+    GetStatus(pb::GetStatusRequest),
+    /// `PeerService.Nearby`.
+    Nearby(pb::NearbyRequest),
+    /// `PeerService.GetBootList` or `Rendezvous.GetBootList`, by the call's target.
+    GetBootList(pb::GetBootListRequest),
+    /// `Rendezvous.AnnounceGroup`.
+    AnnounceGroup(pb::AnnounceGroupRequest),
+    /// `Rendezvous.ResolveGroup`.
+    ResolveGroup(pb::ResolveGroupRequest),
+}
+
+impl Outgoing {
+    /// The wire request for `request`, sent by `caller` (this node's own reference; `None` for
+    /// operator tools).
+    pub fn new(caller: Option<PeerRef>, request: Request) -> Self {
+        let caller = caller.map(pb::PeerRef::from);
+        match request {
+            Request::Measure(core::MeasureRequest {}) => {
+                Self::Measure(pb::MeasureRequest { caller })
+            }
+            Request::GetNeighbors(r) => {
+                Self::GetNeighboringPeerGroups(pb::GetNeighboringPeerGroupsRequest {
+                    caller,
+                    group_id: r.group_id.map(|g| g.to_string()).unwrap_or_default(),
+                })
+            }
+            Request::GetGroupMembers(r) => {
+                Self::GetPeerGroupMembers(pb::GetPeerGroupMembersRequest {
+                    caller,
+                    group_id: r.group_id.to_string(),
+                    joining: r.joining,
+                })
+            }
+            Request::ConnectIntra(r) => Self::ConnectIntraGroup(pb::ConnectIntraGroupRequest {
+                caller,
+                group_id: r.group_id.to_string(),
+            }),
+            Request::ConnectInter(r) => Self::ConnectInterGroup(pb::ConnectInterGroupRequest {
+                caller,
+                group: Some(r.group.into()),
+                rtt_us: rtt_us(r.rtt),
+            }),
+            Request::Leave(r) => Self::Leave(pb::LeaveRequest {
+                caller,
+                group_id: r.group_id.to_string(),
+                scope: pb::LinkScope::from(r.scope).into(),
+            }),
+            Request::Alive(a) => Self::Alive(pb::AliveRequest {
+                caller,
+                group: Some(a.group.into()),
+                seq: a.seq,
+                leadership: all(a.leadership),
+                neighbors: all(a.neighbors),
+                roster: all(a.roster),
+                merge_into: a.merge_into.map(Into::into),
+            }),
+            Request::NewLeader(c) => Self::NewLeader(pb::NewLeaderRequest {
+                caller,
+                group_id: c.group_id.to_string(),
+                epoch: c.epoch,
+                round: c.round,
+                candidate: Some(c.candidate.into()),
+                sent_at_unix_us: c.sent_at.as_micros(),
+            }),
+            Request::GetStatus => Self::GetStatus(pb::GetStatusRequest { caller }),
+            Request::Nearby(r) => Self::Nearby(pb::NearbyRequest {
+                caller,
+                limit: r.limit,
+            }),
+            Request::GetBootList(r) => {
+                Self::GetBootList(pb::GetBootListRequest { caller, max: r.max })
+            }
+            Request::AnnounceGroup(a) => Self::AnnounceGroup(pb::AnnounceGroupRequest {
+                caller,
+                group: Some(a.group.into()),
+                neighbors: all(a.neighbors),
+                ended: a.ended,
+            }),
+            Request::ResolveGroup(g) => Self::ResolveGroup(pb::ResolveGroupRequest {
+                caller,
+                group_id: g.to_string(),
+            }),
+        }
+    }
+
+    /// The RPC's name, as in the schema.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Measure(_) => pb::MeasureRequest::NAME,
+            Self::GetNeighboringPeerGroups(_) => pb::GetNeighboringPeerGroupsRequest::NAME,
+            Self::GetPeerGroupMembers(_) => pb::GetPeerGroupMembersRequest::NAME,
+            Self::ConnectIntraGroup(_) => pb::ConnectIntraGroupRequest::NAME,
+            Self::ConnectInterGroup(_) => pb::ConnectInterGroupRequest::NAME,
+            Self::Leave(_) => pb::LeaveRequest::NAME,
+            Self::Alive(_) => pb::AliveRequest::NAME,
+            Self::NewLeader(_) => pb::NewLeaderRequest::NAME,
+            Self::GetStatus(_) => pb::GetStatusRequest::NAME,
+            Self::Nearby(_) => pb::NearbyRequest::NAME,
+            Self::GetBootList(_) => pb::GetBootListRequest::NAME,
+            Self::AnnounceGroup(_) => pb::AnnounceGroupRequest::NAME,
+            Self::ResolveGroup(_) => pb::ResolveGroupRequest::NAME,
+        }
+    }
+
+    /// Whether only the rendezvous serves this RPC.
+    pub fn is_rendezvous_only(&self) -> bool {
+        matches!(self, Self::AnnounceGroup(_) | Self::ResolveGroup(_))
+    }
+
+    /// Validates a received request of any RPC: what a server receives, whichever the RPC.
+    pub fn into_core(self) -> Result<(Option<PeerRef>, Request), ProtoError> {
+        match self {
+            Self::Measure(r) => r.into_core(),
+            Self::GetNeighboringPeerGroups(r) => r.into_core(),
+            Self::GetPeerGroupMembers(r) => r.into_core(),
+            Self::ConnectIntraGroup(r) => r.into_core(),
+            Self::ConnectInterGroup(r) => r.into_core(),
+            Self::Leave(r) => r.into_core(),
+            Self::Alive(r) => r.into_core(),
+            Self::NewLeader(r) => r.into_core(),
+            Self::GetStatus(r) => r.into_core(),
+            Self::Nearby(r) => r.into_core(),
+            Self::GetBootList(r) => r.into_core(),
+            Self::AnnounceGroup(r) => r.into_core(),
+            Self::ResolveGroup(r) => r.into_core(),
+        }
+    }
+}
