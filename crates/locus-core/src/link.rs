@@ -22,6 +22,9 @@ pub(crate) struct Neighbor {
     pub(crate) random: bool,
     /// Members of that group as last reported (for merge decisions).
     pub(crate) member_count: u32,
+    /// This leader opened the link (rather than accepted it). Only links a leader opened
+    /// itself are pruned when closer ones make them redundant.
+    pub(crate) opened: bool,
 }
 
 /// What a search asks its peer to do.

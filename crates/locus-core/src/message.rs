@@ -159,6 +159,9 @@ pub struct ConnectInterRequest {
     pub group: GroupView,
     /// The RTT the caller measured to the callee.
     pub rtt: Duration,
+    /// A link to a random group against partitions [0039], not for closeness: both ends
+    /// count it as their random link.
+    pub random: bool,
 }
 
 /// The answer to a connection request. A peer at its connection maximum refuses and names

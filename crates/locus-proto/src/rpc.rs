@@ -159,6 +159,7 @@ impl Unary for pb::ConnectInterGroupRequest {
         let request = core::ConnectInterRequest {
             group: required(self.group, "group")?,
             rtt: rtt(self.rtt_us, "rtt_us")?,
+            random: self.random,
         };
         Ok((caller(self.caller)?, Request::ConnectInter(request)))
     }
@@ -373,6 +374,7 @@ impl Outgoing {
                 caller,
                 group: Some(r.group.into()),
                 rtt_us: rtt_us(r.rtt),
+                random: r.random,
             }),
             Request::Leave(r) => Self::Leave(pb::LeaveRequest {
                 caller,

@@ -36,6 +36,7 @@ fn requests() -> Vec<Request> {
         Request::ConnectInter(ConnectInterRequest {
             group: view(4),
             rtt: Duration::from_micros(12_345),
+            random: true,
         }),
         Request::Leave(LeaveRequest {
             group_id: group_id(5),

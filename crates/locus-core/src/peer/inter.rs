@@ -62,8 +62,9 @@ impl Peer {
                     leader: from,
                     successors: req.group.successors,
                     rtt: req.rtt,
-                    random: false,
+                    random: req.random,
                     member_count: req.group.member_count,
+                    opened: false,
                 },
             );
             self.events.push_back(Event::NeighborAdded { group: req.group.group_id, rtt: req.rtt });
@@ -77,8 +78,12 @@ impl Peer {
     fn connect_inter(&mut self, c: InterConnect) {
         let State::Member(g) = &self.state else { return };
         let group = g.view();
-        let (to, rtt) = (c.leader.clone(), c.rtt);
-        self.send_to(&to, Request::ConnectInter(ConnectInterRequest { group, rtt }), Purpose::ConnectInter(c));
+        let (to, rtt, random) = (c.leader.clone(), c.rtt, c.random);
+        self.send_to(
+            &to,
+            Request::ConnectInter(ConnectInterRequest { group, rtt, random }),
+            Purpose::ConnectInter(c),
+        );
     }
 
     pub(super) fn on_connect_inter_reply(&mut self, now: Time, c: InterConnect, result: Result<Response, CallError>) {
@@ -98,6 +103,7 @@ impl Peer {
                     rtt: c.rtt,
                     random: c.random,
                     member_count: 0,
+                    opened: true,
                 }
             });
             n.leader = c.leader.clone();
@@ -237,6 +243,7 @@ impl Peer {
         let wanted = self.cfg.random_inter_group_links as usize;
         let max = self.cfg.boot_list_size;
         let Some(l) = self.leading_mut() else { return };
+        // A random link counts at both ends, whoever opened it.
         if l.random_pending || l.inter.values().filter(|n| n.random).count() >= wanted {
             return;
         }
@@ -295,8 +302,37 @@ impl Peer {
         for (group, leader) in targets {
             self.probe(leader, ProbeFor::Remeasure(group));
         }
+        self.prune_far_link();
         self.ensure_search(now);
         self.ask_random_link();
+    }
+
+    /// Drops one link this leader opened itself when it has more near links than its target
+    /// and that link is farther than the target-th nearest: links opened while the overlay was
+    /// small or far away give way to closer groups that linked in since [0034]. Links other
+    /// groups opened are theirs to keep, so a remote group never loses its only way in.
+    fn prune_far_link(&mut self) {
+        let target = self.cfg.inter_group_target as usize;
+        let State::Member(g) = &mut self.state else { return };
+        let own = g.id;
+        let GroupRole::Leading(l) = &mut g.role else { return };
+        if l.near_links() <= target {
+            return;
+        }
+        let mut rtts: Vec<Duration> = l.inter.values().filter(|n| !n.random).map(|n| n.rtt).collect();
+        rtts.sort();
+        let keep_within = rtts[target - 1];
+        let farthest = l
+            .inter
+            .iter()
+            .filter(|(_, n)| n.opened && !n.random && n.rtt > keep_within)
+            .max_by_key(|(_, n)| n.rtt)
+            .map(|(g, n)| (*g, n.leader.clone()));
+        if let Some((group, leader)) = farthest {
+            l.inter.remove(&group);
+            self.events.push_back(Event::NeighborRemoved { group });
+            self.send_to(&leader, Request::Leave(LeaveRequest { group_id: own, scope: LinkScope::Inter }), Purpose::Ignore);
+        }
     }
 
     pub(super) fn on_remeasured(&mut self, now: Time, group: GroupId, target: &PeerRef, result: Option<(Duration, &MeasureReply)>) {

@@ -442,6 +442,7 @@ impl Peer {
                     rtt: n.rtt,
                     random: false,
                     member_count: 0,
+                    opened: false,
                 },
             );
         }
