@@ -88,6 +88,7 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                 caller: Some(pb_peer(1)),
                 group: None,
                 rtt_us: 1,
+                random: false,
             }),
             "group: missing",
         ),
@@ -99,6 +100,7 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                     ..group_view()
                 }),
                 rtt_us: 1,
+                random: false,
             }),
             "group.leader: missing",
         ),
@@ -119,6 +121,7 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                 caller: Some(pb_peer(1)),
                 group: Some(group_view()),
                 rtt_us: 60_000_001,
+                random: false,
             }),
             "rtt_us: rtt of 60000001 us, at most 60000000 us",
         ),
