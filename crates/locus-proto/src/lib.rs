@@ -13,6 +13,8 @@
 //!   RTTs, enums), and `From<core::X> for pb::X` going out.
 //! - [`rpc`]: per RPC, a received request to `(caller, core::Request)` and a core `Response` to
 //!   the reply ([`rpc::Unary`]); a core request to the RPC that sends it ([`rpc::Outgoing`]).
+//! - [`directory`]: the rendezvous RPCs that read its directory (`ListGroups`, `GetOverlay`,
+//!   `WatchOverlay`): request validation, entries, links and change events in wire form.
 //! - [`status`]: the one place where errors become `tonic::Status`, and statuses become the
 //!   core's `CallError` again.
 //! - [`error`]: [`ProtoError`], naming the offending field of a rejected message.
@@ -22,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod convert;
+pub mod directory;
 pub mod error;
 pub mod rpc;
 pub mod status;
