@@ -1,0 +1,140 @@
+//! `locus-rendezvous`: the rendezvous point of a locus overlay, as a gRPC service.
+//!
+//! A joining peer asks the rendezvous for a boot list [0044] and from then on measures its way
+//! to its group; the rendezvous is never on the join path beyond that. Group leaders announce
+//! their groups here, so the rendezvous also holds a directory of live groups that operators
+//! and applications read: a paged list, an overlay snapshot with the announced inter-group
+//! links and their RTTs, and a live stream of changes. The directory logic itself is the core's
+//! [`locus_core::rendezvous::Directory`]; this crate puts it on the network.
+//!
+//! Modules:
+//! - [`config`]: settings from file, environment and flags, with their defaults.
+//! - `registry`: the directory under its lock, boot-list sampling, the change broadcast.
+//! - `service`: the `locus.v1.Rendezvous` handlers.
+//! - [`metrics`]: metric names and the Prometheus endpoint.
+//!
+//! [`run`] serves the rendezvous, gRPC health and server reflection on an already-bound
+//! listener until a shutdown future resolves, so that tests bind `127.0.0.1:0` and embed it.
+//!
+//! Entries expire [`entry_ttl`](config::Config::entry_ttl) after their last announcement; a
+//! background task sweeps them every `min(1 s, ttl / 4)`, so a reader may see an entry up to
+//! one sweep past its TTL.
+
+#![warn(missing_docs)]
+
+mod clock;
+pub mod config;
+pub mod metrics;
+mod registry;
+mod service;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use locus_proto::pb::rendezvous_server::RendezvousServer;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+pub use config::{Config, Settings};
+
+/// Why the rendezvous stopped other than by its shutdown signal.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The gRPC server failed.
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// The reflection service could not be built from the descriptor sets.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// Registers the locus schema and the health schema for server reflection, v1 and v1alpha.
+macro_rules! reflection {
+    ($build:ident) => {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(locus_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .$build()
+    };
+}
+
+/// Serves the rendezvous on `listener` until `shutdown` resolves, then stops accepting calls,
+/// ends the `WatchOverlay` streams and waits up to `config.shutdown_grace` for calls in
+/// progress.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Error> {
+    let clock = clock::Clock::new();
+    let registry = Arc::new(registry::Registry::new(
+        config.entry_ttl,
+        config.watch_buffer,
+        config.seed,
+    ));
+    let (stopping_tx, stopping) = watch::channel(false);
+
+    // Background tasks live in this set, so that dropping `run` (a test aborting it) ends them.
+    let mut tasks = JoinSet::new();
+    let sweep = (config.entry_ttl / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let expiring = Arc::clone(&registry);
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(sweep);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let expired = expiring.expire(clock.now());
+            if expired > 0 {
+                tracing::info!(expired, "entries expired");
+                ::metrics::counter!(metrics::EXPIRED).increment(expired as u64);
+                ::metrics::gauge!(metrics::GROUPS).set(expiring.len() as f64);
+            }
+        }
+    });
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<RendezvousServer<service::Service>>()
+        .await;
+    let service = service::Service::new(registry, clock, &config, stopping.clone());
+    let addr = listener.local_addr().ok();
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let mut stop = stopping.clone();
+    let serve = Server::builder()
+        .add_service(health_service)
+        .add_service(reflection!(build_v1)?)
+        .add_service(reflection!(build_v1alpha)?)
+        .add_service(RendezvousServer::new(service))
+        .serve_with_incoming_shutdown(incoming, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        });
+    tokio::pin!(serve);
+    tracing::info!(
+        ?addr,
+        ttl_ms = config.entry_ttl.as_millis() as u64,
+        "rendezvous serving"
+    );
+
+    tokio::select! {
+        result = &mut serve => return result.map_err(Error::from),
+        () = shutdown => {}
+    }
+    tracing::info!("rendezvous shutting down");
+    health
+        .set_not_serving::<RendezvousServer<service::Service>>()
+        .await;
+    let _ = stopping_tx.send(true);
+    tasks.shutdown().await;
+    match tokio::time::timeout(config.shutdown_grace, serve).await {
+        Ok(result) => result.map_err(Error::from),
+        Err(_) => {
+            tracing::warn!("calls still in progress at the end of the shutdown grace period");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! The `locus.v1.Rendezvous` gRPC service: thin handlers over the [`Registry`].
+//!
+//! Every handler validates its request through `locus-proto` (a malformed one is refused with
+//! `INVALID_ARGUMENT` naming the field), does one short step on the registry and answers.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use locus_core::message::GetBootListRequest;
+use locus_core::{Request, RequestError, Response};
+use locus_proto::directory::{self, ListGroups, Watch};
+use locus_proto::{Unary, pb, refused};
+use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use crate::clock::Clock;
+use crate::config::{Config, DEFAULT_BOOT_LIST_SIZE};
+use crate::metrics as m;
+use crate::registry::{self, Registry};
+
+/// Events queued per subscriber between its forwarding task and its HTTP/2 stream; the shared
+/// broadcast buffer absorbs the rest.
+const SUBSCRIBER_QUEUE: usize = 64;
+
+/// The rendezvous service.
+#[derive(Debug, Clone)]
+pub(crate) struct Service {
+    registry: Arc<Registry>,
+    clock: Clock,
+    watchers: Arc<Semaphore>,
+    stopping: watch::Receiver<bool>,
+}
+
+impl Service {
+    pub(crate) fn new(
+        registry: Arc<Registry>,
+        clock: Clock,
+        config: &Config,
+        stopping: watch::Receiver<bool>,
+    ) -> Self {
+        Service {
+            registry,
+            clock,
+            watchers: Arc::new(Semaphore::new(config.max_watchers)),
+            stopping,
+        }
+    }
+}
+
+/// Counts the call by RPC and outcome.
+fn counted<T>(rpc: &'static str, result: Result<T, Status>) -> Result<T, Status> {
+    let code = match &result {
+        Ok(_) => tonic::Code::Ok,
+        Err(s) => s.code(),
+    };
+    metrics::counter!(m::REQUESTS, "rpc" => rpc, "code" => format!("{code:?}")).increment(1);
+    result
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::OverlayEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::rendezvous_server::Rendezvous for Service {
+    async fn get_boot_list(
+        &self,
+        request: tonic::Request<pb::GetBootListRequest>,
+    ) -> Result<tonic::Response<pb::GetBootListReply>, Status> {
+        counted("GetBootList", self.boot_list(request.into_inner()))
+    }
+
+    async fn announce_group(
+        &self,
+        request: tonic::Request<pb::AnnounceGroupRequest>,
+    ) -> Result<tonic::Response<pb::AnnounceGroupReply>, Status> {
+        counted("AnnounceGroup", self.announce(request.into_inner()))
+    }
+
+    async fn resolve_group(
+        &self,
+        request: tonic::Request<pb::ResolveGroupRequest>,
+    ) -> Result<tonic::Response<pb::ResolveGroupReply>, Status> {
+        let result = (|| {
+            let (_, request) = request.into_inner().into_core()?;
+            let Request::ResolveGroup(group) = request else {
+                return Err(Status::internal(
+                    "ResolveGroup converted to another request",
+                ));
+            };
+            let reply =
+                pb::ResolveGroupRequest::reply(Response::Resolved(self.registry.resolve(group)))?;
+            Ok(tonic::Response::new(reply))
+        })();
+        counted("ResolveGroup", result)
+    }
+
+    async fn list_groups(
+        &self,
+        request: tonic::Request<pb::ListGroupsRequest>,
+    ) -> Result<tonic::Response<pb::ListGroupsReply>, Status> {
+        let result = ListGroups::try_from(request.into_inner())
+            .map_err(Status::from)
+            .map(|req| {
+                let ttl = self.registry.ttl();
+                let (groups, more) = self.registry.with_entries(|entries| {
+                    let mut page = entries
+                        .skip_while(|e| req.after.is_some_and(|a| e.view.group_id <= a))
+                        .take(req.page_size + 1)
+                        .map(|e| directory::group_entry(e, ttl))
+                        .collect::<Vec<_>>();
+                    let more = page.len() > req.page_size;
+                    page.truncate(req.page_size);
+                    (page, more)
+                });
+                let next_page_token = match (more, groups.last()) {
+                    // The entries came from the directory, so their ids are well-formed.
+                    (true, Some(last)) => last
+                        .group
+                        .as_ref()
+                        .map(|g| g.group_id.clone())
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
+                tonic::Response::new(pb::ListGroupsReply {
+                    groups,
+                    next_page_token,
+                })
+            });
+        counted("ListGroups", result)
+    }
+
+    async fn get_overlay(
+        &self,
+        request: tonic::Request<pb::GetOverlayRequest>,
+    ) -> Result<tonic::Response<pb::GetOverlayReply>, Status> {
+        let result = directory::overlay_caller(request.into_inner())
+            .map_err(Status::from)
+            .map(|_| {
+                let ttl = self.registry.ttl();
+                let mut reply = pb::GetOverlayReply {
+                    taken_at_unix_ms: directory::unix_ms(self.clock.now()),
+                    ..Default::default()
+                };
+                self.registry.with_entries(|entries| {
+                    for (i, e) in entries.enumerate() {
+                        if i >= directory::MAX_OVERLAY_GROUPS {
+                            reply.truncated = true;
+                            break;
+                        }
+                        reply.groups.push(directory::group_entry(e, ttl));
+                        reply.links.extend(directory::overlay_links(e));
+                    }
+                });
+                tonic::Response::new(reply)
+            });
+        counted("GetOverlay", result)
+    }
+
+    type WatchOverlayStream = EventStream;
+
+    async fn watch_overlay(
+        &self,
+        request: tonic::Request<pb::WatchOverlayRequest>,
+    ) -> Result<tonic::Response<Self::WatchOverlayStream>, Status> {
+        counted("WatchOverlay", self.watch(request.into_inner()))
+    }
+}
+
+impl Service {
+    fn boot_list(
+        &self,
+        request: pb::GetBootListRequest,
+    ) -> Result<tonic::Response<pb::GetBootListReply>, Status> {
+        let (_, request) = request.into_core()?;
+        let Request::GetBootList(GetBootListRequest { max }) = request else {
+            return Err(Status::internal("GetBootList converted to another request"));
+        };
+        let max = if max == 0 {
+            DEFAULT_BOOT_LIST_SIZE
+        } else {
+            max
+        };
+        let groups = self.registry.boot_list(max as usize);
+        Ok(tonic::Response::new(pb::GetBootListRequest::reply(
+            Response::BootList(groups),
+        )?))
+    }
+
+    fn announce(
+        &self,
+        request: pb::AnnounceGroupRequest,
+    ) -> Result<tonic::Response<pb::AnnounceGroupReply>, Status> {
+        let (caller, request) = request.into_core()?;
+        let Request::AnnounceGroup(announcement) = request else {
+            return Err(Status::internal(
+                "AnnounceGroup converted to another request",
+            ));
+        };
+        let caller = caller.ok_or_else(|| refused(RequestError::MissingCaller))?;
+        if !registry::is_leader(&caller, &announcement.group) {
+            return Err(refused(RequestError::Invalid(
+                "group.leader: only a group's leader announces it, and the caller is not the leader".into(),
+            )));
+        }
+        let reply = self.registry.announce(self.clock.now(), announcement);
+        metrics::gauge!(m::GROUPS).set(self.registry.len() as f64);
+        Ok(tonic::Response::new(pb::AnnounceGroupRequest::reply(
+            Response::Announced(reply),
+        )?))
+    }
+
+    fn watch(
+        &self,
+        request: pb::WatchOverlayRequest,
+    ) -> Result<tonic::Response<EventStream>, Status> {
+        let Watch {
+            include_existing, ..
+        } = Watch::try_from(request)?;
+        let permit = Arc::clone(&self.watchers)
+            .try_acquire_owned()
+            .map_err(|_| {
+                Status::resource_exhausted("too many WatchOverlay subscribers, try again later")
+            })?;
+        let (existing, mut events) = self.registry.subscribe(self.clock.now(), include_existing);
+        let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
+        let mut stopping = self.stopping.clone();
+        metrics::gauge!(m::WATCHERS).increment(1.0);
+        // The forwarding task ends when the subscriber goes away, falls behind, or the service
+        // stops; the permit and the gauge go with it.
+        tokio::spawn(async move {
+            let _permit = permit;
+            let forward = async {
+                for event in existing {
+                    tx.send(Ok(event)).await.ok()?;
+                }
+                loop {
+                    match events.recv().await {
+                        Ok(event) => tx.send(Ok(event)).await.ok()?,
+                        Err(broadcast::error::RecvError::Lagged(missed)) => {
+                            metrics::counter!(m::WATCHERS_DROPPED).increment(1);
+                            tracing::info!(
+                                missed,
+                                "dropping a WatchOverlay subscriber that fell behind"
+                            );
+                            let status = Status::resource_exhausted(format!(
+                                "subscriber fell {missed} events behind and was dropped; re-subscribe with include_existing"
+                            ));
+                            let _ = tx.send(Err(status)).await;
+                            return None;
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return None::<()>,
+                    }
+                }
+            };
+            tokio::select! {
+                _ = forward => {}
+                _ = tx.closed() => {}
+                _ = stopping.wait_for(|s| *s) => {
+                    let _ = tx.try_send(Err(Status::unavailable("the rendezvous is shutting down")));
+                }
+            }
+            metrics::gauge!(m::WATCHERS).decrement(1.0);
+        });
+        Ok(tonic::Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
