@@ -1,0 +1,187 @@
+//! Outgoing calls: a pool of lazily connected channels, one per peer address, and the call of
+//! one core [`Transmit`](locus_core::Transmit) with its deadline.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use locus_core::{CallError, RequestError, Response};
+use locus_proto::pb::peer_service_client::PeerServiceClient;
+use locus_proto::pb::rendezvous_client::RendezvousClient;
+use locus_proto::{Outgoing, Unary, call_error_from_reply, call_error_from_status, pb};
+use tonic::metadata::AsciiMetadataValue;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::emulation::SITE_METADATA_KEY;
+
+/// Channels by address, at most `max`; the oldest is closed to make room.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    channels: HashMap<String, Channel>,
+    order: VecDeque<String>,
+    max: usize,
+    connect_timeout: Duration,
+}
+
+impl Pool {
+    pub(crate) fn new(max: usize, connect_timeout: Duration) -> Self {
+        Pool {
+            channels: HashMap::new(),
+            order: VecDeque::new(),
+            max: max.max(1),
+            connect_timeout,
+        }
+    }
+
+    /// The channel to `addr`, created (not yet connected) if new.
+    pub(crate) fn channel(&mut self, addr: &str) -> Result<Channel, CallError> {
+        if let Some(c) = self.channels.get(addr) {
+            return Ok(c.clone());
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| CallError::Unreachable(format!("bad address {addr:?}: {e}")))?
+            .connect_timeout(self.connect_timeout)
+            .tcp_nodelay(true);
+        while self.channels.len() >= self.max {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            self.channels.remove(&oldest);
+        }
+        let channel = endpoint.connect_lazy();
+        self.channels.insert(addr.to_string(), channel.clone());
+        self.order.push_back(addr.to_string());
+        Ok(channel)
+    }
+
+    /// Closes the channel to an address that could not be reached, so that a dead peer does
+    /// not keep a reconnecting channel.
+    pub(crate) fn forget(&mut self, addr: &str) {
+        if self.channels.remove(addr).is_some() {
+            self.order.retain(|a| a != addr);
+        }
+    }
+}
+
+/// What every outgoing call carries besides its message.
+#[derive(Debug, Clone)]
+pub(crate) struct CallContext {
+    /// This peer's region name, for distance emulation.
+    pub(crate) site: Option<AsciiMetadataValue>,
+    /// The call's deadline.
+    pub(crate) timeout: Duration,
+}
+
+impl CallContext {
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        // The deadline also travels as `grpc-timeout`, so that the callee can give up too.
+        request.set_timeout(self.timeout);
+        if let Some(site) = &self.site {
+            request
+                .metadata_mut()
+                .insert(SITE_METADATA_KEY, site.clone());
+        }
+        request
+    }
+}
+
+/// Calls one RPC on `channel` and validates the reply, within `ctx.timeout`. `rendezvous`
+/// selects the service for `GetBootList`, the one RPC that both serve.
+pub(crate) async fn call(
+    channel: Channel,
+    ctx: CallContext,
+    outgoing: Outgoing,
+    rendezvous: bool,
+) -> Result<Response, CallError> {
+    let timeout = ctx.timeout;
+    match tokio::time::timeout(timeout, dispatch(channel, ctx, outgoing, rendezvous)).await {
+        Ok(result) => result,
+        Err(_) => Err(CallError::Timeout),
+    }
+}
+
+/// Sends `$message` with `$client.$method` and validates the reply as `$ty`'s.
+macro_rules! unary {
+    ($client:expr, $ctx:expr, $method:ident, $message:expr) => {{
+        let message = $message;
+        match $client.$method($ctx.request(message)).await {
+            Ok(reply) => reply_into_core(reply.into_inner()),
+            Err(status) => Err(call_error_from_status(&status)),
+        }
+    }};
+}
+
+fn reply_into_core<R>(reply: R) -> Result<Response, CallError>
+where
+    R: ReplyOf,
+{
+    R::Request::reply_into_core(reply).map_err(|e| call_error_from_reply(&e))
+}
+
+/// The request type whose reply a wire reply is, so that `unary!` validates by the reply type.
+trait ReplyOf: Sized {
+    type Request: Unary<Reply = Self>;
+}
+
+macro_rules! reply_of {
+    ($($reply:ty => $request:ty,)*) => {
+        $(impl ReplyOf for $reply { type Request = $request; })*
+    };
+}
+
+reply_of! {
+    pb::MeasureReply => pb::MeasureRequest,
+    pb::GetNeighboringPeerGroupsReply => pb::GetNeighboringPeerGroupsRequest,
+    pb::GetPeerGroupMembersReply => pb::GetPeerGroupMembersRequest,
+    pb::LeaveReply => pb::LeaveRequest,
+    pb::AliveReply => pb::AliveRequest,
+    pb::NewLeaderReply => pb::NewLeaderRequest,
+    pb::GetStatusReply => pb::GetStatusRequest,
+    pb::NearbyReply => pb::NearbyRequest,
+    pb::GetBootListReply => pb::GetBootListRequest,
+    pb::AnnounceGroupReply => pb::AnnounceGroupRequest,
+    pb::ResolveGroupReply => pb::ResolveGroupRequest,
+}
+
+async fn dispatch(
+    channel: Channel,
+    ctx: CallContext,
+    outgoing: Outgoing,
+    rendezvous: bool,
+) -> Result<Response, CallError> {
+    if rendezvous {
+        let mut c = RendezvousClient::new(channel);
+        return match outgoing {
+            Outgoing::GetBootList(m) => unary!(c, ctx, get_boot_list, m),
+            Outgoing::AnnounceGroup(m) => unary!(c, ctx, announce_group, m),
+            Outgoing::ResolveGroup(m) => unary!(c, ctx, resolve_group, m),
+            _ => Err(CallError::Refused(RequestError::Unsupported)),
+        };
+    }
+    let mut c = PeerServiceClient::new(channel);
+    match outgoing {
+        Outgoing::Measure(m) => unary!(c, ctx, measure, m),
+        Outgoing::GetNeighboringPeerGroups(m) => unary!(c, ctx, get_neighboring_peer_groups, m),
+        Outgoing::GetPeerGroupMembers(m) => unary!(c, ctx, get_peer_group_members, m),
+        // Both connect RPCs answer with `ConnectReply`; validate it directly.
+        Outgoing::ConnectIntraGroup(m) => match c.connect_intra_group(ctx.request(m)).await {
+            Ok(r) => pb::ConnectIntraGroupRequest::reply_into_core(r.into_inner())
+                .map_err(|e| call_error_from_reply(&e)),
+            Err(s) => Err(call_error_from_status(&s)),
+        },
+        Outgoing::ConnectInterGroup(m) => match c.connect_inter_group(ctx.request(m)).await {
+            Ok(r) => pb::ConnectInterGroupRequest::reply_into_core(r.into_inner())
+                .map_err(|e| call_error_from_reply(&e)),
+            Err(s) => Err(call_error_from_status(&s)),
+        },
+        Outgoing::Leave(m) => unary!(c, ctx, leave, m),
+        Outgoing::Alive(m) => unary!(c, ctx, alive, m),
+        Outgoing::NewLeader(m) => unary!(c, ctx, new_leader, m),
+        Outgoing::GetStatus(m) => unary!(c, ctx, get_status, m),
+        Outgoing::Nearby(m) => unary!(c, ctx, nearby, m),
+        Outgoing::GetBootList(m) => unary!(c, ctx, get_boot_list, m),
+        Outgoing::AnnounceGroup(_) | Outgoing::ResolveGroup(_) => {
+            Err(CallError::Refused(RequestError::Unsupported))
+        }
+    }
+}

@@ -1,0 +1,583 @@
+//! Settings of a peer: a YAML file, `LOCUS_*` environment variables and flags, in rising order
+//! of precedence.
+//!
+//! [`Settings`] is all three at once: every field is optional, so that a value given nowhere
+//! takes its default and a flag's absence never overrides the file. The protocol settings
+//! ([`ProtocolSettings`], the `protocol:` section of the file) start from a preset (`wan`,
+//! `lan`, `test`: [`locus_core::Config`]'s presets) and override single fields of it.
+//! [`Settings::resolve`] fills in the defaults and checks the result; the filled-in settings are
+//! what `--print-config` shows, and they are a valid configuration file themselves.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use locus_core::PeerId;
+use locus_topology::{SiteSpec, Topology};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Default gRPC listen address.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:7000";
+/// Default metrics listen address (`/metrics`, Prometheus text format).
+pub const DEFAULT_METRICS_LISTEN: &str = "0.0.0.0:9100";
+/// Default protocol preset.
+pub const DEFAULT_PRESET: Preset = Preset::Wan;
+/// Outgoing calls in flight at once; a call beyond it fails at once as unreachable (the peer
+/// is overloaded) rather than queueing, since a queued probe would measure its own wait.
+pub const DEFAULT_MAX_INFLIGHT_CALLS: usize = 512;
+/// Client connections kept open (one per peer address); the oldest is closed beyond it.
+pub const DEFAULT_CLIENT_POOL_SIZE: usize = 256;
+/// Incoming requests queued for the driver; beyond it a request is refused with
+/// `RESOURCE_EXHAUSTED`.
+pub const DEFAULT_COMMAND_QUEUE: usize = 1024;
+/// How long a graceful leave waits for its goodbye calls (Leave, handover) to complete.
+pub const DEFAULT_LEAVE_GRACE: Duration = Duration::from_secs(2);
+/// Largest list of rendezvous or bootstrap addresses.
+pub const MAX_BOOT_ADDRESSES: usize = 64;
+
+/// A named base for the protocol settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// The seed's values, for peers spread over the Internet.
+    Wan,
+    /// One data centre: timers five times faster, tighter thresholds.
+    Lan,
+    /// Test clusters: WAN thresholds, timers fast enough to see failover within seconds.
+    Test,
+}
+
+impl Preset {
+    fn config(self) -> locus_core::Config {
+        match self {
+            Preset::Wan => locus_core::Config::wan(),
+            Preset::Lan => locus_core::Config::lan(),
+            Preset::Test => locus_core::Config::test(),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+macro_rules! ms_or_num {
+    (ms, to_core, $v:expr) => {
+        Duration::from_millis($v)
+    };
+    (num, to_core, $v:expr) => {
+        $v
+    };
+    (ms, from_core, $v:expr) => {
+        $v.as_millis() as u64
+    };
+    (num, from_core, $v:expr) => {
+        $v
+    };
+}
+
+/// Declares [`ProtocolSettings`]: one optional field per `locus_core::Config` field, its flag,
+/// its environment variable, and the conversions both ways.
+macro_rules! protocol_settings {
+    ($( $(#[doc = $doc:literal])* $field:ident: $ty:ty, $env:literal => $core:ident ($kind:ident); )*) => {
+        /// The protocol settings: a preset and any fields of it to override. Durations are in
+        /// milliseconds; each default is the preset's value (see `locus_core::config`).
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
+        #[serde(deny_unknown_fields)]
+        pub struct ProtocolSettings {
+            /// Protocol preset the other protocol settings override [default: wan].
+            #[arg(long, env = "LOCUS_PRESET")]
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub preset: Option<Preset>,
+            $(
+                $(#[doc = $doc])*
+                #[arg(long, env = $env)]
+                #[serde(skip_serializing_if = "Option::is_none")]
+                pub $field: Option<$ty>,
+            )*
+            /// Leader-distance guard in ms, 0 for off [preset: 20].
+            #[arg(long, env = "LOCUS_MAX_LEADER_RTT_MS")]
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub max_leader_rtt_ms: Option<u64>,
+            /// Merge groups that share a locality [preset: true].
+            #[arg(long, env = "LOCUS_GROUP_MERGE")]
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub group_merge: Option<bool>,
+        }
+
+        impl ProtocolSettings {
+            fn merge(self, over: Self) -> Self {
+                Self {
+                    preset: over.preset.or(self.preset),
+                    $( $field: over.$field.or(self.$field), )*
+                    max_leader_rtt_ms: over.max_leader_rtt_ms.or(self.max_leader_rtt_ms),
+                    group_merge: over.group_merge.or(self.group_merge),
+                }
+            }
+
+            /// The core configuration: the preset with the given fields overridden.
+            fn to_core(&self) -> locus_core::Config {
+                let mut c = self.preset.unwrap_or(DEFAULT_PRESET).config();
+                $( if let Some(v) = self.$field { c.$core = ms_or_num!($kind, to_core, v); } )*
+                if let Some(ms) = self.max_leader_rtt_ms {
+                    c.max_leader_rtt = (ms > 0).then(|| Duration::from_millis(ms));
+                }
+                if let Some(merge) = self.group_merge {
+                    c.group_merge = merge;
+                }
+                c
+            }
+
+            /// Every field set, from the preset and the overrides.
+            fn complete(&self) -> Self {
+                let c = self.to_core();
+                Self {
+                    preset: Some(self.preset.unwrap_or(DEFAULT_PRESET)),
+                    $( $field: Some(ms_or_num!($kind, from_core, c.$core)), )*
+                    max_leader_rtt_ms: Some(c.max_leader_rtt.map_or(0, |d| d.as_millis() as u64)),
+                    group_merge: Some(c.group_merge),
+                }
+            }
+        }
+    };
+}
+
+protocol_settings! {
+    /// Largest RTT difference of the locality test, ms [wan: 10].
+    locality_threshold_ms: u64, "LOCUS_LOCALITY_THRESHOLD_MS" => locality_threshold(ms);
+    /// Groups a join walk tests before founding one [wan: 10].
+    max_tested_groups: u32, "LOCUS_MAX_TESTED_GROUPS" => max_tested_groups(num);
+    /// Longest a join walk may take, ms [wan: 10000].
+    join_deadline_ms: u64, "LOCUS_JOIN_DEADLINE_MS" => join_deadline(ms);
+    /// Inter-group links a leader aims for, at least 2 [wan: 6].
+    inter_group_target: u32, "LOCUS_INTER_GROUP_TARGET" => inter_group_target(num);
+    /// Inter-group links a leader accepts [wan: 16].
+    max_inter_group_links: u32, "LOCUS_MAX_INTER_GROUP_LINKS" => max_inter_group_links(num);
+    /// Farthest neighbour group, ms [wan: 1000].
+    inter_group_radius_ms: u64, "LOCUS_INTER_GROUP_RADIUS_MS" => inter_group_radius(ms);
+    /// Links to random groups against partitions [wan: 1].
+    random_inter_group_links: u32, "LOCUS_RANDOM_INTER_GROUP_LINKS" => random_inter_group_links(num);
+    /// Length of the leadership list [wan: 10].
+    leadership_list_target: u32, "LOCUS_LEADERSHIP_LIST_TARGET" => leadership_list_target(num);
+    /// Intra-group links a joining member opens [wan: 3].
+    intra_group_target: u32, "LOCUS_INTRA_GROUP_TARGET" => intra_group_target(num);
+    /// Intra-group links a peer accepts [wan: 8].
+    max_intra_group_links: u32, "LOCUS_MAX_INTRA_GROUP_LINKS" => max_intra_group_links(num);
+    /// How often a leader floods Alive, ms [wan: 5000].
+    alive_interval_ms: u64, "LOCUS_ALIVE_INTERVAL_MS" => alive_interval(ms);
+    /// Silence after which a member takes its leader for gone, ms [wan: 10000].
+    alive_timeout_ms: u64, "LOCUS_ALIVE_TIMEOUT_MS" => alive_timeout(ms);
+    /// Largest random wait before a leaderless claim, ms [wan: 10000].
+    leaderless_backoff_ms: u64, "LOCUS_LEADERLESS_BACKOFF_MS" => leaderless_backoff(ms);
+    /// Claims closer than this collide, ms [wan: 1000].
+    collision_window_ms: u64, "LOCUS_COLLISION_WINDOW_MS" => collision_window(ms);
+    /// Election rounds before the earliest claim wins anyway [wan: 5].
+    max_election_rounds: u32, "LOCUS_MAX_ELECTION_ROUNDS" => max_election_rounds(num);
+    /// Probes per measurement, the minimum kept [wan: 3].
+    measure_samples: u32, "LOCUS_MEASURE_SAMPLES" => measure_samples(num);
+    /// How often a leader re-measures its neighbours, ms [wan: 30000].
+    remeasure_interval_ms: u64, "LOCUS_REMEASURE_INTERVAL_MS" => remeasure_interval(ms);
+    /// How often a member reports to its leader, ms [wan: 5000].
+    member_refresh_interval_ms: u64, "LOCUS_MEMBER_REFRESH_INTERVAL_MS" => member_refresh_interval(ms);
+    /// Silence after which a leader drops a member, ms [wan: 15000].
+    member_timeout_ms: u64, "LOCUS_MEMBER_TIMEOUT_MS" => member_timeout(ms);
+    /// How often a leader refreshes its rendezvous entry, ms [wan: 10000].
+    announce_interval_ms: u64, "LOCUS_ANNOUNCE_INTERVAL_MS" => announce_interval(ms);
+    /// Deadline of every outgoing call, ms [wan: 2000].
+    request_timeout_ms: u64, "LOCUS_REQUEST_TIMEOUT_MS" => request_timeout(ms);
+    /// Groups asked for in one boot list [wan: 8].
+    boot_list_size: u32, "LOCUS_BOOT_LIST_SIZE" => boot_list_size(num);
+}
+
+/// A peer's settings as given: by file, environment or flag. See the module docs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// gRPC listen address [default: 0.0.0.0:7000].
+    #[arg(long, env = "LOCUS_LISTEN")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// Address other peers reach this one at, `host:port` [default: the listen address,
+    /// with 127.0.0.1 for an unspecified IP].
+    #[arg(long, env = "LOCUS_ADVERTISE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advertise: Option<String>,
+    /// Metrics listen address, or `off` [default: 0.0.0.0:9100].
+    #[arg(long, env = "LOCUS_METRICS_LISTEN")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<String>,
+    /// This peer's id, a UUID [default: random at start-up].
+    #[arg(long, env = "LOCUS_PEER_ID")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_id: Option<String>,
+    /// Seed of the protocol's random choices [default: random at start-up].
+    #[arg(long, env = "LOCUS_SEED")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Rendezvous addresses, `host:port`, comma-separated [default: none].
+    #[arg(long, env = "LOCUS_RENDEZVOUS", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rendezvous: Option<Vec<String>>,
+    /// Peer addresses to bootstrap from, `host:port`, comma-separated [default: none].
+    #[arg(long, env = "LOCUS_BOOTSTRAP", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootstrap: Option<Vec<String>>,
+    /// Topology file of an emulated test cluster; enables distance emulation [default: off].
+    #[arg(long, env = "LOCUS_TOPOLOGY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topology: Option<PathBuf>,
+    /// This peer's region in the topology, or `auto` [default: auto].
+    #[arg(long, env = "LOCUS_SITE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// Outgoing calls in flight at once [default: 512].
+    #[arg(long, env = "LOCUS_MAX_INFLIGHT_CALLS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_inflight_calls: Option<usize>,
+    /// Client connections kept open [default: 256].
+    #[arg(long, env = "LOCUS_CLIENT_POOL_SIZE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_pool_size: Option<usize>,
+    /// Incoming requests queued for the driver [default: 1024].
+    #[arg(long, env = "LOCUS_COMMAND_QUEUE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command_queue: Option<usize>,
+    /// Milliseconds a graceful leave waits for its goodbye calls [default: 2000].
+    #[arg(long, env = "LOCUS_LEAVE_GRACE_MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leave_grace_ms: Option<u64>,
+    /// Log format [default: text].
+    #[arg(long, env = "LOCUS_LOG_FORMAT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+    /// Protocol settings.
+    #[command(flatten)]
+    #[serde(default)]
+    pub protocol: ProtocolSettings,
+}
+
+/// A peer's resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// gRPC listen address (the binary binds it; [`crate::run`] takes a bound listener).
+    pub listen: SocketAddr,
+    /// The address announced to other peers; `None` derives it from the bound listener.
+    pub advertise: Option<String>,
+    /// Metrics listen address; `None` when off.
+    pub metrics_listen: Option<SocketAddr>,
+    /// This peer's id; `None` draws a random one.
+    pub peer_id: Option<PeerId>,
+    /// Seed of the protocol's random choices; `None` draws one.
+    pub seed: Option<u64>,
+    /// Rendezvous addresses, tried in turn.
+    pub rendezvous: Vec<String>,
+    /// Peer addresses to bootstrap from.
+    pub bootstrap: Vec<String>,
+    /// Distance emulation: the topology and this peer's site in it; `None` measures the real
+    /// network.
+    pub emulation: Option<(Arc<Topology>, SiteSpec)>,
+    /// See [`DEFAULT_MAX_INFLIGHT_CALLS`].
+    pub max_inflight_calls: usize,
+    /// See [`DEFAULT_CLIENT_POOL_SIZE`].
+    pub client_pool_size: usize,
+    /// See [`DEFAULT_COMMAND_QUEUE`].
+    pub command_queue: usize,
+    /// See [`DEFAULT_LEAVE_GRACE`].
+    pub leave_grace: Duration,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// The protocol engine's settings.
+    pub protocol: locus_core::Config,
+}
+
+impl Config {
+    /// A configuration for a peer in tests and embedding: the given protocol settings, no
+    /// metrics, no boot sources, no emulation, and the other defaults.
+    pub fn new(protocol: locus_core::Config) -> Self {
+        Config {
+            listen: DEFAULT_LISTEN.parse().expect("valid"),
+            advertise: None,
+            metrics_listen: None,
+            peer_id: None,
+            seed: None,
+            rendezvous: Vec::new(),
+            bootstrap: Vec::new(),
+            emulation: None,
+            max_inflight_calls: DEFAULT_MAX_INFLIGHT_CALLS,
+            client_pool_size: DEFAULT_CLIENT_POOL_SIZE,
+            command_queue: DEFAULT_COMMAND_QUEUE,
+            leave_grace: DEFAULT_LEAVE_GRACE,
+            log_format: LogFormat::Text,
+            protocol,
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid YAML for these settings (the message names the line
+    /// and the field).
+    #[error("{}: {source}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with its line and column.
+        source: serde_yaml::Error,
+    },
+    /// The topology file could not be loaded.
+    #[error("topology: {0}")]
+    Topology(#[from] locus_topology::topology::LoadError),
+    /// A setting has a value that cannot work.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The setting.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The protocol settings do not work together.
+    #[error("protocol: {0}")]
+    Protocol(#[from] locus_core::ConfigError),
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field,
+        reason: reason.into(),
+    }
+}
+
+impl Settings {
+    /// Reads a YAML settings file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_yaml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// These settings with every field that `over` sets taken from `over`.
+    pub fn merge(self, over: Settings) -> Settings {
+        Settings {
+            listen: over.listen.or(self.listen),
+            advertise: over.advertise.or(self.advertise),
+            metrics_listen: over.metrics_listen.or(self.metrics_listen),
+            peer_id: over.peer_id.or(self.peer_id),
+            seed: over.seed.or(self.seed),
+            rendezvous: over.rendezvous.or(self.rendezvous),
+            bootstrap: over.bootstrap.or(self.bootstrap),
+            topology: over.topology.or(self.topology),
+            site: over.site.or(self.site),
+            max_inflight_calls: over.max_inflight_calls.or(self.max_inflight_calls),
+            client_pool_size: over.client_pool_size.or(self.client_pool_size),
+            command_queue: over.command_queue.or(self.command_queue),
+            leave_grace_ms: over.leave_grace_ms.or(self.leave_grace_ms),
+            log_format: over.log_format.or(self.log_format),
+            protocol: self.protocol.merge(over.protocol),
+        }
+    }
+
+    /// Fills in the defaults and checks every value: the complete settings (what
+    /// `--print-config` shows) and the configuration they make. Loads the topology file.
+    pub fn resolve(self) -> Result<(Settings, Config), ConfigError> {
+        let full = Settings {
+            listen: Some(
+                self.listen
+                    .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid")),
+            ),
+            metrics_listen: Some(
+                self.metrics_listen
+                    .unwrap_or_else(|| DEFAULT_METRICS_LISTEN.into()),
+            ),
+            rendezvous: Some(self.rendezvous.unwrap_or_default()),
+            bootstrap: Some(self.bootstrap.unwrap_or_default()),
+            site: self
+                .site
+                .or_else(|| self.topology.as_ref().map(|_| "auto".into())),
+            max_inflight_calls: Some(
+                self.max_inflight_calls
+                    .unwrap_or(DEFAULT_MAX_INFLIGHT_CALLS),
+            ),
+            client_pool_size: Some(self.client_pool_size.unwrap_or(DEFAULT_CLIENT_POOL_SIZE)),
+            command_queue: Some(self.command_queue.unwrap_or(DEFAULT_COMMAND_QUEUE)),
+            leave_grace_ms: Some(
+                self.leave_grace_ms
+                    .unwrap_or(DEFAULT_LEAVE_GRACE.as_millis() as u64),
+            ),
+            log_format: Some(self.log_format.unwrap_or_default()),
+            protocol: self.protocol.complete(),
+            ..self
+        };
+        let protocol = full.protocol.to_core();
+        protocol.validate()?;
+        let metrics_listen = match full.metrics_listen.as_deref() {
+            Some("off") | None => None,
+            Some(addr) => Some(
+                addr.parse()
+                    .map_err(|_| invalid("metrics_listen", "must be `ip:port` or `off`"))?,
+            ),
+        };
+        let peer_id = full
+            .peer_id
+            .as_deref()
+            .map(|s| {
+                s.parse::<PeerId>()
+                    .map_err(|_| invalid("peer_id", "must be a UUID"))
+            })
+            .transpose()?;
+        let rendezvous = full.rendezvous.clone().unwrap_or_default();
+        let bootstrap = full.bootstrap.clone().unwrap_or_default();
+        for (field, list) in [("rendezvous", &rendezvous), ("bootstrap", &bootstrap)] {
+            if list.len() > MAX_BOOT_ADDRESSES {
+                return Err(invalid(
+                    field,
+                    format!("at most {MAX_BOOT_ADDRESSES} addresses"),
+                ));
+            }
+            if let Some(bad) = list.iter().find(|a| !is_host_port(a)) {
+                return Err(invalid(field, format!("`{bad}` is not `host:port`")));
+            }
+        }
+        if let Some(a) = full.advertise.as_ref().filter(|a| !is_host_port(a)) {
+            return Err(invalid("advertise", format!("`{a}` is not `host:port`")));
+        }
+        let emulation = match &full.topology {
+            Some(path) => {
+                let topology = Topology::load(path)?;
+                let spec: SiteSpec = full.site.as_deref().unwrap_or("auto").parse().map_err(
+                    |e: locus_topology::topology::SiteError| invalid("site", e.to_string()),
+                )?;
+                // Check a named site now, not after start-up.
+                if let SiteSpec::Named(_) = spec {
+                    topology
+                        .resolve_site(&spec, &[])
+                        .map_err(|e| invalid("site", e.to_string()))?;
+                }
+                Some((Arc::new(topology), spec))
+            }
+            None if full.site.is_some() => {
+                return Err(invalid("site", "needs a topology file (`topology`)"));
+            }
+            None => None,
+        };
+        let positive = |field, v: usize| {
+            if (1..=1 << 20).contains(&v) {
+                Ok(v)
+            } else {
+                Err(invalid(field, "must be between 1 and 1048576"))
+            }
+        };
+        let config = Config {
+            listen: full.listen.expect("filled in"),
+            advertise: full.advertise.clone(),
+            metrics_listen,
+            peer_id,
+            seed: full.seed,
+            rendezvous,
+            bootstrap,
+            emulation,
+            max_inflight_calls: positive(
+                "max_inflight_calls",
+                full.max_inflight_calls.unwrap_or_default(),
+            )?,
+            client_pool_size: positive(
+                "client_pool_size",
+                full.client_pool_size.unwrap_or_default(),
+            )?,
+            command_queue: positive("command_queue", full.command_queue.unwrap_or_default())?,
+            leave_grace: Duration::from_millis(full.leave_grace_ms.unwrap_or_default()),
+            log_format: full.log_format.unwrap_or_default(),
+            protocol,
+        };
+        Ok((full, config))
+    }
+}
+
+/// Whether `s` looks like `host:port`: a non-empty host and a numeric port, at most
+/// `MAX_ADDR_LEN` bytes.
+fn is_host_port(s: &str) -> bool {
+    s.len() <= locus_core::id::MAX_ADDR_LEN
+        && s.rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preset_is_the_base_and_fields_override_it() {
+        let file: Settings = serde_yaml::from_str(
+            "rendezvous: [rv:7100]\nprotocol:\n  preset: test\n  alive_interval_ms: 700\n",
+        )
+        .unwrap();
+        let flags = Settings {
+            protocol: ProtocolSettings {
+                alive_timeout_ms: Some(2500),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let (full, config) = file.merge(flags).resolve().unwrap();
+        assert_eq!(config.protocol.alive_interval, Duration::from_millis(700));
+        assert_eq!(config.protocol.alive_timeout, Duration::from_millis(2500));
+        assert_eq!(
+            config.protocol.request_timeout,
+            locus_core::Config::test().request_timeout
+        );
+        assert_eq!(config.rendezvous, vec!["rv:7100".to_string()]);
+        let shown = serde_yaml::to_string(&full).unwrap();
+        let again: Settings = serde_yaml::from_str(&shown).unwrap();
+        assert_eq!(again, full);
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let err = serde_yaml::from_str::<Settings>("protocol:\n  alive_interval: 3\n").unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `alive_interval`"),
+            "{err}"
+        );
+        let bad = |s: Settings| s.resolve().unwrap_err().to_string();
+        let s = Settings {
+            bootstrap: Some(vec!["no-port".into()]),
+            ..Default::default()
+        };
+        assert_eq!(bad(s), "invalid bootstrap: `no-port` is not `host:port`");
+        let s = Settings {
+            site: Some("eu".into()),
+            ..Default::default()
+        };
+        assert_eq!(bad(s), "invalid site: needs a topology file (`topology`)");
+        let s = Settings {
+            protocol: ProtocolSettings {
+                alive_timeout_ms: Some(1),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(bad(s).starts_with("protocol: invalid alive_timeout"));
+    }
+}

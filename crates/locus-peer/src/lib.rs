@@ -1,0 +1,195 @@
+//! `locus-peer`: a locus peer node, the network runtime of `locus-core`.
+//!
+//! The protocol is the core's [`Peer`] state machine; this crate drives it over gRPC. One
+//! driver task owns the engine and is the only code that touches it; the tonic handlers
+//! validate each request through `locus-proto`, hand it over on a bounded channel and await
+//! the answer. The engine's outgoing calls go through a pool of lazily connected channels,
+//! each with the protocol's request timeout as deadline and a cap on calls in flight.
+//! Announcements to the rendezvous are simply the engine's calls to `Target::Rendezvous`.
+//!
+//! Modules:
+//! - [`config`]: settings from file, environment and flags; protocol presets.
+//! - `driver`: the task that owns the engine: commands, timers, calls, graceful leave.
+//! - `server`: the `locus.v1.PeerService` handlers.
+//! - `client`: the channel pool and the call of one transmit.
+//! - [`emulation`]: distance emulation for test clusters, a tower layer on the server.
+//! - [`metrics`]: metric names and the Prometheus endpoint.
+//!
+//! [`run`] serves the peer, gRPC health and server reflection on an already-bound listener
+//! until a shutdown future resolves, then leaves the overlay gracefully; tests bind
+//! `127.0.0.1:0` and embed it. Dropping the future instead stops the peer without a word to
+//! anyone, like a crash.
+
+#![warn(missing_docs)]
+
+mod client;
+mod clock;
+pub mod config;
+mod driver;
+pub mod emulation;
+pub mod metrics;
+mod server;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use locus_core::{BootSource, Peer, PeerId, PeerRef};
+use locus_proto::pb::peer_service_server::PeerServiceServer;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+pub use config::{Config, Settings};
+
+/// Why the peer could not start, or stopped other than by its shutdown signal.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The listener's address could not be read.
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+    /// The gRPC server failed.
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// The reflection service could not be built from the descriptor sets.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The peer's site is not in the topology.
+    #[error("site: {0}")]
+    Site(#[from] locus_topology::topology::SiteError),
+    /// The site's region name cannot travel in request metadata.
+    #[error("site: region {0} has a name that is not valid metadata")]
+    SiteName(usize),
+}
+
+/// Registers the locus schema and the health schema for server reflection, v1 and v1alpha.
+macro_rules! reflection {
+    ($build:ident) => {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(locus_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .$build()
+    };
+}
+
+/// The address other peers reach a peer at that listens on `local`: the address itself, or,
+/// for an unspecified IP (`0.0.0.0`), the `HOSTNAME` environment variable (set in containers)
+/// with the port, else `127.0.0.1` with the port.
+pub fn advertised_addr(local: SocketAddr) -> String {
+    if !local.ip().is_unspecified() {
+        return local.to_string();
+    }
+    match std::env::var("HOSTNAME") {
+        Ok(host) if !host.is_empty() => format!("{host}:{}", local.port()),
+        _ => format!("127.0.0.1:{}", local.port()),
+    }
+}
+
+/// Runs a peer on `listener`: joins the overlay from the configured rendezvous and bootstrap
+/// addresses (founding a group when there are none), serves until `shutdown` resolves, then
+/// leaves gracefully — followers tell their links, a leader hands its group over — and stops.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Error> {
+    let clock = clock::Clock::new();
+    let addr = config
+        .advertise
+        .clone()
+        .unwrap_or_else(|| advertised_addr(listener.local_addr().unwrap_or(config.listen)));
+    let id = config
+        .peer_id
+        .unwrap_or_else(|| PeerId(uuid::Uuid::new_v4()));
+    let seed = config
+        .seed
+        .unwrap_or_else(|| id.0.as_u64_pair().0 ^ clock_seed());
+    let site = match &config.emulation {
+        Some((topology, spec)) => {
+            let region = topology.resolve_site(spec, id.as_bytes())?;
+            let site = emulation::Site::new(Arc::clone(topology), region)
+                .ok_or(Error::SiteName(region))?;
+            Some(Arc::new(site))
+        }
+        None => None,
+    };
+    let me = PeerRef::new(id, addr);
+    tracing::info!(
+        peer = %id, addr = %me.addr, seed,
+        site = site.as_ref().and_then(|s| s.name().to_str().ok()).unwrap_or("-"),
+        "peer starting"
+    );
+
+    let mut boot = Vec::new();
+    if !config.rendezvous.is_empty() {
+        boot.push(BootSource::Rendezvous);
+    }
+    boot.extend(config.bootstrap.iter().cloned().map(BootSource::Peer));
+
+    let (commands_tx, commands) = mpsc::channel(config.command_queue);
+    let pool = client::Pool::new(config.client_pool_size, config.protocol.request_timeout);
+    let ctx = client::CallContext {
+        site: site.as_ref().map(|s| s.name().clone()),
+        timeout: config.protocol.request_timeout,
+    };
+    let mut driver = driver::Driver::new(
+        Peer::new(me, config.protocol.clone(), seed),
+        clock,
+        pool,
+        ctx,
+        config.max_inflight_calls,
+        config.rendezvous.clone(),
+        commands,
+    );
+    driver.peer_mut().join(clock.now(), boot);
+
+    let (stop_tx, stop) = watch::channel(false);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<PeerServiceServer<server::Handler>>()
+        .await;
+    let mut server_stop = stop.clone();
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let serve = Server::builder()
+        .layer(emulation::Layer::new(site))
+        .add_service(health_service)
+        .add_service(reflection!(build_v1)?)
+        .add_service(reflection!(build_v1alpha)?)
+        .add_service(PeerServiceServer::new(server::Handler::new(commands_tx)))
+        .serve_with_incoming_shutdown(incoming, async move {
+            let _ = server_stop.wait_for(|s| *s).await;
+        });
+    let drive = driver.run(stop, config.leave_grace);
+    tokio::pin!(serve, drive);
+
+    tokio::select! {
+        result = &mut serve => {
+            result?;
+            return Ok(());
+        }
+        () = &mut drive => return Ok(()),
+        () = shutdown => {}
+    }
+    health
+        .set_not_serving::<PeerServiceServer<server::Handler>>()
+        .await;
+    let _ = stop_tx.send(true);
+    // The driver leaves (its goodbye calls bounded by the leave grace) while the server
+    // finishes the calls in progress; both within the grace, so that a stuck client cannot
+    // hold the shutdown.
+    let grace = config.leave_grace + config.protocol.request_timeout;
+    let (_, served) = tokio::join!(drive, tokio::time::timeout(grace, serve));
+    match served {
+        Ok(result) => result.map_err(Error::from),
+        Err(_) => Ok(()),
+    }
+}
+
+fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default()
+}
