@@ -1,0 +1,165 @@
+//! A rendezvous and peers on real sockets in a three-region emulated topology: the overlay
+//! finds the regions, survives a leader's crash, and outlives the rendezvous.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::{REGIONS, eventually, groups_by_region, overlay, peer, peer_id, rendezvous, status};
+use locus_proto::pb;
+
+/// Generous: convergence takes a few seconds; the deadline only bounds a failing test.
+const CONVERGE: Duration = Duration::from_secs(60);
+
+/// The rendezvous' view: group id → (leader id, member count).
+async fn directory(rv: &str) -> Result<BTreeMap<String, (String, u32)>, String> {
+    let o = overlay(rv).await.ok_or("the rendezvous does not answer")?;
+    Ok(o.groups
+        .into_iter()
+        .filter_map(|e| e.group)
+        .map(|g| {
+            let leader = g.leader.map(|l| l.peer_id).unwrap_or_default();
+            (g.group_id, (leader, g.member_count))
+        })
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_regions_make_three_groups_and_a_crashed_leader_is_replaced() {
+    let rv = rendezvous(Duration::from_secs(3)).await;
+    let rendezvous_addrs = vec![rv.addr.clone()];
+    let mut servers = Vec::new();
+    let mut peers: Vec<(String, &str)> = Vec::new();
+    // Regions interleaved, one peer every 100 ms: joins overlap, as in a real start-up.
+    for n in 0..24u32 {
+        let region = REGIONS[n as usize % 3];
+        let s = peer(peer_id(n), region, &rendezvous_addrs, &[]).await;
+        peers.push((s.addr.clone(), region));
+        servers.push(Some(s));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Through the peers: one group per region, one leader each.
+    let groups = eventually("one group per region (GetStatus)", CONVERGE, || {
+        groups_by_region(&peers)
+    })
+    .await;
+
+    // Through the rendezvous: the same three groups, 8 members each.
+    eventually(
+        "the same three groups at the rendezvous (GetOverlay)",
+        CONVERGE,
+        || async {
+            let dir = directory(&rv.addr).await?;
+            let ours: std::collections::BTreeSet<_> = groups.values().cloned().collect();
+            let counts: Vec<u32> = dir.values().map(|(_, c)| *c).collect();
+            if dir
+                .keys()
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>()
+                == ours
+                && counts.iter().all(|c| *c == 8)
+            {
+                Ok(())
+            } else {
+                Err(format!("directory {dir:?}, peers' groups {groups:?}"))
+            }
+        },
+    )
+    .await;
+    let links = overlay(&rv.addr).await.unwrap().links;
+    assert!(
+        !links.is_empty(),
+        "leaders announce their inter-group links"
+    );
+    assert!(
+        links.iter().all(|l| l.rtt_us >= 80_000),
+        "inter-region links are long: {links:?}"
+    );
+
+    // Crash the eu group's leader: no goodbye.
+    let eu_group = groups["eu"].clone();
+    let (leader_index, old_leader) = {
+        let mut found = None;
+        for (i, (addr, region)) in peers.iter().enumerate() {
+            if *region == "eu" {
+                let s = status(addr).await.unwrap();
+                if s.role == pb::Role::Leader as i32 {
+                    found = Some((i, s.peer.unwrap().peer_id));
+                }
+            }
+        }
+        found.expect("eu has a leader")
+    };
+    servers[leader_index].take().unwrap().kill();
+    let survivors: Vec<(String, &str)> = peers
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != leader_index)
+        .map(|(_, p)| p.clone())
+        .collect();
+
+    // A successor takes over the same group and announces itself.
+    eventually("a new eu leader at the rendezvous", CONVERGE, || async {
+        let dir = directory(&rv.addr).await?;
+        match dir.get(&eu_group) {
+            Some((leader, _)) if *leader != old_leader => Ok(()),
+            other => Err(format!("eu entry {other:?}")),
+        }
+    })
+    .await;
+    let after = eventually("survivors settle", CONVERGE, || {
+        groups_by_region(&survivors)
+    })
+    .await;
+    assert_eq!(after, groups, "the groups outlive their leader");
+
+    for s in servers.into_iter().flatten() {
+        s.kill();
+    }
+    rv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overlay_outlives_the_rendezvous_and_peers_bootstrap_each_other() {
+    let rv = rendezvous(Duration::from_secs(3)).await;
+    let rendezvous_addrs = vec![rv.addr.clone()];
+    let mut servers = Vec::new();
+    let mut peers: Vec<(String, &str)> = Vec::new();
+    for n in 100..106u32 {
+        let region = REGIONS[n as usize % 2];
+        let s = peer(peer_id(n), region, &rendezvous_addrs, &[]).await;
+        peers.push((s.addr.clone(), region));
+        servers.push(s);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let groups = eventually("one group per region", CONVERGE, || {
+        groups_by_region(&peers)
+    })
+    .await;
+
+    rv.stop().await;
+    // Several alive timeouts later, nothing has changed.
+    tokio::time::sleep(common::protocol().alive_timeout * 3).await;
+    let still = eventually("groups without the rendezvous", CONVERGE, || {
+        groups_by_region(&peers)
+    })
+    .await;
+    assert_eq!(still, groups);
+
+    // A newcomer knows only one peer's address, in another region than its own.
+    let us_addr = peers.iter().find(|(_, r)| *r == "us").unwrap().0.clone();
+    let newcomer = peer(peer_id(999), "eu", &[], &[us_addr]).await;
+    peers.push((newcomer.addr.clone(), "eu"));
+    servers.push(newcomer);
+    let with_newcomer = eventually("the newcomer joins eu", CONVERGE, || {
+        groups_by_region(&peers)
+    })
+    .await;
+    assert_eq!(with_newcomer, groups);
+
+    for s in servers {
+        s.stop().await;
+    }
+}
