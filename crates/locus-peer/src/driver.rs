@@ -166,10 +166,11 @@ impl Driver {
         };
         if let Err(CallError::Unreachable(_) | CallError::Timeout) = &result {
             self.pool.forget(&dest.addr);
-            if let Some(i) = dest.rendezvous {
-                if i == self.current_rendezvous && !self.rendezvous.is_empty() {
-                    self.current_rendezvous = (i + 1) % self.rendezvous.len();
-                }
+            if let Some(i) = dest.rendezvous
+                && i == self.current_rendezvous
+                && !self.rendezvous.is_empty()
+            {
+                self.current_rendezvous = (i + 1) % self.rendezvous.len();
             }
         }
         self.peer.handle_response(self.clock.now(), id, result);
