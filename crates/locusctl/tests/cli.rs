@@ -49,7 +49,10 @@ async fn commands_show_the_directory_and_the_peers() {
         if groups.as_array().is_some_and(|a| a.len() == 1) {
             break groups;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no group announced: {groups}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no group announced: {groups}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let group = groups[0]["group_id"].as_str().unwrap().to_string();
@@ -61,7 +64,10 @@ async fn commands_show_the_directory_and_the_peers() {
     assert!(text.contains(&group) && text.contains(&peer), "{text}");
 
     let one = locusctl(&["-r", &rv, "group", &group]).await;
-    assert!(one.status.success() && stdout(&one).contains(&peer), "{one:?}");
+    assert!(
+        one.status.success() && stdout(&one).contains(&peer),
+        "{one:?}"
+    );
     let missing = locusctl(&["-r", &rv, "group", "67e55044-10b1-426f-9247-bb680e5fe0c8"]).await;
     assert_eq!(missing.status.code(), Some(4), "{missing:?}");
     let bad = locusctl(&["-r", &rv, "group", "not-a-uuid"]).await;
@@ -73,11 +79,20 @@ async fn commands_show_the_directory_and_the_peers() {
     assert_eq!(status["group"]["group_id"], group.as_str());
 
     let overlay = locusctl(&["-r", &rv, "overlay"]).await;
-    assert!(overlay.status.success() && stdout(&overlay).contains(&group), "{overlay:?}");
+    assert!(
+        overlay.status.success() && stdout(&overlay).contains(&group),
+        "{overlay:?}"
+    );
     let peers = locusctl(&["-r", &rv, "peers"]).await;
-    assert!(peers.status.success() && stdout(&peers).contains("leader"), "{peers:?}");
+    assert!(
+        peers.status.success() && stdout(&peers).contains("leader"),
+        "{peers:?}"
+    );
     let nearby = locusctl(&["nearby", &peer]).await;
-    assert!(nearby.status.success() && stdout(&nearby).starts_with("PEER"), "{nearby:?}");
+    assert!(
+        nearby.status.success() && stdout(&nearby).starts_with("PEER"),
+        "{nearby:?}"
+    );
 
     // Nobody listens on port 1.
     let down = locusctl(&["-r", "127.0.0.1:1", "--timeout-ms", "500", "groups"]).await;
