@@ -65,6 +65,10 @@ pub(crate) struct Search {
     /// Peers named by referrals whose group is not known until they are measured.
     unknown: Vec<PeerRef>,
     phase: Phase,
+    /// Connections this search opened.
+    pub(crate) connected: usize,
+    /// An improvement round: look for one group closer than `radius`, then stop.
+    pub(crate) improve: bool,
 }
 
 impl Search {
@@ -82,6 +86,8 @@ impl Search {
             in_flight: BTreeSet::new(),
             unknown: Vec::new(),
             phase: Phase::Selecting,
+            connected: 0,
+            improve: false,
         };
         for (group, leader, rtt) in seeds {
             if let Some(rtt) = rtt {
@@ -144,6 +150,7 @@ impl Search {
         }
         match result {
             Some((true, _)) => {
+                self.connected += 1;
                 // Figure 11, step 1108: ask the newest neighbour for its neighbours.
                 self.phase = Phase::Linked(group);
                 return;

@@ -56,9 +56,11 @@ fn debug_breakdown() {
     let n = matrix.len();
     let mut cfg = Config::wan();
     if let Ok(v) = std::env::var("IGT") { cfg.inter_group_target = v.parse().unwrap(); }
+    if let Ok(v) = std::env::var("INTRA") { cfg.intra_group_target = v.parse().unwrap(); }
     if let Ok(v) = std::env::var("RND") { cfg.random_inter_group_links = v.parse().unwrap(); }
     if let Ok(v) = std::env::var("GUARD") { cfg.max_leader_rtt = Some(Duration::from_millis(v.parse().unwrap())); }
-    let mut sim = Sim::new(SimOptions::new(cfg, 490), Arc::new(matrix));
+    let s: u64 = std::env::var("S").map(|v| v.parse().unwrap()).unwrap_or(490);
+    let mut sim = Sim::new(SimOptions::new(cfg, s), Arc::new(matrix));
     for i in 0..n {
         sim.add_peer(i);
         sim.join_at(i, Time::ZERO + Duration::from_secs(3) * i as u32);
@@ -81,4 +83,20 @@ fn debug_breakdown() {
     let mean = check::mean_link_rtt(&sim);
     let random = check::random_graph_mean_rtt(&sim, &mut Rng::new(1), 20);
     println!("ratio {:.3}", mean.as_secs_f64() / random.as_secs_f64());
+    let leaders: Vec<usize> = sim.leaders().values().map(|v| v[0]).collect();
+    let mut ideal = vec![];
+    for &a in &leaders {
+        let mut d: Vec<f64> = leaders.iter().filter(|b| **b != a).map(|&b| sim.rtt(a, b).as_secs_f64() * 1e3).collect();
+        d.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        ideal.push(d.iter().take(6).sum::<f64>() / 6.0);
+    }
+    println!("ideal 6-nearest-leader mean {:.1}", ideal.iter().sum::<f64>() / ideal.len() as f64);
+    let mut actual = vec![];
+    for &a in &leaders {
+        let st = sim.nodes()[a].peer.status();
+        let mut d: Vec<f64> = st.inter.iter().filter_map(|n| sim.index_of(n.leader.id)).map(|b| sim.rtt(a, b).as_secs_f64() * 1e3).collect();
+        d.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        actual.push((d.len(), d.iter().take(6).sum::<f64>() / 6.0f64.min(d.len() as f64)));
+    }
+    println!("actual 6 nearest links mean {:.1}, mean inter degree {:.1}", actual.iter().map(|a| a.1).sum::<f64>() / actual.len() as f64, actual.iter().map(|a| a.0 as f64).sum::<f64>() / actual.len() as f64);
 }

@@ -38,6 +38,7 @@ impl Peer {
     /// neighbours instead.
     pub(super) fn on_connect_inter(&mut self, from: PeerRef, req: ConnectInterRequest) -> Result<Response, RequestError> {
         let max = self.cfg.max_inter_group_links as usize;
+        let random_wanted = self.cfg.random_inter_group_links as usize;
         let State::Member(g) = &mut self.state else { return Err(RequestError::NotJoined) };
         if req.group.group_id == g.id {
             return Err(RequestError::Invalid("an inter-group connection needs two groups".into()));
@@ -55,6 +56,10 @@ impl Peer {
             n.successors = req.group.successors;
             n.member_count = req.group.member_count;
             l.replacing.remove(&req.group.group_id);
+        } else if req.random && l.inter.values().filter(|n| n.random).count() >= random_wanted {
+            // Random links are for partitions, not closeness: one per group is enough, so a
+            // group that has its own refuses more, and the opener tries another group.
+            return Ok(Response::Connect(ConnectReply { accepted: false, referrals: Vec::new() }));
         } else if l.inter.len() < max {
             l.inter.insert(
                 req.group.group_id,
@@ -154,9 +159,14 @@ impl Peer {
         let _ = now;
         let target = self.cfg.inter_group_target as usize;
         let Some(l) = self.leading_mut() else { return };
-        let wanted = target.saturating_sub(l.near_links());
+        let near = l.near_links();
         let linked: BTreeSet<GroupId> = l.inter.keys().copied().collect();
         let Some(search) = l.search.as_mut() else { return };
+        let wanted = if search.improve {
+            usize::from(search.connected == 0)
+        } else {
+            target.saturating_sub(near)
+        };
         let actions = search.next(&linked, wanted);
         if search.is_done() {
             l.search = None;
@@ -189,12 +199,28 @@ impl Peer {
         let State::Member(g) = &mut self.state else { return };
         let own = g.id;
         let GroupRole::Leading(l) = &mut g.role else { return };
-        if l.search.is_some() || l.near_links() >= target {
+        if l.search.is_some() {
             return;
         }
+        // At its target, a leader still looks once per round for a group closer than the
+        // farthest link it opened (by a tenth at least); `prune_far_link` then drops that link.
+        let improve = l.near_links() >= target;
+        let radius = if improve {
+            let farthest = l.inter.values().filter(|n| n.opened && !n.random).map(|n| n.rtt).max();
+            match farthest {
+                Some(f) if f > self.cfg.locality_threshold => f.mul_f64(0.9),
+                _ => return,
+            }
+        } else {
+            radius
+        };
         let seeds: Vec<_> = l.inter.iter().map(|(g, n)| (*g, n.leader.clone(), Some(n.rtt))).collect();
         let nearest = l.inter.iter().filter(|(_, n)| !n.random).min_by_key(|(_, n)| n.rtt).map(|(g, _)| *g);
+        if improve && nearest.is_none() {
+            return;
+        }
         let mut search = Search::new(own, radius, seeds);
+        search.improve = improve;
         match nearest {
             Some(group) => {
                 search.resume_from(group);
