@@ -48,22 +48,35 @@ pub enum Verdict {
 /// group, the distance the group supplied and the distance the caller measured differ by less
 /// than `threshold`. Neighbours the caller could not reach are left out of the comparison.
 ///
-/// `max_leader_rtt` is the leader-distance guard (DESIGN §3): without it a group with no
-/// neighbours passes any peer.
+/// Two checks on the direct distance to the leader come first (DESIGN §3, each a switch):
+/// `max_leader_rtt`, the leader-distance guard — without it a group with no neighbours passes
+/// any peer; and `direct_rtt` — a leader closer than that is local outright: by the triangle
+/// inequality no supplied distance can then differ by more than the RTT to the leader, so a
+/// mismatch could only be measurement noise (docs/protocol.md, "The locality test").
 pub fn locality_test(
     threshold: Duration,
     max_leader_rtt: Option<Duration>,
+    direct_rtt: Option<Duration>,
     leader_rtt: Duration,
     pairs: impl IntoIterator<Item = (Duration, Option<Duration>)>,
 ) -> Verdict {
     if max_leader_rtt.is_some_and(|max| leader_rtt > max) {
         return Verdict::LeaderTooFar;
     }
-    let all_close = pairs.into_iter().all(|(supplied, measured)| match measured {
-        Some(m) => supplied.abs_diff(m) < threshold,
-        None => true,
-    });
-    if all_close { Verdict::Local } else { Verdict::Mismatch }
+    if direct_rtt.is_some_and(|direct| leader_rtt < direct) {
+        return Verdict::Local;
+    }
+    let all_close = pairs
+        .into_iter()
+        .all(|(supplied, measured)| match measured {
+            Some(m) => supplied.abs_diff(m) < threshold,
+            None => true,
+        });
+    if all_close {
+        Verdict::Local
+    } else {
+        Verdict::Mismatch
+    }
 }
 
 /// The walk's parameters, taken from [`crate::Config`].
@@ -71,6 +84,7 @@ pub fn locality_test(
 pub(crate) struct Limits {
     pub(crate) threshold: Duration,
     pub(crate) max_leader_rtt: Option<Duration>,
+    pub(crate) direct_rtt: Option<Duration>,
     pub(crate) max_tested: u32,
     pub(crate) deadline: Time,
 }
@@ -90,7 +104,10 @@ enum Phase {
     /// Waiting for a leader's neighbour list.
     Querying(GroupId),
     /// Waiting for the measurements a locality test needs.
-    Testing { group: GroupId, supplied: Vec<(GroupId, PeerRef, Duration)> },
+    Testing {
+        group: GroupId,
+        supplied: Vec<(GroupId, PeerRef, Duration)>,
+    },
     /// Entering a group that passed.
     Entering(GroupId),
     /// Over: entered, or decided to found.
@@ -160,9 +177,10 @@ impl Walk {
             if self.excluded.contains(&group) {
                 continue;
             }
-            self.candidates
-                .entry(group)
-                .or_insert(Candidate { leader, tested: false });
+            self.candidates.entry(group).or_insert(Candidate {
+                leader,
+                tested: false,
+            });
         }
     }
 
@@ -184,7 +202,11 @@ impl Walk {
     /// The reply says which group the responder leads now; a leader that has stepped down is
     /// replaced in the candidates by the leader it names, which must itself be measured before
     /// it is trusted (DESIGN §7).
-    pub(crate) fn on_measured(&mut self, peer: &PeerRef, result: Option<(Duration, &MeasureReply)>) {
+    pub(crate) fn on_measured(
+        &mut self,
+        peer: &PeerRef,
+        result: Option<(Duration, &MeasureReply)>,
+    ) {
         self.in_flight.remove(&peer.id);
         self.measured.insert(peer.id, result.map(|(rtt, _)| rtt));
         let Some((_, reply)) = result else { return };
@@ -252,7 +274,13 @@ impl Walk {
         match redirect {
             // The group is still local; its new leader must be measured and the group retested.
             Some(leader) if !self.measured.contains_key(&leader.id) => {
-                self.candidates.insert(group, Candidate { leader, tested: false });
+                self.candidates.insert(
+                    group,
+                    Candidate {
+                        leader,
+                        tested: false,
+                    },
+                );
             }
             _ => {
                 self.candidates.remove(&group);
@@ -298,7 +326,8 @@ impl Walk {
                     if now >= self.limits.deadline || self.tested >= self.limits.max_tested {
                         return self.found();
                     }
-                    let unmeasured = self.unmeasured(self.candidates.values().map(|c| c.leader.clone()));
+                    let unmeasured =
+                        self.unmeasured(self.candidates.values().map(|c| c.leader.clone()));
                     if !unmeasured.is_empty() || !self.in_flight.is_empty() {
                         return self.measure(unmeasured);
                     }
@@ -306,7 +335,9 @@ impl Walk {
                         .candidates
                         .iter()
                         .filter(|(_, c)| !c.tested)
-                        .filter_map(|(g, c)| self.rtt(&c.leader).map(|rtt| (rtt, *g, c.leader.clone())))
+                        .filter_map(|(g, c)| {
+                            self.rtt(&c.leader).map(|rtt| (rtt, *g, c.leader.clone()))
+                        })
                         .min();
                     let Some((_, group, leader)) = best else {
                         return self.found();
@@ -331,11 +362,13 @@ impl Walk {
                         self.phase = Phase::Selecting;
                         continue;
                     };
-                    let pairs: Vec<_> = supplied.iter().map(|(_, l, d)| (*d, self.rtt(l))).collect();
+                    let pairs: Vec<_> =
+                        supplied.iter().map(|(_, l, d)| (*d, self.rtt(l))).collect();
                     self.tested += 1;
                     let verdict = locality_test(
                         self.limits.threshold,
                         self.limits.max_leader_rtt,
+                        self.limits.direct_rtt,
                         leader_rtt,
                         pairs,
                     );
@@ -383,26 +416,67 @@ mod tests {
     #[test]
     fn difference_exactly_at_threshold_fails() {
         let t = ms(10);
-        assert_eq!(locality_test(t, None, ms(1), [(ms(50), Some(ms(60)))]), Verdict::Mismatch);
         assert_eq!(
-            locality_test(t, None, ms(1), [(ms(50), Some(ms(59) + Duration::from_micros(999)))]),
+            locality_test(t, None, None, ms(1), [(ms(50), Some(ms(60)))]),
+            Verdict::Mismatch
+        );
+        assert_eq!(
+            locality_test(
+                t,
+                None,
+                None,
+                ms(1),
+                [(ms(50), Some(ms(59) + Duration::from_micros(999)))]
+            ),
             Verdict::Local
         );
-        assert_eq!(locality_test(t, None, ms(1), [(ms(60), Some(ms(50)))]), Verdict::Mismatch);
+        assert_eq!(
+            locality_test(t, None, None, ms(1), [(ms(60), Some(ms(50)))]),
+            Verdict::Mismatch
+        );
     }
 
     #[test]
     fn group_without_neighbours_passes_any_peer_unless_guarded() {
         let far = ms(250);
-        assert_eq!(locality_test(ms(10), None, far, []), Verdict::Local);
-        assert_eq!(locality_test(ms(10), Some(ms(20)), far, []), Verdict::LeaderTooFar);
-        assert_eq!(locality_test(ms(10), Some(ms(20)), ms(3), []), Verdict::Local);
+        assert_eq!(locality_test(ms(10), None, None, far, []), Verdict::Local);
+        assert_eq!(
+            locality_test(ms(10), Some(ms(20)), None, far, []),
+            Verdict::LeaderTooFar
+        );
+        assert_eq!(
+            locality_test(ms(10), Some(ms(20)), None, ms(3), []),
+            Verdict::Local
+        );
+    }
+
+    #[test]
+    fn a_leader_within_the_direct_distance_is_local_despite_noisy_neighbours() {
+        let noisy = [(ms(80), Some(ms(120)))];
+        assert_eq!(
+            locality_test(ms(10), Some(ms(20)), Some(ms(5)), ms(1), noisy),
+            Verdict::Local
+        );
+        assert_eq!(
+            locality_test(ms(10), Some(ms(20)), Some(ms(5)), ms(5), noisy),
+            Verdict::Mismatch
+        );
+        assert_eq!(
+            locality_test(ms(10), Some(ms(20)), None, ms(1), noisy),
+            Verdict::Mismatch
+        );
     }
 
     #[test]
     fn unreachable_neighbours_are_left_out() {
         assert_eq!(
-            locality_test(ms(10), None, ms(1), [(ms(80), None), (ms(40), Some(ms(45)))]),
+            locality_test(
+                ms(10),
+                None,
+                None,
+                ms(1),
+                [(ms(80), None), (ms(40), Some(ms(45)))]
+            ),
             Verdict::Local
         );
     }

@@ -33,7 +33,11 @@ pub(crate) enum Action {
     /// Measure this peer and report with [`Search::on_measured`].
     Measure(PeerRef),
     /// Open an inter-group connection and report with [`Search::on_connect`].
-    Connect { group: GroupId, leader: PeerRef, rtt: Duration },
+    Connect {
+        group: GroupId,
+        leader: PeerRef,
+        rtt: Duration,
+    },
     /// Ask this neighbour for its neighbours and report with [`Search::on_neighbors`].
     Query { group: GroupId, leader: PeerRef },
 }
@@ -100,7 +104,10 @@ impl Search {
 
     fn add(&mut self, group: GroupId, leader: PeerRef) {
         if group != self.own {
-            self.candidates.entry(group).or_insert(Candidate { leader, tried: false });
+            self.candidates.entry(group).or_insert(Candidate {
+                leader,
+                tried: false,
+            });
         }
     }
 
@@ -124,7 +131,11 @@ impl Search {
     }
 
     /// A measurement finished (`None`: no answer).
-    pub(crate) fn on_measured(&mut self, peer: &PeerRef, result: Option<(Duration, &MeasureReply)>) {
+    pub(crate) fn on_measured(
+        &mut self,
+        peer: &PeerRef,
+        result: Option<(Duration, &MeasureReply)>,
+    ) {
         if !self.in_flight.remove(&peer.id) {
             return;
         }
@@ -202,7 +213,9 @@ impl Search {
         );
         let mut seen = BTreeSet::new();
         to_measure.retain(|p| {
-            !self.measured.contains_key(&p.id) && !self.in_flight.contains(&p.id) && seen.insert(p.id)
+            !self.measured.contains_key(&p.id)
+                && !self.in_flight.contains(&p.id)
+                && seen.insert(p.id)
         });
         if !to_measure.is_empty() || !self.in_flight.is_empty() {
             for p in &to_measure {

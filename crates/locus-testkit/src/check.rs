@@ -21,7 +21,9 @@ pub fn components(vertices: &[usize], edges: impl IntoIterator<Item = (usize, us
     }
     let mut count = vertices.len();
     for (a, b) in edges {
-        let (Some(&a), Some(&b)) = (index.get(&a), index.get(&b)) else { continue };
+        let (Some(&a), Some(&b)) = (index.get(&a), index.get(&b)) else {
+            continue;
+        };
         let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
         if ra != rb {
             parent[ra] = rb;
@@ -50,12 +52,15 @@ pub fn steady_state_violations(sim: &Sim) -> Vec<String> {
             continue;
         };
         match sim.index_of(view.leader.id) {
-            Some(l) if sim.nodes()[l].up
-                && sim.nodes()[l].peer.role() == Role::Leader
-                && sim.nodes()[l].peer.group().map(|g| g.group_id) == Some(view.group_id) => {}
+            Some(l)
+                if sim.nodes()[l].up
+                    && sim.nodes()[l].peer.role() == Role::Leader
+                    && sim.nodes()[l].peer.group().map(|g| g.group_id) == Some(view.group_id) => {}
             _ => out.push(format!(
                 "peer {i} follows {:?} in group {:?}, which does not lead it (role {:?})",
-                view.leader, view.group_id, p.role()
+                view.leader,
+                view.group_id,
+                p.role()
             )),
         }
         if p.role() == Role::Leader {
@@ -63,7 +68,10 @@ pub fn steady_state_violations(sim: &Sim) -> Vec<String> {
                 if let Some(j) = sim.index_of(m.id).filter(|j| sim.nodes()[*j].up) {
                     if let Some(other) = rostered.insert(j, view.group_id) {
                         if other != view.group_id {
-                            out.push(format!("peer {j} is on the rosters of groups {other:?} and {:?}", view.group_id));
+                            out.push(format!(
+                                "peer {j} is on the rosters of groups {other:?} and {:?}",
+                                view.group_id
+                            ));
                         }
                     }
                 }
@@ -105,7 +113,13 @@ pub fn group_graph(sim: &Sim) -> (usize, usize, BTreeMap<GroupId, usize>) {
 
 /// Mean modelled RTT over the overlay's links.
 pub fn mean_link_rtt(sim: &Sim) -> Duration {
-    let links: Vec<(usize, usize)> = sim.links().into_iter().map(|(a, b, _)| (a, b)).collect::<BTreeSet<_>>().into_iter().collect();
+    let links: Vec<(usize, usize)> = sim
+        .links()
+        .into_iter()
+        .map(|(a, b, _)| (a, b))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     mean_rtt(sim, &links)
 }
 
