@@ -299,13 +299,13 @@ impl Config {
         if let Some(max) = self.max_leader_rtt {
             positive("max_leader_rtt", max)?;
         }
-        if let (Some(direct), Some(max)) = (self.direct_join_rtt, self.max_leader_rtt) {
-            if direct > max {
-                return invalid(
-                    "direct_join_rtt",
-                    format!("must not exceed max_leader_rtt ({max:?})"),
-                );
-            }
+        if let (Some(direct), Some(max)) = (self.direct_join_rtt, self.max_leader_rtt)
+            && direct > max
+        {
+            return invalid(
+                "direct_join_rtt",
+                format!("must not exceed max_leader_rtt ({max:?})"),
+            );
         }
         Ok(())
     }

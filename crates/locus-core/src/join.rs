@@ -235,13 +235,13 @@ impl Walk {
                 }
             }
         }
-        if let Some(g) = leads {
-            if !self.excluded.contains(&g) {
-                self.candidates.entry(g).or_insert(Candidate {
-                    leader: reply.responder.clone(),
-                    tested: false,
-                });
-            }
+        if let Some(g) = leads
+            && !self.excluded.contains(&g)
+        {
+            self.candidates.entry(g).or_insert(Candidate {
+                leader: reply.responder.clone(),
+                tested: false,
+            });
         }
     }
 
@@ -479,5 +479,149 @@ mod tests {
             ),
             Verdict::Local
         );
+    }
+
+    mod walks {
+        use super::super::*;
+        use crate::id::{GroupId, PeerId};
+        use crate::message::NeighborGroup;
+        use uuid::Uuid;
+
+        fn peer(n: u128) -> PeerRef {
+            PeerRef::new(PeerId(Uuid::from_u128(n)), format!("p{n}"))
+        }
+        fn group(n: u128) -> GroupId {
+            GroupId(Uuid::from_u128(1000 + n))
+        }
+        fn view(n: u128) -> GroupView {
+            GroupView {
+                group_id: group(n),
+                epoch: 1,
+                leader: peer(n),
+                successors: vec![],
+                member_count: 1,
+            }
+        }
+        fn reply(n: u128) -> MeasureReply {
+            MeasureReply {
+                responder: peer(n),
+                group: Some(view(n)),
+            }
+        }
+        fn limits(max_tested: u32, deadline_s: u64) -> Limits {
+            Limits {
+                threshold: Duration::from_millis(10),
+                max_leader_rtt: Some(Duration::from_millis(20)),
+                direct_rtt: None,
+                max_tested,
+                deadline: Time::from_micros(deadline_s * 1_000_000),
+            }
+        }
+
+        /// Answers every measurement with `rtt(n)` and every query with one far neighbour
+        /// whose supplied distance disagrees with the measured one, so every test fails.
+        fn run(walk: &mut Walk, now: Time, rtt: impl Fn(u128) -> u64) -> (u32, Vec<Action>) {
+            let mut queries = 0;
+            let mut actions = walk.next(now);
+            for _ in 0..1000 {
+                let mut next = Vec::new();
+                for a in actions {
+                    match a {
+                        Action::Measure(p) => {
+                            let n = p.id.0.as_u128();
+                            walk.on_measured(&p, Some((Duration::from_millis(rtt(n)), &reply(n))));
+                        }
+                        Action::Query { group: g, leader } => {
+                            queries += 1;
+                            let n = leader.id.0.as_u128();
+                            let far = n + 100;
+                            let neighbors = vec![NeighborGroup {
+                                group_id: group(far),
+                                leader: peer(far),
+                                successors: vec![],
+                                rtt: Duration::from_millis(500),
+                            }];
+                            walk.on_neighbors(
+                                g,
+                                Some(NeighborsReply {
+                                    group: view(n),
+                                    neighbors,
+                                }),
+                            );
+                        }
+                        done => return (queries, vec![done]),
+                    }
+                    next.extend(walk.next(now));
+                }
+                actions = next;
+                if actions.is_empty() {
+                    actions = walk.next(now);
+                }
+            }
+            panic!("walk did not finish");
+        }
+
+        #[test]
+        fn walk_stops_after_max_tested_groups_and_founds_next_to_the_closest() {
+            let mut walk = Walk::new(limits(3, 10), 1);
+            walk.on_boot_list(Some((1..=6).map(view).collect()));
+            // Leaders are 2n ms away; their far neighbours 100 ms, supplied as 500 ms.
+            let (queries, actions) = run(&mut walk, Time::ZERO, |n| {
+                if n > 100 { 100 } else { 2 * n as u64 }
+            });
+            assert_eq!(queries, 3, "exactly max_tested_groups groups were tested");
+            assert_eq!(walk.tested(), 3);
+            let [Action::Found { nearest }] = actions.as_slice() else {
+                panic!("{actions:?}")
+            };
+            assert_eq!(
+                nearest[0].group,
+                group(1),
+                "the closest group is the first neighbour"
+            );
+            assert_eq!(nearest[0].rtt, Duration::from_millis(2));
+        }
+
+        #[test]
+        fn walk_founds_when_the_deadline_has_passed() {
+            let mut walk = Walk::new(limits(10, 1), 1);
+            walk.on_boot_list(Some((1..=6).map(view).collect()));
+            let (queries, actions) = run(&mut walk, Time::from_micros(1_000_000), |n| n as u64);
+            assert_eq!(queries, 0, "nothing is tested after the deadline");
+            assert!(
+                matches!(actions.as_slice(), [Action::Found { .. }]),
+                "{actions:?}"
+            );
+        }
+
+        #[test]
+        fn walk_enters_the_first_group_that_passes() {
+            let mut walk = Walk::new(limits(10, 10), 1);
+            walk.on_boot_list(Some(vec![view(1), view(2)]));
+            let mut actions = walk.next(Time::ZERO);
+            for a in std::mem::take(&mut actions) {
+                if let Action::Measure(p) = a {
+                    let n = p.id.0.as_u128();
+                    walk.on_measured(&p, Some((Duration::from_millis(3 * n as u64), &reply(n))));
+                }
+            }
+            let actions = walk.next(Time::ZERO);
+            let [Action::Query { group: g, .. }] = actions.as_slice() else {
+                panic!("{actions:?}")
+            };
+            assert_eq!(*g, group(1), "closest first");
+            walk.on_neighbors(
+                *g,
+                Some(NeighborsReply {
+                    group: view(1),
+                    neighbors: vec![],
+                }),
+            );
+            let actions = walk.next(Time::ZERO);
+            assert!(
+                matches!(actions.as_slice(), [Action::Enter { group: g, .. }] if *g == group(1)),
+                "{actions:?}"
+            );
+        }
     }
 }

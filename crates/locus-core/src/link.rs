@@ -140,15 +140,15 @@ impl Search {
             return;
         }
         self.measured.insert(peer.id, result.map(|(rtt, _)| rtt));
-        if let Some((_, reply)) = result {
-            if let Some(view) = reply.group.as_ref() {
-                if view.leader.id == reply.responder.id {
-                    self.add(view.group_id, reply.responder.clone());
-                } else if let Some(c) = self.candidates.get_mut(&view.group_id) {
-                    // The group has another leader now: measure that one instead.
-                    if c.leader.id == peer.id && !self.measured.contains_key(&view.leader.id) {
-                        c.leader = view.leader.clone();
-                    }
+        if let Some((_, reply)) = result
+            && let Some(view) = reply.group.as_ref()
+        {
+            if view.leader.id == reply.responder.id {
+                self.add(view.group_id, reply.responder.clone());
+            } else if let Some(c) = self.candidates.get_mut(&view.group_id) {
+                // The group has another leader now: measure that one instead.
+                if c.leader.id == peer.id && !self.measured.contains_key(&view.leader.id) {
+                    c.leader = view.leader.clone();
                 }
             }
         }

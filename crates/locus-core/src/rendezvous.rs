@@ -66,11 +66,11 @@ impl Directory {
         let id = a.group.group_id;
         let mut changes = Vec::new();
         if a.ended {
-            if let Some(e) = self.entries.get(&id) {
-                if e.view.leader.id == a.group.leader.id {
-                    self.entries.remove(&id);
-                    changes.push(Change::GroupEnded(id));
-                }
+            if let Some(e) = self.entries.get(&id)
+                && e.view.leader.id == a.group.leader.id
+            {
+                self.entries.remove(&id);
+                changes.push(Change::GroupEnded(id));
             }
             return (
                 AnnounceReply {

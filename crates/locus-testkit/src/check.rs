@@ -65,15 +65,14 @@ pub fn steady_state_violations(sim: &Sim) -> Vec<String> {
         }
         if p.role() == Role::Leader {
             for m in p.members() {
-                if let Some(j) = sim.index_of(m.id).filter(|j| sim.nodes()[*j].up) {
-                    if let Some(other) = rostered.insert(j, view.group_id) {
-                        if other != view.group_id {
-                            out.push(format!(
-                                "peer {j} is on the rosters of groups {other:?} and {:?}",
-                                view.group_id
-                            ));
-                        }
-                    }
+                if let Some(j) = sim.index_of(m.id).filter(|j| sim.nodes()[*j].up)
+                    && let Some(other) = rostered.insert(j, view.group_id)
+                    && other != view.group_id
+                {
+                    out.push(format!(
+                        "peer {j} is on the rosters of groups {other:?} and {:?}",
+                        view.group_id
+                    ));
                 }
             }
         }
@@ -92,10 +91,10 @@ pub fn group_graph(sim: &Sim) -> (usize, usize, BTreeMap<GroupId, usize>) {
     let ids: Vec<GroupId> = groups.iter().copied().collect();
     let mut edges = BTreeSet::new();
     for (a, b, inter) in sim.links() {
-        if let (true, Some(ga), Some(gb)) = (inter, group_of.get(&a), group_of.get(&b)) {
-            if ga != gb {
-                edges.insert(((*ga).min(*gb), (*ga).max(*gb)));
-            }
+        if let (true, Some(ga), Some(gb)) = (inter, group_of.get(&a), group_of.get(&b))
+            && ga != gb
+        {
+            edges.insert(((*ga).min(*gb), (*ga).max(*gb)));
         }
     }
     let mut degree: BTreeMap<GroupId, usize> = ids.iter().map(|g| (*g, 0)).collect();

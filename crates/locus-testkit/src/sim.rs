@@ -480,19 +480,19 @@ impl Sim {
             self.events.push((now, i, e));
         }
         let n = &mut self.nodes[i];
-        if let Some(t) = n.peer.poll_timeout() {
-            if n.timer_at.is_none_or(|s| t < s) {
-                n.timer_at = Some(t);
-                let incarnation = n.incarnation;
-                self.push(
-                    t.max(now),
-                    Ev::Timer {
-                        node: i,
-                        incarnation,
-                        at: t,
-                    },
-                );
-            }
+        if let Some(t) = n.peer.poll_timeout()
+            && n.timer_at.is_none_or(|s| t < s)
+        {
+            n.timer_at = Some(t);
+            let incarnation = n.incarnation;
+            self.push(
+                t.max(now),
+                Ev::Timer {
+                    node: i,
+                    incarnation,
+                    at: t,
+                },
+            );
         }
     }
 
@@ -519,10 +519,10 @@ impl Sim {
         let mut out: BTreeMap<GroupId, Vec<usize>> = BTreeMap::new();
         for i in self.live() {
             let p = &self.nodes[i].peer;
-            if p.role() == Role::Leader {
-                if let Some(g) = p.group() {
-                    out.entry(g.group_id).or_default().push(i);
-                }
+            if p.role() == Role::Leader
+                && let Some(g) = p.group()
+            {
+                out.entry(g.group_id).or_default().push(i);
             }
         }
         out

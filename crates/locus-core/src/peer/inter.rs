@@ -171,10 +171,10 @@ impl Peer {
                 rtt,
             });
         }
-        if c.random {
-            if let Some(l) = self.leading_mut() {
-                l.random_pending = false;
-            }
+        if c.random
+            && let Some(l) = self.leading_mut()
+        {
+            l.random_pending = false;
         }
         if c.search {
             if let Some(s) = self.leading_mut().and_then(|l| l.search.as_mut()) {
@@ -614,10 +614,10 @@ impl Peer {
         let Some(r) = l.replacing.get_mut(&group) else {
             return;
         };
-        if let Ok(Response::Resolved(Some(v))) = result {
-            if v.group_id == group {
-                r.queue.push(v.leader);
-            }
+        if let Ok(Response::Resolved(Some(v))) = result
+            && v.group_id == group
+        {
+            r.queue.push(v.leader);
         }
         self.replace(now, group);
     }

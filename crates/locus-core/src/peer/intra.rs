@@ -107,13 +107,13 @@ impl Peer {
             },
         );
         let group = g.id;
-        if let GroupRole::Leading(l) = &mut g.role {
-            if l.members.insert(from.id, (from.clone(), now)).is_none() {
-                self.events.push_back(Event::MemberJoined {
-                    group,
-                    peer: from.id,
-                });
-            }
+        if let GroupRole::Leading(l) = &mut g.role
+            && l.members.insert(from.id, (from.clone(), now)).is_none()
+        {
+            self.events.push_back(Event::MemberJoined {
+                group,
+                peer: from.id,
+            });
         }
         if known.is_none() {
             self.probe(from, ProbeFor::Intra);
@@ -129,10 +129,10 @@ impl Peer {
         target: &PeerRef,
         result: Option<(std::time::Duration, &crate::message::MeasureReply)>,
     ) {
-        if let (State::Member(g), Some((rtt, _))) = (&mut self.state, result) {
-            if let Some(link) = g.intra.get_mut(&target.id) {
-                link.rtt = rtt;
-            }
+        if let (State::Member(g), Some((rtt, _))) = (&mut self.state, result)
+            && let Some(link) = g.intra.get_mut(&target.id)
+        {
+            link.rtt = rtt;
         }
     }
 
@@ -748,16 +748,15 @@ impl Peer {
                     self.repair_leadership();
                 }
             }
-            (LinkScope::Inter, GroupRole::Leading(l)) => {
+            (LinkScope::Inter, GroupRole::Leading(l))
                 if l.inter
                     .get(&req.group_id)
-                    .is_some_and(|n| n.leader.id == from.id)
-                {
-                    l.inter.remove(&req.group_id);
-                    self.events.push_back(Event::NeighborRemoved {
-                        group: req.group_id,
-                    });
-                }
+                    .is_some_and(|n| n.leader.id == from.id) =>
+            {
+                l.inter.remove(&req.group_id);
+                self.events.push_back(Event::NeighborRemoved {
+                    group: req.group_id,
+                });
             }
             _ => {}
         }

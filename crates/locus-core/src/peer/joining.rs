@@ -39,12 +39,12 @@ impl Peer {
             walk.exclude(g);
         }
         walk.add_candidates(seeds);
-        self.state = State::Joining(Joining {
+        self.state = State::Joining(Box::new(Joining {
             walk,
             id,
             started: now,
             stats: JoinStats::default(),
-        });
+        }));
         self.set_timer(Timer::JoinDeadline, now + self.cfg.join_deadline);
         let max = self.cfg.boot_list_size;
         for source in boot {

@@ -412,18 +412,17 @@ impl Peer {
         result: Option<(Duration, MeasureReply)>,
         why: Vec<ProbeFor>,
     ) {
-        if let Some((rtt, reply)) = &result {
-            if reply.responder.id == target.id
-                && (self.known.len() < MAX_KNOWN_RTTS || self.known.contains_key(&target.id))
-            {
-                self.known.insert(
-                    target.id,
-                    LinkInfo {
-                        peer: reply.responder.clone(),
-                        rtt: *rtt,
-                    },
-                );
-            }
+        if let Some((rtt, reply)) = &result
+            && reply.responder.id == target.id
+            && (self.known.len() < MAX_KNOWN_RTTS || self.known.contains_key(&target.id))
+        {
+            self.known.insert(
+                target.id,
+                LinkInfo {
+                    peer: reply.responder.clone(),
+                    rtt: *rtt,
+                },
+            );
         }
         let result = result.as_ref().map(|(rtt, reply)| (*rtt, reply));
         for w in why {
