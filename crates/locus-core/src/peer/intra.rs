@@ -11,8 +11,9 @@ use crate::id::{GroupId, PeerId, PeerRef};
 use crate::link::Neighbor;
 use crate::message::{
     Alive, Announcement, CallError, ConnectIntraRequest, ConnectReply, GetGroupMembersRequest,
-    GroupMembersReply, GroupView, LeaveRequest, LinkInfo, LinkScope, MAX_CANDIDATES, MAX_NEIGHBORS,
-    MAX_ROSTER, NewLeader, NewLeaderReply, Request, RequestError, Response, Target,
+    GroupMembersReply, GroupView, LeaveRequest, LinkInfo, LinkScope, MAX_CANDIDATES,
+    MAX_GROUP_MEMBERS, MAX_NEIGHBORS, MAX_ROSTER, NewLeader, NewLeaderReply, Request, RequestError,
+    Response, Target,
 };
 use crate::rendezvous::term;
 use crate::time::Time;
@@ -108,6 +109,7 @@ impl Peer {
         );
         let group = g.id;
         if let GroupRole::Leading(l) = &mut g.role
+            && l.members.len() < MAX_GROUP_MEMBERS
             && l.members.insert(from.id, (from.clone(), now)).is_none()
         {
             self.events.push_back(Event::MemberJoined {
@@ -160,6 +162,9 @@ impl Peer {
         // into: two groups merging into each other would leave both leaderless.
         if req.joining && l.merge.is_some() && l.inter.values().any(|n| n.leader.id == from.id) {
             return Err(RequestError::NotLeader { leader: None });
+        }
+        if !l.members.contains_key(&from.id) && l.members.len() >= MAX_GROUP_MEMBERS {
+            return Err(RequestError::Full);
         }
         if l.members.insert(from.id, (from.clone(), now)).is_none() {
             self.events.push_back(Event::MemberJoined {
