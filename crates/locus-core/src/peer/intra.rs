@@ -334,7 +334,7 @@ impl Peer {
         let GroupRole::Leading(l) = &g.role else {
             return;
         };
-        g.seq += 1;
+        g.seq = g.seq.saturating_add(1);
         let mut roster: Vec<PeerRef> = l.members.values().map(|(p, _)| p.clone()).collect();
         if roster.len() > MAX_ROSTER {
             self.rng.shuffle(&mut roster);
@@ -465,7 +465,7 @@ impl Peer {
             Some(i) if i >= 1 => {
                 // Everyone before this peer on the list is presumed gone [0063].
                 let dead: Vec<PeerId> = g.leadership[..i].iter().map(|p| p.id).collect();
-                let epoch = g.epoch + 1;
+                let epoch = g.epoch.saturating_add(1);
                 self.become_leader(now, epoch, &dead);
             }
             _ => self.start_election(now),
@@ -528,7 +528,7 @@ impl Peer {
         let State::Member(g) = &mut self.state else {
             return;
         };
-        let epoch = g.epoch + 1;
+        let epoch = g.epoch.saturating_add(1);
         g.role = GroupRole::Electing(Election::new(epoch));
         let group = g.id;
         self.events
@@ -665,7 +665,7 @@ impl Peer {
             GroupRole::Leading(_) if claim.epoch <= g.epoch => Some((g.epoch, me.clone())),
             GroupRole::Follower
                 if now.saturating_since(g.last_alive) < alive_timeout
-                    && claim.epoch <= g.epoch + 1 =>
+                    && claim.epoch <= g.epoch.saturating_add(1) =>
             {
                 Some((g.epoch, g.leader.clone()))
             }
@@ -722,7 +722,7 @@ impl Peer {
         let me = self.me.id;
         let Some(e) = self.election_mut() else { return };
         // Someone still hears a leader at least as new as the one this peer lost: follow it.
-        if leader.id != me && reply.epoch + 1 >= e.epoch {
+        if leader.id != me && reply.epoch.saturating_add(1) >= e.epoch {
             self.follow(now, leader, reply.epoch);
         }
     }
@@ -826,7 +826,7 @@ impl Peer {
                         .take(MAX_ROSTER)
                         .collect();
                     let mut view = g.view();
-                    view.epoch += 1;
+                    view.epoch = view.epoch.saturating_add(1);
                     view.leader = successor.clone();
                     view.successors = leadership
                         .iter()
