@@ -46,7 +46,7 @@ impl Election {
 
     /// Starts the next round.
     pub(crate) fn next_round(&mut self) {
-        self.round += 1;
+        self.round = self.round.saturating_add(1);
         self.claimed = false;
         self.decide_at = None;
         self.claims.clear();
@@ -78,7 +78,7 @@ impl Election {
             [] => Decision::Empty,
             [(first, _), (second, _), ..]
                 if second.saturating_since(*first) < collision_window
-                    && self.round + 1 < max_rounds =>
+                    && self.round.saturating_add(1) < max_rounds =>
             {
                 Decision::Collision
             }
@@ -131,6 +131,9 @@ mod tests {
         assert!(e.on_claim(&claim(2, 3, 1, 500)));
         assert_eq!(e.round, 1);
         assert!(!e.on_claim(&claim(1, 3, 0, 10)));
-        assert_eq!(e.decide(Duration::from_millis(100), 5), Decision::Winner(peer(2)));
+        assert_eq!(
+            e.decide(Duration::from_millis(100), 5),
+            Decision::Winner(peer(2))
+        );
     }
 }

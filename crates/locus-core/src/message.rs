@@ -27,6 +27,9 @@ pub const MAX_BOOT_LIST: usize = 64;
 pub const MAX_NEARBY: usize = 64;
 /// Links of each kind in one status reply.
 pub const MAX_STATUS_LINKS: usize = 256;
+/// Members one leader keeps on its roster; joins beyond it are refused, so that no stream of
+/// join requests can make a leader allocate without bound.
+pub const MAX_GROUP_MEMBERS: usize = 4096;
 /// Largest RTT any message may carry; longer is treated as a measurement error.
 pub const MAX_RTT: Duration = Duration::from_secs(60);
 
@@ -356,6 +359,9 @@ pub enum RequestError {
     /// This kind of node does not serve the request.
     #[error("unsupported request")]
     Unsupported,
+    /// The group is at [`MAX_GROUP_MEMBERS`] and takes no new members.
+    #[error("the group is full")]
+    Full,
     /// The request contradicts itself or the protocol.
     #[error("invalid request: {0}")]
     Invalid(String),

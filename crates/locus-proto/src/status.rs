@@ -7,6 +7,7 @@
 //! | [`refused`]`(RequestError::NotLeader`, `WrongGroup`, `NotJoined)` | `FAILED_PRECONDITION` |
 //! | [`refused`]`(RequestError::MissingCaller`, `Invalid)` | `INVALID_ARGUMENT` |
 //! | [`refused`]`(RequestError::Unsupported)` | `UNIMPLEMENTED` |
+//! | [`refused`]`(RequestError::Full)` | `RESOURCE_EXHAUSTED` |
 //! | [`MismatchedResponse`] (a bug in the node) | `INTERNAL` |
 //!
 //! A [`RequestError`] also travels whole, as a `locus.v1.Refusal` in the binary metadata entry
@@ -48,6 +49,7 @@ pub fn refused(e: RequestError) -> Status {
         }
         RequestError::MissingCaller | RequestError::Invalid(_) => Code::InvalidArgument,
         RequestError::Unsupported => Code::Unimplemented,
+        RequestError::Full => Code::ResourceExhausted,
     };
     let message = e.to_string();
     let mut metadata = MetadataMap::new();
@@ -72,6 +74,7 @@ fn refusal(e: RequestError) -> pb::Refusal {
         RequestError::NotJoined => K::NotJoined,
         RequestError::MissingCaller => K::MissingCaller,
         RequestError::Unsupported => K::Unsupported,
+        RequestError::Full => K::Full,
         RequestError::Invalid(detail) => {
             r.detail = detail;
             K::Invalid
@@ -102,6 +105,7 @@ fn refusal_from_status(status: &Status) -> Option<RequestError> {
         K::MissingCaller => RequestError::MissingCaller,
         K::Unsupported => RequestError::Unsupported,
         K::Invalid => RequestError::Invalid(r.detail),
+        K::Full => RequestError::Full,
     })
 }
 
@@ -115,6 +119,11 @@ fn refusal_from_status(status: &Status) -> Option<RequestError> {
 pub fn call_error_from_status(status: &Status) -> CallError {
     match status.code() {
         Code::DeadlineExceeded => CallError::Timeout,
+        // A full group says so in the refusal metadata; any other RESOURCE_EXHAUSTED (a message
+        // over the size limit) is a failure to get an answer.
+        Code::ResourceExhausted if refusal_from_status(status).is_some() => {
+            CallError::Refused(refusal_from_status(status).unwrap_or(RequestError::Full))
+        }
         Code::FailedPrecondition | Code::InvalidArgument | Code::Unimplemented => {
             let refusal = refusal_from_status(status).unwrap_or_else(|| match status.code() {
                 Code::Unimplemented => RequestError::Unsupported,

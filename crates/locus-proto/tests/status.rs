@@ -42,6 +42,7 @@ fn every_refusal_maps_to_its_code_and_round_trips() {
             Code::InvalidArgument,
         ),
         (RequestError::Unsupported, Code::Unimplemented),
+        (RequestError::Full, Code::ResourceExhausted),
     ];
     for (error, code) in cases {
         let status = through_wire(&refused(error.clone()));
