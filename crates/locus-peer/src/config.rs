@@ -108,6 +108,11 @@ macro_rules! protocol_settings {
             #[arg(long, env = "LOCUS_MAX_LEADER_RTT_MS")]
             #[serde(skip_serializing_if = "Option::is_none")]
             pub max_leader_rtt_ms: Option<u64>,
+            /// Direct pass of the locality test in ms: a leader closer than this is local
+            /// without comparing distances; 0 for off [preset: 5].
+            #[arg(long, env = "LOCUS_DIRECT_JOIN_RTT_MS")]
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub direct_join_rtt_ms: Option<u64>,
             /// Merge groups that share a locality [preset: true].
             #[arg(long, env = "LOCUS_GROUP_MERGE")]
             #[serde(skip_serializing_if = "Option::is_none")]
@@ -120,6 +125,7 @@ macro_rules! protocol_settings {
                     preset: over.preset.or(self.preset),
                     $( $field: over.$field.or(self.$field), )*
                     max_leader_rtt_ms: over.max_leader_rtt_ms.or(self.max_leader_rtt_ms),
+                    direct_join_rtt_ms: over.direct_join_rtt_ms.or(self.direct_join_rtt_ms),
                     group_merge: over.group_merge.or(self.group_merge),
                 }
             }
@@ -130,6 +136,9 @@ macro_rules! protocol_settings {
                 $( if let Some(v) = self.$field { c.$core = ms_or_num!($kind, to_core, v); } )*
                 if let Some(ms) = self.max_leader_rtt_ms {
                     c.max_leader_rtt = (ms > 0).then(|| Duration::from_millis(ms));
+                }
+                if let Some(ms) = self.direct_join_rtt_ms {
+                    c.direct_join_rtt = (ms > 0).then(|| Duration::from_millis(ms));
                 }
                 if let Some(merge) = self.group_merge {
                     c.group_merge = merge;
@@ -144,8 +153,20 @@ macro_rules! protocol_settings {
                     preset: Some(self.preset.unwrap_or(DEFAULT_PRESET)),
                     $( $field: Some(ms_or_num!($kind, from_core, c.$core)), )*
                     max_leader_rtt_ms: Some(c.max_leader_rtt.map_or(0, |d| d.as_millis() as u64)),
+                    direct_join_rtt_ms: Some(c.direct_join_rtt.map_or(0, |d| d.as_millis() as u64)),
                     group_merge: Some(c.group_merge),
                 }
+            }
+
+            /// Fails to compile when the core gains a setting this file does not offer.
+            #[allow(dead_code)]
+            fn every_core_field_is_a_setting(c: locus_core::Config) {
+                let locus_core::Config {
+                    $( $core: _, )*
+                    max_leader_rtt: _,
+                    direct_join_rtt: _,
+                    group_merge: _,
+                } = c;
             }
         }
     };
@@ -551,6 +572,17 @@ mod tests {
         let shown = serde_yaml::to_string(&full).unwrap();
         let again: Settings = serde_yaml::from_str(&shown).unwrap();
         assert_eq!(again, full);
+    }
+
+    #[test]
+    fn presets_survive_print_config() {
+        for preset in [Preset::Wan, Preset::Lan, Preset::Test] {
+            let p = ProtocolSettings {
+                preset: Some(preset),
+                ..Default::default()
+            };
+            assert_eq!(p.complete().to_core(), preset.config(), "{preset:?}");
+        }
     }
 
     #[test]
