@@ -132,3 +132,31 @@ where
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOPOLOGY: &str = "jitter_ms: 0.5\nregions:\n  - name: eu\n    coordinates: [0, 0]\n  - name: us\n    coordinates: [90, 0]\n";
+
+    #[test]
+    fn delay_is_the_model_rtt_plus_at_most_the_jitter() {
+        let topology = Arc::new(Topology::parse(TOPOLOGY).unwrap());
+        let us = Site::new(topology, 1).unwrap();
+        assert_eq!(us.name(), "us");
+        for _ in 0..100 {
+            let d = us.delay_from("eu").unwrap();
+            assert!(
+                d >= Duration::from_millis(90) && d <= Duration::from_micros(90_500),
+                "{d:?}"
+            );
+        }
+        let local = us.delay_from("us").unwrap();
+        assert!(local >= Duration::from_millis(2) && local <= Duration::from_micros(2_500));
+        assert_eq!(
+            us.delay_from("mars"),
+            None,
+            "an unknown region is not delayed"
+        );
+    }
+}

@@ -44,6 +44,12 @@ use tonic::transport::server::TcpIncoming;
 
 pub use config::{Config, Settings};
 
+/// Largest request a peer decodes. The largest valid message, an `Alive` with a full roster,
+/// leadership list and neighbour list at their longest addresses, is under 250 kB.
+pub const MAX_MESSAGE_SIZE: usize = 1 << 20;
+/// Calls in progress on one connection; HTTP/2 refuses more streams until some finish.
+pub const MAX_CONCURRENT_STREAMS: u32 = 256;
+
 /// Why the peer could not start, or stopped other than by its shutdown signal.
 #[derive(Debug, Error)]
 pub enum Error {
@@ -153,11 +159,15 @@ pub async fn run(
     let mut server_stop = stop.clone();
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let serve = Server::builder()
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .layer(emulation::Layer::new(site))
         .add_service(health_service)
         .add_service(reflection!(build_v1)?)
         .add_service(reflection!(build_v1alpha)?)
-        .add_service(PeerServiceServer::new(server::Handler::new(commands_tx)))
+        .add_service(
+            PeerServiceServer::new(server::Handler::new(commands_tx))
+                .max_decoding_message_size(MAX_MESSAGE_SIZE),
+        )
         .serve_with_incoming_shutdown(incoming, async move {
             let _ = server_stop.wait_for(|s| *s).await;
         });

@@ -42,6 +42,12 @@ use tonic::transport::server::TcpIncoming;
 
 pub use config::{Config, Settings};
 
+/// Largest request the rendezvous decodes; the largest valid one, an announcement with 64
+/// neighbours, is about 30 kB.
+pub const MAX_MESSAGE_SIZE: usize = 1 << 20;
+/// Calls in progress on one connection; HTTP/2 refuses more streams until some finish.
+pub const MAX_CONCURRENT_STREAMS: u32 = 256;
+
 /// Why the rendezvous stopped other than by its shutdown signal.
 #[derive(Debug, Error)]
 pub enum Error {
@@ -106,10 +112,11 @@ pub async fn run(
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let mut stop = stopping.clone();
     let serve = Server::builder()
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .add_service(health_service)
         .add_service(reflection!(build_v1)?)
         .add_service(reflection!(build_v1alpha)?)
-        .add_service(RendezvousServer::new(service))
+        .add_service(RendezvousServer::new(service).max_decoding_message_size(MAX_MESSAGE_SIZE))
         .serve_with_incoming_shutdown(incoming, async move {
             let _ = stop.wait_for(|s| *s).await;
         });

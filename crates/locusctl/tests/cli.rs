@@ -99,3 +99,79 @@ async fn commands_show_the_directory_and_the_peers() {
     assert_eq!(down.status.code(), Some(3), "{down:?}");
     assert!(String::from_utf8_lossy(&down.stderr).contains("is it running"));
 }
+
+/// `locusctl -o json groups`, parsed.
+async fn groups_json(rv: &str) -> serde_json::Value {
+    let out = locusctl(&["-r", rv, "-o", "json", "groups"]).await;
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Polls `locusctl groups` until `check` accepts the groups, for at most 60 s.
+async fn groups_until(
+    rv: &str,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let groups = groups_json(rv).await;
+        if check(&groups) {
+            return groups;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: last seen {groups}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_shows_the_new_leader_after_the_leader_crashes() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let rv = listener.local_addr().unwrap().to_string();
+    let config = locus_rendezvous::Config {
+        metrics_listen: None,
+        entry_ttl: Duration::from_secs(3),
+        ..Default::default()
+    };
+    tokio::spawn(locus_rendezvous::run(
+        listener,
+        config,
+        std::future::pending(),
+    ));
+
+    // Three peers on one machine without emulation: one locality, one group.
+    let mut peers = Vec::new();
+    for _ in 0..3 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let mut config = locus_peer::Config::new(locus_core::Config::test());
+        config.rendezvous = vec![rv.clone()];
+        let task = tokio::spawn(locus_peer::run(listener, config, std::future::pending()));
+        peers.push((addr, task));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let before = groups_until(&rv, "one group of three", |g| {
+        g.as_array()
+            .is_some_and(|a| a.len() == 1 && a[0]["member_count"] == 3)
+    })
+    .await;
+    let group = before[0]["group_id"].clone();
+    let leader = before[0]["leader_addr"].as_str().unwrap().to_string();
+
+    // Crash the leader: its task stops without a goodbye.
+    let (_, task) = peers.iter().find(|(addr, _)| *addr == leader).unwrap();
+    task.abort();
+
+    groups_until(&rv, "a new leader for the same group", |g| {
+        g.as_array().is_some_and(|a| {
+            a.len() == 1 && a[0]["group_id"] == group && a[0]["leader_addr"] != leader.as_str()
+        })
+    })
+    .await;
+    for (_, task) in peers {
+        task.abort();
+    }
+}
