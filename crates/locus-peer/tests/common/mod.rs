@@ -21,15 +21,11 @@ use tonic::transport::Channel;
 pub const THREE_REGIONS: &str = include_str!("../../../locus-topology/examples/three-regions.yaml");
 pub const REGIONS: [&str; 3] = ["eu", "us", "asia"];
 
-/// The `test` preset, with the locality threshold and the leader guard widened so that
-/// scheduling noise on a loaded two-core machine (24 peers in one process) cannot split a
-/// region: the regions are at least 90 ms apart, far beyond either.
+/// The `test` preset as it is. Scheduling noise on a loaded machine (24 peers in one process)
+/// can make a peer found a second group in its region; group merge then folds it back, which
+/// is why the tests wait for the outcome instead of expecting it at once.
 pub fn protocol() -> locus_core::Config {
-    locus_core::Config {
-        locality_threshold: Duration::from_millis(30),
-        max_leader_rtt: Some(Duration::from_millis(40)),
-        ..locus_core::Config::test()
-    }
+    locus_core::Config::test()
 }
 
 /// A running server and how to stop it.
