@@ -79,6 +79,15 @@ enum Command {
         #[arg(long)]
         include_existing: bool,
     },
+    /// Whether a rendezvous or peer serves (gRPC health): exit 0 when it does, 1 when not. For
+    /// container health checks.
+    Health {
+        /// The service's address, `host:port`.
+        addr: String,
+        /// The service to ask about; the empty default asks about the server as a whole.
+        #[arg(long, default_value = "")]
+        service: String,
+    },
     /// The peers closest to a peer, by the RTTs it measured.
     Nearby {
         /// The peer's address, `host:port`.
@@ -324,6 +333,28 @@ async fn execute(cli: Cli) -> Result<()> {
                     }
                     Err(s) => return Err(rv_fail(s)),
                 }
+            }
+        }
+        Command::Health { addr, service } => {
+            use tonic_health::pb::health_check_response::ServingStatus;
+            let reply =
+                tonic_health::pb::health_client::HealthClient::new(channel(&addr, timeout)?)
+                    .check(tonic_health::pb::HealthCheckRequest { service })
+                    .await
+                    .map_err(|s| Failure::call("service", &addr, s))?
+                    .into_inner();
+            let status = ServingStatus::try_from(reply.status).unwrap_or(ServingStatus::Unknown);
+            if json {
+                print_json(&serde_json::json!({ "status": status.as_str_name() }))?;
+            } else {
+                println!("{}", status.as_str_name());
+            }
+            match status {
+                ServingStatus::Serving => Ok(()),
+                _ => Err(Failure::new(
+                    1,
+                    format!("{addr} is {}", status.as_str_name()),
+                )),
             }
         }
         Command::Nearby { addr, limit } => {

@@ -94,6 +94,14 @@ async fn commands_show_the_directory_and_the_peers() {
         "{nearby:?}"
     );
 
+    let health = locusctl(&["health", &peer]).await;
+    assert!(
+        health.status.success() && stdout(&health) == "SERVING\n",
+        "{health:?}"
+    );
+    let health = locusctl(&["health", &rv, "--service", "locus.v1.Rendezvous"]).await;
+    assert!(health.status.success(), "{health:?}");
+
     // Nobody listens on port 1.
     let down = locusctl(&["-r", "127.0.0.1:1", "--timeout-ms", "500", "groups"]).await;
     assert_eq!(down.status.code(), Some(3), "{down:?}");
