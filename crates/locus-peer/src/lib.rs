@@ -62,6 +62,9 @@ pub enum Error {
     /// The reflection service could not be built from the descriptor sets.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// The protocol settings do not work together.
+    #[error("protocol: {0}")]
+    Protocol(#[from] locus_core::ConfigError),
     /// The peer's site is not in the topology.
     #[error("site: {0}")]
     Site(#[from] locus_topology::topology::SiteError),
@@ -101,6 +104,7 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
+    config.protocol.validate()?;
     let clock = clock::Clock::new();
     let addr = config
         .advertise

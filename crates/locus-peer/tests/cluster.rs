@@ -11,6 +11,8 @@ use locus_proto::pb;
 
 /// Generous: convergence takes a few seconds; the deadline only bounds a failing test.
 const CONVERGE: Duration = Duration::from_secs(60);
+/// Well below the slow failure detection of the handover test.
+const HANDOVER: Duration = Duration::from_secs(30);
 
 /// The rendezvous' view: group id → (leader id, member count).
 async fn directory(rv: &str) -> Result<BTreeMap<String, (String, u32)>, String> {
@@ -162,4 +164,69 @@ async fn the_overlay_outlives_the_rendezvous_and_peers_bootstrap_each_other() {
     for s in servers {
         s.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_stops_gracefully_hands_its_group_over() {
+    let rv = rendezvous(Duration::from_secs(3)).await;
+    let rendezvous_addrs = vec![rv.addr.clone()];
+    let mut servers = Vec::new();
+    let mut peers: Vec<(String, &str)> = Vec::new();
+    // Members would notice a silent leader only after two minutes, far beyond the deadlines
+    // below: a new leader within them comes from the handover, not from a timeout.
+    let slow_failure_detection = locus_core::Config {
+        alive_timeout: Duration::from_secs(120),
+        member_timeout: Duration::from_secs(120),
+        ..common::protocol()
+    };
+    for n in 200..203u32 {
+        let s = common::peer_with(
+            slow_failure_detection.clone(),
+            peer_id(n),
+            "asia",
+            &rendezvous_addrs,
+            &[],
+        )
+        .await;
+        peers.push((s.addr.clone(), "asia"));
+        servers.push(s);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let groups = eventually("one group", CONVERGE, || groups_by_region(&peers)).await;
+    let group = groups["asia"].clone();
+    let (before, _) = directory(&rv.addr).await.unwrap()[&group].clone();
+    let mut leader = None;
+    for (i, srv) in servers.iter().enumerate() {
+        if status(&srv.addr)
+            .await
+            .and_then(|s| s.peer)
+            .is_some_and(|p| p.peer_id == before)
+        {
+            leader = Some(i);
+        }
+    }
+    let leader = leader.expect("the announced leader is one of the peers");
+    let stopped = servers.remove(leader);
+    let stopped_addr = stopped.addr.clone();
+    stopped.stop().await;
+    peers.retain(|(addr, _)| *addr != stopped_addr);
+
+    // The successor leads the same group, and the rendezvous counts two members.
+    eventually("the successor announces the group", HANDOVER, || async {
+        let dir = directory(&rv.addr).await?;
+        match dir.get(&group) {
+            Some((leader, 2)) if *leader != before => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let after = eventually("the survivors follow it", CONVERGE, || {
+        groups_by_region(&peers)
+    })
+    .await;
+    assert_eq!(after["asia"], group);
+    for s in servers {
+        s.kill();
+    }
+    rv.stop().await;
 }

@@ -86,8 +86,19 @@ pub async fn rendezvous(ttl: Duration) -> Server {
 
 /// A peer in `region` of the three-region topology.
 pub async fn peer(id: PeerId, region: &str, rendezvous: &[String], bootstrap: &[String]) -> Server {
+    peer_with(protocol(), id, region, rendezvous, bootstrap).await
+}
+
+/// A peer with the given protocol settings in `region` of the three-region topology.
+pub async fn peer_with(
+    protocol: locus_core::Config,
+    id: PeerId,
+    region: &str,
+    rendezvous: &[String],
+    bootstrap: &[String],
+) -> Server {
     let topology = Arc::new(Topology::parse(THREE_REGIONS).unwrap());
-    let mut config = locus_peer::Config::new(protocol());
+    let mut config = locus_peer::Config::new(protocol);
     config.peer_id = Some(id);
     config.seed = Some(id.0.as_u64_pair().1);
     config.rendezvous = rendezvous.to_vec();
