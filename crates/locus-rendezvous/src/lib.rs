@@ -1,6 +1,6 @@
 //! `locus-rendezvous`: the rendezvous point of a locus overlay, as a gRPC service.
 //!
-//! A joining peer asks the rendezvous for a boot list [0044] and from then on measures its way
+//! A joining peer asks the rendezvous for a boot list \[0044\] and from then on measures its way
 //! to its group; the rendezvous is never on the join path beyond that. Group leaders announce
 //! their groups here, so the rendezvous also holds a directory of live groups that operators
 //! and applications read: a paged list, an overlay snapshot with the announced inter-group
