@@ -230,3 +230,26 @@ async fn a_leader_that_stops_gracefully_hands_its_group_over() {
     }
     rv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_rendezvous_is_skipped_for_the_next_one() {
+    let rv = rendezvous(Duration::from_secs(3)).await;
+    // Nothing listens on port 1: the peer moves on to the second rendezvous.
+    let addrs = vec!["127.0.0.1:1".to_string(), rv.addr.clone()];
+    let p = peer(peer_id(300), "eu", &addrs, &[]).await;
+    eventually(
+        "the group announced at the live rendezvous",
+        CONVERGE,
+        || async {
+            let dir = directory(&rv.addr).await?;
+            if dir.len() == 1 {
+                Ok(())
+            } else {
+                Err(format!("{dir:?}"))
+            }
+        },
+    )
+    .await;
+    p.stop().await;
+    rv.stop().await;
+}
