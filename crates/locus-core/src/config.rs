@@ -41,8 +41,10 @@ pub const DEFAULT_REMEASURE_INTERVAL: Duration = Duration::from_secs(30);
 /// per member keep the group's flooding mesh connected with high probability even after a
 /// few members crash; links inside a locality are also the cheapest the overlay has.
 pub const DEFAULT_INTRA_GROUP_TARGET: u32 = 4;
-/// Intra-group connections a peer accepts before it refuses and names other members.
-pub const DEFAULT_MAX_INTRA_GROUP_LINKS: u32 = 8;
+/// Intra-group connections a peer accepts before it refuses and names other members: four
+/// times the target, since each member opens `intra_group_target` links and so averages twice
+/// that many, and the leader, which every newcomer tries first, fills before the others.
+pub const DEFAULT_MAX_INTRA_GROUP_LINKS: u32 = 16;
 /// Inter-group connections a leader accepts before it refuses and names its neighbours: room
 /// for the target plus links that other groups open towards it.
 pub const DEFAULT_MAX_INTER_GROUP_LINKS: u32 = 16;

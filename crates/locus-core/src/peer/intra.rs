@@ -34,7 +34,11 @@ impl Peer {
             if g.intra.len() + g.connecting.len() >= target {
                 break;
             }
-            if c.id == me || g.intra.contains_key(&c.id) || g.connecting.contains(&c.id) {
+            if c.id == me
+                || g.intra.contains_key(&c.id)
+                || g.connecting.contains(&c.id)
+                || g.refused.contains(&c.id)
+            {
                 continue;
             }
             g.connecting.insert(c.id);
@@ -67,9 +71,12 @@ impl Peer {
                 accepted: false,
                 referrals,
             })) => {
+                g.refused.insert(peer.id);
                 self.connect_intra(referrals);
             }
-            _ => {}
+            _ => {
+                g.refused.insert(peer.id);
+            }
         }
     }
 
@@ -178,14 +185,21 @@ impl Peer {
         {
             g.leadership.push(from.clone());
         }
-        let mut candidates: Vec<PeerRef> = l
-            .members
-            .values()
-            .filter(|(p, _)| p.id != from.id)
-            .map(|(p, _)| p.clone())
-            .collect();
+        // A uniform sample of `want` members (reservoir sampling): every member reports each
+        // interval, so copying the whole roster per report would cost the leader O(n²).
+        let mut candidates: Vec<PeerRef> = Vec::with_capacity(want);
+        let others = l.members.values().filter(|(p, _)| p.id != from.id);
+        for (k, (p, _)) in others.enumerate() {
+            if k < want {
+                candidates.push(p.clone());
+            } else {
+                let j = self.rng.below(k as u64 + 1) as usize;
+                if j < want {
+                    candidates[j] = p.clone();
+                }
+            }
+        }
         self.rng.shuffle(&mut candidates);
-        candidates.truncate(want);
         let group = g.view();
         Ok(Response::GroupMembers(GroupMembersReply {
             group,
@@ -195,9 +209,10 @@ impl Peer {
     }
 
     pub(super) fn on_refresh_timer(&mut self, now: Time) {
-        let State::Member(g) = &self.state else {
+        let State::Member(g) = &mut self.state else {
             return;
         };
+        g.refused.clear();
         if matches!(g.role, GroupRole::Leading(_)) {
             return;
         }

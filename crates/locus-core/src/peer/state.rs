@@ -48,6 +48,10 @@ pub(super) struct Group {
     pub(super) intra: BTreeMap<PeerId, LinkInfo>,
     /// Intra-group connections asked for and not yet answered.
     pub(super) connecting: BTreeSet<PeerId>,
+    /// Peers that refused (or failed) an intra-group connection since the last report to the
+    /// leader: not asked again until then, so full peers referring to each other cannot keep
+    /// a member cycling through them.
+    pub(super) refused: BTreeSet<PeerId>,
     pub(super) last_alive: Time,
     /// Highest `Alive` sequence seen (or sent) in this epoch.
     pub(super) seq: u64,
@@ -66,6 +70,7 @@ impl Group {
             neighbors: Vec::new(),
             intra: BTreeMap::new(),
             connecting: BTreeSet::new(),
+            refused: BTreeSet::new(),
             last_alive: now,
             seq: 0,
             role: GroupRole::Follower,
