@@ -246,7 +246,7 @@ impl Peer {
 
     /// Re-enters Figure 11 when the group is below its target [0057][0059]: from its nearest
     /// neighbour's neighbours, or from a boot list when it has none.
-    fn ensure_search(&mut self, now: Time) {
+    pub(super) fn ensure_search(&mut self, now: Time) {
         let target = self.cfg.inter_group_target as usize;
         let radius = self.cfg.inter_group_radius;
         let max = self.cfg.boot_list_size;

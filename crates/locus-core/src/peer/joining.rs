@@ -313,6 +313,10 @@ impl Peer {
         });
         self.start_leading_timers(now);
         self.drive_search(now);
+        // A walk that measured nothing (an empty directory, peers starting together) leaves
+        // the search with no candidate: ask the rendezvous now rather than at the first
+        // re-measurement.
+        self.ensure_search(now);
         self.ask_random_link();
     }
 
