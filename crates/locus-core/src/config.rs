@@ -37,9 +37,10 @@ pub const DEFAULT_MAX_ELECTION_ROUNDS: u32 = 5;
 pub const DEFAULT_MEASURE_SAMPLES: u32 = 3;
 /// How often a leader re-measures its neighbour groups [0048].
 pub const DEFAULT_REMEASURE_INTERVAL: Duration = Duration::from_secs(30);
-/// Intra-group connections a joining member opens. Three random links per member keep the
-/// group's flooding mesh connected with high probability.
-pub const DEFAULT_INTRA_GROUP_TARGET: u32 = 3;
+/// Intra-group connections a joining member opens (the leader among them). Four random links
+/// per member keep the group's flooding mesh connected with high probability even after a
+/// few members crash; links inside a locality are also the cheapest the overlay has.
+pub const DEFAULT_INTRA_GROUP_TARGET: u32 = 4;
 /// Intra-group connections a peer accepts before it refuses and names other members.
 pub const DEFAULT_MAX_INTRA_GROUP_LINKS: u32 = 8;
 /// Inter-group connections a leader accepts before it refuses and names its neighbours: room
@@ -59,6 +60,12 @@ pub const DEFAULT_BOOT_LIST_SIZE: u32 = 8;
 /// The leader-distance guard: a peer joins a group only if its leader is at most this far
 /// (DESIGN §3, beyond the seed). Without it a group with no neighbours passes any peer.
 pub const DEFAULT_MAX_LEADER_RTT: Duration = Duration::from_millis(20);
+/// The direct pass (DESIGN §3, beyond the seed): a leader closer than this is in the joining
+/// peer's locality without comparing distances. Half the locality threshold: closer than that,
+/// the triangle inequality already bounds every difference below the threshold, and a failed
+/// comparison is measurement noise (co-located PlanetLab hosts disagree by 10 ms or more on
+/// about a fifth of third hosts).
+pub const DEFAULT_DIRECT_JOIN_RTT: Duration = Duration::from_millis(5);
 
 /// The settings of one peer's protocol engine. Build one from a preset and adjust fields.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,6 +117,10 @@ pub struct Config {
     /// The leader-distance guard: `Some(max)` joins a group only if its leader is at most `max`
     /// away; `None` is the seed's behaviour. See [`DEFAULT_MAX_LEADER_RTT`].
     pub max_leader_rtt: Option<Duration>,
+    /// The direct pass: `Some(rtt)` takes a group whose leader is closer than `rtt` as local
+    /// without comparing distances; `None` is the seed's behaviour. See
+    /// [`DEFAULT_DIRECT_JOIN_RTT`].
+    pub direct_join_rtt: Option<Duration>,
     /// Group merge (DESIGN §3, beyond the seed): a leader whose neighbour group is in its
     /// locality and larger merges its group into that one.
     pub group_merge: bool,
@@ -148,6 +159,7 @@ impl Config {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             boot_list_size: DEFAULT_BOOT_LIST_SIZE,
             max_leader_rtt: Some(DEFAULT_MAX_LEADER_RTT),
+            direct_join_rtt: Some(DEFAULT_DIRECT_JOIN_RTT),
             group_merge: true,
         }
     }
@@ -158,6 +170,7 @@ impl Config {
         Self {
             locality_threshold: Duration::from_millis(2),
             max_leader_rtt: Some(Duration::from_millis(4)),
+            direct_join_rtt: Some(Duration::from_millis(1)),
             join_deadline: Duration::from_secs(5),
             alive_interval: Duration::from_secs(1),
             alive_timeout: Duration::from_secs(2),
@@ -227,7 +240,8 @@ impl Config {
         ] {
             positive(name, d)?;
         }
-        let invalid = |field: &'static str, reason: String| Err(ConfigError::Invalid { field, reason });
+        let invalid =
+            |field: &'static str, reason: String| Err(ConfigError::Invalid { field, reason });
         if self.alive_timeout <= self.alive_interval {
             return invalid(
                 "alive_timeout",
@@ -258,7 +272,9 @@ impl Config {
                 "intra_group_target must be at least 1 and at most max_intra_group_links".into(),
             );
         }
-        if self.leadership_list_target == 0 || self.leadership_list_target as usize > crate::message::MAX_LEADERSHIP {
+        if self.leadership_list_target == 0
+            || self.leadership_list_target as usize > crate::message::MAX_LEADERSHIP
+        {
             return invalid(
                 "leadership_list_target",
                 format!("must be between 1 and {}", crate::message::MAX_LEADERSHIP),
@@ -273,7 +289,8 @@ impl Config {
         if self.max_election_rounds == 0 {
             return invalid("max_election_rounds", "must be at least 1".into());
         }
-        if self.boot_list_size == 0 || self.boot_list_size as usize > crate::message::MAX_BOOT_LIST {
+        if self.boot_list_size == 0 || self.boot_list_size as usize > crate::message::MAX_BOOT_LIST
+        {
             return invalid(
                 "boot_list_size",
                 format!("must be between 1 and {}", crate::message::MAX_BOOT_LIST),
@@ -281,6 +298,14 @@ impl Config {
         }
         if let Some(max) = self.max_leader_rtt {
             positive("max_leader_rtt", max)?;
+        }
+        if let (Some(direct), Some(max)) = (self.direct_join_rtt, self.max_leader_rtt)
+            && direct > max
+        {
+            return invalid(
+                "direct_join_rtt",
+                format!("must not exceed max_leader_rtt ({max:?})"),
+            );
         }
         Ok(())
     }
@@ -318,7 +343,10 @@ mod tests {
             ..Config::wan()
         };
         let err = cfg.validate().unwrap_err();
-        assert!(err.to_string().starts_with("invalid alive_timeout"), "{err}");
+        assert!(
+            err.to_string().starts_with("invalid alive_timeout"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -329,7 +357,10 @@ mod tests {
         };
         assert!(matches!(
             cfg.validate(),
-            Err(ConfigError::Invalid { field: "inter_group_target", .. })
+            Err(ConfigError::Invalid {
+                field: "inter_group_target",
+                ..
+            })
         ));
     }
 }

@@ -131,6 +131,9 @@ mod tests {
         assert!(e.on_claim(&claim(2, 3, 1, 500)));
         assert_eq!(e.round, 1);
         assert!(!e.on_claim(&claim(1, 3, 0, 10)));
-        assert_eq!(e.decide(Duration::from_millis(100), 5), Decision::Winner(peer(2)));
+        assert_eq!(
+            e.decide(Duration::from_millis(100), 5),
+            Decision::Winner(peer(2))
+        );
     }
 }

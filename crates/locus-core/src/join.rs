@@ -48,22 +48,35 @@ pub enum Verdict {
 /// group, the distance the group supplied and the distance the caller measured differ by less
 /// than `threshold`. Neighbours the caller could not reach are left out of the comparison.
 ///
-/// `max_leader_rtt` is the leader-distance guard (DESIGN §3): without it a group with no
-/// neighbours passes any peer.
+/// Two checks on the direct distance to the leader come first (DESIGN §3, each a switch):
+/// `max_leader_rtt`, the leader-distance guard — without it a group with no neighbours passes
+/// any peer; and `direct_rtt` — a leader closer than that is local outright: by the triangle
+/// inequality no supplied distance can then differ by more than the RTT to the leader, so a
+/// mismatch could only be measurement noise (docs/protocol.md, "The locality test").
 pub fn locality_test(
     threshold: Duration,
     max_leader_rtt: Option<Duration>,
+    direct_rtt: Option<Duration>,
     leader_rtt: Duration,
     pairs: impl IntoIterator<Item = (Duration, Option<Duration>)>,
 ) -> Verdict {
     if max_leader_rtt.is_some_and(|max| leader_rtt > max) {
         return Verdict::LeaderTooFar;
     }
-    let all_close = pairs.into_iter().all(|(supplied, measured)| match measured {
-        Some(m) => supplied.abs_diff(m) < threshold,
-        None => true,
-    });
-    if all_close { Verdict::Local } else { Verdict::Mismatch }
+    if direct_rtt.is_some_and(|direct| leader_rtt < direct) {
+        return Verdict::Local;
+    }
+    let all_close = pairs
+        .into_iter()
+        .all(|(supplied, measured)| match measured {
+            Some(m) => supplied.abs_diff(m) < threshold,
+            None => true,
+        });
+    if all_close {
+        Verdict::Local
+    } else {
+        Verdict::Mismatch
+    }
 }
 
 /// The walk's parameters, taken from [`crate::Config`].
@@ -71,6 +84,7 @@ pub fn locality_test(
 pub(crate) struct Limits {
     pub(crate) threshold: Duration,
     pub(crate) max_leader_rtt: Option<Duration>,
+    pub(crate) direct_rtt: Option<Duration>,
     pub(crate) max_tested: u32,
     pub(crate) deadline: Time,
 }
@@ -90,7 +104,10 @@ enum Phase {
     /// Waiting for a leader's neighbour list.
     Querying(GroupId),
     /// Waiting for the measurements a locality test needs.
-    Testing { group: GroupId, supplied: Vec<(GroupId, PeerRef, Duration)> },
+    Testing {
+        group: GroupId,
+        supplied: Vec<(GroupId, PeerRef, Duration)>,
+    },
     /// Entering a group that passed.
     Entering(GroupId),
     /// Over: entered, or decided to found.
@@ -160,9 +177,10 @@ impl Walk {
             if self.excluded.contains(&group) {
                 continue;
             }
-            self.candidates
-                .entry(group)
-                .or_insert(Candidate { leader, tested: false });
+            self.candidates.entry(group).or_insert(Candidate {
+                leader,
+                tested: false,
+            });
         }
     }
 
@@ -184,7 +202,11 @@ impl Walk {
     /// The reply says which group the responder leads now; a leader that has stepped down is
     /// replaced in the candidates by the leader it names, which must itself be measured before
     /// it is trusted (DESIGN §7).
-    pub(crate) fn on_measured(&mut self, peer: &PeerRef, result: Option<(Duration, &MeasureReply)>) {
+    pub(crate) fn on_measured(
+        &mut self,
+        peer: &PeerRef,
+        result: Option<(Duration, &MeasureReply)>,
+    ) {
         self.in_flight.remove(&peer.id);
         self.measured.insert(peer.id, result.map(|(rtt, _)| rtt));
         let Some((_, reply)) = result else { return };
@@ -213,13 +235,13 @@ impl Walk {
                 }
             }
         }
-        if let Some(g) = leads {
-            if !self.excluded.contains(&g) {
-                self.candidates.entry(g).or_insert(Candidate {
-                    leader: reply.responder.clone(),
-                    tested: false,
-                });
-            }
+        if let Some(g) = leads
+            && !self.excluded.contains(&g)
+        {
+            self.candidates.entry(g).or_insert(Candidate {
+                leader: reply.responder.clone(),
+                tested: false,
+            });
         }
     }
 
@@ -252,7 +274,13 @@ impl Walk {
         match redirect {
             // The group is still local; its new leader must be measured and the group retested.
             Some(leader) if !self.measured.contains_key(&leader.id) => {
-                self.candidates.insert(group, Candidate { leader, tested: false });
+                self.candidates.insert(
+                    group,
+                    Candidate {
+                        leader,
+                        tested: false,
+                    },
+                );
             }
             _ => {
                 self.candidates.remove(&group);
@@ -298,7 +326,8 @@ impl Walk {
                     if now >= self.limits.deadline || self.tested >= self.limits.max_tested {
                         return self.found();
                     }
-                    let unmeasured = self.unmeasured(self.candidates.values().map(|c| c.leader.clone()));
+                    let unmeasured =
+                        self.unmeasured(self.candidates.values().map(|c| c.leader.clone()));
                     if !unmeasured.is_empty() || !self.in_flight.is_empty() {
                         return self.measure(unmeasured);
                     }
@@ -306,7 +335,9 @@ impl Walk {
                         .candidates
                         .iter()
                         .filter(|(_, c)| !c.tested)
-                        .filter_map(|(g, c)| self.rtt(&c.leader).map(|rtt| (rtt, *g, c.leader.clone())))
+                        .filter_map(|(g, c)| {
+                            self.rtt(&c.leader).map(|rtt| (rtt, *g, c.leader.clone()))
+                        })
                         .min();
                     let Some((_, group, leader)) = best else {
                         return self.found();
@@ -331,11 +362,13 @@ impl Walk {
                         self.phase = Phase::Selecting;
                         continue;
                     };
-                    let pairs: Vec<_> = supplied.iter().map(|(_, l, d)| (*d, self.rtt(l))).collect();
+                    let pairs: Vec<_> =
+                        supplied.iter().map(|(_, l, d)| (*d, self.rtt(l))).collect();
                     self.tested += 1;
                     let verdict = locality_test(
                         self.limits.threshold,
                         self.limits.max_leader_rtt,
+                        self.limits.direct_rtt,
                         leader_rtt,
                         pairs,
                     );
@@ -383,27 +416,212 @@ mod tests {
     #[test]
     fn difference_exactly_at_threshold_fails() {
         let t = ms(10);
-        assert_eq!(locality_test(t, None, ms(1), [(ms(50), Some(ms(60)))]), Verdict::Mismatch);
         assert_eq!(
-            locality_test(t, None, ms(1), [(ms(50), Some(ms(59) + Duration::from_micros(999)))]),
+            locality_test(t, None, None, ms(1), [(ms(50), Some(ms(60)))]),
+            Verdict::Mismatch
+        );
+        assert_eq!(
+            locality_test(
+                t,
+                None,
+                None,
+                ms(1),
+                [(ms(50), Some(ms(59) + Duration::from_micros(999)))]
+            ),
             Verdict::Local
         );
-        assert_eq!(locality_test(t, None, ms(1), [(ms(60), Some(ms(50)))]), Verdict::Mismatch);
+        assert_eq!(
+            locality_test(t, None, None, ms(1), [(ms(60), Some(ms(50)))]),
+            Verdict::Mismatch
+        );
     }
 
     #[test]
     fn group_without_neighbours_passes_any_peer_unless_guarded() {
         let far = ms(250);
-        assert_eq!(locality_test(ms(10), None, far, []), Verdict::Local);
-        assert_eq!(locality_test(ms(10), Some(ms(20)), far, []), Verdict::LeaderTooFar);
-        assert_eq!(locality_test(ms(10), Some(ms(20)), ms(3), []), Verdict::Local);
+        assert_eq!(locality_test(ms(10), None, None, far, []), Verdict::Local);
+        assert_eq!(
+            locality_test(ms(10), Some(ms(20)), None, far, []),
+            Verdict::LeaderTooFar
+        );
+        assert_eq!(
+            locality_test(ms(10), Some(ms(20)), None, ms(3), []),
+            Verdict::Local
+        );
+    }
+
+    #[test]
+    fn a_leader_within_the_direct_distance_is_local_despite_noisy_neighbours() {
+        let noisy = [(ms(80), Some(ms(120)))];
+        assert_eq!(
+            locality_test(ms(10), Some(ms(20)), Some(ms(5)), ms(1), noisy),
+            Verdict::Local
+        );
+        assert_eq!(
+            locality_test(ms(10), Some(ms(20)), Some(ms(5)), ms(5), noisy),
+            Verdict::Mismatch
+        );
+        assert_eq!(
+            locality_test(ms(10), Some(ms(20)), None, ms(1), noisy),
+            Verdict::Mismatch
+        );
     }
 
     #[test]
     fn unreachable_neighbours_are_left_out() {
         assert_eq!(
-            locality_test(ms(10), None, ms(1), [(ms(80), None), (ms(40), Some(ms(45)))]),
+            locality_test(
+                ms(10),
+                None,
+                None,
+                ms(1),
+                [(ms(80), None), (ms(40), Some(ms(45)))]
+            ),
             Verdict::Local
         );
+    }
+
+    mod walks {
+        use super::super::*;
+        use crate::id::{GroupId, PeerId};
+        use crate::message::NeighborGroup;
+        use uuid::Uuid;
+
+        fn peer(n: u128) -> PeerRef {
+            PeerRef::new(PeerId(Uuid::from_u128(n)), format!("p{n}"))
+        }
+        fn group(n: u128) -> GroupId {
+            GroupId(Uuid::from_u128(1000 + n))
+        }
+        fn view(n: u128) -> GroupView {
+            GroupView {
+                group_id: group(n),
+                epoch: 1,
+                leader: peer(n),
+                successors: vec![],
+                member_count: 1,
+            }
+        }
+        fn reply(n: u128) -> MeasureReply {
+            MeasureReply {
+                responder: peer(n),
+                group: Some(view(n)),
+            }
+        }
+        fn limits(max_tested: u32, deadline_s: u64) -> Limits {
+            Limits {
+                threshold: Duration::from_millis(10),
+                max_leader_rtt: Some(Duration::from_millis(20)),
+                direct_rtt: None,
+                max_tested,
+                deadline: Time::from_micros(deadline_s * 1_000_000),
+            }
+        }
+
+        /// Answers every measurement with `rtt(n)` and every query with one far neighbour
+        /// whose supplied distance disagrees with the measured one, so every test fails.
+        fn run(walk: &mut Walk, now: Time, rtt: impl Fn(u128) -> u64) -> (u32, Vec<Action>) {
+            let mut queries = 0;
+            let mut actions = walk.next(now);
+            for _ in 0..1000 {
+                let mut next = Vec::new();
+                for a in actions {
+                    match a {
+                        Action::Measure(p) => {
+                            let n = p.id.0.as_u128();
+                            walk.on_measured(&p, Some((Duration::from_millis(rtt(n)), &reply(n))));
+                        }
+                        Action::Query { group: g, leader } => {
+                            queries += 1;
+                            let n = leader.id.0.as_u128();
+                            let far = n + 100;
+                            let neighbors = vec![NeighborGroup {
+                                group_id: group(far),
+                                leader: peer(far),
+                                successors: vec![],
+                                rtt: Duration::from_millis(500),
+                            }];
+                            walk.on_neighbors(
+                                g,
+                                Some(NeighborsReply {
+                                    group: view(n),
+                                    neighbors,
+                                }),
+                            );
+                        }
+                        done => return (queries, vec![done]),
+                    }
+                    next.extend(walk.next(now));
+                }
+                actions = next;
+                if actions.is_empty() {
+                    actions = walk.next(now);
+                }
+            }
+            panic!("walk did not finish");
+        }
+
+        #[test]
+        fn walk_stops_after_max_tested_groups_and_founds_next_to_the_closest() {
+            let mut walk = Walk::new(limits(3, 10), 1);
+            walk.on_boot_list(Some((1..=6).map(view).collect()));
+            // Leaders are 2n ms away; their far neighbours 100 ms, supplied as 500 ms.
+            let (queries, actions) = run(&mut walk, Time::ZERO, |n| {
+                if n > 100 { 100 } else { 2 * n as u64 }
+            });
+            assert_eq!(queries, 3, "exactly max_tested_groups groups were tested");
+            assert_eq!(walk.tested(), 3);
+            let [Action::Found { nearest }] = actions.as_slice() else {
+                panic!("{actions:?}")
+            };
+            assert_eq!(
+                nearest[0].group,
+                group(1),
+                "the closest group is the first neighbour"
+            );
+            assert_eq!(nearest[0].rtt, Duration::from_millis(2));
+        }
+
+        #[test]
+        fn walk_founds_when_the_deadline_has_passed() {
+            let mut walk = Walk::new(limits(10, 1), 1);
+            walk.on_boot_list(Some((1..=6).map(view).collect()));
+            let (queries, actions) = run(&mut walk, Time::from_micros(1_000_000), |n| n as u64);
+            assert_eq!(queries, 0, "nothing is tested after the deadline");
+            assert!(
+                matches!(actions.as_slice(), [Action::Found { .. }]),
+                "{actions:?}"
+            );
+        }
+
+        #[test]
+        fn walk_enters_the_first_group_that_passes() {
+            let mut walk = Walk::new(limits(10, 10), 1);
+            walk.on_boot_list(Some(vec![view(1), view(2)]));
+            let mut actions = walk.next(Time::ZERO);
+            for a in std::mem::take(&mut actions) {
+                if let Action::Measure(p) = a {
+                    let n = p.id.0.as_u128();
+                    walk.on_measured(&p, Some((Duration::from_millis(3 * n as u64), &reply(n))));
+                }
+            }
+            let actions = walk.next(Time::ZERO);
+            let [Action::Query { group: g, .. }] = actions.as_slice() else {
+                panic!("{actions:?}")
+            };
+            assert_eq!(*g, group(1), "closest first");
+            walk.on_neighbors(
+                *g,
+                Some(NeighborsReply {
+                    group: view(1),
+                    neighbors: vec![],
+                }),
+            );
+            let actions = walk.next(Time::ZERO);
+            assert!(
+                matches!(actions.as_slice(), [Action::Enter { group: g, .. }] if *g == group(1)),
+                "{actions:?}"
+            );
+        }
     }
 }

@@ -33,8 +33,8 @@ pub mod time;
 
 pub use config::{Config, ConfigError};
 pub use event::{Event, JoinStats};
-pub use peer::{BootSource, Peer};
 pub use id::{GroupId, PeerId, PeerRef};
 pub use message::{CallError, Request, RequestError, RequestId, Response, Target, Transmit};
+pub use peer::{BootSource, Peer};
 pub use rng::Rng;
 pub use time::Time;

@@ -33,7 +33,11 @@ pub(crate) enum Action {
     /// Measure this peer and report with [`Search::on_measured`].
     Measure(PeerRef),
     /// Open an inter-group connection and report with [`Search::on_connect`].
-    Connect { group: GroupId, leader: PeerRef, rtt: Duration },
+    Connect {
+        group: GroupId,
+        leader: PeerRef,
+        rtt: Duration,
+    },
     /// Ask this neighbour for its neighbours and report with [`Search::on_neighbors`].
     Query { group: GroupId, leader: PeerRef },
 }
@@ -65,6 +69,10 @@ pub(crate) struct Search {
     /// Peers named by referrals whose group is not known until they are measured.
     unknown: Vec<PeerRef>,
     phase: Phase,
+    /// Connections this search opened.
+    pub(crate) connected: usize,
+    /// An improvement round: look for one group closer than `radius`, then stop.
+    pub(crate) improve: bool,
 }
 
 impl Search {
@@ -82,6 +90,8 @@ impl Search {
             in_flight: BTreeSet::new(),
             unknown: Vec::new(),
             phase: Phase::Selecting,
+            connected: 0,
+            improve: false,
         };
         for (group, leader, rtt) in seeds {
             if let Some(rtt) = rtt {
@@ -94,7 +104,10 @@ impl Search {
 
     fn add(&mut self, group: GroupId, leader: PeerRef) {
         if group != self.own {
-            self.candidates.entry(group).or_insert(Candidate { leader, tried: false });
+            self.candidates.entry(group).or_insert(Candidate {
+                leader,
+                tried: false,
+            });
         }
     }
 
@@ -118,20 +131,24 @@ impl Search {
     }
 
     /// A measurement finished (`None`: no answer).
-    pub(crate) fn on_measured(&mut self, peer: &PeerRef, result: Option<(Duration, &MeasureReply)>) {
+    pub(crate) fn on_measured(
+        &mut self,
+        peer: &PeerRef,
+        result: Option<(Duration, &MeasureReply)>,
+    ) {
         if !self.in_flight.remove(&peer.id) {
             return;
         }
         self.measured.insert(peer.id, result.map(|(rtt, _)| rtt));
-        if let Some((_, reply)) = result {
-            if let Some(view) = reply.group.as_ref() {
-                if view.leader.id == reply.responder.id {
-                    self.add(view.group_id, reply.responder.clone());
-                } else if let Some(c) = self.candidates.get_mut(&view.group_id) {
-                    // The group has another leader now: measure that one instead.
-                    if c.leader.id == peer.id && !self.measured.contains_key(&view.leader.id) {
-                        c.leader = view.leader.clone();
-                    }
+        if let Some((_, reply)) = result
+            && let Some(view) = reply.group.as_ref()
+        {
+            if view.leader.id == reply.responder.id {
+                self.add(view.group_id, reply.responder.clone());
+            } else if let Some(c) = self.candidates.get_mut(&view.group_id) {
+                // The group has another leader now: measure that one instead.
+                if c.leader.id == peer.id && !self.measured.contains_key(&view.leader.id) {
+                    c.leader = view.leader.clone();
                 }
             }
         }
@@ -144,6 +161,7 @@ impl Search {
         }
         match result {
             Some((true, _)) => {
+                self.connected += 1;
                 // Figure 11, step 1108: ask the newest neighbour for its neighbours.
                 self.phase = Phase::Linked(group);
                 return;
@@ -195,7 +213,9 @@ impl Search {
         );
         let mut seen = BTreeSet::new();
         to_measure.retain(|p| {
-            !self.measured.contains_key(&p.id) && !self.in_flight.contains(&p.id) && seen.insert(p.id)
+            !self.measured.contains_key(&p.id)
+                && !self.in_flight.contains(&p.id)
+                && seen.insert(p.id)
         });
         if !to_measure.is_empty() || !self.in_flight.is_empty() {
             for p in &to_measure {

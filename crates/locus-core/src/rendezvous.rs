@@ -66,13 +66,18 @@ impl Directory {
         let id = a.group.group_id;
         let mut changes = Vec::new();
         if a.ended {
-            if let Some(e) = self.entries.get(&id) {
-                if e.view.leader.id == a.group.leader.id {
-                    self.entries.remove(&id);
-                    changes.push(Change::GroupEnded(id));
-                }
+            if let Some(e) = self.entries.get(&id)
+                && e.view.leader.id == a.group.leader.id
+            {
+                self.entries.remove(&id);
+                changes.push(Change::GroupEnded(id));
             }
-            return (AnnounceReply { superseded_by: None }, changes);
+            return (
+                AnnounceReply {
+                    superseded_by: None,
+                },
+                changes,
+            );
         }
         match self.entries.get_mut(&id) {
             Some(e) => {
@@ -96,7 +101,12 @@ impl Directory {
             }
             None => {
                 if self.entries.len() >= self.max_groups {
-                    return (AnnounceReply { superseded_by: None }, changes);
+                    return (
+                        AnnounceReply {
+                            superseded_by: None,
+                        },
+                        changes,
+                    );
                 }
                 changes.push(Change::GroupCreated(a.group.clone()));
                 self.entries.insert(
@@ -109,7 +119,12 @@ impl Directory {
                 );
             }
         }
-        (AnnounceReply { superseded_by: None }, changes)
+        (
+            AnnounceReply {
+                superseded_by: None,
+            },
+            changes,
+        )
     }
 
     /// Drops entries not refreshed within the TTL.
@@ -218,7 +233,10 @@ mod tests {
         let (_, c) = announce(&mut d, 1, view(1, 11, 2, 4));
         assert!(matches!(c[..], [Change::LeaderChanged(_)]));
         let (reply, c) = announce(&mut d, 2, view(1, 10, 1, 4));
-        assert_eq!(reply.superseded_by.unwrap().leader.id, PeerId(Uuid::from_u128(11)));
+        assert_eq!(
+            reply.superseded_by.unwrap().leader.id,
+            PeerId(Uuid::from_u128(11))
+        );
         assert!(c.is_empty());
         assert!(d.expire(Time::from_micros(3_000_000)).is_empty());
         let c = d.expire(Time::from_micros(4_000_001));

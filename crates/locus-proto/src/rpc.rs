@@ -2,7 +2,7 @@
 //!
 //! A server handler stays three lines long, the same for every RPC:
 //!
-//! ```ignore
+//! ```text
 //! let (caller, request) = request.into_inner().into_core()?; // INVALID_ARGUMENT
 //! let response = node.call(caller, request).await.map_err(status::refused)?;
 //! Ok(tonic::Response::new(pb::MeasureRequest::reply(response)?))

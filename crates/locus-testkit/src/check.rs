@@ -21,7 +21,9 @@ pub fn components(vertices: &[usize], edges: impl IntoIterator<Item = (usize, us
     }
     let mut count = vertices.len();
     for (a, b) in edges {
-        let (Some(&a), Some(&b)) = (index.get(&a), index.get(&b)) else { continue };
+        let (Some(&a), Some(&b)) = (index.get(&a), index.get(&b)) else {
+            continue;
+        };
         let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
         if ra != rb {
             parent[ra] = rb;
@@ -50,22 +52,27 @@ pub fn steady_state_violations(sim: &Sim) -> Vec<String> {
             continue;
         };
         match sim.index_of(view.leader.id) {
-            Some(l) if sim.nodes()[l].up
-                && sim.nodes()[l].peer.role() == Role::Leader
-                && sim.nodes()[l].peer.group().map(|g| g.group_id) == Some(view.group_id) => {}
+            Some(l)
+                if sim.nodes()[l].up
+                    && sim.nodes()[l].peer.role() == Role::Leader
+                    && sim.nodes()[l].peer.group().map(|g| g.group_id) == Some(view.group_id) => {}
             _ => out.push(format!(
                 "peer {i} follows {:?} in group {:?}, which does not lead it (role {:?})",
-                view.leader, view.group_id, p.role()
+                view.leader,
+                view.group_id,
+                p.role()
             )),
         }
         if p.role() == Role::Leader {
             for m in p.members() {
-                if let Some(j) = sim.index_of(m.id).filter(|j| sim.nodes()[*j].up) {
-                    if let Some(other) = rostered.insert(j, view.group_id) {
-                        if other != view.group_id {
-                            out.push(format!("peer {j} is on the rosters of groups {other:?} and {:?}", view.group_id));
-                        }
-                    }
+                if let Some(j) = sim.index_of(m.id).filter(|j| sim.nodes()[*j].up)
+                    && let Some(other) = rostered.insert(j, view.group_id)
+                    && other != view.group_id
+                {
+                    out.push(format!(
+                        "peer {j} is on the rosters of groups {other:?} and {:?}",
+                        view.group_id
+                    ));
                 }
             }
         }
@@ -84,10 +91,10 @@ pub fn group_graph(sim: &Sim) -> (usize, usize, BTreeMap<GroupId, usize>) {
     let ids: Vec<GroupId> = groups.iter().copied().collect();
     let mut edges = BTreeSet::new();
     for (a, b, inter) in sim.links() {
-        if let (true, Some(ga), Some(gb)) = (inter, group_of.get(&a), group_of.get(&b)) {
-            if ga != gb {
-                edges.insert(((*ga).min(*gb), (*ga).max(*gb)));
-            }
+        if let (true, Some(ga), Some(gb)) = (inter, group_of.get(&a), group_of.get(&b))
+            && ga != gb
+        {
+            edges.insert(((*ga).min(*gb), (*ga).max(*gb)));
         }
     }
     let mut degree: BTreeMap<GroupId, usize> = ids.iter().map(|g| (*g, 0)).collect();
@@ -105,7 +112,13 @@ pub fn group_graph(sim: &Sim) -> (usize, usize, BTreeMap<GroupId, usize>) {
 
 /// Mean modelled RTT over the overlay's links.
 pub fn mean_link_rtt(sim: &Sim) -> Duration {
-    let links: Vec<(usize, usize)> = sim.links().into_iter().map(|(a, b, _)| (a, b)).collect::<BTreeSet<_>>().into_iter().collect();
+    let links: Vec<(usize, usize)> = sim
+        .links()
+        .into_iter()
+        .map(|(a, b, _)| (a, b))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     mean_rtt(sim, &links)
 }
 

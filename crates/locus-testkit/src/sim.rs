@@ -115,7 +115,10 @@ pub struct Sim {
 
 impl std::fmt::Debug for Sim {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sim").field("now", &self.now).field("nodes", &self.nodes.len()).finish()
+        f.debug_struct("Sim")
+            .field("now", &self.now)
+            .field("nodes", &self.nodes.len())
+            .finish()
     }
 }
 
@@ -164,7 +167,10 @@ impl Sim {
     /// Adds a peer process at model index `site` (not started: schedule a join). Returns its
     /// node index.
     pub fn add_peer(&mut self, site: usize) -> usize {
-        assert!(site < self.model.len(), "site {site} outside the latency model");
+        assert!(
+            site < self.model.len(),
+            "site {site} outside the latency model"
+        );
         let i = self.nodes.len();
         let id = PeerId::random(&mut self.rng);
         let me = PeerRef::new(id, format!("peer-{i}:7000"));
@@ -209,7 +215,9 @@ impl Sim {
 
     /// Modelled RTT between two nodes.
     pub fn rtt(&self, a: usize, b: usize) -> Duration {
-        self.model.rtt(self.nodes[a].site, self.nodes[b].site).unwrap_or(Duration::from_secs(1))
+        self.model
+            .rtt(self.nodes[a].site, self.nodes[b].site)
+            .unwrap_or(Duration::from_secs(1))
     }
 
     /// Schedules node `i` to join at `at`, booting from the rendezvous.
@@ -219,7 +227,10 @@ impl Sim {
 
     /// Schedules node `i` to join at `at`, booting from other peers' addresses only.
     pub fn join_via_peers_at(&mut self, i: usize, at: Time, peers: &[usize]) {
-        let boot = peers.iter().map(|p| BootSource::Peer(self.nodes[*p].peer.me().addr.clone())).collect();
+        let boot = peers
+            .iter()
+            .map(|p| BootSource::Peer(self.nodes[*p].peer.me().addr.clone()))
+            .collect();
         self.push(at, Ev::Join(i, boot));
     }
 
@@ -334,7 +345,11 @@ impl Sim {
                 n.peer.join(now, boot);
                 self.flush(i);
             }
-            Ev::Timer { node, incarnation, at } => {
+            Ev::Timer {
+                node,
+                incarnation,
+                at,
+            } => {
                 let n = &mut self.nodes[node];
                 if !n.up || n.incarnation != incarnation {
                     return;
@@ -347,14 +362,27 @@ impl Sim {
                 }
                 self.flush(node);
             }
-            Ev::Reply { to, incarnation, id, result } => {
+            Ev::Reply {
+                to,
+                incarnation,
+                id,
+                result,
+            } => {
                 let n = &mut self.nodes[to];
                 if n.up && n.incarnation == incarnation {
                     n.peer.handle_response(now, id, result);
                     self.flush(to);
                 }
             }
-            Ev::Request { caller, incarnation, dest, id, request, sent_at, rtt } => {
+            Ev::Request {
+                caller,
+                incarnation,
+                dest,
+                id,
+                request,
+                sent_at,
+                rtt,
+            } => {
                 let deadline = sent_at + self.opts.config.request_timeout;
                 let from = self.nodes[caller].peer.me().clone();
                 let result = match dest {
@@ -373,7 +401,15 @@ impl Sim {
                     Some(r) if !lost && back <= deadline => (back, r),
                     _ => (deadline.max(now), Err(CallError::Timeout)),
                 };
-                self.push(at, Ev::Reply { to: caller, incarnation, id, result });
+                self.push(
+                    at,
+                    Ev::Reply {
+                        to: caller,
+                        incarnation,
+                        id,
+                        result,
+                    },
+                );
             }
         }
     }
@@ -386,11 +422,13 @@ impl Sim {
         let now = self.now;
         self.directory.expire(now);
         match request {
-            Request::GetBootList(GetBootListRequest { max }) => {
-                Ok(Response::BootList(self.directory.boot_list(&mut self.rng, max as usize)))
-            }
+            Request::GetBootList(GetBootListRequest { max }) => Ok(Response::BootList(
+                self.directory.boot_list(&mut self.rng, max as usize),
+            )),
             Request::AnnounceGroup(a) => Ok(Response::Announced(self.directory.announce(now, a).0)),
-            Request::ResolveGroup(g) => Ok(Response::Resolved(self.directory.resolve(g).map(|e| e.view.clone()))),
+            Request::ResolveGroup(g) => Ok(Response::Resolved(
+                self.directory.resolve(g).map(|e| e.view.clone()),
+            )),
             _ => Err(CallError::Refused(locus_core::RequestError::Unsupported)),
         }
     }
@@ -442,12 +480,19 @@ impl Sim {
             self.events.push((now, i, e));
         }
         let n = &mut self.nodes[i];
-        if let Some(t) = n.peer.poll_timeout() {
-            if n.timer_at.is_none_or(|s| t < s) {
-                n.timer_at = Some(t);
-                let incarnation = n.incarnation;
-                self.push(t.max(now), Ev::Timer { node: i, incarnation, at: t });
-            }
+        if let Some(t) = n.peer.poll_timeout()
+            && n.timer_at.is_none_or(|s| t < s)
+        {
+            n.timer_at = Some(t);
+            let incarnation = n.incarnation;
+            self.push(
+                t.max(now),
+                Ev::Timer {
+                    node: i,
+                    incarnation,
+                    at: t,
+                },
+            );
         }
     }
 
@@ -474,10 +519,10 @@ impl Sim {
         let mut out: BTreeMap<GroupId, Vec<usize>> = BTreeMap::new();
         for i in self.live() {
             let p = &self.nodes[i].peer;
-            if p.role() == Role::Leader {
-                if let Some(g) = p.group() {
-                    out.entry(g.group_id).or_default().push(i);
-                }
+            if p.role() == Role::Leader
+                && let Some(g) = p.group()
+            {
+                out.entry(g.group_id).or_default().push(i);
             }
         }
         out

@@ -20,7 +20,10 @@ fn sequential_joins_form_one_group_per_region() {
     let (groups, components, degree) = check::group_graph(&sim);
     assert_eq!(groups, 3);
     assert_eq!(components, 1, "the group graph is connected");
-    assert!(degree.values().all(|d| *d >= 2), "every group links to the 2 others: {degree:?}");
+    assert!(
+        degree.values().all(|d| *d >= 2),
+        "every group links to the 2 others: {degree:?}"
+    );
 }
 
 #[test]
@@ -49,10 +52,22 @@ fn simultaneous_start_without_merge_leaves_duplicate_groups() {
     sim.run_until(at(90.0));
     assert_steady(&sim);
     let groups = sim.groups();
-    println!("without merge: {} groups: {:?}", groups.len(), groups.values().collect::<Vec<_>>());
-    assert!(groups.len() > 3, "without merging, concurrent founders leave more than 3 groups");
+    println!(
+        "without merge: {} groups: {:?}",
+        groups.len(),
+        groups.values().collect::<Vec<_>>()
+    );
+    assert!(
+        groups.len() > 3,
+        "without merging, concurrent founders leave more than 3 groups"
+    );
     for members in groups.values() {
-        assert!(members.iter().all(|m| region_of(*m) == region_of(members[0])), "{members:?}");
+        assert!(
+            members
+                .iter()
+                .all(|m| region_of(*m) == region_of(members[0])),
+            "{members:?}"
+        );
     }
 }
 
@@ -74,13 +89,20 @@ fn leader_crash_survivors_follow_one_new_leader_in_time() {
 
     let survivors: Vec<usize> = members.iter().copied().filter(|m| *m != old).collect();
     let new_leaders = sim.leaders().remove(&group).unwrap_or_default();
-    assert_eq!(new_leaders.len(), 1, "exactly one new leader: {new_leaders:?}");
+    assert_eq!(
+        new_leaders.len(),
+        1,
+        "exactly one new leader: {new_leaders:?}"
+    );
     let new = new_leaders[0];
     let new_id = sim.nodes()[new].peer.me().id;
     for m in &survivors {
         let view = sim.nodes()[*m].peer.group().expect("still in the group");
         assert_eq!(view.group_id, group);
-        assert_eq!(view.leader.id, new_id, "peer {m} follows the new leader within {bound:?}");
+        assert_eq!(
+            view.leader.id, new_id,
+            "peer {m} follows the new leader within {bound:?}"
+        );
     }
     // Neighbour groups point at the new leader once they have re-measured.
     sim.run_for(cfg.remeasure_interval * 2);
@@ -90,7 +112,10 @@ fn leader_crash_survivors_follow_one_new_leader_in_time() {
         }
         let inter = sim.nodes()[ls[0]].peer.status().inter;
         if let Some(n) = inter.iter().find(|n| n.group_id == group) {
-            assert_eq!(n.leader.id, new_id, "neighbour group {g:?} points at the new leader");
+            assert_eq!(
+                n.leader.id, new_id,
+                "neighbour group {g:?} points at the new leader"
+            );
         }
     }
     let (_, components, _) = check::group_graph(&sim);
@@ -118,17 +143,28 @@ fn crash_of_the_whole_leadership_list_elects_exactly_one_leader() {
         sim.crash_at(*d, at(60.0));
     }
     sim.run_until(at(90.0));
-    let elected = sim.events.iter().filter(|(t, _, e)| {
-        *t > at(60.0) && matches!(e, locus_core::Event::ElectionStarted { group: g, .. } if *g == group)
-    }).count();
+    let elected = sim
+        .events
+        .iter()
+        .filter(|(t, _, e)| {
+            *t > at(60.0)
+                && matches!(e, locus_core::Event::ElectionStarted { group: g, .. } if *g == group)
+        })
+        .count();
     assert!(elected > 0, "the survivors had to elect");
     let leaders = sim.leaders().remove(&group).unwrap_or_default();
-    assert_eq!(leaders.len(), 1, "exactly one leader after the election: {leaders:?}");
+    assert_eq!(
+        leaders.len(),
+        1,
+        "exactly one leader after the election: {leaders:?}"
+    );
     let members = sim.groups()[&group].clone();
     assert_eq!(members.len(), PER_REGION - 3);
     for m in members {
-        assert!(matches!(sim.nodes()[m].peer.role(), Role::Member | Role::Leader));
+        assert!(matches!(
+            sim.nodes()[m].peer.role(),
+            Role::Member | Role::Leader
+        ));
     }
     assert_steady(&sim);
 }
-

@@ -18,8 +18,13 @@ use crate::rendezvous::term;
 use crate::time::Time;
 
 impl Peer {
-    pub(super) fn on_get_neighbors(&mut self, group_id: Option<GroupId>) -> Result<Response, RequestError> {
-        let State::Member(g) = &self.state else { return Err(RequestError::NotJoined) };
+    pub(super) fn on_get_neighbors(
+        &mut self,
+        group_id: Option<GroupId>,
+    ) -> Result<Response, RequestError> {
+        let State::Member(g) = &self.state else {
+            return Err(RequestError::NotJoined);
+        };
         if group_id.is_some_and(|id| id != g.id) {
             return Err(RequestError::WrongGroup(g.id));
         }
@@ -27,23 +32,39 @@ impl Peer {
             GroupRole::Leading(l) => {
                 let mut neighbors = l.neighbor_groups();
                 neighbors.truncate(MAX_NEIGHBORS);
-                Ok(Response::Neighbors(NeighborsReply { group: g.view(), neighbors }))
+                Ok(Response::Neighbors(NeighborsReply {
+                    group: g.view(),
+                    neighbors,
+                }))
             }
-            GroupRole::Follower => Err(RequestError::NotLeader { leader: Some(g.leader.clone()) }),
+            GroupRole::Follower => Err(RequestError::NotLeader {
+                leader: Some(g.leader.clone()),
+            }),
             GroupRole::Electing(_) => Err(RequestError::NotLeader { leader: None }),
         }
     }
 
     /// Another leader opens an inter-group connection; at the maximum, refuse and name the
     /// neighbours instead.
-    pub(super) fn on_connect_inter(&mut self, from: PeerRef, req: ConnectInterRequest) -> Result<Response, RequestError> {
+    pub(super) fn on_connect_inter(
+        &mut self,
+        from: PeerRef,
+        req: ConnectInterRequest,
+    ) -> Result<Response, RequestError> {
         let max = self.cfg.max_inter_group_links as usize;
-        let State::Member(g) = &mut self.state else { return Err(RequestError::NotJoined) };
+        let random_wanted = self.cfg.random_inter_group_links as usize;
+        let State::Member(g) = &mut self.state else {
+            return Err(RequestError::NotJoined);
+        };
         if req.group.group_id == g.id {
-            return Err(RequestError::Invalid("an inter-group connection needs two groups".into()));
+            return Err(RequestError::Invalid(
+                "an inter-group connection needs two groups".into(),
+            ));
         }
         if req.group.leader.id != from.id {
-            return Err(RequestError::Invalid("only a group's leader opens its inter-group connections".into()));
+            return Err(RequestError::Invalid(
+                "only a group's leader opens its inter-group connections".into(),
+            ));
         }
         let GroupRole::Leading(l) = &mut g.role else {
             let leader = matches!(g.role, GroupRole::Follower).then(|| g.leader.clone());
@@ -55,6 +76,13 @@ impl Peer {
             n.successors = req.group.successors;
             n.member_count = req.group.member_count;
             l.replacing.remove(&req.group.group_id);
+        } else if req.random && l.inter.values().filter(|n| n.random).count() >= random_wanted {
+            // Random links are for partitions, not closeness: one per group is enough, so a
+            // group that has its own refuses more, and the opener tries another group.
+            return Ok(Response::Connect(ConnectReply {
+                accepted: false,
+                referrals: Vec::new(),
+            }));
         } else if l.inter.len() < max {
             l.inter.insert(
                 req.group.group_id,
@@ -67,16 +95,32 @@ impl Peer {
                     opened: false,
                 },
             );
-            self.events.push_back(Event::NeighborAdded { group: req.group.group_id, rtt: req.rtt });
+            self.events.push_back(Event::NeighborAdded {
+                group: req.group.group_id,
+                rtt: req.rtt,
+            });
         } else {
-            let referrals = l.inter.values().take(MAX_CANDIDATES).map(|n| n.leader.clone()).collect();
-            return Ok(Response::Connect(ConnectReply { accepted: false, referrals }));
+            let referrals = l
+                .inter
+                .values()
+                .take(MAX_CANDIDATES)
+                .map(|n| n.leader.clone())
+                .collect();
+            return Ok(Response::Connect(ConnectReply {
+                accepted: false,
+                referrals,
+            }));
         }
-        Ok(Response::Connect(ConnectReply { accepted: true, referrals: Vec::new() }))
+        Ok(Response::Connect(ConnectReply {
+            accepted: true,
+            referrals: Vec::new(),
+        }))
     }
 
     fn connect_inter(&mut self, c: InterConnect) {
-        let State::Member(g) = &self.state else { return };
+        let State::Member(g) = &self.state else {
+            return;
+        };
         let group = g.view();
         let (to, rtt, random) = (c.leader.clone(), c.rtt, c.random);
         self.send_to(
@@ -86,10 +130,18 @@ impl Peer {
         );
     }
 
-    pub(super) fn on_connect_inter_reply(&mut self, now: Time, c: InterConnect, result: Result<Response, CallError>) {
+    pub(super) fn on_connect_inter_reply(
+        &mut self,
+        now: Time,
+        c: InterConnect,
+        result: Result<Response, CallError>,
+    ) {
         let Some(l) = self.leading_mut() else { return };
         let outcome = match result {
-            Ok(Response::Connect(ConnectReply { accepted, referrals })) => Some((accepted, referrals)),
+            Ok(Response::Connect(ConnectReply {
+                accepted,
+                referrals,
+            })) => Some((accepted, referrals)),
             _ => None,
         };
         let accepted = outcome.as_ref().is_some_and(|(a, _)| *a);
@@ -114,12 +166,15 @@ impl Peer {
             }
         }
         if let Some(rtt) = added {
-            self.events.push_back(Event::NeighborAdded { group: c.group, rtt });
+            self.events.push_back(Event::NeighborAdded {
+                group: c.group,
+                rtt,
+            });
         }
-        if c.random {
-            if let Some(l) = self.leading_mut() {
-                l.random_pending = false;
-            }
+        if c.random
+            && let Some(l) = self.leading_mut()
+        {
+            l.random_pending = false;
         }
         if c.search {
             if let Some(s) = self.leading_mut().and_then(|l| l.search.as_mut()) {
@@ -154,9 +209,16 @@ impl Peer {
         let _ = now;
         let target = self.cfg.inter_group_target as usize;
         let Some(l) = self.leading_mut() else { return };
-        let wanted = target.saturating_sub(l.near_links());
+        let near = l.near_links();
         let linked: BTreeSet<GroupId> = l.inter.keys().copied().collect();
-        let Some(search) = l.search.as_mut() else { return };
+        let Some(search) = l.search.as_mut() else {
+            return;
+        };
+        let wanted = if search.improve {
+            usize::from(search.connected == 0)
+        } else {
+            target.saturating_sub(near)
+        };
         let actions = search.next(&linked, wanted);
         if search.is_done() {
             l.search = None;
@@ -173,7 +235,9 @@ impl Peer {
                 }),
                 Action::Query { group, leader } => self.send_to(
                     &leader,
-                    Request::GetNeighbors(GetNeighborsRequest { group_id: Some(group) }),
+                    Request::GetNeighbors(GetNeighborsRequest {
+                        group_id: Some(group),
+                    }),
                     Purpose::SearchQuery(group),
                 ),
             }
@@ -186,15 +250,49 @@ impl Peer {
         let target = self.cfg.inter_group_target as usize;
         let radius = self.cfg.inter_group_radius;
         let max = self.cfg.boot_list_size;
-        let State::Member(g) = &mut self.state else { return };
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
         let own = g.id;
-        let GroupRole::Leading(l) = &mut g.role else { return };
-        if l.search.is_some() || l.near_links() >= target {
+        let GroupRole::Leading(l) = &mut g.role else {
+            return;
+        };
+        if l.search.is_some() {
             return;
         }
-        let seeds: Vec<_> = l.inter.iter().map(|(g, n)| (*g, n.leader.clone(), Some(n.rtt))).collect();
-        let nearest = l.inter.iter().filter(|(_, n)| !n.random).min_by_key(|(_, n)| n.rtt).map(|(g, _)| *g);
+        // At its target, a leader still looks once per round for a group closer than the
+        // farthest link it opened (by a tenth at least); `prune_far_link` then drops that link.
+        let improve = l.near_links() >= target;
+        let radius = if improve {
+            let farthest = l
+                .inter
+                .values()
+                .filter(|n| n.opened && !n.random)
+                .map(|n| n.rtt)
+                .max();
+            match farthest {
+                Some(f) if f > self.cfg.locality_threshold => f.mul_f64(0.9),
+                _ => return,
+            }
+        } else {
+            radius
+        };
+        let seeds: Vec<_> = l
+            .inter
+            .iter()
+            .map(|(g, n)| (*g, n.leader.clone(), Some(n.rtt)))
+            .collect();
+        let nearest = l
+            .inter
+            .iter()
+            .filter(|(_, n)| !n.random)
+            .min_by_key(|(_, n)| n.rtt)
+            .map(|(g, _)| *g);
+        if improve && nearest.is_none() {
+            return;
+        }
         let mut search = Search::new(own, radius, seeds);
+        search.improve = improve;
         match nearest {
             Some(group) => {
                 search.resume_from(group);
@@ -203,19 +301,33 @@ impl Peer {
             }
             None => {
                 l.search = Some(search);
-                self.send(Target::Rendezvous, Request::GetBootList(GetBootListRequest { max }), Purpose::SearchBoot);
+                self.send(
+                    Target::Rendezvous,
+                    Request::GetBootList(GetBootListRequest { max }),
+                    Purpose::SearchBoot,
+                );
             }
         }
     }
 
-    pub(super) fn on_search_measured(&mut self, now: Time, target: &PeerRef, result: Option<(Duration, &MeasureReply)>) {
+    pub(super) fn on_search_measured(
+        &mut self,
+        now: Time,
+        target: &PeerRef,
+        result: Option<(Duration, &MeasureReply)>,
+    ) {
         if let Some(s) = self.leading_mut().and_then(|l| l.search.as_mut()) {
             s.on_measured(target, result);
         }
         self.drive_search(now);
     }
 
-    pub(super) fn on_search_query_reply(&mut self, now: Time, group: GroupId, result: Result<Response, CallError>) {
+    pub(super) fn on_search_query_reply(
+        &mut self,
+        now: Time,
+        group: GroupId,
+        result: Result<Response, CallError>,
+    ) {
         let reply = match result {
             Ok(Response::Neighbors(r)) => Some(r),
             _ => None,
@@ -248,7 +360,11 @@ impl Peer {
             return;
         }
         l.random_pending = true;
-        self.send(Target::Rendezvous, Request::GetBootList(GetBootListRequest { max }), Purpose::RandomBoot);
+        self.send(
+            Target::Rendezvous,
+            Request::GetBootList(GetBootListRequest { max }),
+            Purpose::RandomBoot,
+        );
     }
 
     pub(super) fn on_random_boot_reply(&mut self, result: Result<Response, CallError>) {
@@ -268,9 +384,17 @@ impl Peer {
         self.probe(v.leader, ProbeFor::Random(v.group_id));
     }
 
-    pub(super) fn on_random_measured(&mut self, group: GroupId, target: &PeerRef, result: Option<(Duration, &MeasureReply)>) {
+    pub(super) fn on_random_measured(
+        &mut self,
+        group: GroupId,
+        target: &PeerRef,
+        result: Option<(Duration, &MeasureReply)>,
+    ) {
         let leads = result.and_then(|(rtt, r)| {
-            r.group.as_ref().filter(|v| v.group_id == group && v.leader.id == r.responder.id).map(|_| rtt)
+            r.group
+                .as_ref()
+                .filter(|v| v.group_id == group && v.leader.id == r.responder.id)
+                .map(|_| rtt)
         });
         match leads {
             Some(rtt) => self.connect_inter(InterConnect {
@@ -313,13 +437,22 @@ impl Peer {
     /// groups opened are theirs to keep, so a remote group never loses its only way in.
     fn prune_far_link(&mut self) {
         let target = self.cfg.inter_group_target as usize;
-        let State::Member(g) = &mut self.state else { return };
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
         let own = g.id;
-        let GroupRole::Leading(l) = &mut g.role else { return };
+        let GroupRole::Leading(l) = &mut g.role else {
+            return;
+        };
         if l.near_links() <= target {
             return;
         }
-        let mut rtts: Vec<Duration> = l.inter.values().filter(|n| !n.random).map(|n| n.rtt).collect();
+        let mut rtts: Vec<Duration> = l
+            .inter
+            .values()
+            .filter(|n| !n.random)
+            .map(|n| n.rtt)
+            .collect();
         rtts.sort();
         let keep_within = rtts[target - 1];
         let farthest = l
@@ -331,22 +464,46 @@ impl Peer {
         if let Some((group, leader)) = farthest {
             l.inter.remove(&group);
             self.events.push_back(Event::NeighborRemoved { group });
-            self.send_to(&leader, Request::Leave(LeaveRequest { group_id: own, scope: LinkScope::Inter }), Purpose::Ignore);
+            self.send_to(
+                &leader,
+                Request::Leave(LeaveRequest {
+                    group_id: own,
+                    scope: LinkScope::Inter,
+                }),
+                Purpose::Ignore,
+            );
         }
     }
 
-    pub(super) fn on_remeasured(&mut self, now: Time, group: GroupId, target: &PeerRef, result: Option<(Duration, &MeasureReply)>) {
+    pub(super) fn on_remeasured(
+        &mut self,
+        now: Time,
+        group: GroupId,
+        target: &PeerRef,
+        result: Option<(Duration, &MeasureReply)>,
+    ) {
         let threshold = self.cfg.locality_threshold;
         let merge = self.cfg.group_merge;
         let guard = self.cfg.max_leader_rtt.unwrap_or(threshold);
-        let State::Member(g) = &mut self.state else { return };
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
         let (own, own_count) = (g.id, g.view().member_count);
-        let GroupRole::Leading(l) = &mut g.role else { return };
-        let Some(n) = l.inter.get_mut(&group) else { return };
+        let GroupRole::Leading(l) = &mut g.role else {
+            return;
+        };
+        let Some(n) = l.inter.get_mut(&group) else {
+            return;
+        };
         if n.leader.id != target.id {
             return;
         }
-        let view = result.and_then(|(rtt, r)| r.group.clone().filter(|v| v.group_id == group).map(|v| (rtt, r, v)));
+        let view = result.and_then(|(rtt, r)| {
+            r.group
+                .clone()
+                .filter(|v| v.group_id == group)
+                .map(|v| (rtt, r, v))
+        });
         match view {
             Some((rtt, r, v)) if v.leader.id == r.responder.id => {
                 n.rtt = rtt;
@@ -362,12 +519,24 @@ impl Peer {
             }
             Some((_, _, v)) => {
                 // The responder follows another leader of that group now: measure it first.
-                l.replacing.insert(group, Replacing { queue: vec![v.leader], ..Replacing::default() });
+                l.replacing.insert(
+                    group,
+                    Replacing {
+                        queue: vec![v.leader],
+                        ..Replacing::default()
+                    },
+                );
                 self.replace(now, group);
             }
             None => {
                 let queue = n.successors.clone();
-                l.replacing.insert(group, Replacing { queue, ..Replacing::default() });
+                l.replacing.insert(
+                    group,
+                    Replacing {
+                        queue,
+                        ..Replacing::default()
+                    },
+                );
                 self.replace(now, group);
             }
         }
@@ -387,7 +556,11 @@ impl Peer {
         }
         if !r.resolved {
             r.resolved = true;
-            self.send(Target::Rendezvous, Request::ResolveGroup(group), Purpose::Resolve(group));
+            self.send(
+                Target::Rendezvous,
+                Request::ResolveGroup(group),
+                Purpose::Resolve(group),
+            );
             return;
         }
         l.replacing.remove(&group);
@@ -397,10 +570,24 @@ impl Peer {
         self.ensure_search(now);
     }
 
-    pub(super) fn on_replace_measured(&mut self, now: Time, group: GroupId, target: &PeerRef, result: Option<(Duration, &MeasureReply)>) {
+    pub(super) fn on_replace_measured(
+        &mut self,
+        now: Time,
+        group: GroupId,
+        target: &PeerRef,
+        result: Option<(Duration, &MeasureReply)>,
+    ) {
         let Some(l) = self.leading_mut() else { return };
-        let Some(r) = l.replacing.get_mut(&group) else { return };
-        match result.and_then(|(rtt, reply)| reply.group.clone().filter(|v| v.group_id == group).map(|v| (rtt, reply, v))) {
+        let Some(r) = l.replacing.get_mut(&group) else {
+            return;
+        };
+        match result.and_then(|(rtt, reply)| {
+            reply
+                .group
+                .clone()
+                .filter(|v| v.group_id == group)
+                .map(|v| (rtt, reply, v))
+        }) {
             Some((rtt, reply, v)) if v.leader.id == reply.responder.id => {
                 l.replacing.remove(&group);
                 if let Some(n) = l.inter.get_mut(&group) {
@@ -417,13 +604,20 @@ impl Peer {
         }
     }
 
-    pub(super) fn on_resolve_reply(&mut self, now: Time, group: GroupId, result: Result<Response, CallError>) {
+    pub(super) fn on_resolve_reply(
+        &mut self,
+        now: Time,
+        group: GroupId,
+        result: Result<Response, CallError>,
+    ) {
         let Some(l) = self.leading_mut() else { return };
-        let Some(r) = l.replacing.get_mut(&group) else { return };
-        if let Ok(Response::Resolved(Some(v))) = result {
-            if v.group_id == group {
-                r.queue.push(v.leader);
-            }
+        let Some(r) = l.replacing.get_mut(&group) else {
+            return;
+        };
+        if let Ok(Response::Resolved(Some(v))) = result
+            && v.group_id == group
+        {
+            r.queue.push(v.leader);
         }
         self.replace(now, group);
     }
@@ -432,19 +626,40 @@ impl Peer {
 
     pub(super) fn on_announce_timer(&mut self, now: Time) {
         self.set_timer(Timer::Announce, now + self.cfg.announce_interval);
-        let State::Member(g) = &self.state else { return };
-        let GroupRole::Leading(l) = &g.role else { return };
+        let State::Member(g) = &self.state else {
+            return;
+        };
+        let GroupRole::Leading(l) = &g.role else {
+            return;
+        };
         let mut neighbors = l.neighbor_groups();
         neighbors.truncate(MAX_NEIGHBORS);
-        let a = Announcement { group: g.view(), neighbors, ended: false };
-        self.send(Target::Rendezvous, Request::AnnounceGroup(a), Purpose::Announce);
+        let a = Announcement {
+            group: g.view(),
+            neighbors,
+            ended: false,
+        };
+        self.send(
+            Target::Rendezvous,
+            Request::AnnounceGroup(a),
+            Purpose::Announce,
+        );
     }
 
     pub(super) fn on_announce_reply(&mut self, now: Time, result: Result<Response, CallError>) {
-        let Ok(Response::Announced(reply)) = result else { return };
-        let Some(newer) = reply.superseded_by else { return };
-        let State::Member(g) = &self.state else { return };
-        if matches!(g.role, GroupRole::Leading(_)) && newer.group_id == g.id && term(&newer) > term(&g.view()) {
+        let Ok(Response::Announced(reply)) = result else {
+            return;
+        };
+        let Some(newer) = reply.superseded_by else {
+            return;
+        };
+        let State::Member(g) = &self.state else {
+            return;
+        };
+        if matches!(g.role, GroupRole::Leading(_))
+            && newer.group_id == g.id
+            && term(&newer) > term(&g.view())
+        {
             self.step_down(now, newer);
         }
     }
@@ -454,22 +669,40 @@ impl Peer {
     /// The merge check passed and the larger group took this leader in: tell the members to
     /// follow, close the inter-group links, end the old entry and become a plain member.
     pub(super) fn complete_merge(&mut self, now: Time, reply: GroupMembersReply) {
-        let State::Member(g) = &self.state else { return };
+        let State::Member(g) = &self.state else {
+            return;
+        };
         let from = g.id;
-        let GroupRole::Leading(l) = &g.role else { return };
+        let GroupRole::Leading(l) = &g.role else {
+            return;
+        };
         let neighbors = l.neighbor_groups();
         let mut ended = g.view();
         ended.member_count = 0;
         self.send_alive(Some(reply.group.clone()));
         for n in neighbors {
-            self.send_to(&n.leader, Request::Leave(LeaveRequest { group_id: from, scope: LinkScope::Inter }), Purpose::Ignore);
+            self.send_to(
+                &n.leader,
+                Request::Leave(LeaveRequest {
+                    group_id: from,
+                    scope: LinkScope::Inter,
+                }),
+                Purpose::Ignore,
+            );
         }
         self.send(
             Target::Rendezvous,
-            Request::AnnounceGroup(Announcement { group: ended, neighbors: Vec::new(), ended: true }),
+            Request::AnnounceGroup(Announcement {
+                group: ended,
+                neighbors: Vec::new(),
+                ended: true,
+            }),
             Purpose::Ignore,
         );
-        self.events.push_back(Event::Merging { from, into: reply.group.group_id });
+        self.events.push_back(Event::Merging {
+            from,
+            into: reply.group.group_id,
+        });
         self.events.push_back(Event::GroupEnded { group: from });
         self.become_follower_of(now, reply);
     }

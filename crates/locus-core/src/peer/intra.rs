@@ -24,7 +24,9 @@ impl Peer {
     pub(super) fn connect_intra(&mut self, candidates: Vec<PeerRef>) {
         let target = self.cfg.intra_group_target as usize;
         let me = self.me.id;
-        let State::Member(g) = &mut self.state else { return };
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
         let group_id = g.id;
         let mut chosen = Vec::new();
         for c in candidates {
@@ -52,13 +54,18 @@ impl Peer {
         rtt: std::time::Duration,
         result: Result<Response, CallError>,
     ) {
-        let State::Member(g) = &mut self.state else { return };
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
         g.connecting.remove(&peer.id);
         match result {
             Ok(Response::Connect(ConnectReply { accepted: true, .. })) => {
                 g.intra.insert(peer.id, LinkInfo { peer, rtt });
             }
-            Ok(Response::Connect(ConnectReply { accepted: false, referrals })) => {
+            Ok(Response::Connect(ConnectReply {
+                accepted: false,
+                referrals,
+            })) => {
                 self.connect_intra(referrals);
             }
             _ => {}
@@ -73,7 +80,9 @@ impl Peer {
     ) -> Result<Response, RequestError> {
         let max = self.cfg.max_intra_group_links as usize;
         let known = self.known.get(&from.id).map(|l| l.rtt);
-        let State::Member(g) = &mut self.state else { return Err(RequestError::NotJoined) };
+        let State::Member(g) = &mut self.state else {
+            return Err(RequestError::NotJoined);
+        };
         if g.id != group_id {
             return Err(RequestError::WrongGroup(group_id));
         }
@@ -85,7 +94,10 @@ impl Peer {
                 .take(MAX_CANDIDATES)
                 .map(|l| l.peer.clone())
                 .collect();
-            return Ok(Response::Connect(ConnectReply { accepted: false, referrals }));
+            return Ok(Response::Connect(ConnectReply {
+                accepted: false,
+                referrals,
+            }));
         }
         g.intra.insert(
             from.id,
@@ -95,10 +107,13 @@ impl Peer {
             },
         );
         let group = g.id;
-        if let GroupRole::Leading(l) = &mut g.role {
-            if l.members.insert(from.id, (from.clone(), now)).is_none() {
-                self.events.push_back(Event::MemberJoined { group, peer: from.id });
-            }
+        if let GroupRole::Leading(l) = &mut g.role
+            && l.members.insert(from.id, (from.clone(), now)).is_none()
+        {
+            self.events.push_back(Event::MemberJoined {
+                group,
+                peer: from.id,
+            });
         }
         if known.is_none() {
             self.probe(from, ProbeFor::Intra);
@@ -114,10 +129,10 @@ impl Peer {
         target: &PeerRef,
         result: Option<(std::time::Duration, &crate::message::MeasureReply)>,
     ) {
-        if let (State::Member(g), Some((rtt, _))) = (&mut self.state, result) {
-            if let Some(link) = g.intra.get_mut(&target.id) {
-                link.rtt = rtt;
-            }
+        if let (State::Member(g), Some((rtt, _))) = (&mut self.state, result)
+            && let Some(link) = g.intra.get_mut(&target.id)
+        {
+            link.rtt = rtt;
         }
     }
 
@@ -131,7 +146,9 @@ impl Peer {
     ) -> Result<Response, RequestError> {
         let list_target = self.cfg.leadership_list_target as usize;
         let want = (self.cfg.intra_group_target as usize * 2).min(MAX_CANDIDATES);
-        let State::Member(g) = &mut self.state else { return Err(RequestError::NotJoined) };
+        let State::Member(g) = &mut self.state else {
+            return Err(RequestError::NotJoined);
+        };
         if g.id != req.group_id {
             return Err(RequestError::WrongGroup(req.group_id));
         }
@@ -145,9 +162,15 @@ impl Peer {
             return Err(RequestError::NotLeader { leader: None });
         }
         if l.members.insert(from.id, (from.clone(), now)).is_none() {
-            self.events.push_back(Event::MemberJoined { group: g.id, peer: from.id });
+            self.events.push_back(Event::MemberJoined {
+                group: g.id,
+                peer: from.id,
+            });
         }
-        if req.joining && g.leadership.len() < list_target && !g.leadership.iter().any(|p| p.id == from.id) {
+        if req.joining
+            && g.leadership.len() < list_target
+            && !g.leadership.iter().any(|p| p.id == from.id)
+        {
             g.leadership.push(from.clone());
         }
         let mut candidates: Vec<PeerRef> = l
@@ -167,7 +190,9 @@ impl Peer {
     }
 
     pub(super) fn on_refresh_timer(&mut self, now: Time) {
-        let State::Member(g) = &self.state else { return };
+        let State::Member(g) = &self.state else {
+            return;
+        };
         if matches!(g.role, GroupRole::Leading(_)) {
             return;
         }
@@ -177,14 +202,19 @@ impl Peer {
         if follower {
             self.send_to(
                 &leader,
-                Request::GetGroupMembers(GetGroupMembersRequest { group_id, joining: false }),
+                Request::GetGroupMembers(GetGroupMembersRequest {
+                    group_id,
+                    joining: false,
+                }),
                 Purpose::Report,
             );
         }
     }
 
     pub(super) fn on_report_reply(&mut self, now: Time, result: Result<Response, CallError>) {
-        let State::Member(g) = &mut self.state else { return };
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
         if !matches!(g.role, GroupRole::Follower) {
             return;
         }
@@ -208,7 +238,12 @@ impl Peer {
     // ---- Alive ----
 
     pub(super) fn start_leading_timers(&mut self, now: Time) {
-        for t in [Timer::AliveCheck, Timer::Refresh, Timer::ElectionBackoff, Timer::ElectionDecide] {
+        for t in [
+            Timer::AliveCheck,
+            Timer::Refresh,
+            Timer::ElectionBackoff,
+            Timer::ElectionDecide,
+        ] {
             self.cancel_timer(t);
         }
         self.set_timer(Timer::Alive, now + self.cfg.alive_interval);
@@ -226,7 +261,9 @@ impl Peer {
     /// `alive_timeout + (i-1) * alive_interval` so that earlier successors go first [0063];
     /// members off the list wait for every successor, then elect [0064].
     pub(super) fn schedule_alive_check(&mut self, _now: Time) {
-        let State::Member(g) = &self.state else { return };
+        let State::Member(g) = &self.state else {
+            return;
+        };
         let stage = match g.leadership.iter().position(|p| p.id == self.me.id) {
             Some(i) if i >= 1 => i - 1,
             _ => g.leadership.len().saturating_sub(1),
@@ -238,9 +275,13 @@ impl Peer {
     pub(super) fn on_alive_timer(&mut self, now: Time) {
         let member_timeout = self.cfg.member_timeout;
         let me = self.me.id;
-        let State::Member(g) = &mut self.state else { return };
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
         let group = g.id;
-        let GroupRole::Leading(l) = &mut g.role else { return };
+        let GroupRole::Leading(l) = &mut g.role else {
+            return;
+        };
         let expired: Vec<PeerId> = l
             .members
             .iter()
@@ -261,8 +302,12 @@ impl Peer {
     /// member order [0063].
     fn repair_leadership(&mut self) {
         let target = self.cfg.leadership_list_target as usize;
-        let State::Member(g) = &mut self.state else { return };
-        let GroupRole::Leading(l) = &g.role else { return };
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
+        let GroupRole::Leading(l) = &g.role else {
+            return;
+        };
         g.leadership.retain(|p| l.members.contains_key(&p.id));
         for (id, (p, _)) in &l.members {
             if g.leadership.len() >= target {
@@ -278,8 +323,12 @@ impl Peer {
     /// leadership list, which must never miss one.
     pub(super) fn send_alive(&mut self, merge_into: Option<GroupView>) {
         let me = self.me.id;
-        let State::Member(g) = &mut self.state else { return };
-        let GroupRole::Leading(l) = &g.role else { return };
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
+        let GroupRole::Leading(l) = &g.role else {
+            return;
+        };
         g.seq += 1;
         let mut roster: Vec<PeerRef> = l.members.values().map(|(p, _)| p.clone()).collect();
         if roster.len() > MAX_ROSTER {
@@ -320,9 +369,16 @@ impl Peer {
         }
     }
 
-    pub(super) fn on_alive(&mut self, now: Time, from: PeerRef, alive: Alive) -> Result<Response, RequestError> {
+    pub(super) fn on_alive(
+        &mut self,
+        now: Time,
+        from: PeerRef,
+        alive: Alive,
+    ) -> Result<Response, RequestError> {
         let me = self.me.clone();
-        let State::Member(g) = &mut self.state else { return Err(RequestError::NotJoined) };
+        let State::Member(g) = &mut self.state else {
+            return Err(RequestError::NotJoined);
+        };
         if alive.group.group_id != g.id {
             return Err(RequestError::WrongGroup(alive.group.group_id));
         }
@@ -374,7 +430,9 @@ impl Peer {
             });
         }
         // Forward through the group's mesh [0063].
-        let State::Member(g) = &self.state else { return Ok(Response::Ack) };
+        let State::Member(g) = &self.state else {
+            return Ok(Response::Ack);
+        };
         let targets: Vec<PeerRef> = g.intra.values().map(|l| l.peer.clone()).collect();
         let leader = g.leader.id;
         self.flood(alive.clone(), targets, &[from.id, leader, me.id]);
@@ -392,7 +450,9 @@ impl Peer {
     // ---- succession and election ----
 
     pub(super) fn on_alive_check(&mut self, now: Time) {
-        let State::Member(g) = &self.state else { return };
+        let State::Member(g) = &self.state else {
+            return;
+        };
         if !matches!(g.role, GroupRole::Follower) {
             return;
         }
@@ -412,7 +472,9 @@ impl Peer {
     pub(super) fn become_leader(&mut self, now: Time, epoch: u64, dead: &[PeerId]) {
         let target = self.cfg.leadership_list_target as usize;
         let me = self.me.clone();
-        let State::Member(g) = &mut self.state else { return };
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
         g.epoch = epoch;
         g.leader = me.clone();
         g.seq = 0;
@@ -458,11 +520,14 @@ impl Peer {
     }
 
     pub(super) fn start_election(&mut self, now: Time) {
-        let State::Member(g) = &mut self.state else { return };
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
         let epoch = g.epoch + 1;
         g.role = GroupRole::Electing(Election::new(epoch));
         let group = g.id;
-        self.events.push_back(Event::ElectionStarted { group, epoch });
+        self.events
+            .push_back(Event::ElectionStarted { group, epoch });
         self.cancel_timer(Timer::AliveCheck);
         let wait = self.random_delay(self.cfg.leaderless_backoff);
         self.set_timer(Timer::ElectionBackoff, now + wait);
@@ -481,11 +546,15 @@ impl Peer {
     pub(super) fn on_election_backoff(&mut self, now: Time) {
         let me = self.me.clone();
         let decide_in = self.cfg.collision_window * 2;
-        let State::Member(g) = &mut self.state else { return };
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
         let group_id = g.id;
         let mut targets: Vec<PeerRef> = g.roster.clone();
         targets.extend(g.intra.values().map(|l| l.peer.clone()));
-        let GroupRole::Electing(e) = &mut g.role else { return };
+        let GroupRole::Electing(e) = &mut g.role else {
+            return;
+        };
         if e.claimed || e.decide_at.is_some() {
             return;
         }
@@ -516,8 +585,15 @@ impl Peer {
         let epoch = e.epoch;
         match e.decide(window, rounds) {
             Decision::Winner(w) if w.id == me => {
-                let State::Member(g) = &self.state else { return };
-                let dead: Vec<PeerId> = g.leadership.iter().map(|p| p.id).filter(|id| *id != me).collect();
+                let State::Member(g) = &self.state else {
+                    return;
+                };
+                let dead: Vec<PeerId> = g
+                    .leadership
+                    .iter()
+                    .map(|p| p.id)
+                    .filter(|id| *id != me)
+                    .collect();
                 self.become_leader(now, epoch, &dead);
             }
             Decision::Winner(w) => self.follow(now, w, epoch),
@@ -531,7 +607,9 @@ impl Peer {
 
     /// Follows `leader` at `epoch`, and links to it so that its `Alive` arrives directly.
     fn follow(&mut self, now: Time, leader: PeerRef, epoch: u64) {
-        let State::Member(g) = &mut self.state else { return };
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
         let was_leading = matches!(g.role, GroupRole::Leading(_));
         if g.epoch != epoch || g.leader.id != leader.id {
             g.seq = 0;
@@ -548,26 +626,41 @@ impl Peer {
         self.set_timer(Timer::Refresh, now + self.cfg.member_refresh_interval);
         self.schedule_alive_check(now);
         self.events.push_back(if was_leading {
-            Event::SteppedDown { group, leader: leader.clone() }
+            Event::SteppedDown {
+                group,
+                leader: leader.clone(),
+            }
         } else {
-            Event::LeaderChanged { group, leader: leader.clone(), epoch }
+            Event::LeaderChanged {
+                group,
+                leader: leader.clone(),
+                epoch,
+            }
         });
         self.connect_intra(vec![leader]);
     }
 
-    pub(super) fn on_new_leader(&mut self, now: Time, from: PeerRef, claim: NewLeader) -> Result<Response, RequestError> {
+    pub(super) fn on_new_leader(
+        &mut self,
+        now: Time,
+        from: PeerRef,
+        claim: NewLeader,
+    ) -> Result<Response, RequestError> {
         let _ = from;
         let alive_timeout = self.cfg.alive_timeout;
         let decide_in = self.cfg.collision_window * 2;
         let me = self.me.clone();
-        let State::Member(g) = &mut self.state else { return Err(RequestError::NotJoined) };
+        let State::Member(g) = &mut self.state else {
+            return Err(RequestError::NotJoined);
+        };
         if claim.group_id != g.id {
             return Err(RequestError::WrongGroup(claim.group_id));
         }
         let view = match &mut g.role {
             GroupRole::Leading(_) if claim.epoch <= g.epoch => Some((g.epoch, me.clone())),
             GroupRole::Follower
-                if now.saturating_since(g.last_alive) < alive_timeout && claim.epoch <= g.epoch + 1 =>
+                if now.saturating_since(g.last_alive) < alive_timeout
+                    && claim.epoch <= g.epoch + 1 =>
             {
                 Some((g.epoch, g.leader.clone()))
             }
@@ -579,12 +672,18 @@ impl Peer {
                         self.timers.remove(&Timer::ElectionBackoff);
                     }
                 }
-                return Ok(Response::NewLeader(NewLeaderReply { epoch: e.epoch, leader: None }));
+                return Ok(Response::NewLeader(NewLeaderReply {
+                    epoch: e.epoch,
+                    leader: None,
+                }));
             }
             _ => None,
         };
         if let Some((epoch, leader)) = view {
-            return Ok(Response::NewLeader(NewLeaderReply { epoch, leader: Some(leader) }));
+            return Ok(Response::NewLeader(NewLeaderReply {
+                epoch,
+                leader: Some(leader),
+            }));
         }
         // This peer's leadership is older than the claim's: join the election.
         let was_leading = matches!(g.role, GroupRole::Leading(_));
@@ -600,12 +699,20 @@ impl Peer {
             self.cancel_timer(t);
         }
         self.set_timer(Timer::ElectionDecide, now + decide_in);
-        self.events.push_back(Event::ElectionStarted { group, epoch: claim.epoch });
-        Ok(Response::NewLeader(NewLeaderReply { epoch: claim.epoch, leader: None }))
+        self.events.push_back(Event::ElectionStarted {
+            group,
+            epoch: claim.epoch,
+        });
+        Ok(Response::NewLeader(NewLeaderReply {
+            epoch: claim.epoch,
+            leader: None,
+        }))
     }
 
     pub(super) fn on_claim_reply(&mut self, now: Time, result: Result<Response, CallError>) {
-        let Ok(Response::NewLeader(reply)) = result else { return };
+        let Ok(Response::NewLeader(reply)) = result else {
+            return;
+        };
         let Some(leader) = reply.leader else { return };
         let me = self.me.id;
         let Some(e) = self.election_mut() else { return };
@@ -617,25 +724,39 @@ impl Peer {
 
     // ---- leaving ----
 
-    pub(super) fn on_leave(&mut self, now: Time, from: PeerRef, req: LeaveRequest) -> Result<Response, RequestError> {
+    pub(super) fn on_leave(
+        &mut self,
+        now: Time,
+        from: PeerRef,
+        req: LeaveRequest,
+    ) -> Result<Response, RequestError> {
         let _ = now;
-        let State::Member(g) = &mut self.state else { return Ok(Response::Ack) };
+        let State::Member(g) = &mut self.state else {
+            return Ok(Response::Ack);
+        };
         let group = g.id;
         match (req.scope, &mut g.role) {
             (LinkScope::Intra, role) if req.group_id == group => {
                 g.intra.remove(&from.id);
                 if let GroupRole::Leading(l) = role {
                     if l.members.remove(&from.id).is_some() {
-                        self.events.push_back(Event::MemberLeft { group, peer: from.id });
+                        self.events.push_back(Event::MemberLeft {
+                            group,
+                            peer: from.id,
+                        });
                     }
                     self.repair_leadership();
                 }
             }
-            (LinkScope::Inter, GroupRole::Leading(l)) => {
-                if l.inter.get(&req.group_id).is_some_and(|n| n.leader.id == from.id) {
-                    l.inter.remove(&req.group_id);
-                    self.events.push_back(Event::NeighborRemoved { group: req.group_id });
-                }
+            (LinkScope::Inter, GroupRole::Leading(l))
+                if l.inter
+                    .get(&req.group_id)
+                    .is_some_and(|n| n.leader.id == from.id) =>
+            {
+                l.inter.remove(&req.group_id);
+                self.events.push_back(Event::NeighborRemoved {
+                    group: req.group_id,
+                });
             }
             _ => {}
         }
@@ -646,7 +767,9 @@ impl Peer {
     /// when it is the last member [0060]; every member closes its links.
     pub(super) fn leave_group(&mut self, _now: Time) {
         let me = self.me.clone();
-        let State::Member(g) = &self.state else { return };
+        let State::Member(g) = &self.state else {
+            return;
+        };
         let group_id = g.id;
         let links: Vec<PeerRef> = g.intra.values().map(|l| l.peer.clone()).collect();
         match &g.role {
@@ -656,13 +779,20 @@ impl Peer {
                 view.member_count = 0;
                 self.send(
                     Target::Rendezvous,
-                    Request::AnnounceGroup(Announcement { group: view, neighbors: Vec::new(), ended: true }),
+                    Request::AnnounceGroup(Announcement {
+                        group: view,
+                        neighbors: Vec::new(),
+                        ended: true,
+                    }),
                     Purpose::Ignore,
                 );
                 for n in neighbors {
                     self.send_to(
                         &n.leader,
-                        Request::Leave(LeaveRequest { group_id, scope: LinkScope::Inter }),
+                        Request::Leave(LeaveRequest {
+                            group_id,
+                            scope: LinkScope::Inter,
+                        }),
                         Purpose::Ignore,
                     );
                 }
@@ -676,8 +806,12 @@ impl Peer {
                     .or_else(|| l.members.values().map(|(p, _)| p).find(|p| p.id != me.id))
                     .cloned();
                 if let Some(successor) = successor {
-                    let mut leadership: Vec<PeerRef> =
-                        g.leadership.iter().filter(|p| p.id != me.id && p.id != successor.id).cloned().collect();
+                    let mut leadership: Vec<PeerRef> = g
+                        .leadership
+                        .iter()
+                        .filter(|p| p.id != me.id && p.id != successor.id)
+                        .cloned()
+                        .collect();
                     leadership.insert(0, successor.clone());
                     let roster: Vec<PeerRef> = l
                         .members
@@ -689,13 +823,22 @@ impl Peer {
                     let mut view = g.view();
                     view.epoch += 1;
                     view.leader = successor.clone();
-                    view.successors = leadership.iter().skip(1).take(crate::message::MAX_SUCCESSORS).cloned().collect();
+                    view.successors = leadership
+                        .iter()
+                        .skip(1)
+                        .take(crate::message::MAX_SUCCESSORS)
+                        .cloned()
+                        .collect();
                     view.member_count = roster.len() as u32;
                     let alive = Alive {
                         group: view,
                         seq: 1,
                         leadership: leadership.clone(),
-                        neighbors: l.neighbor_groups().into_iter().take(MAX_NEIGHBORS).collect(),
+                        neighbors: l
+                            .neighbor_groups()
+                            .into_iter()
+                            .take(MAX_NEIGHBORS)
+                            .collect(),
                         roster,
                         merge_into: None,
                     };
@@ -710,14 +853,24 @@ impl Peer {
                     let leader = g.leader.clone();
                     self.send_to(
                         &leader,
-                        Request::Leave(LeaveRequest { group_id, scope: LinkScope::Intra }),
+                        Request::Leave(LeaveRequest {
+                            group_id,
+                            scope: LinkScope::Intra,
+                        }),
                         Purpose::Ignore,
                     );
                 }
             }
         }
         for p in links {
-            self.send_to(&p, Request::Leave(LeaveRequest { group_id, scope: LinkScope::Intra }), Purpose::Ignore);
+            self.send_to(
+                &p,
+                Request::Leave(LeaveRequest {
+                    group_id,
+                    scope: LinkScope::Intra,
+                }),
+                Purpose::Ignore,
+            );
         }
     }
 

@@ -17,22 +17,34 @@ use crate::time::Time;
 impl Peer {
     /// Starts a join walk from the boot sources plus `seeds`; `exclude` is a group it must not
     /// enter again (the one the peer is leaving).
-    pub(super) fn start_walk(&mut self, now: Time, seeds: Vec<(GroupId, PeerRef)>, exclude: Option<GroupId>) {
+    pub(super) fn start_walk(
+        &mut self,
+        now: Time,
+        seeds: Vec<(GroupId, PeerRef)>,
+        exclude: Option<GroupId>,
+    ) {
         self.timers.clear();
         let id = self.next_walk;
         self.next_walk += 1;
-        let boot = if seeds.is_empty() { self.boot.clone() } else { Vec::new() };
-        let mut walk = Walk::new(self.walk_limits(now, self.cfg.max_tested_groups), boot.len());
+        let boot = if seeds.is_empty() {
+            self.boot.clone()
+        } else {
+            Vec::new()
+        };
+        let mut walk = Walk::new(
+            self.walk_limits(now, self.cfg.max_tested_groups),
+            boot.len(),
+        );
         if let Some(g) = exclude {
             walk.exclude(g);
         }
         walk.add_candidates(seeds);
-        self.state = State::Joining(Joining {
+        self.state = State::Joining(Box::new(Joining {
             walk,
             id,
             started: now,
             stats: JoinStats::default(),
-        });
+        }));
         self.set_timer(Timer::JoinDeadline, now + self.cfg.join_deadline);
         let max = self.cfg.boot_list_size;
         for source in boot {
@@ -40,7 +52,11 @@ impl Peer {
                 BootSource::Rendezvous => Target::Rendezvous,
                 BootSource::Peer(addr) => Target::Address(addr),
             };
-            self.send(to, Request::GetBootList(GetBootListRequest { max }), Purpose::Boot { walk: id });
+            self.send(
+                to,
+                Request::GetBootList(GetBootListRequest { max }),
+                Purpose::Boot { walk: id },
+            );
         }
         self.drive_walk(now, id);
     }
@@ -49,6 +65,7 @@ impl Peer {
         Limits {
             threshold: self.cfg.locality_threshold,
             max_leader_rtt: self.cfg.max_leader_rtt,
+            direct_rtt: self.cfg.direct_join_rtt,
             max_tested,
             deadline: now + self.cfg.join_deadline,
         }
@@ -60,9 +77,13 @@ impl Peer {
         let id = self.next_walk;
         self.next_walk += 1;
         let limits = self.walk_limits(now, 1);
-        let State::Member(g) = &mut self.state else { return };
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
         let own = g.id;
-        let GroupRole::Leading(l) = &mut g.role else { return };
+        let GroupRole::Leading(l) = &mut g.role else {
+            return;
+        };
         if l.merge.is_some() {
             return;
         }
@@ -89,18 +110,25 @@ impl Peer {
     }
 
     pub(super) fn drive_walk(&mut self, now: Time, id: u64) {
-        let Some(walk) = self.walk_mut(id) else { return };
+        let Some(walk) = self.walk_mut(id) else {
+            return;
+        };
         for action in walk.next(now) {
             match action {
                 Action::Measure(peer) => self.probe(peer, ProbeFor::Walk(id)),
                 Action::Query { group, leader } => self.send_to(
                     &leader,
-                    Request::GetNeighbors(GetNeighborsRequest { group_id: Some(group) }),
+                    Request::GetNeighbors(GetNeighborsRequest {
+                        group_id: Some(group),
+                    }),
                     Purpose::WalkQuery { walk: id, group },
                 ),
                 Action::Enter { group, leader } => self.send_to(
                     &leader,
-                    Request::GetGroupMembers(GetGroupMembersRequest { group_id: group, joining: true }),
+                    Request::GetGroupMembers(GetGroupMembersRequest {
+                        group_id: group,
+                        joining: true,
+                    }),
                     Purpose::WalkEnter { walk: id, group },
                 ),
                 Action::Found { nearest } => {
@@ -117,12 +145,19 @@ impl Peer {
         }
     }
 
-    pub(super) fn on_boot_reply(&mut self, now: Time, id: u64, result: Result<Response, CallError>) {
+    pub(super) fn on_boot_reply(
+        &mut self,
+        now: Time,
+        id: u64,
+        result: Result<Response, CallError>,
+    ) {
         let list = match result {
             Ok(Response::BootList(list)) => Some(list),
             _ => None,
         };
-        let Some(walk) = self.walk_mut(id) else { return };
+        let Some(walk) = self.walk_mut(id) else {
+            return;
+        };
         walk.on_boot_list(list);
         self.drive_walk(now, id);
     }
@@ -134,7 +169,9 @@ impl Peer {
         peer: &PeerRef,
         result: Option<(Duration, &MeasureReply)>,
     ) {
-        let Some(walk) = self.walk_mut(id) else { return };
+        let Some(walk) = self.walk_mut(id) else {
+            return;
+        };
         walk.on_measured(peer, result);
         self.drive_walk(now, id);
     }
@@ -150,7 +187,9 @@ impl Peer {
             Ok(Response::Neighbors(r)) => Some(r),
             _ => None,
         };
-        let Some(walk) = self.walk_mut(id) else { return };
+        let Some(walk) = self.walk_mut(id) else {
+            return;
+        };
         if !walk.is_querying(group) {
             return;
         }
@@ -165,7 +204,9 @@ impl Peer {
         group: GroupId,
         result: Result<Response, CallError>,
     ) {
-        let Some(walk) = self.walk_mut(id) else { return };
+        let Some(walk) = self.walk_mut(id) else {
+            return;
+        };
         if !walk.is_entering(group) {
             return;
         }
@@ -259,7 +300,9 @@ impl Peer {
         leading.search = Some(Search::new(
             id,
             self.cfg.inter_group_radius,
-            nearest.into_iter().map(|m| (m.group, m.leader, Some(m.rtt))),
+            nearest
+                .into_iter()
+                .map(|m| (m.group, m.leader, Some(m.rtt))),
         ));
         group.role = GroupRole::Leading(Box::new(leading));
         self.state = State::Member(Box::new(group));

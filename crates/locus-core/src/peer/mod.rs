@@ -180,7 +180,11 @@ impl Peer {
                 g.leadership.clone(),
                 g.intra.values().take(MAX_STATUS_LINKS).cloned().collect(),
                 match &g.role {
-                    GroupRole::Leading(l) => l.neighbor_groups().into_iter().take(MAX_STATUS_LINKS).collect(),
+                    GroupRole::Leading(l) => l
+                        .neighbor_groups()
+                        .into_iter()
+                        .take(MAX_STATUS_LINKS)
+                        .collect(),
                     _ => Vec::new(),
                 },
             ),
@@ -225,7 +229,12 @@ impl Peer {
     }
 
     /// Reports the result of a call from [`Peer::poll_transmit`]. Unknown ids are ignored.
-    pub fn handle_response(&mut self, now: Time, id: RequestId, result: Result<Response, CallError>) {
+    pub fn handle_response(
+        &mut self,
+        now: Time,
+        id: RequestId,
+        result: Result<Response, CallError>,
+    ) {
         self.now = now;
         let Some(Pending { sent_at, purpose }) = self.pending.remove(&id) else {
             return;
@@ -234,8 +243,12 @@ impl Peer {
         match purpose {
             Purpose::Probe(target) => self.on_probe_sample(now, target, rtt, result),
             Purpose::Boot { walk } => self.on_boot_reply(now, walk, result),
-            Purpose::WalkQuery { walk, group } => self.on_walk_query_reply(now, walk, group, result),
-            Purpose::WalkEnter { walk, group } => self.on_walk_enter_reply(now, walk, group, result),
+            Purpose::WalkQuery { walk, group } => {
+                self.on_walk_query_reply(now, walk, group, result)
+            }
+            Purpose::WalkEnter { walk, group } => {
+                self.on_walk_enter_reply(now, walk, group, result)
+            }
             Purpose::Report => self.on_report_reply(now, result),
             Purpose::ConnectIntra(peer) => self.on_connect_intra_reply(peer, rtt, result),
             Purpose::ConnectInter(c) => self.on_connect_inter_reply(now, c, result),
@@ -351,11 +364,23 @@ impl Peer {
                 why: vec![why],
             },
         );
-        self.send_to(&target, Request::Measure(MeasureRequest {}), Purpose::Probe(target.id));
+        self.send_to(
+            &target,
+            Request::Measure(MeasureRequest {}),
+            Purpose::Probe(target.id),
+        );
     }
 
-    fn on_probe_sample(&mut self, _now: Time, target: PeerId, rtt: Duration, result: Result<Response, CallError>) {
-        let Some(p) = self.probes.get_mut(&target) else { return };
+    fn on_probe_sample(
+        &mut self,
+        _now: Time,
+        target: PeerId,
+        rtt: Duration,
+        result: Result<Response, CallError>,
+    ) {
+        let Some(p) = self.probes.get_mut(&target) else {
+            return;
+        };
         match result {
             Ok(Response::Measure(reply)) => {
                 p.best = Some(p.best.map_or(rtt, |b| b.min(rtt)));
@@ -363,31 +388,41 @@ impl Peer {
                 p.remaining = p.remaining.saturating_sub(1);
                 if p.remaining > 0 {
                     let to = p.target.clone();
-                    self.send_to(&to, Request::Measure(MeasureRequest {}), Purpose::Probe(target));
+                    self.send_to(
+                        &to,
+                        Request::Measure(MeasureRequest {}),
+                        Purpose::Probe(target),
+                    );
                     return;
                 }
             }
             // A probe that fails after answering once still measured something.
             _ => p.remaining = 0,
         }
-        let Some(p) = self.probes.remove(&target) else { return };
+        let Some(p) = self.probes.remove(&target) else {
+            return;
+        };
         let result = p.best.zip(p.reply);
         self.probe_done(p.target, result, p.why);
     }
 
-    fn probe_done(&mut self, target: PeerRef, result: Option<(Duration, MeasureReply)>, why: Vec<ProbeFor>) {
-        if let Some((rtt, reply)) = &result {
-            if reply.responder.id == target.id
-                && (self.known.len() < MAX_KNOWN_RTTS || self.known.contains_key(&target.id))
-            {
-                self.known.insert(
-                    target.id,
-                    LinkInfo {
-                        peer: reply.responder.clone(),
-                        rtt: *rtt,
-                    },
-                );
-            }
+    fn probe_done(
+        &mut self,
+        target: PeerRef,
+        result: Option<(Duration, MeasureReply)>,
+        why: Vec<ProbeFor>,
+    ) {
+        if let Some((rtt, reply)) = &result
+            && reply.responder.id == target.id
+            && (self.known.len() < MAX_KNOWN_RTTS || self.known.contains_key(&target.id))
+        {
+            self.known.insert(
+                target.id,
+                LinkInfo {
+                    peer: reply.responder.clone(),
+                    rtt: *rtt,
+                },
+            );
         }
         let result = result.as_ref().map(|(rtt, reply)| (*rtt, reply));
         for w in why {
@@ -395,7 +430,9 @@ impl Peer {
                 ProbeFor::Walk(walk) => self.on_walk_measured(self.now, walk, &target, result),
                 ProbeFor::Search => self.on_search_measured(self.now, &target, result),
                 ProbeFor::Remeasure(group) => self.on_remeasured(self.now, group, &target, result),
-                ProbeFor::Replace(group) => self.on_replace_measured(self.now, group, &target, result),
+                ProbeFor::Replace(group) => {
+                    self.on_replace_measured(self.now, group, &target, result)
+                }
                 ProbeFor::Random(group) => self.on_random_measured(group, &target, result),
                 ProbeFor::Intra => self.on_intra_measured(&target, result),
             }
@@ -417,7 +454,9 @@ impl Peer {
 
     fn boot_list(&self, max: usize) -> Vec<GroupView> {
         let max = max.clamp(1, MAX_BOOT_LIST);
-        let State::Member(g) = &self.state else { return Vec::new() };
+        let State::Member(g) = &self.state else {
+            return Vec::new();
+        };
         let mut out = vec![g.view()];
         let neighbors = match &g.role {
             GroupRole::Leading(l) => l.neighbor_groups(),

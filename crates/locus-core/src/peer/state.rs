@@ -17,7 +17,7 @@ pub(super) enum State {
     /// Not in the overlay.
     Idle,
     /// Walking to find its group.
-    Joining(Joining),
+    Joining(Box<Joining>),
     /// In a group.
     Member(Box<Group>),
 }

@@ -50,20 +50,33 @@ pub fn at(s: f64) -> Time {
 /// Panics with the invariant violations, if any.
 pub fn assert_steady(sim: &Sim) {
     let v = check::steady_state_violations(sim);
-    assert!(v.is_empty(), "steady-state violations at {:?}:\n{}", sim.now(), v.join("\n"));
+    assert!(
+        v.is_empty(),
+        "steady-state violations at {:?}:\n{}",
+        sim.now(),
+        v.join("\n")
+    );
 }
 
 /// Asserts that the groups are exactly the regions.
 pub fn assert_groups_are_regions(sim: &Sim) {
     let groups = sim.groups();
     let summary: Vec<Vec<usize>> = groups.values().cloned().collect();
-    assert_eq!(groups.len(), 3, "expected one group per region, got {summary:?}");
+    assert_eq!(
+        groups.len(),
+        3,
+        "expected one group per region, got {summary:?}"
+    );
     for members in groups.values() {
         let r = region_of(members[0]);
         assert!(
             members.iter().all(|m| region_of(*m) == r),
             "a group mixes regions: {members:?}"
         );
-        assert_eq!(members.len(), PER_REGION, "group {members:?} is not its whole region");
+        assert_eq!(
+            members.len(),
+            PER_REGION,
+            "group {members:?} is not its whole region"
+        );
     }
 }
