@@ -78,6 +78,8 @@ pub struct Counters {
     pub events: u64,
     /// Calls sent by peers.
     pub calls: u64,
+    /// Calls by kind of request.
+    pub calls_by_kind: std::collections::BTreeMap<&'static str, u64>,
     /// Calls that timed out (destination down, cut off, or no RTT in the model).
     pub timeouts: u64,
     /// Peers that joined by churn.
@@ -268,7 +270,7 @@ impl<'m> Engine<'m> {
             if let Some(ev) = self.slots[slot as usize].take() {
                 self.free.push(slot);
                 self.counters.events += 1;
-                if self.counters.events % 65_536 == 0 {
+                if self.counters.events.is_multiple_of(65_536) {
                     progress(self.now, self.live.len());
                 }
                 self.dispatch(ev);
@@ -506,6 +508,11 @@ impl<'m> Engine<'m> {
         let next_timer = peer.poll_timeout();
         for t in out {
             self.counters.calls += 1;
+            *self
+                .counters
+                .calls_by_kind
+                .entry(kind(&t.request))
+                .or_default() += 1;
             let dest = match &t.to {
                 Target::Peer(p) => index_of(&p.addr).map(Dest::Node),
                 Target::Address(a) => index_of(a).map(Dest::Node),
@@ -554,11 +561,11 @@ impl<'m> Engine<'m> {
             self.on_event(i, e);
         }
         let n = &mut self.nodes[i as usize];
-        if let Some(t) = next_timer {
-            if n.timer_at.is_none_or(|s| t < s) {
-                n.timer_at = Some(t);
-                self.push(t.max(now), Ev::Timer { node: i, at: t });
-            }
+        if let Some(t) = next_timer
+            && n.timer_at.is_none_or(|s| t < s)
+        {
+            n.timer_at = Some(t);
+            self.push(t.max(now), Ev::Timer { node: i, at: t });
         }
     }
 
@@ -686,5 +693,23 @@ fn role_name(role: Role) -> &'static str {
         Role::Member => "member",
         Role::Electing => "electing",
         Role::Leader => "leader",
+    }
+}
+
+fn kind(r: &Request) -> &'static str {
+    match r {
+        Request::Measure(_) => "measure",
+        Request::GetNeighbors(_) => "get_neighbors",
+        Request::GetGroupMembers(_) => "get_group_members",
+        Request::ConnectIntra(_) => "connect_intra",
+        Request::ConnectInter(_) => "connect_inter",
+        Request::Leave(_) => "leave",
+        Request::Alive(_) => "alive",
+        Request::NewLeader(_) => "new_leader",
+        Request::GetStatus => "get_status",
+        Request::Nearby(_) => "nearby",
+        Request::GetBootList(_) => "get_boot_list",
+        Request::AnnounceGroup(_) => "announce_group",
+        Request::ResolveGroup(_) => "resolve_group",
     }
 }

@@ -118,6 +118,12 @@ struct RunArgs {
     /// Intra-group links a member opens.
     #[arg(long)]
     intra_group_target: Option<u32>,
+    /// Intra-group links a peer accepts before it refuses and refers.
+    #[arg(long)]
+    max_intra_group_links: Option<u32>,
+    /// Inter-group links a leader accepts.
+    #[arg(long)]
+    max_inter_group_links: Option<u32>,
     /// Probes per measurement.
     #[arg(long)]
     measure_samples: Option<u32>,
@@ -154,6 +160,8 @@ impl RunArgs {
             random_inter_group_links,
             max_tested_groups,
             intra_group_target,
+            max_intra_group_links,
+            max_inter_group_links,
             measure_samples,
             boot_list_size
         );

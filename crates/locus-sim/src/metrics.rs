@@ -227,7 +227,7 @@ pub fn compute(
     let sites = overlay.sites();
     let n = sites.len();
     let index: BTreeMap<usize, usize> = sites.iter().enumerate().map(|(k, s)| (*s, k)).collect();
-    let mut rng = Rng::new(overlay.seed ^ 0x6d65_7472_6963_73);
+    let mut rng = Rng::new(overlay.seed ^ 0x006d_6574_7269_6373);
     let edges: Vec<(usize, usize)> = overlay
         .links
         .iter()

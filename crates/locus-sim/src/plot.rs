@@ -139,8 +139,14 @@ pub fn join_probes(path: &Path, title: &str, probes: &[u32]) -> Result<()> {
     Ok(())
 }
 
+/// One run's join cost: `(N, probes mean, probes p99, calls mean)`.
+pub type JoinCostPoint = (usize, f64, f64, f64);
+
+/// A named curve: its label, how to read its value from a point, its colour.
+type Series = (&'static str, fn(&JoinCostPoint) -> f64, RGBColor);
+
 /// Mean and p99 probes (and calls) per join against N, log-scaled N.
-pub fn join_cost_vs_n(path: &Path, points: &[(usize, f64, f64, f64)]) -> Result<()> {
+pub fn join_cost_vs_n(path: &Path, points: &[JoinCostPoint]) -> Result<()> {
     let max_n = points.iter().map(|p| p.0).max().unwrap_or(10) as f64 * 2.0;
     let min_n = points.iter().map(|p| p.0).min().unwrap_or(1) as f64 / 2.0;
     let top = points.iter().map(|p| p.2.max(p.3)).fold(1.0, f64::max) * 1.2;
@@ -157,7 +163,7 @@ pub fn join_cost_vs_n(path: &Path, points: &[(usize, f64, f64, f64)]) -> Result<
         .x_desc("peers (log scale)")
         .y_desc("per join")
         .draw()?;
-    let series: [(&str, fn(&(usize, f64, f64, f64)) -> f64, RGBColor); 3] = [
+    let series: [Series; 3] = [
         ("probes, mean", |p| p.1, RGBColor(31, 119, 180)),
         ("probes, p99", |p| p.2, RGBColor(255, 127, 14)),
         ("calls, mean", |p| p.3, RGBColor(44, 160, 44)),
