@@ -305,6 +305,10 @@ fn run(args: &RunArgs) -> Result<(Outcome, Metrics)> {
             .expect("static template")
             .progress_chars("=> "),
     );
+    // Without a terminal (nohup, CI) a line every 15 s of wall time says how far the run is.
+    let tty = std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    let mut last_line = started;
     let outcome = locus_sim::simulate(
         cfg.clone(),
         scenario,
@@ -315,6 +319,15 @@ fn run(args: &RunArgs) -> Result<(Outcome, Metrics)> {
             bar.set_length(end.as_micros() / 1_000_000);
             bar.set_position(now.as_micros() / 1_000_000);
             bar.set_message(format!("{live} peers"));
+            if !tty && last_line.elapsed() >= Duration::from_secs(15) {
+                last_line = std::time::Instant::now();
+                eprintln!(
+                    "[{:.0} s wall] virtual {:.0}/{:.0} s, {live} peers",
+                    started.elapsed().as_secs_f64(),
+                    now.as_micros() as f64 / 1e6,
+                    end.as_micros() as f64 / 1e6
+                );
+            }
         },
     );
     bar.finish_and_clear();
