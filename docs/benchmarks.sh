@@ -29,6 +29,7 @@ run synthetic-3k --synthetic continents=5,metros=6,seed=7 --peers 3000 --arrival
 run synthetic-10k --synthetic continents=5,metros=20,seed=7 --peers 10000 --arrival poisson:100 --seed 1 $SYN
 run synthetic-2k-churn --synthetic continents=5,metros=4,seed=7 --peers 2000 --arrival poisson:100 --churn 20:10m --crash 0.05 --leave 0.05 --seed 1 $SYN
 run synthetic-2k-partition --synthetic continents=5,metros=4,seed=7 --peers 2000 --arrival poisson:100 --partition 30s:60s:0.2 --seed 1 $SYN
+run synthetic-2k-partition-settle180 --synthetic continents=5,metros=4,seed=7 --peers 2000 --arrival poisson:100 --partition 30s:60s:0.2 --settle 180s --seed 1 $SYN
 # The default max_intra_group_links, for the call counts of the referral loop.
 run synthetic-3k-defaults --synthetic continents=5,metros=6,seed=7 --peers 3000 --arrival poisson:100 --seed 1
 "$SIM" scaling docs/plots/join_cost_vs_n.svg "$OUT/synthetic-1k" "$OUT/synthetic-3k" "$OUT/synthetic-10k"
