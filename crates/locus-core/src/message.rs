@@ -4,6 +4,7 @@
 //! receipt; drivers never build them by hand. Names follow the seed where it names a message.
 //! Durations are round-trip times measured by the sender.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -294,8 +295,9 @@ pub enum Request {
     ConnectInter(ConnectInterRequest),
     /// Close a connection.
     Leave(LeaveRequest),
-    /// The leader's heartbeat, flooded.
-    Alive(Alive),
+    /// The leader's heartbeat, flooded. Shared: a flood hands the same heartbeat to every
+    /// link, so forwarding it costs no copy of its lists.
+    Alive(Arc<Alive>),
     /// A leadership claim.
     NewLeader(NewLeader),
     /// Operator status.

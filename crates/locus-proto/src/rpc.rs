@@ -191,7 +191,7 @@ impl Unary for pb::AliveRequest {
             roster: list(self.roster, MAX_ROSTER, "roster")?,
             merge_into: optional(self.merge_into, "merge_into")?,
         };
-        Ok((caller(self.caller)?, Request::Alive(alive)))
+        Ok((caller(self.caller)?, Request::Alive(alive.into())))
     }
     reply_ack!();
 }
@@ -381,14 +381,17 @@ impl Outgoing {
                 group_id: r.group_id.to_string(),
                 scope: pb::LinkScope::from(r.scope).into(),
             }),
-            Request::Alive(a) => Self::Alive(pb::AliveRequest {
-                caller,
-                group: Some(a.group.into()),
-                seq: a.seq,
-                leadership: all(a.leadership),
-                neighbors: all(a.neighbors),
-                roster: all(a.roster),
-                merge_into: a.merge_into.map(Into::into),
+            Request::Alive(a) => Self::Alive({
+                let a = std::sync::Arc::unwrap_or_clone(a);
+                pb::AliveRequest {
+                    caller,
+                    group: Some(a.group.into()),
+                    seq: a.seq,
+                    leadership: all(a.leadership),
+                    neighbors: all(a.neighbors),
+                    roster: all(a.roster),
+                    merge_into: a.merge_into.map(Into::into),
+                }
             }),
             Request::NewLeader(c) => Self::NewLeader(pb::NewLeaderRequest {
                 caller,

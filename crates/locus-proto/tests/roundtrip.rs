@@ -46,22 +46,28 @@ fn requests() -> Vec<Request> {
             group_id: group_id(5),
             scope: LinkScope::Inter,
         }),
-        Request::Alive(Alive {
-            group: view(1),
-            seq: 99,
-            leadership: vec![peer(1), peer(101), peer(102)],
-            neighbors: vec![neighbor(2), neighbor(3)],
-            roster: (1..20).map(peer).collect(),
-            merge_into: Some(view(9)),
-        }),
-        Request::Alive(Alive {
-            group: view(1),
-            seq: 0,
-            leadership: vec![],
-            neighbors: vec![],
-            roster: vec![],
-            merge_into: None,
-        }),
+        Request::Alive(
+            Alive {
+                group: view(1),
+                seq: 99,
+                leadership: vec![peer(1), peer(101), peer(102)],
+                neighbors: vec![neighbor(2), neighbor(3)],
+                roster: (1..20).map(peer).collect(),
+                merge_into: Some(view(9)),
+            }
+            .into(),
+        ),
+        Request::Alive(
+            Alive {
+                group: view(1),
+                seq: 0,
+                leadership: vec![],
+                neighbors: vec![],
+                roster: vec![],
+                merge_into: None,
+            }
+            .into(),
+        ),
         Request::NewLeader(NewLeader {
             group_id: group_id(6),
             epoch: 12,

@@ -2,6 +2,7 @@
 //! the leaderless election, graceful leave and step-down.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use super::state::{GroupRole, Leading, ProbeFor, Purpose, State};
 use super::{Peer, Timer};
@@ -367,16 +368,16 @@ impl Peer {
         };
         let mut targets: Vec<PeerRef> = g.intra.values().map(|l| l.peer.clone()).collect();
         targets.extend(g.leadership.iter().cloned());
-        self.flood(alive, targets, &[me]);
+        self.flood(Arc::new(alive), targets, &[me]);
     }
 
-    fn flood(&mut self, alive: Alive, targets: Vec<PeerRef>, skip: &[PeerId]) {
+    fn flood(&mut self, alive: Arc<Alive>, targets: Vec<PeerRef>, skip: &[PeerId]) {
         let mut sent = BTreeSet::new();
         for t in targets {
             if skip.contains(&t.id) || !sent.insert(t.id) {
                 continue;
             }
-            self.send_to(&t, Request::Alive(alive.clone()), Purpose::Alive(t.id));
+            self.send_to(&t, Request::Alive(Arc::clone(&alive)), Purpose::Alive(t.id));
         }
     }
 
@@ -393,7 +394,7 @@ impl Peer {
         &mut self,
         now: Time,
         from: PeerRef,
-        alive: Alive,
+        alive: Arc<Alive>,
     ) -> Result<Response, RequestError> {
         let me = self.me.clone();
         let State::Member(g) = &mut self.state else {
@@ -455,9 +456,9 @@ impl Peer {
         };
         let targets: Vec<PeerRef> = g.intra.values().map(|l| l.peer.clone()).collect();
         let leader = g.leader.id;
-        self.flood(alive.clone(), targets, &[from.id, leader, me.id]);
+        self.flood(Arc::clone(&alive), targets, &[from.id, leader, me.id]);
         self.schedule_alive_check(now);
-        if let Some(into) = alive.merge_into {
+        if let Some(into) = alive.merge_into.clone() {
             self.events.push_back(Event::Merging {
                 from: group,
                 into: into.group_id,
@@ -865,7 +866,7 @@ impl Peer {
                     let mut targets = vec![successor];
                     targets.extend(links.iter().cloned());
                     targets.extend(leadership);
-                    self.flood(alive, targets, &[me.id]);
+                    self.flood(Arc::new(alive), targets, &[me.id]);
                 }
             }
             GroupRole::Follower | GroupRole::Electing(_) => {

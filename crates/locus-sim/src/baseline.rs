@@ -1,0 +1,298 @@
+//! The overlays locus is compared with, built on the same peers in the same run (DESIGN §5):
+//!
+//! - **random** — the configuration model: the locus overlay's degree sequence, stubs shuffled
+//!   and paired (self-loops dropped), so only the choice of neighbours differs;
+//! - **k-nearest bound** — every peer's `deg(v)` smallest RTTs to other running peers: no graph
+//!   with these degrees has a lower mean link RTT;
+//! - **landmark binning** (Ratnasamy, Handley, Karp, Shenker, "Topologically-aware overlay
+//!   construction and server selection", INFOCOM 2002) — see [`landmark_binning`].
+//!
+//! Peers are numbered `0..n` here, in the order of [`crate::overlay::Overlay::peers`]; `sites`
+//! maps them to the latency model.
+
+use std::collections::HashSet;
+
+use locus_core::Rng;
+use locus_topology::LatencyModel;
+
+/// Landmarks used by landmark binning unless told otherwise; the paper's experiments use 4
+/// to 12, and 8 keeps bins small at 100,000 peers while every peer still measures only 8 RTTs.
+pub const DEFAULT_LANDMARKS: usize = 8;
+/// Latency level boundaries of landmark binning, in ms: the paper's three levels
+/// `[0, 100)`, `[100, 200)` and `200+`.
+pub const LEVELS_MS: [u64; 2] = [100, 200];
+/// Up to this many peers the k-nearest bound is exact; above it, it is estimated from this
+/// many sampled peers (each still against every other peer).
+pub const KNN_EXACT_UP_TO: usize = 4_000;
+
+/// RTT between peers `a` and `b` in µs, if the model has it.
+pub fn rtt(model: &dyn LatencyModel, sites: &[usize], a: usize, b: usize) -> Option<u64> {
+    model.rtt_us(sites[a], sites[b])
+}
+
+/// One random graph with the degree sequence of `edges`.
+pub fn random_graph(n: usize, edges: &[(usize, usize)], rng: &mut Rng) -> Vec<(usize, usize)> {
+    let _ = n;
+    let mut stubs: Vec<usize> = edges.iter().flat_map(|&(a, b)| [a, b]).collect();
+    rng.shuffle(&mut stubs);
+    stubs
+        .chunks_exact(2)
+        .filter(|c| c[0] != c[1])
+        .map(|c| (c[0], c[1]))
+        .collect()
+}
+
+/// The k-nearest bound: `(bound in µs, the per-peer nearest RTTs of the peers it looked at)`.
+/// Exact up to [`KNN_EXACT_UP_TO`] peers; beyond, the sum over peers is estimated from a
+/// uniform sample of that many peers, scaled by `n / sample`.
+pub fn knn_bound(
+    model: &dyn LatencyModel,
+    sites: &[usize],
+    degree: &[usize],
+    rng: &mut Rng,
+) -> (f64, Vec<u64>) {
+    let n = sites.len();
+    let total_degree: usize = degree.iter().sum();
+    if total_degree == 0 {
+        return (0.0, Vec::new());
+    }
+    let mut sample: Vec<usize> = (0..n).collect();
+    if n > KNN_EXACT_UP_TO {
+        rng.shuffle(&mut sample);
+        sample.truncate(KNN_EXACT_UP_TO);
+        sample.sort_unstable();
+    }
+    let mut sum = 0u128;
+    let mut nearest_rtts = Vec::new();
+    let mut row: Vec<u64> = Vec::with_capacity(n);
+    for &v in &sample {
+        let k = degree[v];
+        if k == 0 {
+            continue;
+        }
+        row.clear();
+        row.extend(
+            (0..n)
+                .filter(|&u| u != v)
+                .filter_map(|u| rtt(model, sites, v, u)),
+        );
+        let k = k.min(row.len());
+        if k == 0 {
+            continue;
+        }
+        row.select_nth_unstable(k - 1);
+        sum += row[..k].iter().map(|&x| u128::from(x)).sum::<u128>();
+        nearest_rtts.extend_from_slice(&row[..k]);
+    }
+    let scale = n as f64 / sample.len() as f64;
+    (sum as f64 * scale / total_degree as f64, nearest_rtts)
+}
+
+/// The landmark-binning overlay and how it was built.
+#[derive(Debug, Clone)]
+pub struct Binning {
+    /// Its links, undirected, deduplicated.
+    pub edges: Vec<(usize, usize)>,
+    /// Landmarks used.
+    pub landmarks: usize,
+    /// Distinct bins (landmark order plus levels) among the peers.
+    pub bins: usize,
+    /// Components before bridging.
+    pub components_before_bridging: usize,
+    /// Links added to connect those components.
+    pub bridges: usize,
+}
+
+/// Landmark binning as an overlay with the locus overlay's mean degree.
+///
+/// `landmarks` peers are drawn at random; every peer measures its RTT to each and takes as
+/// its bin the landmarks ordered nearest first, each with its latency level ([`LEVELS_MS`]),
+/// as in the paper. Peers are sorted by bin, so that peers sharing a longer prefix of the bin
+/// (the same nearest landmarks at the same levels) sit next to each other. Each peer then
+/// opens `m` links (`m` = half the target mean degree, randomly rounded so that the mean comes
+/// out right) to random peers of its own bin, widening to the longest shared prefix that has
+/// enough peers when its bin is too small — the paper's rule that peers in one bin are close,
+/// with nearest bins as the fallback. Components left over are bridged to the largest with
+/// one random link each (counted in [`Binning::bridges`]).
+pub fn landmark_binning(
+    model: &dyn LatencyModel,
+    sites: &[usize],
+    mean_degree: f64,
+    landmarks: usize,
+    rng: &mut Rng,
+) -> Binning {
+    let n = sites.len();
+    let landmarks = landmarks.min(n);
+    let mut chosen: Vec<usize> = (0..n).collect();
+    rng.shuffle(&mut chosen);
+    chosen.truncate(landmarks);
+    let width = 2 * landmarks;
+    let mut keys: Vec<u8> = vec![0; n * width];
+    let mut order: Vec<(u64, usize)> = Vec::with_capacity(landmarks);
+    for v in 0..n {
+        order.clear();
+        order.extend(
+            chosen
+                .iter()
+                .enumerate()
+                .map(|(l, &p)| (rtt(model, sites, v, p).unwrap_or(u64::MAX), l)),
+        );
+        order.sort_unstable();
+        for (pos, &(us, l)) in order.iter().enumerate() {
+            let level = LEVELS_MS.iter().filter(|&&b| us >= b * 1000).count();
+            keys[v * width + 2 * pos] = l as u8;
+            keys[v * width + 2 * pos + 1] = level as u8;
+        }
+    }
+    let key = |v: usize| &keys[v * width..(v + 1) * width];
+    let mut sorted: Vec<usize> = (0..n).collect();
+    sorted.sort_by(|&a, &b| key(a).cmp(key(b)).then(a.cmp(&b)));
+    let mut position = vec![0usize; n];
+    for (p, &v) in sorted.iter().enumerate() {
+        position[v] = p;
+    }
+    let bins = 1
+        + (1..n)
+            .filter(|&p| key(sorted[p - 1]) != key(sorted[p]))
+            .count();
+    let half = (mean_degree / 2.0).max(0.0);
+    let mut set: HashSet<(usize, usize)> = HashSet::new();
+    for (v, &p) in position.iter().enumerate() {
+        let m = half.floor() as usize + usize::from(rng.unit() < half.fract());
+        if m == 0 || n < 2 {
+            continue;
+        }
+        // Links to random peers of the longest shared prefix; where that run is too small or
+        // already linked to, the prefix shortens (nearest bins first).
+        let mut picked = 0;
+        for len in (0..=width).rev() {
+            let prefix = &key(v)[..len];
+            let lo = sorted[..p].partition_point(|&u| &key(u)[..len] < prefix);
+            let hi = p + sorted[p..].partition_point(|&u| &key(u)[..len] <= prefix);
+            if hi - lo <= m {
+                continue;
+            }
+            let mut tries = 0;
+            while picked < m && tries < 4 * m {
+                tries += 1;
+                let u = sorted[lo + rng.below((hi - lo) as u64) as usize];
+                if u != v && set.insert((v.min(u), v.max(u))) {
+                    picked += 1;
+                }
+            }
+            if picked == m {
+                break;
+            }
+        }
+    }
+    let mut edges: Vec<(usize, usize)> = set.into_iter().collect();
+    edges.sort_unstable();
+    let labels = crate::graph::component_labels(n, &edges);
+    let mut members: std::collections::BTreeMap<usize, Vec<usize>> =
+        std::collections::BTreeMap::new();
+    for (v, &c) in labels.iter().enumerate() {
+        members.entry(c).or_default().push(v);
+    }
+    let components_before_bridging = members.len();
+    let mut bridges = 0;
+    if let Some((&largest, _)) = members
+        .iter()
+        .max_by_key(|(c, m)| (m.len(), std::cmp::Reverse(**c)))
+    {
+        let big = members[&largest].clone();
+        for (c, m) in &members {
+            if *c != largest {
+                let a = m[rng.below(m.len() as u64) as usize];
+                let b = big[rng.below(big.len() as u64) as usize];
+                edges.push((a.min(b), a.max(b)));
+                bridges += 1;
+            }
+        }
+    }
+    Binning {
+        edges,
+        landmarks,
+        bins,
+        components_before_bridging,
+        bridges,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use locus_topology::Matrix;
+
+    /// Two clusters 100 ms apart, 1 ms inside, with a little symmetric noise so that
+    /// landmark orders are not all ties.
+    fn clusters(n: usize) -> Matrix {
+        Matrix::from_fn(n, |a, b| {
+            let noise = (a * b % 97) as u64;
+            Some(if a == b {
+                0
+            } else if (a < n / 2) == (b < n / 2) {
+                1_000 + noise
+            } else {
+                100_000 + noise
+            })
+        })
+    }
+
+    #[test]
+    fn knn_bound_is_the_nearest_rtts() {
+        let m = clusters(10);
+        let sites: Vec<usize> = (0..10).collect();
+        let (bound, rtts) = knn_bound(&m, &sites, &[2; 10], &mut Rng::new(1));
+        let mut exact = 0;
+        for v in 0..10 {
+            let mut row: Vec<u64> = (0..10)
+                .filter(|u| *u != v)
+                .map(|u| m.rtt_us(v, u).unwrap())
+                .collect();
+            row.sort_unstable();
+            exact += row[0] + row[1];
+        }
+        assert_eq!(bound, exact as f64 / 20.0);
+        assert!(bound < 1_100.0);
+        assert_eq!(rtts.len(), 20);
+    }
+
+    #[test]
+    fn random_graph_keeps_degrees() {
+        let edges: Vec<(usize, usize)> = (0..50).map(|i| (i, (i + 1) % 50)).collect();
+        let r = random_graph(50, &edges, &mut Rng::new(3));
+        let mut degree = [0; 50];
+        for (a, b) in &r {
+            degree[*a] += 1;
+            degree[*b] += 1;
+        }
+        assert!(r.len() >= 45, "few self-loops: {}", r.len());
+        assert!(degree.iter().all(|d| *d <= 2));
+    }
+
+    #[test]
+    fn binning_links_mostly_within_clusters_and_connects() {
+        let m = clusters(200);
+        let sites: Vec<usize> = (0..200).collect();
+        let b = landmark_binning(&m, &sites, 6.0, 8, &mut Rng::new(5));
+        let across = b
+            .edges
+            .iter()
+            .filter(|(a, c)| (*a < 100) != (*c < 100))
+            .count();
+        // Only bridges between components may cross.
+        assert!(
+            across <= b.bridges,
+            "{across} links cross the clusters ({} bins, {} bridges)",
+            b.bins,
+            b.bridges
+        );
+        assert!(across * 10 < b.edges.len());
+        let mean_degree = 2.0 * b.edges.len() as f64 / 200.0;
+        assert!(
+            (5.0..=7.0).contains(&mean_degree),
+            "mean degree {mean_degree}"
+        );
+        assert_eq!(crate::graph::components(200, b.edges.iter().copied()), 1);
+    }
+}

@@ -1,0 +1,412 @@
+//! The figures of DESIGN §5, computed from an [`Overlay`] and the latency model alone — so
+//! that anyone holding `overlay.json` and the matrix gets the same `metrics.json`.
+//!
+//! Every figure that needs randomness (the random graphs, sampled pairs for path stretch, the
+//! landmarks) draws from a generator seeded with the overlay's seed.
+
+use std::collections::BTreeMap;
+
+use locus_core::Rng;
+use locus_topology::LatencyModel;
+use serde::{Deserialize, Serialize};
+
+use crate::baseline;
+use crate::graph::{self, Weighted, mean, quantile};
+use crate::overlay::{LinkKind, Overlay};
+
+/// Random graphs averaged for `random_ratio`.
+pub const RANDOM_SAMPLES: usize = 5;
+/// Sources of shortest-path trees for path stretch, and destinations sampled per source.
+pub const STRETCH_SOURCES: usize = 32;
+/// See [`STRETCH_SOURCES`].
+pub const STRETCH_TARGETS: usize = 32;
+
+/// Median and p90 of path stretch over sampled pairs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stretch {
+    /// Pairs sampled.
+    pub pairs: usize,
+    /// Pairs with no overlay path (left out of the quantiles).
+    pub unreachable: usize,
+    /// Median stretch.
+    pub median: f64,
+    /// 90th percentile.
+    pub p90: f64,
+}
+
+/// Join cost over every first join of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JoinCost {
+    /// Joins counted.
+    pub joins: usize,
+    /// Share of joins that founded a group.
+    pub founded_share: f64,
+    /// Probes per join.
+    pub probes_mean: f64,
+    /// 99th percentile of probes per join.
+    pub probes_p99: f64,
+    /// Calls per join, probes included.
+    pub rpcs_mean: f64,
+    /// 99th percentile of calls per join.
+    pub rpcs_p99: f64,
+    /// Groups tested per join.
+    pub tested_groups_mean: f64,
+    /// Virtual time per join, ms.
+    pub time_mean_ms: f64,
+    /// 99th percentile of the join time, ms.
+    pub time_p99_ms: f64,
+}
+
+/// Group count, sizes and quality.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Groups {
+    /// Groups with at least one running member.
+    pub count: usize,
+    /// Peers in no group.
+    pub ungrouped: usize,
+    /// Mean group size.
+    pub size_mean: f64,
+    /// Median group size.
+    pub size_median: f64,
+    /// Largest group.
+    pub size_max: usize,
+    /// Groups of one peer.
+    pub singletons: usize,
+    /// Mean RTT over intra-group links, ms.
+    pub intra_mean_rtt_ms: f64,
+    /// Mean RTT over inter-group links, ms.
+    pub inter_mean_rtt_ms: f64,
+    /// Share of grouped peers in their group's majority ground-truth locality (the model's
+    /// metro); `None` when the model has no ground truth.
+    pub purity: Option<f64>,
+    /// Number of distinct ground-truth localities among the running peers.
+    pub true_localities: Option<usize>,
+}
+
+/// The figures of landmark binning on the same peers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Landmark {
+    /// Landmarks used.
+    pub landmarks: usize,
+    /// Distinct bins.
+    pub bins: usize,
+    /// Links (including bridges).
+    pub links: usize,
+    /// Components before bridging.
+    pub components_before_bridging: usize,
+    /// Links added to connect them.
+    pub bridges: usize,
+    /// Mean RTT over its links, ms.
+    pub mean_link_rtt_ms: f64,
+    /// Its mean link RTT over the random graph's (with its own degree sequence).
+    pub random_ratio: f64,
+    /// Its mean link RTT over the k-nearest bound for its own degrees.
+    pub optimality_gap: f64,
+    /// Its path stretch on the same sampled pairs.
+    pub path_stretch: Stretch,
+}
+
+/// Everything in `metrics.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Running peers.
+    pub peers: usize,
+    /// Overlay links.
+    pub links: usize,
+    /// Of which intra-group.
+    pub intra_links: usize,
+    /// Of which inter-group.
+    pub inter_links: usize,
+    /// Mean degree, `2 × links / peers`.
+    pub mean_degree: f64,
+    /// The seed's objective [0029], ms.
+    pub mean_link_rtt_ms: f64,
+    /// Mean link RTT of random graphs with the same degree sequence, ms.
+    pub random_mean_link_rtt_ms: f64,
+    /// `mean_link_rtt ÷ random_mean_link_rtt`.
+    pub random_ratio: f64,
+    /// The k-nearest bound, ms.
+    pub knn_bound_ms: f64,
+    /// Whether the bound is exact or estimated from a sample of peers.
+    pub knn_exact: bool,
+    /// `mean_link_rtt ÷ knn_bound`.
+    pub optimality_gap: f64,
+    /// Shortest overlay path RTT over direct RTT.
+    pub path_stretch: Stretch,
+    /// Connected components of the overlay.
+    pub components: usize,
+    /// Join cost.
+    pub join: JoinCost,
+    /// Group quality.
+    pub groups: Groups,
+    /// Landmark binning on the same peers.
+    pub landmark: Landmark,
+}
+
+/// Per-link RTT samples behind the figures, for the plots (ms).
+#[derive(Debug, Clone, Default)]
+pub struct Samples {
+    /// Link RTTs of the locus overlay.
+    pub locus: Vec<f64>,
+    /// Link RTTs of one random graph with the same degrees.
+    pub random: Vec<f64>,
+    /// The per-peer nearest RTTs behind the k-nearest bound.
+    pub knn: Vec<f64>,
+    /// Link RTTs of landmark binning.
+    pub landmark: Vec<f64>,
+    /// Group sizes.
+    pub group_sizes: Vec<usize>,
+    /// Probes per join.
+    pub join_probes: Vec<u32>,
+}
+
+fn ms(us: f64) -> f64 {
+    us / 1e3
+}
+
+fn mean_rtt_us(model: &dyn LatencyModel, sites: &[usize], edges: &[(usize, usize)]) -> f64 {
+    mean(
+        edges
+            .iter()
+            .filter_map(|&(a, b)| baseline::rtt(model, sites, a, b))
+            .map(|x| x as f64),
+    )
+}
+
+fn degrees(n: usize, edges: &[(usize, usize)]) -> Vec<usize> {
+    let mut d = vec![0; n];
+    for &(a, b) in edges {
+        d[a] += 1;
+        d[b] += 1;
+    }
+    d
+}
+
+/// Stretch of `edges` on the sampled `pairs`.
+fn stretch(
+    model: &dyn LatencyModel,
+    sites: &[usize],
+    edges: &[(usize, usize)],
+    pairs: &[(usize, Vec<usize>)],
+) -> Stretch {
+    let weighted: Vec<(usize, usize, u64)> = edges
+        .iter()
+        .filter_map(|&(a, b)| baseline::rtt(model, sites, a, b).map(|w| (a, b, w)))
+        .collect();
+    let g = Weighted::new(sites.len(), &weighted);
+    let (mut values, mut unreachable, mut count) = (Vec::new(), 0, 0);
+    for (s, targets) in pairs {
+        let dist = g.dijkstra(*s);
+        for &t in targets {
+            let Some(direct) = baseline::rtt(model, sites, *s, t).filter(|d| *d > 0) else {
+                continue;
+            };
+            count += 1;
+            if dist[t] == u64::MAX {
+                unreachable += 1;
+            } else {
+                values.push(dist[t] as f64 / direct as f64);
+            }
+        }
+    }
+    values.sort_by(f64::total_cmp);
+    Stretch {
+        pairs: count,
+        unreachable,
+        median: quantile(&values, 0.5),
+        p90: quantile(&values, 0.9),
+    }
+}
+
+/// Computes every figure, and the samples behind the plots.
+pub fn compute(
+    overlay: &Overlay,
+    model: &dyn LatencyModel,
+    landmarks: usize,
+) -> (Metrics, Samples) {
+    let sites = overlay.sites();
+    let n = sites.len();
+    let index: BTreeMap<usize, usize> = sites.iter().enumerate().map(|(k, s)| (*s, k)).collect();
+    let mut rng = Rng::new(overlay.seed ^ 0x006d_6574_7269_6373);
+    let edges: Vec<(usize, usize)> = overlay
+        .links
+        .iter()
+        .map(|l| (index[&l.0], index[&l.1]))
+        .collect();
+    let kinds: Vec<LinkKind> = overlay.links.iter().map(|l| l.2).collect();
+    let rtts: Vec<Option<u64>> = edges
+        .iter()
+        .map(|&(a, b)| baseline::rtt(model, &sites, a, b))
+        .collect();
+    let kind_mean = |k: LinkKind| {
+        mean(
+            rtts.iter()
+                .zip(&kinds)
+                .filter(|(_, kk)| **kk == k)
+                .filter_map(|(r, _)| r.map(|x| x as f64)),
+        )
+    };
+    let mean_us = mean_rtt_us(model, &sites, &edges);
+
+    // Random graphs with the same degrees.
+    let mut random_sum = 0.0;
+    let mut random_first = Vec::new();
+    for s in 0..RANDOM_SAMPLES {
+        let r = baseline::random_graph(n, &edges, &mut rng);
+        random_sum += mean_rtt_us(model, &sites, &r);
+        if s == 0 {
+            random_first = r;
+        }
+    }
+    let random_us = random_sum / RANDOM_SAMPLES as f64;
+    let degree = degrees(n, &edges);
+    let (knn_us, knn_rtts) = baseline::knn_bound(model, &sites, &degree, &mut rng);
+
+    // The same sampled pairs for locus and landmark binning.
+    let pairs: Vec<(usize, Vec<usize>)> = if n < 2 {
+        Vec::new()
+    } else {
+        (0..STRETCH_SOURCES.min(n))
+            .map(|_| {
+                let s = rng.below(n as u64) as usize;
+                let t = (0..STRETCH_TARGETS)
+                    .map(|_| rng.below(n as u64) as usize)
+                    .filter(|t| *t != s)
+                    .collect();
+                (s, t)
+            })
+            .collect()
+    };
+    let path_stretch = stretch(model, &sites, &edges, &pairs);
+
+    // Groups.
+    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for p in &overlay.peers {
+        if let Some(g) = &p.group {
+            groups.entry(g.as_str()).or_default().push(p.site);
+        }
+    }
+    let mut sizes: Vec<usize> = groups.values().map(Vec::len).collect();
+    sizes.sort_unstable();
+    let grouped: usize = sizes.iter().sum();
+    let truth = sites.first().and_then(|s| model.locality(*s)).is_some();
+    let purity = truth.then(|| {
+        let majority: usize = groups
+            .values()
+            .map(|members| {
+                let mut count: BTreeMap<Option<u32>, usize> = BTreeMap::new();
+                for s in members {
+                    *count.entry(model.locality(*s)).or_default() += 1;
+                }
+                count.values().copied().max().unwrap_or(0)
+            })
+            .sum();
+        majority as f64 / grouped.max(1) as f64
+    });
+    let true_localities = truth.then(|| {
+        sites
+            .iter()
+            .filter_map(|s| model.locality(*s))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    });
+    let sizes_f: Vec<f64> = sizes.iter().map(|s| *s as f64).collect();
+
+    // Join cost.
+    let mut probes: Vec<f64> = overlay.joins.iter().map(|j| f64::from(j.probes)).collect();
+    let mut rpcs: Vec<f64> = overlay.joins.iter().map(|j| f64::from(j.rpcs)).collect();
+    let mut times: Vec<f64> = overlay
+        .joins
+        .iter()
+        .map(|j| j.duration_us as f64 / 1e3)
+        .collect();
+    for v in [&mut probes, &mut rpcs, &mut times] {
+        v.sort_by(f64::total_cmp);
+    }
+    let joins = overlay.joins.len();
+    let join = JoinCost {
+        joins,
+        founded_share: overlay.joins.iter().filter(|j| j.founded).count() as f64
+            / joins.max(1) as f64,
+        probes_mean: mean(probes.iter().copied()),
+        probes_p99: quantile(&probes, 0.99),
+        rpcs_mean: mean(rpcs.iter().copied()),
+        rpcs_p99: quantile(&rpcs, 0.99),
+        tested_groups_mean: mean(overlay.joins.iter().map(|j| f64::from(j.tested_groups))),
+        time_mean_ms: mean(times.iter().copied()),
+        time_p99_ms: quantile(&times, 0.99),
+    };
+
+    // Landmark binning with the same mean degree.
+    let mean_degree = if n == 0 {
+        0.0
+    } else {
+        2.0 * edges.len() as f64 / n as f64
+    };
+    let bin = baseline::landmark_binning(model, &sites, mean_degree, landmarks, &mut rng);
+    let bin_us = mean_rtt_us(model, &sites, &bin.edges);
+    let bin_random = baseline::random_graph(n, &bin.edges, &mut rng);
+    let (bin_knn, _) = baseline::knn_bound(model, &sites, &degrees(n, &bin.edges), &mut rng);
+    let landmark = Landmark {
+        landmarks: bin.landmarks,
+        bins: bin.bins,
+        links: bin.edges.len(),
+        components_before_bridging: bin.components_before_bridging,
+        bridges: bin.bridges,
+        mean_link_rtt_ms: ms(bin_us),
+        random_ratio: ratio(bin_us, mean_rtt_us(model, &sites, &bin_random)),
+        optimality_gap: ratio(bin_us, bin_knn),
+        path_stretch: stretch(model, &sites, &bin.edges, &pairs),
+    };
+
+    let to_ms = |v: Vec<u64>| v.into_iter().map(|x| x as f64 / 1e3).collect::<Vec<f64>>();
+    let edge_ms = |e: &[(usize, usize)]| {
+        to_ms(
+            e.iter()
+                .filter_map(|&(a, b)| baseline::rtt(model, &sites, a, b))
+                .collect(),
+        )
+    };
+    let samples = Samples {
+        locus: edge_ms(&edges),
+        random: edge_ms(&random_first),
+        knn: to_ms(knn_rtts),
+        landmark: edge_ms(&bin.edges),
+        group_sizes: sizes.clone(),
+        join_probes: overlay.joins.iter().map(|j| j.probes).collect(),
+    };
+    let metrics = Metrics {
+        peers: n,
+        links: edges.len(),
+        intra_links: kinds.iter().filter(|k| **k == LinkKind::Intra).count(),
+        inter_links: kinds.iter().filter(|k| **k == LinkKind::Inter).count(),
+        mean_degree,
+        mean_link_rtt_ms: ms(mean_us),
+        random_mean_link_rtt_ms: ms(random_us),
+        random_ratio: ratio(mean_us, random_us),
+        knn_bound_ms: ms(knn_us),
+        knn_exact: n <= baseline::KNN_EXACT_UP_TO,
+        optimality_gap: ratio(mean_us, knn_us),
+        path_stretch,
+        components: graph::components(n, edges.iter().copied()),
+        join,
+        groups: Groups {
+            count: sizes.len(),
+            ungrouped: n - grouped,
+            size_mean: mean(sizes_f.iter().copied()),
+            size_median: quantile(&sizes_f, 0.5),
+            size_max: sizes.last().copied().unwrap_or(0),
+            singletons: sizes.iter().filter(|s| **s == 1).count(),
+            intra_mean_rtt_ms: ms(kind_mean(LinkKind::Intra)),
+            inter_mean_rtt_ms: ms(kind_mean(LinkKind::Inter)),
+            purity,
+            true_localities,
+        },
+        landmark,
+    };
+    (metrics, samples)
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { 0.0 }
+}

@@ -1,0 +1,49 @@
+//! Small models shared by the tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::time::Duration;
+
+use locus_core::Config;
+use locus_sim::scenario::{Arrival, Scenario};
+use locus_sim::{ModelSpec, Outcome};
+
+/// Three continents of two metros: 60 peers, ten per metro.
+pub const SMALL: &str = "synthetic:continents=3,metros=2,peers=60,seed=3";
+
+pub fn spec(s: &str) -> ModelSpec {
+    s.parse().expect("model spec parses")
+}
+
+pub fn scenario(peers: usize) -> Scenario {
+    Scenario {
+        arrival: Arrival::Poisson(5.0),
+        settle: Duration::from_secs(60),
+        ..Scenario::new(peers)
+    }
+}
+
+pub fn run(spec: &ModelSpec, scenario: Scenario, seed: u64) -> Outcome {
+    let loaded = spec.load().expect("model loads");
+    locus_sim::simulate(
+        Config::wan(),
+        scenario,
+        loaded.model.as_ref(),
+        &spec.to_string(),
+        seed,
+        |_, _, _| {},
+    )
+}
+
+pub fn components(o: &Outcome) -> usize {
+    let index: std::collections::BTreeMap<usize, usize> = o
+        .overlay
+        .peers
+        .iter()
+        .enumerate()
+        .map(|(k, p)| (p.site, k))
+        .collect();
+    locus_sim::graph::components(
+        o.overlay.peers.len(),
+        o.overlay.links.iter().map(|l| (index[&l.0], index[&l.1])),
+    )
+}
