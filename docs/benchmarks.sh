@@ -35,6 +35,6 @@ run synthetic-3k-defaults --synthetic continents=5,metros=6,seed=7 --peers 3000 
 # 100k: arrivals only (about 15 minutes here); the join-cost point, not a settled overlay.
 run synthetic-100k-arrivals --synthetic continents=5,metros=200,seed=7 --peers 100000 --arrival poisson:1000 --settle 5s --seed 1 $SYN
 "$SIM" scaling docs/plots/join_cost_vs_n.svg "$OUT/synthetic-1k" "$OUT/synthetic-3k" "$OUT/synthetic-10k" "$OUT/synthetic-100k-arrivals"
-for r in planetlab-sequential planetlab-all-at-once seattle-sequential synthetic-10k synthetic-2k-churn; do
+for r in planetlab-sequential planetlab-all-at-once seattle-sequential synthetic-10k synthetic-2k-churn synthetic-100k-arrivals; do
   for p in link_rtt_cdf group_sizes join_probes; do cp "$OUT/$r/$p.svg" "docs/plots/$r-$p.svg"; done
 done
