@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reruns every benchmark in docs/benchmarks.md. Outputs go to $OUT (default /tmp/locus-bench);
-# the plots used by the document are copied to docs/plots/. Takes about 20 minutes on 2 idle cores.
+# the plots used by the document are copied to docs/plots/. Takes about 45 minutes on 2 busy cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/locus-bench}
@@ -32,7 +32,9 @@ run synthetic-2k-partition --synthetic continents=5,metros=4,seed=7 --peers 2000
 run synthetic-2k-partition-settle180 --synthetic continents=5,metros=4,seed=7 --peers 2000 --arrival poisson:100 --partition 30s:60s:0.2 --settle 180s --seed 1 $SYN
 # The default max_intra_group_links, for the call counts of the referral loop.
 run synthetic-3k-defaults --synthetic continents=5,metros=6,seed=7 --peers 3000 --arrival poisson:100 --seed 1
-"$SIM" scaling docs/plots/join_cost_vs_n.svg "$OUT/synthetic-1k" "$OUT/synthetic-3k" "$OUT/synthetic-10k"
-for r in planetlab-sequential planetlab-all-at-once seattle-sequential synthetic-10k synthetic-2k-churn; do
+# 100k: arrivals only (about 15 minutes here); the join-cost point, not a settled overlay.
+run synthetic-100k-arrivals --synthetic continents=5,metros=200,seed=7 --peers 100000 --arrival poisson:1000 --settle 5s --seed 1 $SYN
+"$SIM" scaling docs/plots/join_cost_vs_n.svg "$OUT/synthetic-1k" "$OUT/synthetic-3k" "$OUT/synthetic-10k" "$OUT/synthetic-100k-arrivals"
+for r in planetlab-sequential planetlab-all-at-once seattle-sequential synthetic-10k synthetic-2k-churn synthetic-100k-arrivals; do
   for p in link_rtt_cdf group_sizes join_probes; do cp "$OUT/$r/$p.svg" "docs/plots/$r-$p.svg"; done
 done
