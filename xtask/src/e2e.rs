@@ -82,17 +82,19 @@ impl Suite<'_> {
     async fn steps(&mut self) -> Result<()> {
         // 1. Up.
         step("up with 12 peers");
+        let t = Instant::now();
         crate::up(self.docker, START_PEERS)?;
         let snap = self
-            .converge("12 peers converged", Some(START_PEERS), |_| Vec::new())
+            .converge("12 peers converged", t, Some(START_PEERS), |_| Vec::new())
             .await?;
         print!("{}", snap.render());
 
         // 2. Scale.
         step("scale to 30 peers");
+        let t = Instant::now();
         crate::scale(self.docker, SCALED_PEERS)?;
         let snap = self
-            .converge("30 peers converged", Some(SCALED_PEERS), |_| Vec::new())
+            .converge("30 peers converged", t, Some(SCALED_PEERS), |_| Vec::new())
             .await?;
         print!("{}", snap.render());
 
@@ -115,10 +117,12 @@ impl Suite<'_> {
             largest.epoch
         ));
         self.involved.insert(old_leader.name.clone());
+        let t = Instant::now();
         self.docker.docker(&["stop", &old_leader.id])?;
         let snap = self
             .converge(
                 "new leader after docker stop",
+                t,
                 Some(SCALED_PEERS - 1),
                 |snap| {
                     let groups = snap.groups();
@@ -194,6 +198,7 @@ impl Suite<'_> {
         let snap = self
             .converge(
                 "new peer joined without the rendezvous",
+                t,
                 Some(SCALED_PEERS),
                 |_| Vec::new(),
             )
@@ -216,10 +221,12 @@ impl Suite<'_> {
         );
 
         step("docker start the rendezvous");
+        let t = Instant::now();
         self.docker.docker(&["start", &rendezvous.id])?;
         let snap = self
             .converge(
                 "directory refilled",
+                t,
                 Some(SCALED_PEERS),
                 |snap| match &snap.directory {
                     Some(Ok(_)) => Vec::new(),
@@ -260,6 +267,7 @@ impl Suite<'_> {
             short(&target.id),
             names.join(" ")
         ));
+        let t = Instant::now();
         let mut args = vec!["kill"];
         args.extend(victims.iter().map(|c| c.id.as_str()));
         self.docker.docker(&args)?;
@@ -269,6 +277,7 @@ impl Suite<'_> {
         let snap = self
             .converge(
                 "group healed after docker kill",
+                t,
                 Some(remaining),
                 |snap| match snap.groups().get(&target.id) {
                     None => vec![format!("group {} is gone", short(&target.id))],
@@ -303,14 +312,14 @@ impl Suite<'_> {
     }
 
     /// Waits until the overlay has converged and `extra` finds nothing wrong; records and
-    /// prints the time it took.
+    /// prints the time it took since `started` (just before the step acted).
     async fn converge(
         &mut self,
         what: &str,
+        started: Instant,
         peers: Option<usize>,
         extra: impl Fn(&Snapshot) -> Vec<String>,
     ) -> Result<Snapshot> {
-        let started = Instant::now();
         loop {
             let snap = Snapshot::take(self.docker, self.regions).await?;
             let mut problems = snap.check(peers);
