@@ -335,9 +335,10 @@ impl Suite<'_> {
                 let took = started.elapsed();
                 let groups = snap.groups();
                 println!(
-                    "  ok: {what} in {:.1} s: {} peers, {} groups, one leader each, one group \
-                     per region, links at current leaders, graph connected{}",
+                    "  ok: {what} in {:.1} s (bound {} s): {} peers, {} groups, one leader \
+                     each, one group per region, links at current leaders, graph connected{}",
                     took.as_secs_f64(),
+                    CONVERGE_TIMEOUT.as_secs(),
                     snap.peers.len(),
                     groups.len(),
                     if snap.directory.is_some() {
