@@ -1,0 +1,220 @@
+//! The Docker engine and Compose, driven through their command-line clients.
+//!
+//! Compose is `docker compose` (v2) when the plugin is there, else `docker-compose` (v1); the
+//! project is always `locus` (as in `.env`), so both name things alike. Containers are found by
+//! Compose's labels, which both versions set, not by their names, which differ.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::Value;
+
+/// The Compose project name (also in `.env`, for plain `docker compose up`).
+pub(crate) const PROJECT: &str = "locus";
+
+/// A running or stopped container of the project.
+#[derive(Debug, Clone)]
+pub(crate) struct Container {
+    /// Full container id.
+    pub(crate) id: String,
+    /// Container name, without the leading `/`.
+    pub(crate) name: String,
+    /// Its hostname: the first 12 characters of the id unless set; peers advertise it.
+    pub(crate) hostname: String,
+    /// The Compose service (`rendezvous` or `peer`).
+    pub(crate) service: String,
+    /// Its address on the project's network.
+    pub(crate) ip: Option<IpAddr>,
+}
+
+/// How to reach Docker and Compose from this workspace.
+#[derive(Debug, Clone)]
+pub(crate) struct Docker {
+    root: PathBuf,
+    /// `["docker", "compose"]` or `["docker-compose"]`.
+    compose: Vec<String>,
+}
+
+impl Docker {
+    /// Checks that the engine answers and finds a Compose; the error says what to do.
+    pub(crate) fn connect(root: &Path) -> Result<Self> {
+        let info = Command::new("docker")
+            .args(["info", "--format", "{{.ServerVersion}}"])
+            .stdin(Stdio::null())
+            .output();
+        match info {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+                "the `docker` command is not installed: install Docker Engine \
+                 (https://docs.docker.com/engine/install/) and try again"
+            ),
+            Err(e) => bail!("cannot run `docker`: {e}"),
+            Ok(out) if !out.status.success() => bail!(
+                "the Docker engine is not running or not reachable ({}): start it \
+                 (`sudo systemctl start docker`, or `sudo dockerd &` where there is no \
+                 systemd), check that your user may use it (`docker info`), and try again",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            Ok(_) => {}
+        }
+        let v2 = Command::new("docker")
+            .args(["compose", "version"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        let compose = if v2 {
+            vec!["docker".into(), "compose".into()]
+        } else if Command::new("docker-compose")
+            .arg("version")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            vec!["docker-compose".into()]
+        } else {
+            bail!(
+                "neither `docker compose` (v2) nor `docker-compose` (v1) is installed: \
+                 install the Compose plugin (https://docs.docker.com/compose/install/)"
+            )
+        };
+        Ok(Docker {
+            root: root.to_path_buf(),
+            compose,
+        })
+    }
+
+    /// The Compose command line in use, for messages.
+    pub(crate) fn compose_name(&self) -> String {
+        self.compose.join(" ")
+    }
+
+    /// Runs `docker ARGS`, failing with its standard error when it fails.
+    pub(crate) fn docker(&self, args: &[&str]) -> Result<String> {
+        let mut cmd = Command::new("docker");
+        cmd.args(args).current_dir(&self.root);
+        output(cmd, &format!("docker {}", args.join(" ")))
+    }
+
+    /// Runs Compose with the project's file and name, its output passed through.
+    pub(crate) fn compose(&self, args: &[&str]) -> Result<()> {
+        let mut cmd = self.compose_command(args);
+        let status = cmd
+            .stdin(Stdio::null())
+            .status()
+            .with_context(|| format!("cannot run {}", self.compose_name()))?;
+        if !status.success() {
+            bail!(
+                "`{} {}` failed ({status})",
+                self.compose_name(),
+                args.join(" ")
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs Compose, capturing its standard output.
+    pub(crate) fn compose_output(&self, args: &[&str]) -> Result<String> {
+        let cmd = self.compose_command(args);
+        output(cmd, &format!("{} {}", self.compose_name(), args.join(" ")))
+    }
+
+    fn compose_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.compose[0]);
+        cmd.args(&self.compose[1..])
+            .args(["--project-name", PROJECT, "--file"])
+            .arg(self.root.join("docker-compose.yml"))
+            .args(args)
+            .current_dir(&self.root)
+            .env("COMPOSE_PROJECT_NAME", PROJECT);
+        cmd
+    }
+
+    /// The project's containers, running ones only unless `all`.
+    pub(crate) fn containers(&self, all: bool) -> Result<Vec<Container>> {
+        let project = format!("label=com.docker.compose.project={PROJECT}");
+        let mut args = vec!["ps", "-q", "--no-trunc", "--filter", &project];
+        if all {
+            args.push("-a");
+        }
+        let ids = self.docker(&args)?;
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = vec!["inspect"];
+        args.extend(&ids);
+        let json: Value = serde_json::from_str(&self.docker(&args)?)
+            .context("cannot read the output of `docker inspect`")?;
+        let mut out: Vec<Container> = json
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                let str_at = |ptr: &str| c.pointer(ptr).and_then(Value::as_str).unwrap_or("");
+                let ip = c
+                    .pointer("/NetworkSettings/Networks")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flat_map(|nets| nets.values())
+                    .filter_map(|n| n.get("IPAddress").and_then(Value::as_str))
+                    .find_map(|ip| ip.parse().ok());
+                Container {
+                    id: str_at("/Id").to_string(),
+                    name: str_at("/Name").trim_start_matches('/').to_string(),
+                    hostname: str_at("/Config/Hostname").to_string(),
+                    service: str_at("/Config/Labels/com.docker.compose.service").to_string(),
+                    ip,
+                }
+            })
+            .collect();
+        out.sort_by_key(|c| natural_key(&c.name));
+        Ok(out)
+    }
+
+    /// The last `lines` lines of a container's log (standard output and error).
+    pub(crate) fn logs(&self, container: &str, lines: usize) -> String {
+        let out = Command::new("docker")
+            .args(["logs", "--tail", &lines.to_string(), container])
+            .stdin(Stdio::null())
+            .output();
+        match out {
+            Ok(o) => {
+                let mut s = String::from_utf8_lossy(&o.stdout).into_owned();
+                s.push_str(&String::from_utf8_lossy(&o.stderr));
+                s
+            }
+            Err(e) => format!("(cannot read the logs: {e})"),
+        }
+    }
+}
+
+/// Sorts `locus_peer_10` after `locus_peer_9`.
+fn natural_key(name: &str) -> (String, u64) {
+    let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let (stem, num) = name.split_at(name.len() - digits);
+    (stem.to_string(), num.parse().unwrap_or(0))
+}
+
+/// Runs `cmd`, returning its standard output; its standard error becomes the error.
+fn output(mut cmd: Command, what: &str) -> Result<String> {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run `{what}`"))?;
+    if !status.success() {
+        bail!(
+            "`{what}` failed ({status}): {}",
+            String::from_utf8_lossy(&stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&stdout).into_owned())
+}
