@@ -18,8 +18,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::client::{self, CallContext, Pool};
-use crate::clock::Clock;
 use crate::metrics as m;
+use locus_service::Clock;
 
 /// What the gRPC handlers ask of the driver.
 #[derive(Debug)]

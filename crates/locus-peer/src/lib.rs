@@ -23,7 +23,6 @@
 #![warn(missing_docs)]
 
 mod client;
-mod clock;
 pub mod config;
 mod driver;
 pub mod emulation;
@@ -105,7 +104,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
     config.protocol.validate()?;
-    let clock = clock::Clock::new();
+    let clock = locus_service::Clock::new();
     let addr = config
         .advertise
         .clone()

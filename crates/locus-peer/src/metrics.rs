@@ -1,14 +1,7 @@
 //! Metric names, and the HTTP endpoint that serves them to Prometheus.
 //!
 //! The peer records through the `metrics` facade; the binary installs the Prometheus recorder
-//! and serves [`serve`]. Without a recorder (tests, embedding) recording is a no-op.
-
-use std::future::Future;
-
-use axum::Router;
-use axum::routing::get;
-use metrics_exporter_prometheus::PrometheusHandle;
-use tokio::net::TcpListener;
+//! and serves them with `locus_service::serve_metrics`. Without a recorder (tests, embedding) recording is a no-op.
 
 /// Counter: calls served, by `rpc` and gRPC status `code`.
 pub const REQUESTS: &str = "locus_peer_requests_total";
@@ -25,24 +18,3 @@ pub const ROLE: &str = "locus_peer_role";
 pub const INTRA_LINKS: &str = "locus_peer_intra_links";
 /// Gauge: inter-group links (leaders).
 pub const INTER_LINKS: &str = "locus_peer_inter_links";
-
-/// Serves `GET /metrics` (Prometheus text format) on `listener` until `shutdown` resolves.
-pub async fn serve(
-    listener: TcpListener,
-    handle: PrometheusHandle,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = Router::new().route(
-        "/metrics",
-        get(move || {
-            let handle = handle.clone();
-            async move {
-                handle.run_upkeep();
-                handle.render()
-            }
-        }),
-    );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-}

@@ -22,7 +22,6 @@
 
 #![warn(missing_docs)]
 
-mod clock;
 pub mod config;
 pub mod metrics;
 mod registry;
@@ -77,7 +76,7 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
-    let clock = clock::Clock::new();
+    let clock = locus_service::Clock::new();
     let registry = Arc::new(registry::Registry::new(
         config.entry_ttl,
         config.watch_buffer,

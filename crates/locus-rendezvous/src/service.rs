@@ -15,10 +15,10 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
-use crate::clock::Clock;
 use crate::config::{Config, DEFAULT_BOOT_LIST_SIZE};
 use crate::metrics as m;
 use crate::registry::{self, Registry};
+use locus_service::Clock;
 
 /// Events queued per subscriber between its forwarding task and its HTTP/2 stream; the shared
 /// broadcast buffer absorbs the rest.

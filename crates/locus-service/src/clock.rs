@@ -7,14 +7,14 @@ use locus_core::Time;
 
 /// The runtime's clock.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Clock {
+pub struct Clock {
     origin: Instant,
     origin_unix_us: u64,
 }
 
 impl Clock {
     /// A clock that reads the system time once, now.
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         let origin_unix_us = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_micros() as u64)
@@ -26,15 +26,21 @@ impl Clock {
     }
 
     /// The current instant.
-    pub(crate) fn now(&self) -> Time {
+    pub fn now(&self) -> Time {
         Time::from_micros(self.origin_unix_us + self.origin.elapsed().as_micros() as u64)
     }
 }
 
 impl Clock {
     /// The monotonic instant of a core instant, for timers; instants in the past map to now.
-    pub(crate) fn instant_of(&self, t: Time) -> Instant {
+    pub fn instant_of(&self, t: Time) -> Instant {
         let since_origin = t.as_micros().saturating_sub(self.origin_unix_us);
         self.origin + std::time::Duration::from_micros(since_origin)
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
     }
 }
