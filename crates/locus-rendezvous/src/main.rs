@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::Parser;
 use locus_rendezvous::config::{LogFormat, Settings};
 
@@ -50,38 +49,10 @@ fn try_main() -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(serve(config))
-}
-
-async fn serve(config: locus_rendezvous::Config) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let metrics = match config.metrics_listen {
-        Some(addr) => {
-            let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
-                .install_recorder()
-                .context("cannot install the metrics recorder")?;
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr} for metrics"))?;
-            tracing::info!(%addr, "metrics on /metrics");
-            let mut stop = stop_rx.clone();
-            Some(tokio::spawn(locus_service::serve_metrics(
-                listener,
-                handle,
-                async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                },
-            )))
-        }
-        None => None,
-    };
-    locus_rendezvous::run(listener, config, locus_service::shutdown_signal()).await?;
-    let _ = stop_tx.send(true);
-    if let Some(task) = metrics {
-        task.await??;
-    }
+        .block_on(locus_service::serve(
+            config.listen,
+            config.metrics_listen,
+            |listener, shutdown| locus_rendezvous::run(listener, config, shutdown),
+        ))?;
     Ok(())
 }

@@ -3,13 +3,15 @@
 //! `locus-rendezvous` and `locus-peer` are different services around the same kind of process:
 //! a wall clock the core can use ([`Clock`]), a Prometheus endpoint ([`serve_metrics`]),
 //! graceful stop on SIGTERM or Ctrl-C ([`shutdown_signal`]), `RUST_LOG`-driven logging as text
-//! or JSON ([`init_logging`]), and one-line error reports ([`report`]).
+//! or JSON ([`init_logging`]), one-line error reports ([`report`]), and the process around a
+//! service's `run(listener, config, shutdown)` ([`serve`]).
 
 #![warn(missing_docs)]
 
 mod clock;
 
 use std::future::Future;
+use std::net::SocketAddr;
 
 use axum::Router;
 use axum::routing::get;
@@ -93,4 +95,72 @@ pub fn report(e: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     out
+}
+
+/// Why a service process could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A listening socket could not be bound.
+    #[error("cannot listen on {addr}{what}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What the socket was for, if not the gRPC service.
+        what: &'static str,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The Prometheus recorder could not be installed.
+    #[error("cannot install the metrics recorder")]
+    Recorder(#[source] metrics_exporter_prometheus::BuildError),
+    /// The metrics endpoint failed.
+    #[error("the metrics endpoint failed")]
+    Metrics(#[source] std::io::Error),
+    /// The metrics task panicked or was cancelled.
+    #[error("the metrics task failed")]
+    MetricsTask(#[source] tokio::task::JoinError),
+    /// The service itself failed.
+    #[error(transparent)]
+    Service(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Binds `listen`, serves Prometheus metrics on `metrics_listen` if given, and runs the
+/// service until SIGTERM or Ctrl-C; the metrics endpoint stops once the service has.
+pub async fn serve<Fut, E>(
+    listen: SocketAddr,
+    metrics_listen: Option<SocketAddr>,
+    run: impl FnOnce(TcpListener, std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> Fut,
+) -> Result<(), ServeError>
+where
+    Fut: Future<Output = Result<(), E>>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let bind = |addr, what| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, what, source })
+    };
+    let listener = bind(listen, "").await?;
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let metrics = match metrics_listen {
+        Some(addr) => {
+            let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .map_err(ServeError::Recorder)?;
+            let listener = bind(addr, " for metrics").await?;
+            tracing::info!(%addr, "metrics on /metrics");
+            Some(tokio::spawn(serve_metrics(listener, handle, async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            })))
+        }
+        None => None,
+    };
+    let result = run(listener, Box::pin(shutdown_signal())).await;
+    let _ = stop_tx.send(true);
+    if let Some(task) = metrics {
+        task.await
+            .map_err(ServeError::MetricsTask)?
+            .map_err(ServeError::Metrics)?;
+    }
+    result.map_err(|e| ServeError::Service(Box::new(e)))
 }
