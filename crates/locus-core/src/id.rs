@@ -1,6 +1,7 @@
 //! Identities: peers and groups are named by UUIDs, peers are reached at a gRPC address.
 
 use std::fmt;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -62,13 +63,14 @@ uuid_newtype!(GroupId);
 pub struct PeerRef {
     /// The peer's identity.
     pub id: PeerId,
-    /// Where its gRPC server listens, as `host:port`.
-    pub addr: String,
+    /// Where its gRPC server listens, as `host:port`. Shared: references are copied into every
+    /// list a peer keeps and sends, and a clone should not allocate.
+    pub addr: Arc<str>,
 }
 
 impl PeerRef {
     /// A reference to `id` at `addr`.
-    pub fn new(id: PeerId, addr: impl Into<String>) -> Self {
+    pub fn new(id: PeerId, addr: impl Into<Arc<str>>) -> Self {
         Self {
             id,
             addr: addr.into(),

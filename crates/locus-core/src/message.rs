@@ -147,6 +147,9 @@ pub struct GroupMembersReply {
     pub leadership: Vec<PeerRef>,
     /// Members to open intra-group connections to (at most [`MAX_CANDIDATES`]).
     pub candidates: Vec<PeerRef>,
+    /// The leader's latest `Alive`: a member's periodic report doubles as its heartbeat and
+    /// its replica refresh [0063], so `Alive` is flooded only when leadership changes.
+    pub alive: Option<Arc<Alive>>,
 }
 
 /// Opens an intra-group connection.

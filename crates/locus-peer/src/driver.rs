@@ -190,7 +190,7 @@ impl Driver {
         let rpc = outgoing.name();
         let dest = match t.to {
             Target::Peer(p) => Dest {
-                addr: p.addr,
+                addr: p.addr.to_string(),
                 rendezvous: None,
             },
             Target::Address(addr) => Dest {

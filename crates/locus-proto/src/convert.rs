@@ -7,12 +7,13 @@
 //! in the [`ProtoError`]. Requests, which carry the caller beside the core message, convert
 //! through [`rpc::Unary`](crate::rpc::Unary).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use locus_core::id::MAX_ADDR_LEN;
 use locus_core::message::{
-    self as core, MAX_CANDIDATES, MAX_LEADERSHIP, MAX_NEIGHBORS, MAX_RTT, MAX_STATUS_LINKS,
-    MAX_SUCCESSORS,
+    self as core, MAX_CANDIDATES, MAX_LEADERSHIP, MAX_NEIGHBORS, MAX_ROSTER, MAX_RTT,
+    MAX_STATUS_LINKS, MAX_SUCCESSORS,
 };
 use locus_core::{GroupId, PeerId, PeerRef};
 use uuid::Uuid;
@@ -169,7 +170,10 @@ impl TryFrom<pb::PeerRef> for PeerRef {
                 Violation::AddressTooLong { len, max },
             ));
         }
-        Ok(PeerRef { id, addr: p.addr })
+        Ok(PeerRef {
+            id,
+            addr: p.addr.into(),
+        })
     }
 }
 
@@ -177,7 +181,7 @@ impl From<PeerRef> for pb::PeerRef {
     fn from(p: PeerRef) -> Self {
         Self {
             peer_id: p.id.to_string(),
-            addr: p.addr,
+            addr: p.addr.to_string(),
         }
     }
 }
@@ -292,20 +296,47 @@ impl From<core::NeighborsReply> for pb::GetNeighboringPeerGroupsReply {
 impl TryFrom<pb::GetPeerGroupMembersReply> for core::GroupMembersReply {
     type Error = ProtoError;
     fn try_from(r: pb::GetPeerGroupMembersReply) -> Result<Self, ProtoError> {
+        let group: core::GroupView = required(r.group, "group")?;
+        let leadership = list(r.leadership, MAX_LEADERSHIP, "leadership")?;
+        let neighbors = list(r.neighbors, MAX_NEIGHBORS, "neighbors")?;
+        let roster = list(r.roster, MAX_ROSTER, "roster")?;
+        // Without a sequence number there is no Alive: the lists (capped above) are ignored.
+        let alive = match r.alive_seq {
+            0 => None,
+            seq => Some(Arc::new(core::Alive {
+                group: group.clone(),
+                seq,
+                leadership: leadership.clone(),
+                neighbors,
+                roster,
+                merge_into: None,
+            })),
+        };
         Ok(Self {
-            group: required(r.group, "group")?,
-            leadership: list(r.leadership, MAX_LEADERSHIP, "leadership")?,
+            group,
+            leadership,
             candidates: list(r.candidates, MAX_CANDIDATES, "candidates")?,
+            alive,
         })
     }
 }
 
 impl From<core::GroupMembersReply> for pb::GetPeerGroupMembersReply {
     fn from(r: core::GroupMembersReply) -> Self {
+        let (alive_seq, neighbors, roster) = match r.alive {
+            Some(a) => {
+                let a = Arc::unwrap_or_clone(a);
+                (a.seq, all(a.neighbors), all(a.roster))
+            }
+            None => (0, Vec::new(), Vec::new()),
+        };
         Self {
             group: Some(r.group.into()),
             leadership: all(r.leadership),
             candidates: all(r.candidates),
+            alive_seq,
+            neighbors,
+            roster,
         }
     }
 }

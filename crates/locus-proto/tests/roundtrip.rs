@@ -212,6 +212,26 @@ fn every_response_round_trips_through_its_rpc() {
                 group: view(1),
                 leadership: vec![peer(1), peer(2)],
                 candidates: vec![peer(3)],
+                alive: None,
+            }),
+        ),
+        (
+            reply_round_trip::<pb::GetPeerGroupMembersRequest>,
+            Response::GroupMembers(GroupMembersReply {
+                group: view(1),
+                leadership: vec![peer(1), peer(2)],
+                candidates: vec![peer(3)],
+                alive: Some(
+                    Alive {
+                        group: view(1),
+                        seq: 7,
+                        leadership: vec![peer(1), peer(2)],
+                        neighbors: (2..5).map(neighbor).collect(),
+                        roster: vec![peer(1), peer(2), peer(3)],
+                        merge_into: None,
+                    }
+                    .into(),
+                ),
             }),
         ),
         (

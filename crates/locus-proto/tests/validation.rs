@@ -329,6 +329,7 @@ fn bad_replies() -> Vec<(Result<locus_core::Response, ProtoError>, &'static str)
                 group: Some(group_view()),
                 leadership: pb_peers(2),
                 candidates: pb_peers(33),
+                ..Default::default()
             }),
             "candidates: 33 entries, at most 32",
         ),
@@ -336,9 +337,18 @@ fn bad_replies() -> Vec<(Result<locus_core::Response, ProtoError>, &'static str)
             pb::GetPeerGroupMembersRequest::reply_into_core(pb::GetPeerGroupMembersReply {
                 group: Some(group_view()),
                 leadership: pb_peers(33),
-                candidates: vec![],
+                ..Default::default()
             }),
             "leadership: 33 entries, at most 32",
+        ),
+        (
+            pb::GetPeerGroupMembersRequest::reply_into_core(pb::GetPeerGroupMembersReply {
+                group: Some(group_view()),
+                alive_seq: 3,
+                roster: pb_peers(257),
+                ..Default::default()
+            }),
+            "roster: 257 entries, at most 256",
         ),
         (
             pb::ConnectIntraGroupRequest::reply_into_core(pb::ConnectReply {

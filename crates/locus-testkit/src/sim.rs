@@ -175,7 +175,7 @@ impl Sim {
         let id = PeerId::random(&mut self.rng);
         let me = PeerRef::new(id, format!("peer-{i}:7000"));
         let peer = Peer::new(me.clone(), self.opts.config.clone(), self.rng.next_u64());
-        self.by_addr.insert(me.addr.clone(), i);
+        self.by_addr.insert(me.addr.to_string(), i);
         self.by_id.insert(id, i);
         self.nodes.push(Node {
             peer,
@@ -229,7 +229,7 @@ impl Sim {
     pub fn join_via_peers_at(&mut self, i: usize, at: Time, peers: &[usize]) {
         let boot = peers
             .iter()
-            .map(|p| BootSource::Peer(self.nodes[*p].peer.me().addr.clone()))
+            .map(|p| BootSource::Peer(self.nodes[*p].peer.me().addr.to_string()))
             .collect();
         self.push(at, Ev::Join(i, boot));
     }
@@ -442,7 +442,7 @@ impl Sim {
             let incarnation = self.nodes[i].incarnation;
             let timeout = self.opts.config.request_timeout;
             let dest = match &t.to {
-                Target::Peer(p) => self.by_addr.get(&p.addr).copied().map(Dest::Node),
+                Target::Peer(p) => self.by_addr.get(&*p.addr).copied().map(Dest::Node),
                 Target::Address(a) => self.by_addr.get(a).copied().map(Dest::Node),
                 Target::Rendezvous => Some(Dest::Rendezvous),
             };

@@ -1,5 +1,12 @@
-//! Intra-group maintenance [0060]–[0066]: membership, `Alive` flooding with epochs, succession,
-//! the leaderless election, graceful leave and step-down.
+//! Intra-group maintenance [0060]–[0066]: membership, `Alive` with epochs, succession, the
+//! leaderless election, graceful leave and step-down.
+//!
+//! The leader builds an `Alive` every `alive_interval`. Members get it in reply to their
+//! periodic reports, which makes each report a heartbeat in both directions: the leader keeps
+//! its roster, the member hears its leader and refreshes its replica. `Alive` is flooded
+//! through the group's mesh only when the members must learn something without asking: a new
+//! leader (for [`LEADERSHIP_FLOODS`] rounds), a handover, a merge. Periodic floods would cost
+//! every member one call per intra-group link and interval, about five times the reports.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -18,6 +25,10 @@ use crate::message::{
 };
 use crate::rendezvous::term;
 use crate::time::Time;
+
+/// `Alive` rounds a new leader floods (its first and the next ones) before members rely on
+/// report replies alone: a member the first flood missed hears a later one.
+const LEADERSHIP_FLOODS: u8 = 3;
 
 impl Peer {
     // ---- membership and intra-group connections ----
@@ -201,11 +212,13 @@ impl Peer {
             }
         }
         self.rng.shuffle(&mut candidates);
+        let alive = l.alive.clone();
         let group = g.view();
         Ok(Response::GroupMembers(GroupMembersReply {
             group,
             leadership: g.leadership.clone(),
             candidates,
+            alive,
         }))
     }
 
@@ -241,10 +254,24 @@ impl Peer {
         }
         match result {
             Ok(Response::GroupMembers(reply)) if reply.group.group_id == g.id => {
-                if reply.group.leader.id == g.leader.id {
+                let leader = g.leader.clone();
+                if reply.group.leader.id == leader.id && reply.group.epoch == g.epoch {
+                    // The leader answered: as good as an `Alive` [0063].
                     g.leadership = reply.leadership;
+                    g.last_alive = now;
+                    self.schedule_alive_check(now);
+                }
+                if let Some(alive) = reply.alive {
+                    let _ = self.apply_alive(now, leader, alive, false);
                 }
                 self.connect_intra(reply.candidates);
+            }
+            Err(CallError::Timeout | CallError::Unreachable(_)) => {
+                // One lost report must not cost the member its leader: ask again soon.
+                let retry = now + self.cfg.member_refresh_interval / 4;
+                if self.timers.get(&Timer::Refresh).is_some_and(|&t| t > retry) {
+                    self.set_timer(Timer::Refresh, retry);
+                }
             }
             Err(CallError::Refused(RequestError::WrongGroup(_) | RequestError::NotJoined)) => {
                 // The leader is no longer in this group (it left, or merged away unheard):
@@ -315,7 +342,18 @@ impl Peer {
             self.events.push_back(Event::MemberLeft { group, peer: id });
         }
         self.repair_leadership();
-        self.send_alive(None);
+        // Members hear this `Alive` in reply to their reports; it is flooded only for a few
+        // rounds after a change of leadership, which the members must learn without asking.
+        let flood = self.leading_mut().is_some_and(|l| {
+            let f = l.floods_left > 0;
+            l.floods_left = l.floods_left.saturating_sub(1);
+            f
+        });
+        if flood {
+            self.send_alive(None);
+        } else {
+            self.build_alive(None);
+        }
         self.set_timer(Timer::Alive, now + self.cfg.alive_interval);
     }
 
@@ -344,11 +382,24 @@ impl Peer {
     /// leadership list, which must never miss one.
     pub(super) fn send_alive(&mut self, merge_into: Option<GroupView>) {
         let me = self.me.id;
-        let State::Member(g) = &mut self.state else {
+        let Some(alive) = self.build_alive(merge_into) else {
             return;
         };
-        let GroupRole::Leading(l) = &g.role else {
+        let State::Member(g) = &self.state else {
             return;
+        };
+        let mut targets: Vec<PeerRef> = g.intra.values().map(|l| l.peer.clone()).collect();
+        targets.extend(g.leadership.iter().cloned());
+        self.flood(alive, targets, &[me]);
+    }
+
+    /// The leader's next `Alive`, kept for the replies to member reports.
+    fn build_alive(&mut self, merge_into: Option<GroupView>) -> Option<Arc<Alive>> {
+        let State::Member(g) = &mut self.state else {
+            return None;
+        };
+        let GroupRole::Leading(l) = &g.role else {
+            return None;
         };
         g.seq = g.seq.saturating_add(1);
         let mut roster: Vec<PeerRef> = l.members.values().map(|(p, _)| p.clone()).collect();
@@ -358,17 +409,19 @@ impl Peer {
         }
         let mut neighbors = l.neighbor_groups();
         neighbors.truncate(MAX_NEIGHBORS);
-        let alive = Alive {
-            group: g.view(),
+        let group = g.view();
+        let alive = Arc::new(Alive {
+            group,
             seq: g.seq,
             leadership: g.leadership.clone(),
             neighbors,
             roster,
             merge_into,
-        };
-        let mut targets: Vec<PeerRef> = g.intra.values().map(|l| l.peer.clone()).collect();
-        targets.extend(g.leadership.iter().cloned());
-        self.flood(Arc::new(alive), targets, &[me]);
+        });
+        if let GroupRole::Leading(l) = &mut g.role {
+            l.alive = Some(Arc::clone(&alive));
+        }
+        Some(alive)
     }
 
     fn flood(&mut self, alive: Arc<Alive>, targets: Vec<PeerRef>, skip: &[PeerId]) {
@@ -396,6 +449,18 @@ impl Peer {
         from: PeerRef,
         alive: Arc<Alive>,
     ) -> Result<Response, RequestError> {
+        self.apply_alive(now, from, alive, true)
+    }
+
+    /// Takes in an `Alive` from the flood or from a report's reply; only a flooded one is
+    /// forwarded through the group's mesh.
+    fn apply_alive(
+        &mut self,
+        now: Time,
+        from: PeerRef,
+        alive: Arc<Alive>,
+        forward: bool,
+    ) -> Result<Response, RequestError> {
         let me = self.me.clone();
         let State::Member(g) = &mut self.state else {
             return Err(RequestError::NotJoined);
@@ -419,8 +484,7 @@ impl Peer {
         }
         g.seq = alive.seq;
         g.leadership = alive.leadership.clone();
-        g.roster = alive.roster.clone();
-        g.neighbors = alive.neighbors.clone();
+        g.replica = Some(Arc::clone(&alive));
         g.last_alive = now;
         let group = g.id;
         let was_leading = matches!(g.role, GroupRole::Leading(_));
@@ -454,9 +518,11 @@ impl Peer {
         let State::Member(g) = &self.state else {
             return Ok(Response::Ack);
         };
-        let targets: Vec<PeerRef> = g.intra.values().map(|l| l.peer.clone()).collect();
-        let leader = g.leader.id;
-        self.flood(Arc::clone(&alive), targets, &[from.id, leader, me.id]);
+        if forward {
+            let targets: Vec<PeerRef> = g.intra.values().map(|l| l.peer.clone()).collect();
+            let leader = g.leader.id;
+            self.flood(Arc::clone(&alive), targets, &[from.id, leader, me.id]);
+        }
         self.schedule_alive_check(now);
         if let Some(into) = alive.merge_into.clone() {
             self.events.push_back(Event::Merging {
@@ -500,14 +566,14 @@ impl Peer {
         g.leader = me.clone();
         g.seq = 0;
         let mut leading = Leading::default();
-        for p in g.roster.iter().chain(g.leadership.iter()) {
+        for p in g.roster().iter().chain(g.leadership.iter()) {
             if !dead.contains(&p.id) {
                 leading.members.insert(p.id, (p.clone(), now));
             }
         }
         leading.members.insert(me.id, (me.clone(), now));
         let mut list = vec![me.clone()];
-        for p in g.leadership.iter().chain(g.roster.iter()) {
+        for p in g.leadership.iter().chain(g.roster().iter()) {
             if list.len() >= target {
                 break;
             }
@@ -516,7 +582,7 @@ impl Peer {
             }
         }
         g.leadership = list;
-        for n in &g.neighbors {
+        for n in g.neighbors() {
             leading.inter.insert(
                 n.group_id,
                 Neighbor {
@@ -532,6 +598,8 @@ impl Peer {
         for id in dead {
             g.intra.remove(id);
         }
+        // This round's flood and the next ones tell the members the new leader.
+        leading.floods_left = LEADERSHIP_FLOODS;
         g.role = GroupRole::Leading(Box::new(leading));
         let group = g.id;
         self.events.push_back(Event::BecameLeader { group, epoch });
@@ -571,7 +639,7 @@ impl Peer {
             return;
         };
         let group_id = g.id;
-        let mut targets: Vec<PeerRef> = g.roster.clone();
+        let mut targets: Vec<PeerRef> = g.roster().to_vec();
         targets.extend(g.intra.values().map(|l| l.peer.clone()));
         let GroupRole::Electing(e) = &mut g.role else {
             return;

@@ -267,7 +267,8 @@ impl Peer {
     pub(super) fn become_follower_of(&mut self, now: Time, reply: GroupMembersReply) {
         self.timers.clear();
         let mut group = Group::new(&reply.group, reply.leadership, now);
-        group.roster.extend(reply.candidates.iter().cloned());
+        group.known.extend(reply.candidates.iter().cloned());
+        group.replica = reply.alive;
         self.state = State::Member(Box::new(group));
         self.schedule_alive_check(now);
         self.set_timer(Timer::Refresh, now + self.cfg.member_refresh_interval);

@@ -460,7 +460,7 @@ impl Peer {
         let mut out = vec![g.view()];
         let neighbors = match &g.role {
             GroupRole::Leading(l) => l.neighbor_groups(),
-            _ => g.neighbors.clone(),
+            _ => g.neighbors().to_vec(),
         };
         out.extend(neighbors.into_iter().map(|n| GroupView {
             group_id: n.group_id,

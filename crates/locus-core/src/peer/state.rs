@@ -1,6 +1,7 @@
 //! The data a peer keeps: its group, its role in it, and its calls in flight.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::election::Election;
@@ -8,7 +9,7 @@ use crate::event::JoinStats;
 use crate::id::{GroupId, PeerId, PeerRef};
 use crate::join::Walk;
 use crate::link::{Neighbor, Search};
-use crate::message::{GroupView, LinkInfo, MAX_SUCCESSORS, MeasureReply, NeighborGroup};
+use crate::message::{Alive, GroupView, LinkInfo, MAX_SUCCESSORS, MeasureReply, NeighborGroup};
 use crate::time::Time;
 
 /// Where the peer stands in the overlay.
@@ -40,10 +41,11 @@ pub(super) struct Group {
     pub(super) leader: PeerRef,
     /// The leadership list, leader first [0061].
     pub(super) leadership: Vec<PeerRef>,
-    /// Members as of the last `Alive` (a sample in large groups).
-    pub(super) roster: Vec<PeerRef>,
-    /// The neighbour groups' leaders as of the last `Alive`.
-    pub(super) neighbors: Vec<NeighborGroup>,
+    /// Members learnt on entering the group, until the first `Alive` replaces them.
+    pub(super) known: Vec<PeerRef>,
+    /// The last `Alive` heard: the replica of the roster and the neighbour groups' leaders
+    /// [0063][0064], shared rather than copied since every member holds one.
+    pub(super) replica: Option<Arc<Alive>>,
     /// Intra-group connections.
     pub(super) intra: BTreeMap<PeerId, LinkInfo>,
     /// Intra-group connections asked for and not yet answered.
@@ -65,9 +67,9 @@ impl Group {
             id: view.group_id,
             epoch: view.epoch,
             leader: view.leader.clone(),
-            roster: leadership.clone(),
+            known: leadership.clone(),
             leadership,
-            neighbors: Vec::new(),
+            replica: None,
             intra: BTreeMap::new(),
             connecting: BTreeSet::new(),
             refused: BTreeSet::new(),
@@ -75,6 +77,16 @@ impl Group {
             seq: 0,
             role: GroupRole::Follower,
         }
+    }
+
+    /// Members as of the last `Alive` (a sample in large groups).
+    pub(super) fn roster(&self) -> &[PeerRef] {
+        self.replica.as_ref().map_or(&self.known, |a| &a.roster)
+    }
+
+    /// The neighbour groups' leaders as of the last `Alive`.
+    pub(super) fn neighbors(&self) -> &[NeighborGroup] {
+        self.replica.as_ref().map_or(&[], |a| &a.neighbors)
     }
 
     /// The group as this member sees it.
@@ -124,6 +136,11 @@ pub(super) struct Leading {
     pub(super) merge: Option<(u64, Walk)>,
     /// Neighbours whose leader is being replaced, with the candidates tried.
     pub(super) replacing: BTreeMap<GroupId, Replacing>,
+    /// The latest `Alive`, built every `alive_interval`; member reports get it in reply.
+    pub(super) alive: Option<Arc<Alive>>,
+    /// `Alive` rounds still to flood after a change of leadership: members who missed the
+    /// first flood hear a later one.
+    pub(super) floods_left: u8,
 }
 
 impl Leading {

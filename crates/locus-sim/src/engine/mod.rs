@@ -32,7 +32,8 @@ mod observe;
 struct Node {
     /// `None` once the process is gone (crashed or left).
     peer: Option<Peer>,
-    id: PeerId,
+    /// Its identity and address, handed to the peers it calls.
+    me: PeerRef,
     site: u32,
     /// When a timer event for this node is queued, the earliest one.
     timer_at: Option<Time>,
@@ -230,15 +231,11 @@ impl<'m> Engine<'m> {
 
     fn add_node(&mut self, site: u32) -> u32 {
         let i = self.nodes.len() as u32;
-        let id = PeerId::random(&mut self.rng);
-        let peer = Peer::new(
-            PeerRef::new(id, addr(i)),
-            self.cfg.clone(),
-            self.rng.next_u64(),
-        );
+        let me = PeerRef::new(PeerId::random(&mut self.rng), addr(i));
+        let peer = Peer::new(me.clone(), self.cfg.clone(), self.rng.next_u64());
         self.nodes.push(Node {
             peer: Some(peer),
-            id,
+            me,
             site,
             timer_at: None,
             side: 0,
@@ -328,7 +325,7 @@ impl<'m> Engine<'m> {
                 deadline,
                 half,
             } => {
-                let from = PeerRef::new(self.nodes[caller as usize].id, addr(caller));
+                let from = self.nodes[caller as usize].me.clone();
                 let result = match dest {
                     Dest::Node(b) => match self.nodes[b as usize].peer.as_mut() {
                         Some(peer) => {
