@@ -128,6 +128,10 @@ pub(crate) struct Walk {
     excluded: BTreeSet<GroupId>,
     tested: u32,
     phase: Phase,
+    /// Everything worth measuring is in flight and nothing else changed since: [`Walk::next`]
+    /// has nothing to do until the last measurement reports. Saves rescanning every candidate
+    /// on each reply, which made a walk quadratic in its candidates.
+    waiting: bool,
 }
 
 impl Walk {
@@ -140,6 +144,7 @@ impl Walk {
             in_flight: BTreeSet::new(),
             excluded: BTreeSet::new(),
             tested: 0,
+            waiting: false,
             phase: if boot_requests == 0 {
                 Phase::Selecting
             } else {
@@ -152,6 +157,7 @@ impl Walk {
 
     /// Never enter `group` (a merging leader's own group).
     pub(crate) fn exclude(&mut self, group: GroupId) {
+        self.waiting = false;
         self.excluded.insert(group);
         self.candidates.remove(&group);
     }
@@ -173,6 +179,7 @@ impl Walk {
 
     /// Adds groups to the candidates: from a boot list, a merge target or a neighbour list.
     pub(crate) fn add_candidates(&mut self, views: impl IntoIterator<Item = (GroupId, PeerRef)>) {
+        self.waiting = false;
         for (group, leader) in views {
             if self.excluded.contains(&group) {
                 continue;
@@ -186,6 +193,7 @@ impl Walk {
 
     /// One boot list arrived (or failed: `None`).
     pub(crate) fn on_boot_list(&mut self, list: Option<Vec<GroupView>>) {
+        self.waiting = false;
         if let Some(list) = list {
             self.add_candidates(list.into_iter().map(|v| (v.group_id, v.leader)));
         }
@@ -222,6 +230,9 @@ impl Walk {
             .filter(|(g, c)| c.leader.id == peer.id && Some(**g) != leads)
             .map(|(g, _)| *g)
             .collect();
+        if !stale.is_empty() {
+            self.waiting = false;
+        }
         for g in stale {
             // The peer no longer leads g: follow its hint if it is in g, else drop g.
             match reply.group.as_ref().filter(|v| v.group_id == g) {
@@ -237,11 +248,16 @@ impl Walk {
         }
         if let Some(g) = leads
             && !self.excluded.contains(&g)
+            && !self.candidates.contains_key(&g)
         {
-            self.candidates.entry(g).or_insert(Candidate {
-                leader: reply.responder.clone(),
-                tested: false,
-            });
+            self.waiting = false;
+            self.candidates.insert(
+                g,
+                Candidate {
+                    leader: reply.responder.clone(),
+                    tested: false,
+                },
+            );
         }
     }
 
@@ -250,6 +266,7 @@ impl Walk {
         if self.phase != Phase::Querying(group) {
             return;
         }
+        self.waiting = false;
         let Some(reply) = reply.filter(|r| r.group.group_id == group) else {
             // The leader vanished or leads something else now: drop the group.
             self.candidates.remove(&group);
@@ -271,6 +288,7 @@ impl Walk {
         if self.phase != Phase::Entering(group) {
             return;
         }
+        self.waiting = false;
         match redirect {
             // The group is still local; its new leader must be measured and the group retested.
             Some(leader) if !self.measured.contains_key(&leader.id) => {
@@ -317,6 +335,10 @@ impl Walk {
 
     /// Decides what to do next. Call after every report; returns nothing while waiting.
     pub(crate) fn next(&mut self, now: Time) -> Vec<Action> {
+        if self.waiting && !self.in_flight.is_empty() && now < self.limits.deadline {
+            return Vec::new();
+        }
+        self.waiting = false;
         loop {
             match &self.phase {
                 Phase::Booting { .. } | Phase::Querying(_) | Phase::Entering(_) | Phase::Done => {
@@ -329,6 +351,7 @@ impl Walk {
                     let unmeasured =
                         self.unmeasured(self.candidates.values().map(|c| c.leader.clone()));
                     if !unmeasured.is_empty() || !self.in_flight.is_empty() {
+                        self.waiting = true;
                         return self.measure(unmeasured);
                     }
                     let best = self
@@ -352,6 +375,7 @@ impl Walk {
                     let group = *group;
                     let unmeasured = self.unmeasured(supplied.iter().map(|(_, l, _)| l.clone()));
                     if !unmeasured.is_empty() || !self.in_flight.is_empty() {
+                        self.waiting = true;
                         return self.measure(unmeasured);
                     }
                     let Some(leader) = self.candidates.get(&group).map(|c| c.leader.clone()) else {

@@ -69,6 +69,9 @@ pub(crate) struct Search {
     /// Peers named by referrals whose group is not known until they are measured.
     unknown: Vec<PeerRef>,
     phase: Phase,
+    /// Everything worth measuring is in flight and no candidate came since: [`Search::next`]
+    /// waits for the last measurement instead of rescanning every candidate on each reply.
+    waiting: bool,
     /// Connections this search opened.
     pub(crate) connected: usize,
     /// An improvement round: look for one group closer than `radius`, then stop.
@@ -90,6 +93,7 @@ impl Search {
             in_flight: BTreeSet::new(),
             unknown: Vec::new(),
             phase: Phase::Selecting,
+            waiting: false,
             connected: 0,
             improve: false,
         };
@@ -103,11 +107,15 @@ impl Search {
     }
 
     fn add(&mut self, group: GroupId, leader: PeerRef) {
-        if group != self.own {
-            self.candidates.entry(group).or_insert(Candidate {
-                leader,
-                tried: false,
-            });
+        if group != self.own && !self.candidates.contains_key(&group) {
+            self.waiting = false;
+            self.candidates.insert(
+                group,
+                Candidate {
+                    leader,
+                    tried: false,
+                },
+            );
         }
     }
 
@@ -149,6 +157,7 @@ impl Search {
                 // The group has another leader now: measure that one instead.
                 if c.leader.id == peer.id && !self.measured.contains_key(&view.leader.id) {
                     c.leader = view.leader.clone();
+                    self.waiting = false;
                 }
             }
         }
@@ -159,6 +168,7 @@ impl Search {
         if self.phase != Phase::Connecting(group) {
             return;
         }
+        self.waiting = false;
         match result {
             Some((true, _)) => {
                 self.connected += 1;
@@ -177,6 +187,7 @@ impl Search {
         if self.phase != Phase::Querying(group) {
             return;
         }
+        self.waiting = false;
         if let Some(reply) = reply {
             for n in reply.neighbors {
                 self.add(n.group_id, n.leader);
@@ -188,6 +199,10 @@ impl Search {
     /// Decides the next step. `linked` holds the groups already linked; `wanted` is how many
     /// more links the leader needs.
     pub(crate) fn next(&mut self, linked: &BTreeSet<GroupId>, wanted: usize) -> Vec<Action> {
+        if self.waiting && !self.in_flight.is_empty() && self.phase == Phase::Selecting {
+            return Vec::new();
+        }
+        self.waiting = false;
         match self.phase {
             Phase::Selecting => {}
             Phase::Connecting(_) | Phase::Querying(_) | Phase::Done => return Vec::new(),
@@ -221,6 +236,7 @@ impl Search {
             for p in &to_measure {
                 self.in_flight.insert(p.id);
             }
+            self.waiting = true;
             return to_measure.into_iter().map(Action::Measure).collect();
         }
         let best = self
