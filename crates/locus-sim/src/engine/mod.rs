@@ -10,8 +10,6 @@
 //!
 //! [`observe`] reads the overlay out of the running peers.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::time::Duration;
 
 use locus_core::message::GetBootListRequest;
@@ -26,6 +24,9 @@ use crate::overlay::JoinRecord;
 use crate::scenario::{Arrival, Scenario};
 
 mod observe;
+mod queue;
+
+use queue::Calendar;
 
 /// One simulated peer process.
 #[derive(Debug)]
@@ -118,10 +119,9 @@ pub struct Engine<'m> {
     /// Model sites without a running peer, where churn places newcomers.
     vacant: Vec<u32>,
     directory: Directory,
-    queue: BinaryHeap<Reverse<(Time, u64, u32)>>,
+    queue: Calendar,
     slots: Vec<Option<Ev>>,
     free: Vec<u32>,
-    seq: u64,
     disturb_at: Time,
     end: Time,
     joins: Vec<JoinRecord>,
@@ -170,10 +170,9 @@ impl<'m> Engine<'m> {
             live: Vec::with_capacity(peers),
             live_pos: Vec::with_capacity(peers),
             vacant,
-            queue: BinaryHeap::new(),
+            queue: Calendar::new(),
             slots: Vec::new(),
             free: Vec::new(),
-            seq: 0,
             disturb_at: Time::ZERO,
             end: Time::ZERO,
             joins: Vec::with_capacity(peers),
@@ -262,12 +261,11 @@ impl<'m> Engine<'m> {
     /// Runs until the end of the scenario, calling `progress` now and then with the virtual time.
     pub fn run(&mut self, mut progress: impl FnMut(Time, usize)) {
         let end = self.end;
-        while let Some(&Reverse((at, _, slot))) = self.queue.peek() {
-            if at > end {
+        while self.queue.peek().is_some_and(|at| at <= end.as_micros()) {
+            let Some((at, slot)) = self.queue.pop() else {
                 break;
-            }
-            self.queue.pop();
-            self.now = at;
+            };
+            self.now = Time::from_micros(at);
             if let Some(ev) = self.slots[slot as usize].take() {
                 self.free.push(slot);
                 self.counters.events += 1;
@@ -292,8 +290,7 @@ impl<'m> Engine<'m> {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.seq += 1;
-        self.queue.push(Reverse((at, self.seq, slot)));
+        self.queue.push(at.as_micros(), slot);
     }
 
     fn dispatch(&mut self, ev: Ev) {
