@@ -125,6 +125,10 @@ pub struct Engine<'m> {
     disturb_at: Time,
     end: Time,
     joins: Vec<JoinRecord>,
+    /// Calls by [`kind`], folded into the counters at the end.
+    kinds: [u64; KINDS.len()],
+    out: Vec<locus_core::Transmit>,
+    events: Vec<Event>,
     /// What happened, for the summary.
     pub counters: Counters,
 }
@@ -176,6 +180,9 @@ impl<'m> Engine<'m> {
             disturb_at: Time::ZERO,
             end: Time::ZERO,
             joins: Vec::with_capacity(peers),
+            kinds: [0; KINDS.len()],
+            out: Vec::new(),
+            events: Vec::new(),
             counters: Counters::default(),
             scenario,
         };
@@ -276,6 +283,11 @@ impl<'m> Engine<'m> {
             }
         }
         self.now = end;
+        for (name, &count) in KINDS.iter().zip(&self.kinds) {
+            if count > 0 {
+                self.counters.calls_by_kind.insert(name, count);
+            }
+        }
         progress(self.now, self.live.len());
     }
 
@@ -492,25 +504,22 @@ impl<'m> Engine<'m> {
     fn flush(&mut self, i: u32) {
         let now = self.now;
         let timeout = self.cfg.request_timeout;
+        // Buffers reused from call to call: flush runs once per event.
+        let mut out = std::mem::take(&mut self.out);
+        let mut events = std::mem::take(&mut self.events);
         let Some(peer) = self.nodes[i as usize].peer.as_mut() else {
             return;
         };
-        let mut out = Vec::new();
         while let Some(t) = peer.poll_transmit() {
             out.push(t);
         }
-        let mut events = Vec::new();
         while let Some(e) = peer.poll_event() {
             events.push(e);
         }
         let next_timer = peer.poll_timeout();
-        for t in out {
+        for t in out.drain(..) {
             self.counters.calls += 1;
-            *self
-                .counters
-                .calls_by_kind
-                .entry(kind(&t.request))
-                .or_default() += 1;
+            self.kinds[kind(&t.request)] += 1;
             let dest = match &t.to {
                 Target::Peer(p) => index_of(&p.addr).map(Dest::Node),
                 Target::Address(a) => index_of(a).map(Dest::Node),
@@ -555,9 +564,11 @@ impl<'m> Engine<'m> {
                 }
             }
         }
-        for e in events {
+        for e in events.drain(..) {
             self.on_event(i, e);
         }
+        self.out = out;
+        self.events = events;
         let n = &mut self.nodes[i as usize];
         if let Some(t) = next_timer
             && n.timer_at.is_none_or(|s| t < s)
@@ -594,20 +605,37 @@ impl<'m> Engine<'m> {
     }
 }
 
-fn kind(r: &Request) -> &'static str {
+/// Names of the request kinds, indexed by [`kind`].
+const KINDS: [&str; 13] = [
+    "measure",
+    "get_neighbors",
+    "get_group_members",
+    "connect_intra",
+    "connect_inter",
+    "leave",
+    "alive",
+    "new_leader",
+    "get_status",
+    "nearby",
+    "get_boot_list",
+    "announce_group",
+    "resolve_group",
+];
+
+fn kind(r: &Request) -> usize {
     match r {
-        Request::Measure(_) => "measure",
-        Request::GetNeighbors(_) => "get_neighbors",
-        Request::GetGroupMembers(_) => "get_group_members",
-        Request::ConnectIntra(_) => "connect_intra",
-        Request::ConnectInter(_) => "connect_inter",
-        Request::Leave(_) => "leave",
-        Request::Alive(_) => "alive",
-        Request::NewLeader(_) => "new_leader",
-        Request::GetStatus => "get_status",
-        Request::Nearby(_) => "nearby",
-        Request::GetBootList(_) => "get_boot_list",
-        Request::AnnounceGroup(_) => "announce_group",
-        Request::ResolveGroup(_) => "resolve_group",
+        Request::Measure(_) => 0,
+        Request::GetNeighbors(_) => 1,
+        Request::GetGroupMembers(_) => 2,
+        Request::ConnectIntra(_) => 3,
+        Request::ConnectInter(_) => 4,
+        Request::Leave(_) => 5,
+        Request::Alive(_) => 6,
+        Request::NewLeader(_) => 7,
+        Request::GetStatus => 8,
+        Request::Nearby(_) => 9,
+        Request::GetBootList(_) => 10,
+        Request::AnnounceGroup(_) => 11,
+        Request::ResolveGroup(_) => 12,
     }
 }
