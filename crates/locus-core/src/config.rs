@@ -14,6 +14,14 @@ pub const DEFAULT_LOCALITY_THRESHOLD: Duration = Duration::from_millis(10);
 pub const DEFAULT_MAX_TESTED_GROUPS: u32 = 10;
 /// Longest a join walk may take before it founds a group of its own [0054].
 pub const DEFAULT_JOIN_DEADLINE: Duration = Duration::from_secs(10);
+/// Upper bound of the random wait before a peer whose boot list came back empty asks again
+/// rather than founding a group at once (beyond the seed). An empty directory means either the
+/// very first peer or many peers starting together (a cluster's cold start); in the second case
+/// founding at once leaves every peer alone in a group of its own and merges take minutes to
+/// undo it. Waiting a random time up to one join deadline spreads the walks out as if the peers
+/// had arrived over that time: the first one founds, the others find it and its neighbours.
+/// The very first peer of an overlay pays this once (5 s on average).
+pub const DEFAULT_COLD_START_BACKOFF: Duration = Duration::from_secs(10);
 /// Inter-group connections a leader aims for; at least 2 [0055][0057].
 pub const DEFAULT_INTER_GROUP_TARGET: u32 = 6;
 /// Groups farther than this are not taken as neighbours by the search of Figure 11 [0055].
@@ -78,6 +86,8 @@ pub struct Config {
     pub max_tested_groups: u32,
     /// See [`DEFAULT_JOIN_DEADLINE`].
     pub join_deadline: Duration,
+    /// See [`DEFAULT_COLD_START_BACKOFF`].
+    pub cold_start_backoff: Duration,
     /// See [`DEFAULT_INTER_GROUP_TARGET`].
     pub inter_group_target: u32,
     /// See [`DEFAULT_MAX_INTER_GROUP_LINKS`].
@@ -141,6 +151,7 @@ impl Config {
             locality_threshold: DEFAULT_LOCALITY_THRESHOLD,
             max_tested_groups: DEFAULT_MAX_TESTED_GROUPS,
             join_deadline: DEFAULT_JOIN_DEADLINE,
+            cold_start_backoff: DEFAULT_COLD_START_BACKOFF,
             inter_group_target: DEFAULT_INTER_GROUP_TARGET,
             max_inter_group_links: DEFAULT_MAX_INTER_GROUP_LINKS,
             inter_group_radius: DEFAULT_INTER_GROUP_RADIUS,
@@ -174,6 +185,7 @@ impl Config {
             max_leader_rtt: Some(Duration::from_millis(4)),
             direct_join_rtt: Some(Duration::from_millis(1)),
             join_deadline: Duration::from_secs(5),
+            cold_start_backoff: Duration::from_secs(2),
             alive_interval: Duration::from_secs(1),
             alive_timeout: Duration::from_secs(2),
             leaderless_backoff: Duration::from_secs(2),
@@ -192,6 +204,7 @@ impl Config {
     pub fn test() -> Self {
         Self {
             join_deadline: Duration::from_secs(5),
+            cold_start_backoff: Duration::from_secs(1),
             alive_interval: Duration::from_millis(500),
             alive_timeout: Duration::from_millis(1500),
             leaderless_backoff: Duration::from_millis(1000),

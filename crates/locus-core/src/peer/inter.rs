@@ -17,6 +17,15 @@ use crate::message::{
 use crate::rendezvous::term;
 use crate::time::Time;
 
+/// Improvement rounds a leader runs back to back, per re-measurement interval, while each finds
+/// a closer group. A round that finds one runs the next at once instead of waiting a whole
+/// `remeasure_interval`, so an overlay that started badly (a cluster starting at once, where
+/// every peer founds a group of its own from an empty directory) descends to its near links
+/// within seconds; a round that finds nothing ends the run. Each round costs one neighbour
+/// query plus probes of the groups it names; eight rounds let a leader replace every one of
+/// `inter_group_target` links once and then some.
+const MAX_IMPROVE_ROUNDS: u32 = 8;
+
 impl Peer {
     pub(super) fn on_get_neighbors(
         &mut self,
@@ -87,7 +96,7 @@ impl Peer {
             l.inter.insert(
                 req.group.group_id,
                 Neighbor {
-                    leader: from,
+                    leader: from.clone(),
                     successors: req.group.successors,
                     rtt: req.rtt,
                     random: req.random,
@@ -99,6 +108,7 @@ impl Peer {
                 group: req.group.group_id,
                 rtt: req.rtt,
             });
+            self.check_merge_soon(req.group.group_id, &from, req.rtt);
         } else {
             let referrals = l
                 .inter
@@ -115,6 +125,17 @@ impl Peer {
             accepted: true,
             referrals: Vec::new(),
         }))
+    }
+
+    /// A new neighbour in this group's locality may be a group to merge into (DESIGN §3):
+    /// re-measure it now rather than at the next round, so that groups founded side by side
+    /// (peers that started together) merge within seconds.
+    fn check_merge_soon(&mut self, group: GroupId, leader: &PeerRef, rtt: Duration) {
+        let threshold = self.cfg.locality_threshold;
+        let guard = self.cfg.max_leader_rtt.unwrap_or(threshold);
+        if self.cfg.group_merge && rtt < threshold.min(guard) {
+            self.probe(leader.clone(), ProbeFor::Remeasure(group));
+        }
     }
 
     fn connect_inter(&mut self, c: InterConnect) {
@@ -170,6 +191,7 @@ impl Peer {
                 group: c.group,
                 rtt,
             });
+            self.check_merge_soon(c.group, &c.leader, rtt);
         }
         if c.random
             && let Some(l) = self.leading_mut()
@@ -220,7 +242,9 @@ impl Peer {
             target.saturating_sub(near)
         };
         let actions = search.next(&linked, wanted);
+        let mut improved = false;
         if search.is_done() {
+            improved = search.improve && search.connected > 0;
             l.search = None;
         }
         for a in actions {
@@ -242,6 +266,11 @@ impl Peer {
                 ),
             }
         }
+        if improved {
+            // The round found a closer group: drop the link it makes redundant and look again.
+            self.prune_far_link();
+            self.ensure_search(now);
+        }
     }
 
     /// Re-enters Figure 11 when the group is below its target [0057][0059]: from its nearest
@@ -250,6 +279,7 @@ impl Peer {
         let target = self.cfg.inter_group_target as usize;
         let radius = self.cfg.inter_group_radius;
         let max = self.cfg.boot_list_size;
+        let roll = self.rng.below(u64::from(u32::MAX)) as usize;
         let State::Member(g) = &mut self.state else {
             return;
         };
@@ -260,9 +290,15 @@ impl Peer {
         if l.search.is_some() {
             return;
         }
-        // At its target, a leader still looks once per round for a group closer than the
-        // farthest link it opened (by a tenth at least); `prune_far_link` then drops that link.
         let improve = l.near_links() >= target;
+        if improve {
+            if l.improve_rounds >= MAX_IMPROVE_ROUNDS {
+                return;
+            }
+            l.improve_rounds += 1;
+        }
+        // At its target, a leader still looks for a group closer than the farthest link it
+        // opened (by a tenth at least); `prune_far_link` then drops that link.
         let radius = if improve {
             let farthest = l
                 .inter
@@ -282,12 +318,22 @@ impl Peer {
             .iter()
             .map(|(g, n)| (*g, n.leader.clone(), Some(n.rtt)))
             .collect();
-        let nearest = l
+        let mut near: Vec<(Duration, GroupId)> = l
             .inter
             .iter()
             .filter(|(_, n)| !n.random)
-            .min_by_key(|(_, n)| n.rtt)
-            .map(|(g, _)| *g);
+            .map(|(g, n)| (n.rtt, *g))
+            .collect();
+        near.sort();
+        // A search below target starts from the nearest neighbour (Figure 11). An improvement
+        // round asks the nearest on its first round and a random neighbour on later ones, so
+        // that back-to-back rounds see different neighbourhoods instead of one list again.
+        let start = if improve && l.improve_rounds > 1 && !near.is_empty() {
+            roll % near.len()
+        } else {
+            0
+        };
+        let nearest = near.get(start).map(|(_, g)| *g);
         if improve && nearest.is_none() {
             return;
         }
@@ -417,6 +463,7 @@ impl Peer {
     pub(super) fn on_remeasure_timer(&mut self, now: Time) {
         self.set_timer(Timer::Remeasure, now + self.cfg.remeasure_interval);
         let Some(l) = self.leading_mut() else { return };
+        l.improve_rounds = 0;
         let targets: Vec<(GroupId, PeerRef)> = l
             .inter
             .iter()

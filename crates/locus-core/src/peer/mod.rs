@@ -51,6 +51,8 @@ pub enum BootSource {
 pub(crate) enum Timer {
     /// The join walk's deadline [0054]: found a group with what was found so far.
     JoinDeadline,
+    /// The boot list was empty: ask again rather than found at once (a cold start).
+    JoinRetry,
     /// Leader: flood the next `Alive` and expire silent members [0063].
     Alive,
     /// Member: the leader has been silent too long; succeed it or start an election.
@@ -280,6 +282,7 @@ impl Peer {
             self.timers.remove(&timer);
             match timer {
                 Timer::JoinDeadline => self.on_join_deadline(now),
+                Timer::JoinRetry => self.on_join_retry(now),
                 Timer::Alive => self.on_alive_timer(now),
                 Timer::AliveCheck => self.on_alive_check(now),
                 Timer::Refresh => self.on_refresh_timer(now),

@@ -30,6 +30,11 @@ pub(super) struct Joining {
     pub(super) id: u64,
     pub(super) started: Time,
     pub(super) stats: JoinStats,
+    /// The group this walk must not enter (the one the peer is leaving).
+    pub(super) exclude: Option<GroupId>,
+    /// The walk already waited once for an empty directory to fill (see
+    /// `DEFAULT_COLD_START_BACKOFF`): next time it founds.
+    pub(super) backed_off: bool,
 }
 
 /// The peer's group, as every member holds it [0063][0064].
@@ -120,6 +125,8 @@ pub(super) struct Leading {
     pub(super) search: Option<Search>,
     /// A random link in progress (the group asked for).
     pub(super) random_pending: bool,
+    /// Improvement rounds run since the last re-measurement (see `MAX_IMPROVE_ROUNDS`).
+    pub(super) improve_rounds: u32,
     /// A merge check in progress: a walk restricted to one neighbour group.
     pub(super) merge: Option<(u64, Walk)>,
     /// Neighbours whose leader is being replaced, with the candidates tried.
