@@ -401,8 +401,8 @@ fn print_summary(args: &RunArgs, o: &Outcome, m: &Metrics) {
         c.churn_joins, c.crashes, c.leaves, c.rejoins, c.merges, c.new_leaders
     );
     println!(
-        "  overlay: {} peers, {} links ({} intra, {} inter), mean degree {:.2}, components {}",
-        m.peers, m.links, m.intra_links, m.inter_links, m.mean_degree, m.components
+        "  overlay: {} peers, {} links ({} intra, {} inter, {} random), mean degree {:.2}, components {}",
+        m.peers, m.links, m.intra_links, m.inter_links, m.random_links, m.mean_degree, m.components
     );
     println!(
         "  mean link RTT {:.2} ms; random {:.2} ms -> random_ratio {:.3}",

@@ -175,6 +175,24 @@ impl Peer {
         }
     }
 
+    /// The neighbour groups this leader keeps links to against partitions rather than for
+    /// closeness (random links [0039] and bridges the rendezvous asked for); empty unless it
+    /// leads a group.
+    pub fn partition_links(&self) -> Vec<GroupId> {
+        match &self.state {
+            State::Member(g) => match &g.role {
+                GroupRole::Leading(l) => l
+                    .inter
+                    .iter()
+                    .filter(|(_, n)| n.random)
+                    .map(|(id, _)| *id)
+                    .collect(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+
     /// The peer's full status, as `GetStatus` reports it.
     pub fn status(&self) -> Status {
         let (leadership, intra, inter) = match &self.state {
