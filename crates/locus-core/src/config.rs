@@ -24,10 +24,18 @@ pub const DEFAULT_JOIN_DEADLINE: Duration = Duration::from_secs(10);
 pub const DEFAULT_COLD_START_BACKOFF: Duration = Duration::from_secs(10);
 /// Inter-group connections a leader aims for; at least 2 [0055][0057].
 pub const DEFAULT_INTER_GROUP_TARGET: u32 = 6;
-/// Groups farther than this are not taken as neighbours by the search of Figure 11 [0055].
-pub const DEFAULT_INTER_GROUP_RADIUS: Duration = Duration::from_millis(1000);
-/// Links to random groups, on top of the nearest ones, against partitions [0039].
-pub const DEFAULT_RANDOM_INTER_GROUP_LINKS: u32 = 1;
+/// Groups farther than this are not taken as neighbours by the search of Figure 11 [0055],
+/// beyond a group's first two links, which go to the closest groups found however far
+/// (`link::MIN_LINKS`, [0057]). The seed's example is 1000 ms, which bounds nothing on Earth;
+/// 50 ms is a continent: a group links to its neighbours within a continent, and a remote
+/// group keeps two links out instead of six far ones. On PlanetLab 490 the third to sixth
+/// links beyond 50 ms were a third of the total link RTT (docs/decisions.md).
+pub const DEFAULT_INTER_GROUP_RADIUS: Duration = Duration::from_millis(50);
+/// Links to random groups, on top of the nearest ones, against partitions [0039] (the seed
+/// says "may"). Off: the rendezvous finds partitions in the announced neighbour lists and
+/// asks one leader per cut-off part for a bridge (`rendezvous::Directory`), which costs a
+/// link where a partition is instead of a ~170 ms link per group everywhere.
+pub const DEFAULT_RANDOM_INTER_GROUP_LINKS: u32 = 0;
 /// Length of the leadership list: the leader and its successors [0062].
 pub const DEFAULT_LEADERSHIP_LIST_TARGET: u32 = 10;
 /// How often a leader floods `Alive` [0063].

@@ -4,15 +4,16 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::state::{GroupRole, InterConnect, ProbeFor, Purpose, Replacing, State};
+use super::state::{Bridge, GroupRole, InterConnect, ProbeFor, Purpose, Replacing, State};
 use super::{Peer, Timer};
 use crate::event::Event;
 use crate::id::{GroupId, PeerRef};
 use crate::link::{Action, Neighbor, Search};
 use crate::message::{
     Announcement, CallError, ConnectInterRequest, ConnectReply, GetBootListRequest,
-    GetNeighborsRequest, GroupMembersReply, LeaveRequest, LinkScope, MAX_CANDIDATES, MAX_NEIGHBORS,
-    MeasureReply, NeighborsReply, Request, RequestError, Response, Target,
+    GetNeighborsRequest, GroupMembersReply, GroupView, LeaveRequest, LinkScope, MAX_BOOT_LIST,
+    MAX_CANDIDATES, MAX_NEIGHBORS, MeasureReply, NeighborsReply, Request, RequestError, Response,
+    Target,
 };
 use crate::rendezvous::term;
 use crate::time::Time;
@@ -85,9 +86,14 @@ impl Peer {
             n.successors = req.group.successors;
             n.member_count = req.group.member_count;
             l.replacing.remove(&req.group.group_id);
-        } else if req.random && l.inter.values().filter(|n| n.random).count() >= random_wanted {
+        } else if req.random
+            && random_wanted > 0
+            && l.inter.values().filter(|n| n.random).count() >= random_wanted
+        {
             // Random links are for partitions, not closeness: one per group is enough, so a
-            // group that has its own refuses more, and the opener tries another group.
+            // group that has its own refuses more, and the opener tries another group. With
+            // random links off, a partition link is a bridge the rendezvous asked for, and
+            // every one is taken (up to the maximum).
             return Ok(Response::Connect(ConnectReply {
                 accepted: false,
                 referrals: Vec::new(),
@@ -458,6 +464,71 @@ impl Peer {
         }
     }
 
+    // ---- bridges the rendezvous asks for ----
+
+    /// The rendezvous sees this group cut off from the largest part of the overlay and named
+    /// groups of that part: measure them and link to the closest one that leads its group, as
+    /// a partition link (not counted towards the target, never pruned for closeness).
+    fn start_bridge(&mut self, candidates: Vec<GroupView>) {
+        let own = self.my_group_id();
+        let Some(l) = self.leading_mut() else { return };
+        if candidates.is_empty() || l.bridge.is_some() {
+            return;
+        }
+        let targets: Vec<GroupView> = candidates
+            .into_iter()
+            .filter(|v| Some(v.group_id) != own && !l.inter.contains_key(&v.group_id))
+            .take(MAX_BOOT_LIST)
+            .collect();
+        if targets.is_empty() {
+            return;
+        }
+        l.bridge = Some(Bridge {
+            pending: targets.len(),
+            best: None,
+        });
+        for v in targets {
+            self.probe(v.leader, ProbeFor::Bridge(v.group_id));
+        }
+    }
+
+    pub(super) fn on_bridge_measured(
+        &mut self,
+        group: GroupId,
+        target: &PeerRef,
+        result: Option<(Duration, &MeasureReply)>,
+    ) {
+        let Some(l) = self.leading_mut() else { return };
+        let Some(b) = l.bridge.as_mut() else { return };
+        let leads = result.and_then(|(rtt, r)| {
+            r.group
+                .as_ref()
+                .filter(|v| v.group_id == group && v.leader.id == r.responder.id)
+                .map(|_| rtt)
+        });
+        if let Some(rtt) = leads
+            && b.best.as_ref().is_none_or(|(best, _, _)| rtt < *best)
+        {
+            b.best = Some((rtt, group, target.clone()));
+        }
+        b.pending = b.pending.saturating_sub(1);
+        if b.pending > 0 {
+            return;
+        }
+        let best = l.bridge.take().and_then(|b| b.best);
+        if let Some((rtt, group, leader)) = best
+            && !l.inter.contains_key(&group)
+        {
+            self.connect_inter(InterConnect {
+                group,
+                leader,
+                rtt,
+                random: true,
+                search: false,
+            });
+        }
+    }
+
     // ---- re-measurement and leader replacement [0048] ----
 
     pub(super) fn on_remeasure_timer(&mut self, now: Time) {
@@ -698,6 +769,7 @@ impl Peer {
             return;
         };
         let Some(newer) = reply.superseded_by else {
+            self.start_bridge(reply.bridge);
             return;
         };
         let State::Member(g) = &self.state else {

@@ -455,6 +455,7 @@ impl Peer {
                     self.on_replace_measured(self.now, group, &target, result)
                 }
                 ProbeFor::Random(group) => self.on_random_measured(group, &target, result),
+                ProbeFor::Bridge(group) => self.on_bridge_measured(group, &target, result),
                 ProbeFor::Intra => self.on_intra_measured(&target, result),
             }
         }

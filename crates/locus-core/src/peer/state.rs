@@ -125,6 +125,9 @@ pub(super) struct Leading {
     pub(super) search: Option<Search>,
     /// A random link in progress (the group asked for).
     pub(super) random_pending: bool,
+    /// A bridge the rendezvous asked for in progress: measurements outstanding and the
+    /// closest group of the main component measured so far.
+    pub(super) bridge: Option<Bridge>,
     /// Improvement rounds run since the last re-measurement (see `MAX_IMPROVE_ROUNDS`).
     pub(super) improve_rounds: u32,
     /// A merge check in progress: a walk restricted to one neighbour group.
@@ -151,6 +154,13 @@ impl Leading {
     pub(super) fn near_links(&self) -> usize {
         self.inter.values().filter(|n| !n.random).count()
     }
+}
+
+/// A partition link being chosen among the groups the rendezvous named.
+#[derive(Debug, Default)]
+pub(super) struct Bridge {
+    pub(super) pending: usize,
+    pub(super) best: Option<(Duration, GroupId, PeerRef)>,
 }
 
 /// Replacement of a neighbour group's lost leader.
@@ -217,5 +227,6 @@ pub(super) enum ProbeFor {
     Remeasure(GroupId),
     Replace(GroupId),
     Random(GroupId),
+    Bridge(GroupId),
     Intra,
 }
