@@ -14,12 +14,28 @@ pub const DEFAULT_LOCALITY_THRESHOLD: Duration = Duration::from_millis(10);
 pub const DEFAULT_MAX_TESTED_GROUPS: u32 = 10;
 /// Longest a join walk may take before it founds a group of its own [0054].
 pub const DEFAULT_JOIN_DEADLINE: Duration = Duration::from_secs(10);
+/// Upper bound of the random wait before a peer whose boot list came back empty asks again
+/// rather than founding a group at once (beyond the seed). An empty directory means either the
+/// very first peer or many peers starting together (a cluster's cold start); in the second case
+/// founding at once leaves every peer alone in a group of its own and merges take minutes to
+/// undo it. Waiting a random time up to one join deadline spreads the walks out as if the peers
+/// had arrived over that time: the first one founds, the others find it and its neighbours.
+/// The very first peer of an overlay pays this once (5 s on average).
+pub const DEFAULT_COLD_START_BACKOFF: Duration = Duration::from_secs(10);
 /// Inter-group connections a leader aims for; at least 2 [0055][0057].
 pub const DEFAULT_INTER_GROUP_TARGET: u32 = 6;
-/// Groups farther than this are not taken as neighbours by the search of Figure 11 [0055].
-pub const DEFAULT_INTER_GROUP_RADIUS: Duration = Duration::from_millis(1000);
-/// Links to random groups, on top of the nearest ones, against partitions [0039].
-pub const DEFAULT_RANDOM_INTER_GROUP_LINKS: u32 = 1;
+/// Groups farther than this are not taken as neighbours by the search of Figure 11 [0055],
+/// beyond a group's first two links, which go to the closest groups found however far
+/// (`link::MIN_LINKS`, [0057]). The seed's example is 1000 ms, which bounds nothing on Earth;
+/// 50 ms is a continent: a group links to its neighbours within a continent, and a remote
+/// group keeps two links out instead of six far ones. On PlanetLab 490 the third to sixth
+/// links beyond 50 ms were a third of the total link RTT (docs/decisions.md).
+pub const DEFAULT_INTER_GROUP_RADIUS: Duration = Duration::from_millis(50);
+/// Links to random groups, on top of the nearest ones, against partitions [0039] (the seed
+/// says "may"). Off: the rendezvous finds partitions in the announced neighbour lists and
+/// asks one leader per cut-off part for a bridge (`rendezvous::Directory`), which costs a
+/// link where a partition is instead of a ~170 ms link per group everywhere.
+pub const DEFAULT_RANDOM_INTER_GROUP_LINKS: u32 = 0;
 /// Length of the leadership list: the leader and its successors [0062].
 pub const DEFAULT_LEADERSHIP_LIST_TARGET: u32 = 10;
 /// How often a leader floods `Alive` [0063].
@@ -78,6 +94,8 @@ pub struct Config {
     pub max_tested_groups: u32,
     /// See [`DEFAULT_JOIN_DEADLINE`].
     pub join_deadline: Duration,
+    /// See [`DEFAULT_COLD_START_BACKOFF`].
+    pub cold_start_backoff: Duration,
     /// See [`DEFAULT_INTER_GROUP_TARGET`].
     pub inter_group_target: u32,
     /// See [`DEFAULT_MAX_INTER_GROUP_LINKS`].
@@ -141,6 +159,7 @@ impl Config {
             locality_threshold: DEFAULT_LOCALITY_THRESHOLD,
             max_tested_groups: DEFAULT_MAX_TESTED_GROUPS,
             join_deadline: DEFAULT_JOIN_DEADLINE,
+            cold_start_backoff: DEFAULT_COLD_START_BACKOFF,
             inter_group_target: DEFAULT_INTER_GROUP_TARGET,
             max_inter_group_links: DEFAULT_MAX_INTER_GROUP_LINKS,
             inter_group_radius: DEFAULT_INTER_GROUP_RADIUS,
@@ -174,6 +193,7 @@ impl Config {
             max_leader_rtt: Some(Duration::from_millis(4)),
             direct_join_rtt: Some(Duration::from_millis(1)),
             join_deadline: Duration::from_secs(5),
+            cold_start_backoff: Duration::from_secs(2),
             alive_interval: Duration::from_secs(1),
             alive_timeout: Duration::from_secs(2),
             leaderless_backoff: Duration::from_secs(2),
@@ -192,6 +212,7 @@ impl Config {
     pub fn test() -> Self {
         Self {
             join_deadline: Duration::from_secs(5),
+            cold_start_backoff: Duration::from_secs(1),
             alive_interval: Duration::from_millis(500),
             alive_timeout: Duration::from_millis(1500),
             leaderless_backoff: Duration::from_millis(1000),

@@ -12,6 +12,11 @@ use std::time::Duration;
 use crate::id::{GroupId, PeerId, PeerRef};
 use crate::message::{MeasureReply, NeighborsReply};
 
+/// Inter-group links a group opens to the closest groups it finds whatever their distance:
+/// the least the seed allows for a target [0057], so that a remote group is never cut off by
+/// `inter_group_radius`.
+pub(crate) const MIN_LINKS: usize = 2;
+
 /// A neighbour group in the leader's inter-group cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Neighbor {
@@ -239,13 +244,20 @@ impl Search {
             self.waiting = true;
             return to_measure.into_iter().map(Action::Measure).collect();
         }
+        // The first links of a group are its way into the overlay [0057]: they go to the
+        // closest groups found, however far; beyond them only groups within the radius.
+        let radius = if linked.len() < MIN_LINKS && !self.improve {
+            Duration::MAX
+        } else {
+            self.radius
+        };
         let best = self
             .candidates
             .iter()
             .filter(|(g, c)| !c.tried && !linked.contains(g))
             .filter_map(|(g, c)| {
                 let rtt = self.measured.get(&c.leader.id).copied().flatten()?;
-                (rtt <= self.radius).then(|| (rtt, *g, c.leader.clone()))
+                (rtt <= radius).then(|| (rtt, *g, c.leader.clone()))
             })
             .min();
         let Some((rtt, group, leader)) = best else {

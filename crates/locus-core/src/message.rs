@@ -264,6 +264,10 @@ pub struct AnnounceReply {
     /// Set when the directory holds a newer leadership for this group than the announcer's:
     /// the announcer is stale and should step down and follow it.
     pub superseded_by: Option<GroupView>,
+    /// Set when the directory sees the announcer's group cut off from the largest connected
+    /// part of the overlay and picked this leader to link the two: groups of that part, at
+    /// most [`MAX_BOOT_LIST`], to measure and link to the closest of (a partition link).
+    pub bridge: Vec<GroupView>,
 }
 
 /// A peer's state, for operators.

@@ -42,6 +42,23 @@ pub struct Directory {
     ttl: Duration,
     max_groups: usize,
     entries: BTreeMap<GroupId, Entry>,
+    components: Components,
+    /// Bridge requests handed out, to spread them over the main component.
+    bridges: u64,
+}
+
+/// The connected components of the group graph as the announced neighbour lists draw it,
+/// recomputed at most once per `ttl / 3` (one announce interval): a partition shows within
+/// two intervals, and the cost stays one union-find pass per interval however many groups
+/// announce.
+#[derive(Debug, Clone, Default)]
+struct Components {
+    computed: Option<Time>,
+    /// The groups of the largest component, in group-id order.
+    main: Vec<GroupId>,
+    /// Groups outside the largest component: the one picked to bridge each minor component
+    /// (its smallest group id) maps to `true`, every other one to `false`.
+    minor: BTreeMap<GroupId, bool>,
 }
 
 /// Groups one directory holds at most; announcements of new groups beyond it are refused.
@@ -54,6 +71,8 @@ impl Directory {
             ttl,
             max_groups: MAX_GROUPS,
             entries: BTreeMap::new(),
+            components: Components::default(),
+            bridges: 0,
         }
     }
 
@@ -75,6 +94,7 @@ impl Directory {
             return (
                 AnnounceReply {
                     superseded_by: None,
+                    bridge: Vec::new(),
                 },
                 changes,
             );
@@ -86,6 +106,7 @@ impl Directory {
                     return (
                         AnnounceReply {
                             superseded_by: Some(e.view.clone()),
+                            bridge: Vec::new(),
                         },
                         changes,
                     );
@@ -104,6 +125,7 @@ impl Directory {
                     return (
                         AnnounceReply {
                             superseded_by: None,
+                            bridge: Vec::new(),
                         },
                         changes,
                     );
@@ -119,12 +141,102 @@ impl Directory {
                 );
             }
         }
+        let bridge = self.bridge_for(now, id);
         (
             AnnounceReply {
                 superseded_by: None,
+                bridge,
             },
             changes,
         )
+    }
+
+    /// Partition repair (beyond the seed, in place of a random link per group [0039]): when
+    /// `group` is the one picked in a component cut off from the largest, groups of the
+    /// largest component for its leader to link to. Its own announced neighbours are checked
+    /// too, so that a link opened since the last recomputation spares the bridge.
+    fn bridge_for(&mut self, now: Time, group: GroupId) -> Vec<GroupView> {
+        let stale = self
+            .components
+            .computed
+            .is_none_or(|at| now.saturating_since(at) >= self.ttl / 3);
+        if stale {
+            self.recompute_components(now);
+        }
+        if self.components.minor.get(&group) != Some(&true) {
+            return Vec::new();
+        }
+        let main = &self.components.main;
+        let Some(entry) = self.entries.get(&group) else {
+            return Vec::new();
+        };
+        if entry
+            .neighbors
+            .iter()
+            .any(|n| main.binary_search(&n.group_id).is_ok())
+        {
+            return Vec::new();
+        }
+        let k = main.len().min(MAX_BOOT_LIST);
+        if k == 0 {
+            return Vec::new();
+        }
+        // Evenly spaced from a rotating start: different bridges land on different groups.
+        let start = (self.bridges % main.len() as u64) as usize;
+        self.bridges = self.bridges.wrapping_add(1);
+        let step = main.len() / k;
+        (0..k)
+            .filter_map(|i| self.entries.get(&main[(start + i * step) % main.len()]))
+            .map(|e| e.view.clone())
+            .collect()
+    }
+
+    /// Union-find over the live entries and the links their leaders announced (a link counts
+    /// when either end announces it).
+    fn recompute_components(&mut self, now: Time) {
+        let ids: Vec<GroupId> = self.entries.keys().copied().collect();
+        let mut parent: Vec<usize> = (0..ids.len()).collect();
+        fn root(parent: &mut [usize], mut i: usize) -> usize {
+            while parent[i] != i {
+                parent[i] = parent[parent[i]];
+                i = parent[i];
+            }
+            i
+        }
+        for (i, e) in self.entries.values().enumerate() {
+            for n in &e.neighbors {
+                if let Ok(j) = ids.binary_search(&n.group_id) {
+                    let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+                    if a != b {
+                        parent[a.max(b)] = a.min(b);
+                    }
+                }
+            }
+        }
+        let roots: Vec<usize> = (0..ids.len()).map(|i| root(&mut parent, i)).collect();
+        let mut size: BTreeMap<usize, usize> = BTreeMap::new();
+        for r in &roots {
+            *size.entry(*r).or_default() += 1;
+        }
+        // The largest component; ties go to the one holding the smallest group id.
+        let main_root = size
+            .iter()
+            .max_by_key(|(r, n)| (**n, std::cmp::Reverse(**r)))
+            .map(|(r, _)| *r);
+        let mut c = Components {
+            computed: Some(now),
+            ..Components::default()
+        };
+        let mut picked = std::collections::BTreeSet::new();
+        // Ids ascend, so the first group seen of each minor component is its smallest.
+        for (i, id) in ids.iter().enumerate() {
+            if Some(roots[i]) == main_root {
+                c.main.push(*id);
+            } else {
+                c.minor.insert(*id, picked.insert(roots[i]));
+            }
+        }
+        self.components = c;
     }
 
     /// Drops entries not refreshed within the TTL.
@@ -242,6 +354,54 @@ mod tests {
         let c = d.expire(Time::from_micros(4_000_001));
         assert_eq!(c, vec![Change::GroupEnded(GroupId(Uuid::from_u128(1)))]);
         assert!(d.is_empty());
+    }
+
+    fn announce_linked(d: &mut Directory, at: u64, group: u128, links: &[u128]) -> AnnounceReply {
+        let neighbors = links
+            .iter()
+            .map(|g| NeighborGroup {
+                group_id: GroupId(Uuid::from_u128(*g)),
+                leader: PeerRef::new(PeerId(Uuid::from_u128(1000 + g)), "x"),
+                successors: vec![],
+                rtt: Duration::from_millis(5),
+            })
+            .collect();
+        d.announce(
+            Time::from_micros(at),
+            Announcement {
+                group: view(group, 1000 + group, 1, 1),
+                neighbors,
+                ended: false,
+            },
+        )
+        .0
+    }
+
+    #[test]
+    fn one_leader_of_a_cut_off_part_is_asked_to_bridge_into_the_largest() {
+        let mut d = Directory::new(Duration::from_secs(30));
+        // Main component 1-2-3-4 (links announced by one end suffice); minor part 5-6.
+        announce_linked(&mut d, 0, 1, &[2]);
+        announce_linked(&mut d, 0, 2, &[3]);
+        announce_linked(&mut d, 0, 3, &[]);
+        announce_linked(&mut d, 0, 4, &[3]);
+        announce_linked(&mut d, 0, 6, &[5]);
+        announce_linked(&mut d, 0, 5, &[]);
+        // Recomputed once the interval (ttl / 3) has passed.
+        let later = 10_000_000;
+        let main: Vec<GroupId> = (1..=4).map(|g| GroupId(Uuid::from_u128(g))).collect();
+        let reply = announce_linked(&mut d, later, 5, &[]);
+        assert_eq!(reply.bridge.len(), 4);
+        assert!(reply.bridge.iter().all(|v| main.contains(&v.group_id)));
+        // Only the part's smallest group bridges; groups of the main part never do.
+        assert!(announce_linked(&mut d, later, 6, &[5]).bridge.is_empty());
+        assert!(announce_linked(&mut d, later, 1, &[2]).bridge.is_empty());
+        // A link into the main part announced since spares the bridge.
+        assert!(announce_linked(&mut d, later, 5, &[4]).bridge.is_empty());
+        // And the next recomputation sees one component.
+        let reply = announce_linked(&mut d, 2 * later, 5, &[4]);
+        assert!(reply.bridge.is_empty());
+        assert!(d.components.minor.is_empty());
     }
 
     #[test]

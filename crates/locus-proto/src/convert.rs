@@ -411,6 +411,7 @@ impl TryFrom<pb::AnnounceGroupReply> for core::AnnounceReply {
     fn try_from(r: pb::AnnounceGroupReply) -> Result<Self, ProtoError> {
         Ok(Self {
             superseded_by: optional(r.superseded_by, "superseded_by")?,
+            bridge: list(r.bridge, core::MAX_BOOT_LIST, "bridge")?,
         })
     }
 }
@@ -419,6 +420,7 @@ impl From<core::AnnounceReply> for pb::AnnounceGroupReply {
     fn from(r: core::AnnounceReply) -> Self {
         Self {
             superseded_by: r.superseded_by.map(Into::into),
+            bridge: all(r.bridge),
         }
     }
 }

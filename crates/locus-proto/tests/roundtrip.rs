@@ -280,12 +280,14 @@ fn every_response_round_trips_through_its_rpc() {
             reply_round_trip::<pb::AnnounceGroupRequest>,
             Response::Announced(AnnounceReply {
                 superseded_by: Some(view(3)),
+                bridge: Vec::new(),
             }),
         ),
         (
             reply_round_trip::<pb::AnnounceGroupRequest>,
             Response::Announced(AnnounceReply {
                 superseded_by: None,
+                bridge: vec![view(4), view(5)],
             }),
         ),
         (

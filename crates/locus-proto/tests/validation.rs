@@ -379,8 +379,16 @@ fn bad_replies() -> Vec<(Result<locus_core::Response, ProtoError>, &'static str)
                     group_id: "g".into(),
                     ..group_view()
                 }),
+                bridge: Vec::new(),
             }),
             "superseded_by.group_id: invalid UUID",
+        ),
+        (
+            pb::AnnounceGroupRequest::reply_into_core(pb::AnnounceGroupReply {
+                superseded_by: None,
+                bridge: vec![group_view(); 65],
+            }),
+            "bridge: 65 entries, at most 64",
         ),
         (
             pb::ResolveGroupRequest::reply_into_core(pb::ResolveGroupReply {

@@ -109,6 +109,9 @@ struct RunArgs {
     /// Inter-group links a leader aims for.
     #[arg(long)]
     inter_group_target: Option<u32>,
+    /// Farthest group the neighbour search links beyond a leader's first two links, ms.
+    #[arg(long)]
+    inter_group_radius_ms: Option<f64>,
     /// Links to random groups per leader.
     #[arg(long)]
     random_inter_group_links: Option<u32>,
@@ -151,6 +154,9 @@ impl RunArgs {
         }
         if self.no_merge {
             c.group_merge = false;
+        }
+        if let Some(v) = self.inter_group_radius_ms {
+            c.inter_group_radius = ms(v);
         }
         macro_rules! set {
             ($($f:ident),*) => { $(if let Some(v) = self.$f { c.$f = v; })* };
@@ -395,8 +401,8 @@ fn print_summary(args: &RunArgs, o: &Outcome, m: &Metrics) {
         c.churn_joins, c.crashes, c.leaves, c.rejoins, c.merges, c.new_leaders
     );
     println!(
-        "  overlay: {} peers, {} links ({} intra, {} inter), mean degree {:.2}, components {}",
-        m.peers, m.links, m.intra_links, m.inter_links, m.mean_degree, m.components
+        "  overlay: {} peers, {} links ({} intra, {} inter, {} random), mean degree {:.2}, components {}",
+        m.peers, m.links, m.intra_links, m.inter_links, m.random_links, m.mean_degree, m.components
     );
     println!(
         "  mean link RTT {:.2} ms; random {:.2} ms -> random_ratio {:.3}",

@@ -74,8 +74,11 @@ pub struct Groups {
     pub singletons: usize,
     /// Mean RTT over intra-group links, ms.
     pub intra_mean_rtt_ms: f64,
-    /// Mean RTT over inter-group links, ms.
+    /// Mean RTT over inter-group links opened for closeness, ms.
     pub inter_mean_rtt_ms: f64,
+    /// Mean RTT over the links kept against partitions, ms (0 when there are none).
+    #[serde(default)]
+    pub random_mean_rtt_ms: f64,
     /// Share of grouped peers in their group's majority ground-truth locality (the model's
     /// metro); `None` when the model has no ground truth.
     pub purity: Option<f64>,
@@ -115,8 +118,11 @@ pub struct Metrics {
     pub links: usize,
     /// Of which intra-group.
     pub intra_links: usize,
-    /// Of which inter-group.
+    /// Of which inter-group, opened for closeness.
     pub inter_links: usize,
+    /// Of which inter-group, kept against partitions (random links, bridges).
+    #[serde(default)]
+    pub random_links: usize,
     /// Mean degree, `2 × links / peers`.
     pub mean_degree: f64,
     /// The seed's objective [0029], ms.
@@ -380,6 +386,7 @@ pub fn compute(
         links: edges.len(),
         intra_links: kinds.iter().filter(|k| **k == LinkKind::Intra).count(),
         inter_links: kinds.iter().filter(|k| **k == LinkKind::Inter).count(),
+        random_links: kinds.iter().filter(|k| **k == LinkKind::Random).count(),
         mean_degree,
         mean_link_rtt_ms: ms(mean_us),
         random_mean_link_rtt_ms: ms(random_us),
@@ -399,6 +406,7 @@ pub fn compute(
             singletons: sizes.iter().filter(|s| **s == 1).count(),
             intra_mean_rtt_ms: ms(kind_mean(LinkKind::Intra)),
             inter_mean_rtt_ms: ms(kind_mean(LinkKind::Inter)),
+            random_mean_rtt_ms: ms(kind_mean(LinkKind::Random)),
             purity,
             true_localities,
         },

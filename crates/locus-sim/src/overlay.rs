@@ -9,8 +9,11 @@ use serde::{Deserialize, Serialize};
 pub enum LinkKind {
     /// Between two members of one group.
     Intra,
-    /// Between the leaders of two groups.
+    /// Between the leaders of two groups, opened for closeness (Figure 11).
     Inter,
+    /// Between the leaders of two groups, opened against partitions rather than for closeness:
+    /// a random link [0039] or a bridge the rendezvous asked for.
+    Random,
 }
 
 /// One running peer.

@@ -1,5 +1,7 @@
 //! All 490 PlanetLab hosts join one after another on their measured RTT matrix: overlay
-//! neighbours must be far closer than in a random graph with the same degrees.
+//! neighbours must be far closer than in a random graph with the same degrees (the published
+//! anchor is about 0.11; the simulator measures 0.112-0.115 on seeds 1-3, and this bound
+//! leaves room for the harness's different seed).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -59,7 +61,7 @@ fn planetlab_490_neighbours_are_close() {
     );
     assert_eq!(components, 1, "the overlay is connected");
     assert!(
-        ratio < 0.2,
-        "mean link RTT {mean:?} is not below 0.2 × random {random:?}"
+        ratio < 0.14,
+        "mean link RTT {mean:?} is not below 0.14 × random {random:?}"
     );
 }

@@ -4,18 +4,28 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::state::{GroupRole, InterConnect, ProbeFor, Purpose, Replacing, State};
+use super::state::{Bridge, GroupRole, InterConnect, ProbeFor, Purpose, Replacing, State};
 use super::{Peer, Timer};
 use crate::event::Event;
 use crate::id::{GroupId, PeerRef};
 use crate::link::{Action, Neighbor, Search};
 use crate::message::{
     Announcement, CallError, ConnectInterRequest, ConnectReply, GetBootListRequest,
-    GetNeighborsRequest, GroupMembersReply, LeaveRequest, LinkScope, MAX_CANDIDATES, MAX_NEIGHBORS,
-    MeasureReply, NeighborsReply, Request, RequestError, Response, Target,
+    GetNeighborsRequest, GroupMembersReply, GroupView, LeaveRequest, LinkScope, MAX_BOOT_LIST,
+    MAX_CANDIDATES, MAX_NEIGHBORS, MeasureReply, NeighborsReply, Request, RequestError, Response,
+    Target,
 };
 use crate::rendezvous::term;
 use crate::time::Time;
+
+/// Improvement rounds a leader runs back to back, per re-measurement interval, while each finds
+/// a closer group. A round that finds one runs the next at once instead of waiting a whole
+/// `remeasure_interval`, so an overlay that started badly (a cluster starting at once, where
+/// every peer founds a group of its own from an empty directory) descends to its near links
+/// within seconds; a round that finds nothing ends the run. Each round costs one neighbour
+/// query plus probes of the groups it names; eight rounds let a leader replace every one of
+/// `inter_group_target` links once and then some.
+const MAX_IMPROVE_ROUNDS: u32 = 8;
 
 impl Peer {
     pub(super) fn on_get_neighbors(
@@ -76,9 +86,14 @@ impl Peer {
             n.successors = req.group.successors;
             n.member_count = req.group.member_count;
             l.replacing.remove(&req.group.group_id);
-        } else if req.random && l.inter.values().filter(|n| n.random).count() >= random_wanted {
+        } else if req.random
+            && random_wanted > 0
+            && l.inter.values().filter(|n| n.random).count() >= random_wanted
+        {
             // Random links are for partitions, not closeness: one per group is enough, so a
-            // group that has its own refuses more, and the opener tries another group.
+            // group that has its own refuses more, and the opener tries another group. With
+            // random links off, a partition link is a bridge the rendezvous asked for, and
+            // every one is taken (up to the maximum).
             return Ok(Response::Connect(ConnectReply {
                 accepted: false,
                 referrals: Vec::new(),
@@ -87,7 +102,7 @@ impl Peer {
             l.inter.insert(
                 req.group.group_id,
                 Neighbor {
-                    leader: from,
+                    leader: from.clone(),
                     successors: req.group.successors,
                     rtt: req.rtt,
                     random: req.random,
@@ -99,6 +114,7 @@ impl Peer {
                 group: req.group.group_id,
                 rtt: req.rtt,
             });
+            self.check_merge_soon(req.group.group_id, &from, req.rtt);
         } else {
             let referrals = l
                 .inter
@@ -115,6 +131,17 @@ impl Peer {
             accepted: true,
             referrals: Vec::new(),
         }))
+    }
+
+    /// A new neighbour in this group's locality may be a group to merge into (DESIGN §3):
+    /// re-measure it now rather than at the next round, so that groups founded side by side
+    /// (peers that started together) merge within seconds.
+    fn check_merge_soon(&mut self, group: GroupId, leader: &PeerRef, rtt: Duration) {
+        let threshold = self.cfg.locality_threshold;
+        let guard = self.cfg.max_leader_rtt.unwrap_or(threshold);
+        if self.cfg.group_merge && rtt < threshold.min(guard) {
+            self.probe(leader.clone(), ProbeFor::Remeasure(group));
+        }
     }
 
     fn connect_inter(&mut self, c: InterConnect) {
@@ -170,6 +197,7 @@ impl Peer {
                 group: c.group,
                 rtt,
             });
+            self.check_merge_soon(c.group, &c.leader, rtt);
         }
         if c.random
             && let Some(l) = self.leading_mut()
@@ -220,7 +248,9 @@ impl Peer {
             target.saturating_sub(near)
         };
         let actions = search.next(&linked, wanted);
+        let mut improved = false;
         if search.is_done() {
+            improved = search.improve && search.connected > 0;
             l.search = None;
         }
         for a in actions {
@@ -242,6 +272,11 @@ impl Peer {
                 ),
             }
         }
+        if improved {
+            // The round found a closer group: drop the link it makes redundant and look again.
+            self.prune_far_link();
+            self.ensure_search(now);
+        }
     }
 
     /// Re-enters Figure 11 when the group is below its target [0057][0059]: from its nearest
@@ -250,6 +285,7 @@ impl Peer {
         let target = self.cfg.inter_group_target as usize;
         let radius = self.cfg.inter_group_radius;
         let max = self.cfg.boot_list_size;
+        let roll = self.rng.below(u64::from(u32::MAX)) as usize;
         let State::Member(g) = &mut self.state else {
             return;
         };
@@ -260,9 +296,15 @@ impl Peer {
         if l.search.is_some() {
             return;
         }
-        // At its target, a leader still looks once per round for a group closer than the
-        // farthest link it opened (by a tenth at least); `prune_far_link` then drops that link.
         let improve = l.near_links() >= target;
+        if improve {
+            if l.improve_rounds >= MAX_IMPROVE_ROUNDS {
+                return;
+            }
+            l.improve_rounds += 1;
+        }
+        // At its target, a leader still looks for a group closer than the farthest link it
+        // opened (by a tenth at least); `prune_far_link` then drops that link.
         let radius = if improve {
             let farthest = l
                 .inter
@@ -282,12 +324,22 @@ impl Peer {
             .iter()
             .map(|(g, n)| (*g, n.leader.clone(), Some(n.rtt)))
             .collect();
-        let nearest = l
+        let mut near: Vec<(Duration, GroupId)> = l
             .inter
             .iter()
             .filter(|(_, n)| !n.random)
-            .min_by_key(|(_, n)| n.rtt)
-            .map(|(g, _)| *g);
+            .map(|(g, n)| (n.rtt, *g))
+            .collect();
+        near.sort();
+        // A search below target starts from the nearest neighbour (Figure 11). An improvement
+        // round asks the nearest on its first round and a random neighbour on later ones, so
+        // that back-to-back rounds see different neighbourhoods instead of one list again.
+        let start = if improve && l.improve_rounds > 1 && !near.is_empty() {
+            roll % near.len()
+        } else {
+            0
+        };
+        let nearest = near.get(start).map(|(_, g)| *g);
         if improve && nearest.is_none() {
             return;
         }
@@ -412,11 +464,77 @@ impl Peer {
         }
     }
 
+    // ---- bridges the rendezvous asks for ----
+
+    /// The rendezvous sees this group cut off from the largest part of the overlay and named
+    /// groups of that part: measure them and link to the closest one that leads its group, as
+    /// a partition link (not counted towards the target, never pruned for closeness).
+    fn start_bridge(&mut self, candidates: Vec<GroupView>) {
+        let own = self.my_group_id();
+        let Some(l) = self.leading_mut() else { return };
+        if candidates.is_empty() || l.bridge.is_some() {
+            return;
+        }
+        let targets: Vec<GroupView> = candidates
+            .into_iter()
+            .filter(|v| Some(v.group_id) != own && !l.inter.contains_key(&v.group_id))
+            .take(MAX_BOOT_LIST)
+            .collect();
+        if targets.is_empty() {
+            return;
+        }
+        l.bridge = Some(Bridge {
+            pending: targets.len(),
+            best: None,
+        });
+        for v in targets {
+            self.probe(v.leader, ProbeFor::Bridge(v.group_id));
+        }
+    }
+
+    pub(super) fn on_bridge_measured(
+        &mut self,
+        group: GroupId,
+        target: &PeerRef,
+        result: Option<(Duration, &MeasureReply)>,
+    ) {
+        let Some(l) = self.leading_mut() else { return };
+        let Some(b) = l.bridge.as_mut() else { return };
+        let leads = result.and_then(|(rtt, r)| {
+            r.group
+                .as_ref()
+                .filter(|v| v.group_id == group && v.leader.id == r.responder.id)
+                .map(|_| rtt)
+        });
+        if let Some(rtt) = leads
+            && b.best.as_ref().is_none_or(|(best, _, _)| rtt < *best)
+        {
+            b.best = Some((rtt, group, target.clone()));
+        }
+        b.pending = b.pending.saturating_sub(1);
+        if b.pending > 0 {
+            return;
+        }
+        let best = l.bridge.take().and_then(|b| b.best);
+        if let Some((rtt, group, leader)) = best
+            && !l.inter.contains_key(&group)
+        {
+            self.connect_inter(InterConnect {
+                group,
+                leader,
+                rtt,
+                random: true,
+                search: false,
+            });
+        }
+    }
+
     // ---- re-measurement and leader replacement [0048] ----
 
     pub(super) fn on_remeasure_timer(&mut self, now: Time) {
         self.set_timer(Timer::Remeasure, now + self.cfg.remeasure_interval);
         let Some(l) = self.leading_mut() else { return };
+        l.improve_rounds = 0;
         let targets: Vec<(GroupId, PeerRef)> = l
             .inter
             .iter()
@@ -651,6 +769,7 @@ impl Peer {
             return;
         };
         let Some(newer) = reply.superseded_by else {
+            self.start_bridge(reply.bridge);
             return;
         };
         let State::Member(g) = &self.state else {

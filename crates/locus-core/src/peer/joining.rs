@@ -44,6 +44,8 @@ impl Peer {
             id,
             started: now,
             stats: JoinStats::default(),
+            exclude,
+            backed_off: false,
         }));
         self.set_timer(Timer::JoinDeadline, now + self.cfg.join_deadline);
         let max = self.cfg.boot_list_size;
@@ -137,6 +139,8 @@ impl Peer {
                         if let Some(l) = self.leading_mut() {
                             l.merge = None;
                         }
+                    } else if nearest.is_empty() && self.may_back_off() {
+                        self.back_off_join(now);
                     } else {
                         self.found_group(now, nearest);
                     }
@@ -228,6 +232,39 @@ impl Peer {
                 walk.on_enter_failed(group, None);
                 self.drive_walk(now, id);
             }
+        }
+    }
+
+    /// A walk that measured no group at all, from boot sources that answered with nothing,
+    /// waits once before founding (see `DEFAULT_COLD_START_BACKOFF`).
+    fn may_back_off(&self) -> bool {
+        matches!(&self.state, State::Joining(j) if !j.backed_off)
+            && !self.boot.is_empty()
+            && !self.cfg.cold_start_backoff.is_zero()
+    }
+
+    fn back_off_join(&mut self, now: Time) {
+        let wait = self.random_delay(self.cfg.cold_start_backoff);
+        if let State::Joining(j) = &mut self.state {
+            j.backed_off = true;
+        }
+        self.cancel_timer(Timer::JoinDeadline);
+        self.set_timer(Timer::JoinRetry, now + wait);
+    }
+
+    /// The cold-start wait is over: walk again from the boot sources, keeping the join's
+    /// start time and costs so that they count the wait.
+    pub(super) fn on_join_retry(&mut self, now: Time) {
+        let State::Joining(j) = &self.state else {
+            return;
+        };
+        let (started, stats, exclude) = (j.started, j.stats, j.exclude);
+        self.start_walk(now, Vec::new(), exclude);
+        if let State::Joining(j) = &mut self.state {
+            j.started = started;
+            j.stats.probes += stats.probes;
+            j.stats.rpcs += stats.rpcs;
+            j.backed_off = true;
         }
     }
 

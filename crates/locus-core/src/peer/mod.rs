@@ -51,6 +51,8 @@ pub enum BootSource {
 pub(crate) enum Timer {
     /// The join walk's deadline [0054]: found a group with what was found so far.
     JoinDeadline,
+    /// The boot list was empty: ask again rather than found at once (a cold start).
+    JoinRetry,
     /// Leader: flood the next `Alive` and expire silent members [0063].
     Alive,
     /// Member: the leader has been silent too long; succeed it or start an election.
@@ -173,6 +175,24 @@ impl Peer {
         }
     }
 
+    /// The neighbour groups this leader keeps links to against partitions rather than for
+    /// closeness (random links [0039] and bridges the rendezvous asked for); empty unless it
+    /// leads a group.
+    pub fn partition_links(&self) -> Vec<GroupId> {
+        match &self.state {
+            State::Member(g) => match &g.role {
+                GroupRole::Leading(l) => l
+                    .inter
+                    .iter()
+                    .filter(|(_, n)| n.random)
+                    .map(|(id, _)| *id)
+                    .collect(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+
     /// The peer's full status, as `GetStatus` reports it.
     pub fn status(&self) -> Status {
         let (leadership, intra, inter) = match &self.state {
@@ -280,6 +300,7 @@ impl Peer {
             self.timers.remove(&timer);
             match timer {
                 Timer::JoinDeadline => self.on_join_deadline(now),
+                Timer::JoinRetry => self.on_join_retry(now),
                 Timer::Alive => self.on_alive_timer(now),
                 Timer::AliveCheck => self.on_alive_check(now),
                 Timer::Refresh => self.on_refresh_timer(now),
@@ -434,6 +455,7 @@ impl Peer {
                     self.on_replace_measured(self.now, group, &target, result)
                 }
                 ProbeFor::Random(group) => self.on_random_measured(group, &target, result),
+                ProbeFor::Bridge(group) => self.on_bridge_measured(group, &target, result),
                 ProbeFor::Intra => self.on_intra_measured(&target, result),
             }
         }

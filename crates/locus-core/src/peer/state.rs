@@ -31,6 +31,11 @@ pub(super) struct Joining {
     pub(super) id: u64,
     pub(super) started: Time,
     pub(super) stats: JoinStats,
+    /// The group this walk must not enter (the one the peer is leaving).
+    pub(super) exclude: Option<GroupId>,
+    /// The walk already waited once for an empty directory to fill (see
+    /// `DEFAULT_COLD_START_BACKOFF`): next time it founds.
+    pub(super) backed_off: bool,
 }
 
 /// The peer's group, as every member holds it [0063][0064].
@@ -132,6 +137,11 @@ pub(super) struct Leading {
     pub(super) search: Option<Search>,
     /// A random link in progress (the group asked for).
     pub(super) random_pending: bool,
+    /// A bridge the rendezvous asked for in progress: measurements outstanding and the
+    /// closest group of the main component measured so far.
+    pub(super) bridge: Option<Bridge>,
+    /// Improvement rounds run since the last re-measurement (see `MAX_IMPROVE_ROUNDS`).
+    pub(super) improve_rounds: u32,
     /// A merge check in progress: a walk restricted to one neighbour group.
     pub(super) merge: Option<(u64, Walk)>,
     /// Neighbours whose leader is being replaced, with the candidates tried.
@@ -161,6 +171,13 @@ impl Leading {
     pub(super) fn near_links(&self) -> usize {
         self.inter.values().filter(|n| !n.random).count()
     }
+}
+
+/// A partition link being chosen among the groups the rendezvous named.
+#[derive(Debug, Default)]
+pub(super) struct Bridge {
+    pub(super) pending: usize,
+    pub(super) best: Option<(Duration, GroupId, PeerRef)>,
 }
 
 /// Replacement of a neighbour group's lost leader.
@@ -227,5 +244,6 @@ pub(super) enum ProbeFor {
     Remeasure(GroupId),
     Replace(GroupId),
     Random(GroupId),
+    Bridge(GroupId),
     Intra,
 }

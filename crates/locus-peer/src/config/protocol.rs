@@ -139,6 +139,8 @@ protocol_settings! {
     max_tested_groups: u32, "LOCUS_MAX_TESTED_GROUPS" => max_tested_groups(num);
     /// Longest a join walk may take, ms [wan: 10000].
     join_deadline_ms: u64, "LOCUS_JOIN_DEADLINE_MS" => join_deadline(ms);
+    /// Largest random wait before asking again when the boot list is empty, ms [wan: 10000].
+    cold_start_backoff_ms: u64, "LOCUS_COLD_START_BACKOFF_MS" => cold_start_backoff(ms);
     /// Inter-group links a leader aims for, at least 2 [wan: 6].
     inter_group_target: u32, "LOCUS_INTER_GROUP_TARGET" => inter_group_target(num);
     /// Inter-group links a leader accepts [wan: 16].

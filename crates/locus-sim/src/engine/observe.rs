@@ -10,7 +10,8 @@ use crate::overlay::{Link, LinkKind, Overlay, PeerEntry};
 
 impl Engine<'_> {
     /// The overlay as it stands: running peers, their groups and roles, and every link between
-    /// two running peers that either end reports (inter when either end calls it inter).
+    /// two running peers that either end reports (inter when either end calls it inter,
+    /// random when either end keeps it against partitions).
     pub fn snapshot(&self, model_name: &str) -> Overlay {
         let by_id: HashMap<PeerId, u32> = self
             .live
@@ -27,6 +28,7 @@ impl Engine<'_> {
                 continue;
             };
             let status = peer.status();
+            let protective = peer.partition_links();
             peers.push(PeerEntry {
                 site: n.site as usize,
                 group: status.group.as_ref().map(|g| g.group_id.to_string()),
@@ -36,7 +38,14 @@ impl Engine<'_> {
                 .intra
                 .iter()
                 .map(|l| (l.peer.id, LinkKind::Intra))
-                .chain(status.inter.iter().map(|n| (n.leader.id, LinkKind::Inter)));
+                .chain(status.inter.iter().map(|n| {
+                    let kind = if protective.contains(&n.group_id) {
+                        LinkKind::Random
+                    } else {
+                        LinkKind::Inter
+                    };
+                    (n.leader.id, kind)
+                }));
             for (id, kind) in ends {
                 let Some(&j) = by_id.get(&id) else { continue };
                 if j == i {
