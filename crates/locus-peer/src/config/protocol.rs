@@ -145,17 +145,17 @@ protocol_settings! {
     inter_group_target: u32, "LOCUS_INTER_GROUP_TARGET" => inter_group_target(num);
     /// Inter-group links a leader accepts [wan: 16].
     max_inter_group_links: u32, "LOCUS_MAX_INTER_GROUP_LINKS" => max_inter_group_links(num);
-    /// Farthest neighbour group, ms [wan: 1000].
+    /// Farthest neighbour group beyond the first two, ms [wan: 50].
     inter_group_radius_ms: u64, "LOCUS_INTER_GROUP_RADIUS_MS" => inter_group_radius(ms);
-    /// Links to random groups against partitions [wan: 1].
+    /// Links to random groups against partitions [wan: 0; the rendezvous asks for bridges].
     random_inter_group_links: u32, "LOCUS_RANDOM_INTER_GROUP_LINKS" => random_inter_group_links(num);
     /// Length of the leadership list [wan: 10].
     leadership_list_target: u32, "LOCUS_LEADERSHIP_LIST_TARGET" => leadership_list_target(num);
-    /// Intra-group links a joining member opens [wan: 3].
+    /// Intra-group links a joining member opens [wan: 6].
     intra_group_target: u32, "LOCUS_INTRA_GROUP_TARGET" => intra_group_target(num);
-    /// Intra-group links a peer accepts [wan: 8].
+    /// Intra-group links a peer accepts [wan: 24].
     max_intra_group_links: u32, "LOCUS_MAX_INTRA_GROUP_LINKS" => max_intra_group_links(num);
-    /// How often a leader floods Alive, ms [wan: 5000].
+    /// How often a leader renews Alive (sent in reply to member reports), ms [wan: 5000].
     alive_interval_ms: u64, "LOCUS_ALIVE_INTERVAL_MS" => alive_interval(ms);
     /// Silence after which a member takes its leader for gone, ms [wan: 10000].
     alive_timeout_ms: u64, "LOCUS_ALIVE_TIMEOUT_MS" => alive_timeout(ms);
