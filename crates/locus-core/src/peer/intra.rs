@@ -197,21 +197,39 @@ impl Peer {
         {
             g.leadership.push(from.clone());
         }
-        // A uniform sample of `want` members (reservoir sampling): every member reports each
-        // interval, so copying the whole roster per report would cost the leader O(n²).
+        // `want` members at random. Every member reports each interval, so even walking the
+        // roster per report would cost the leader O(n²) per interval: a large group draws from
+        // the roster of its latest Alive, a vector; a small one samples its members.
         let mut candidates: Vec<PeerRef> = Vec::with_capacity(want);
-        let others = l.members.values().filter(|(p, _)| p.id != from.id);
-        for (k, (p, _)) in others.enumerate() {
-            if k < want {
-                candidates.push(p.clone());
-            } else {
-                let j = self.rng.below(k as u64 + 1) as usize;
-                if j < want {
-                    candidates[j] = p.clone();
+        match l.alive.as_ref().filter(|a| a.roster.len() > want * 2) {
+            Some(a) => {
+                let n = a.roster.len() as u64;
+                for _ in 0..want * 4 {
+                    if candidates.len() >= want {
+                        break;
+                    }
+                    let p = &a.roster[self.rng.below(n) as usize];
+                    if p.id != from.id && !candidates.iter().any(|q| q.id == p.id) {
+                        candidates.push(p.clone());
+                    }
                 }
             }
+            None => {
+                // Reservoir sampling over the members.
+                let others = l.members.values().filter(|(p, _)| p.id != from.id);
+                for (k, (p, _)) in others.enumerate() {
+                    if k < want {
+                        candidates.push(p.clone());
+                    } else {
+                        let j = self.rng.below(k as u64 + 1) as usize;
+                        if j < want {
+                            candidates[j] = p.clone();
+                        }
+                    }
+                }
+                self.rng.shuffle(&mut candidates);
+            }
         }
-        self.rng.shuffle(&mut candidates);
         let alive = l.alive.clone();
         let group = g.view();
         Ok(Response::GroupMembers(GroupMembersReply {
