@@ -62,27 +62,52 @@ pub fn knn_bound(
         sample.truncate(KNN_EXACT_UP_TO);
         sample.sort_unstable();
     }
+    // Each sampled peer scans every other: split the sample over the machine's cores and join
+    // the parts in order, so the result does not depend on the split.
+    let part = |chunk: &[usize]| {
+        let mut sum = 0u128;
+        let mut nearest = Vec::new();
+        let mut row: Vec<u64> = Vec::with_capacity(n);
+        for &v in chunk {
+            let k = degree[v];
+            if k == 0 {
+                continue;
+            }
+            row.clear();
+            row.extend(
+                (0..n)
+                    .filter(|&u| u != v)
+                    .filter_map(|u| rtt(model, sites, v, u)),
+            );
+            let k = k.min(row.len());
+            if k == 0 {
+                continue;
+            }
+            row.select_nth_unstable(k - 1);
+            sum += row[..k].iter().map(|&x| u128::from(x)).sum::<u128>();
+            nearest.extend_from_slice(&row[..k]);
+        }
+        (sum, nearest)
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(8);
+    let chunk = sample.len().div_ceil(threads).max(1);
+    let parts: Vec<(u128, Vec<u64>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = sample
+            .chunks(chunk)
+            .map(|c| scope.spawn(move || part(c)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a knn worker panicked"))
+            .collect()
+    });
     let mut sum = 0u128;
     let mut nearest_rtts = Vec::new();
-    let mut row: Vec<u64> = Vec::with_capacity(n);
-    for &v in &sample {
-        let k = degree[v];
-        if k == 0 {
-            continue;
-        }
-        row.clear();
-        row.extend(
-            (0..n)
-                .filter(|&u| u != v)
-                .filter_map(|u| rtt(model, sites, v, u)),
-        );
-        let k = k.min(row.len());
-        if k == 0 {
-            continue;
-        }
-        row.select_nth_unstable(k - 1);
-        sum += row[..k].iter().map(|&x| u128::from(x)).sum::<u128>();
-        nearest_rtts.extend_from_slice(&row[..k]);
+    for (s, r) in parts {
+        sum += s;
+        nearest_rtts.extend(r);
     }
     let scale = n as f64 / sample.len() as f64;
     (sum as f64 * scale / total_degree as f64, nearest_rtts)

@@ -489,7 +489,9 @@ impl LatencyModel for Synthetic {
             None => self.metro_base(ma, mb),
         };
         let access = f64::from(self.peer_access_us[a]) + f64::from(self.peer_access_us[b]);
-        Some(((base + access) * self.jitter_factor(a, b)).round() as u64)
+        // Rounded to the nearest µs; the value is positive, so adding a half and truncating is
+        // `round()` without the libm call, which was a fifth of the knn baseline's time.
+        Some(((base + access) * self.jitter_factor(a, b) + 0.5) as u64)
     }
 
     fn locality(&self, i: usize) -> Option<u32> {
