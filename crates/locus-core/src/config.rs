@@ -38,7 +38,7 @@ pub const DEFAULT_INTER_GROUP_RADIUS: Duration = Duration::from_millis(50);
 pub const DEFAULT_RANDOM_INTER_GROUP_LINKS: u32 = 0;
 /// Length of the leadership list: the leader and its successors [0062].
 pub const DEFAULT_LEADERSHIP_LIST_TARGET: u32 = 10;
-/// How often a leader floods `Alive` [0063].
+/// How often a leader renews `Alive` [0063]; members get it in reply to their reports.
 pub const DEFAULT_ALIVE_INTERVAL: Duration = Duration::from_secs(5);
 /// Silence after which a member takes its leader for gone [0063].
 pub const DEFAULT_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -190,7 +190,8 @@ pub struct LeaveRequest {
     pub scope: LinkScope,
 }
 
-/// Flooded by the leader through the group every `alive_interval` [0063]: proof of life and the
+/// Built by the leader every `alive_interval` [0063] and handed to members in reply to their
+/// reports (flooded through the group after a change of leadership): proof of life and the
 /// replica of everything the group needs if the leader goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alive {
@@ -302,7 +303,8 @@ pub enum Request {
     ConnectInter(ConnectInterRequest),
     /// Close a connection.
     Leave(LeaveRequest),
-    /// The leader's heartbeat, flooded. Shared: a flood hands the same heartbeat to every
+    /// The leader's heartbeat, flooded after a change of leadership. Shared: a flood hands the
+    /// same heartbeat to every
     /// link, so forwarding it costs no copy of its lists.
     Alive(Arc<Alive>),
     /// A leadership claim.

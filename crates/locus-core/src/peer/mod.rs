@@ -53,7 +53,8 @@ pub(crate) enum Timer {
     JoinDeadline,
     /// The boot list was empty: ask again rather than found at once (a cold start).
     JoinRetry,
-    /// Leader: flood the next `Alive` and expire silent members [0063].
+    /// Leader: build the next `Alive` (flooded after a change of leadership) and expire silent
+    /// members [0063].
     Alive,
     /// Member: the leader has been silent too long; succeed it or start an election.
     AliveCheck,
