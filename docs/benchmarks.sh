@@ -30,12 +30,13 @@ run synthetic-10k --synthetic continents=5,metros=20,seed=7 --peers 10000 --arri
 run synthetic-2k-churn --synthetic continents=5,metros=4,seed=7 --peers 2000 --arrival poisson:100 --churn 20:10m --crash 0.05 --leave 0.05 --seed 1
 run synthetic-2k-partition --synthetic continents=5,metros=4,seed=7 --peers 2000 --arrival poisson:100 --partition 30s:60s:0.2 --seed 1
 run synthetic-2k-partition-settle180 --synthetic continents=5,metros=4,seed=7 --peers 2000 --arrival poisson:100 --partition 30s:60s:0.2 --settle 180s --seed 1
-# Join cost against N needs the same world density at every N: 1k/10k/100k in the 1000-metro world.
-run synthetic-1k-dense --synthetic continents=5,metros=200,seed=7 --peers 1000 --arrival poisson:1000 --settle 30s --seed 1
-run synthetic-10k-dense --synthetic continents=5,metros=200,seed=7 --peers 10000 --arrival poisson:1000 --settle 30s --seed 1
 # 100k peers joining, then 10 virtual minutes of churn (1000 joins and 1000 crashes a minute).
+# Synthetic worlds keep about 100 peers per metro at every size, so 1k/3k/10k/100k compare.
 run synthetic-100k-churn --synthetic continents=5,metros=200,seed=7 --peers 100000 --arrival poisson:1000 --settle 30s --churn 1000:10m --seed 1
-"$SIM" scaling docs/plots/join_cost_vs_n.svg "$OUT/synthetic-1k-dense" "$OUT/synthetic-10k-dense" "$OUT/synthetic-100k-churn"
+"$SIM" scaling docs/plots/join_cost_vs_n.svg "$OUT/synthetic-1k" "$OUT/synthetic-3k" "$OUT/synthetic-10k" "$OUT/synthetic-100k-churn"
 for r in planetlab-sequential-s1 planetlab-all-at-once-s1 seattle-sequential synthetic-10k synthetic-2k-churn synthetic-100k-churn; do
   for p in link_rtt_cdf group_sizes join_probes; do cp "$OUT/$r/$p.svg" "docs/plots/${r%-s1}-$p.svg"; done
 done
+python3 docs/bench_table.py "$OUT" planetlab-sequential-s1 planetlab-sequential-s2 planetlab-sequential-s3 \
+  planetlab-all-at-once-s1 planetlab-all-at-once-s2 planetlab-all-at-once-s3 planetlab-poisson \
+  seattle-sequential synthetic-1k synthetic-3k synthetic-10k synthetic-100k-churn
