@@ -203,6 +203,20 @@ impl Peer {
             && let Some(l) = self.leading_mut()
         {
             l.random_pending = false;
+            if let Some(b) = l.bridge.as_mut()
+                && b.pending == 0
+                && b.trying == Some(c.group)
+            {
+                b.trying = None;
+                if accepted {
+                    l.bridge = None;
+                    // Tell the rendezvous at once, so that it stops counting this part as
+                    // cut off (or hands out another bridge if this one closes again).
+                    self.announce_soon();
+                } else {
+                    self.try_next_bridge();
+                }
+            }
         }
         if c.search {
             if let Some(s) = self.leading_mut().and_then(|l| l.search.as_mut()) {
@@ -249,8 +263,10 @@ impl Peer {
         };
         let actions = search.next(&linked, wanted);
         let mut improved = false;
+        let mut linkless = false;
         if search.is_done() {
             improved = search.improve && search.connected > 0;
+            linkless = search.connected == 0 && l.inter.is_empty();
             l.search = None;
         }
         for a in actions {
@@ -275,6 +291,38 @@ impl Peer {
         if improved {
             // The round found a closer group: drop the link it makes redundant and look again.
             self.prune_far_link();
+            self.ensure_search(now);
+        }
+        if linkless {
+            // No link at all and this search found none (every group it tried refused, or the
+            // boot list held no other group): a group without links is cut off, so it asks
+            // the rendezvous for a new boot list within one announce interval rather than a
+            // whole re-measurement interval. The random wait spreads retries of groups that
+            // failed together.
+            let at = now + self.random_delay(self.cfg.announce_interval);
+            if self.timers.get(&Timer::Remeasure).is_none_or(|t| *t > at) {
+                self.set_timer(Timer::Remeasure, at);
+            }
+        }
+    }
+
+    /// A link of this leader's group closed: announce now rather than at the next interval,
+    /// so that the rendezvous sees a part the closure cut off within a second and hands it a
+    /// bridge (`rendezvous::Directory`). Closures in one instant share one announcement.
+    pub(super) fn announce_soon(&mut self) {
+        let now = self.now;
+        if self.leading_mut().is_some()
+            && self.timers.get(&Timer::Announce).is_none_or(|at| *at > now)
+        {
+            self.set_timer(Timer::Announce, now);
+        }
+    }
+
+    /// Re-enters Figure 11 at once if a lost link left the group below its target (an
+    /// improvement round waits for the re-measurement timer).
+    pub(super) fn search_if_below_target(&mut self, now: Time) {
+        let target = self.cfg.inter_group_target as usize;
+        if self.leading_mut().is_some_and(|l| l.near_links() < target) {
             self.ensure_search(now);
         }
     }
@@ -485,7 +533,7 @@ impl Peer {
         }
         l.bridge = Some(Bridge {
             pending: targets.len(),
-            best: None,
+            ..Bridge::default()
         });
         for v in targets {
             self.probe(v.leader, ProbeFor::Bridge(v.group_id));
@@ -500,6 +548,9 @@ impl Peer {
     ) {
         let Some(l) = self.leading_mut() else { return };
         let Some(b) = l.bridge.as_mut() else { return };
+        if b.pending == 0 {
+            return;
+        }
         let leads = result.and_then(|(rtt, r)| {
             r.group
                 .as_ref()
@@ -507,18 +558,32 @@ impl Peer {
                 .map(|_| rtt)
         });
         if let Some(rtt) = leads
-            && b.best.as_ref().is_none_or(|(best, _, _)| rtt < *best)
+            && b.ranked.len() < MAX_BOOT_LIST
+            && b.ranked.iter().all(|(_, g, _)| *g != group)
         {
-            b.best = Some((rtt, group, target.clone()));
+            b.ranked.push((rtt, group, target.clone()));
         }
         b.pending = b.pending.saturating_sub(1);
         if b.pending > 0 {
             return;
         }
-        let best = l.bridge.take().and_then(|b| b.best);
-        if let Some((rtt, group, leader)) = best
-            && !l.inter.contains_key(&group)
-        {
+        // Closest last, so that the next one to try is popped off the end.
+        b.ranked.sort_by_key(|x| std::cmp::Reverse(x.0));
+        self.try_next_bridge();
+    }
+
+    /// Opens the bridge to the closest named group not tried yet; a refusal (that group is at
+    /// `max_inter_group_links`, common when many cut-off groups bridge into the same few)
+    /// moves on to the next instead of leaving the part cut off until the rendezvous asks
+    /// again.
+    fn try_next_bridge(&mut self) {
+        let Some(l) = self.leading_mut() else { return };
+        let Some(b) = l.bridge.as_mut() else { return };
+        while let Some((rtt, group, leader)) = b.ranked.pop() {
+            if l.inter.contains_key(&group) {
+                continue;
+            }
+            b.trying = Some(group);
             self.connect_inter(InterConnect {
                 group,
                 leader,
@@ -526,7 +591,12 @@ impl Peer {
                 random: true,
                 search: false,
             });
+            return;
         }
+        // Every named group refused or did not answer as a leader: say so now, so that the
+        // rendezvous can name others.
+        l.bridge = None;
+        self.announce_soon();
     }
 
     // ---- re-measurement and leader replacement [0048] ----
@@ -582,6 +652,7 @@ impl Peer {
         if let Some((group, leader)) = farthest {
             l.inter.remove(&group);
             self.events.push_back(Event::NeighborRemoved { group });
+            self.announce_soon();
             self.send_to(
                 &leader,
                 Request::Leave(LeaveRequest {
@@ -684,6 +755,7 @@ impl Peer {
         l.replacing.remove(&group);
         if l.inter.remove(&group).is_some() {
             self.events.push_back(Event::NeighborRemoved { group });
+            self.announce_soon();
         }
         self.ensure_search(now);
     }
