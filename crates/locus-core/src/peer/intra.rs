@@ -869,11 +869,12 @@ impl Peer {
             _ => {}
         }
         if lost_link {
-            // The neighbour merged away, left, or pruned the link: replace it now rather than
-            // at the next re-measurement, or a group whose only links went this way sits cut
-            // off for up to a whole interval.
+            // The neighbour merged away, left, or pruned the link: tell the rendezvous now,
+            // and if that left the group with fewer than two near links search now rather
+            // than at the next re-measurement, or a group whose only links went this way
+            // sits cut off for up to a whole interval.
             self.announce_soon();
-            self.search_if_below_target(now);
+            self.search_if_below_minimum(now);
         }
         Ok(Response::Ack)
     }
