@@ -34,6 +34,8 @@ pub struct Entry {
     pub neighbors: Vec<NeighborGroup>,
     /// When the entry was last refreshed.
     pub refreshed: Time,
+    /// When the entry was created.
+    pub created: Time,
 }
 
 /// The directory of live groups.
@@ -48,17 +50,31 @@ pub struct Directory {
 }
 
 /// The connected components of the group graph as the announced neighbour lists draw it,
-/// recomputed at most once per `ttl / 3` (one announce interval): a partition shows within
-/// two intervals, and the cost stays one union-find pass per interval however many groups
-/// announce.
+/// recomputed once per `ttl / 3` (one announce interval), and sooner — at most once per
+/// `ttl / 30` — when an announcement dropped a link or a group ended, the only changes that
+/// can cut a part off. Leaders announce at once when they lose a link, so a cut shows within
+/// about a second instead of up to two intervals, and the cost stays one union-find pass per
+/// interval while no link is dropped.
 #[derive(Debug, Clone, Default)]
 struct Components {
     computed: Option<Time>,
+    /// A link was dropped or a group ended since `computed`.
+    dirty: bool,
     /// The groups of the largest component, in group-id order.
     main: Vec<GroupId>,
-    /// Groups outside the largest component: the one picked to bridge each minor component
-    /// (its smallest group id) maps to `true`, every other one to `false`.
-    minor: BTreeMap<GroupId, bool>,
+    /// Groups outside the largest component, each with the index of its component and
+    /// whether it may bridge it: its entry is at least one interval old (see
+    /// `recompute_components`).
+    minor: BTreeMap<GroupId, (usize, bool)>,
+    /// Minor components whose bridge has been handed out since the recomputation: the first
+    /// eligible group of a part to announce gets it, so a part waits for the soonest of its
+    /// groups' announcements rather than for one picked in advance.
+    bridged: std::collections::BTreeSet<usize>,
+    /// Groups handed a bridge and not heard from since, and when: a part holding one is not
+    /// handed another while that bridge is being measured and opened. The bridging leader
+    /// announces as soon as its bridge is open or has failed, which ends the hold (or the
+    /// interval does, if it never does).
+    bridging: BTreeMap<GroupId, Time>,
 }
 
 /// Groups one directory holds at most; announcements of new groups beyond it are refused.
@@ -89,6 +105,7 @@ impl Directory {
                 && e.view.leader.id == a.group.leader.id
             {
                 self.entries.remove(&id);
+                self.components.dirty = true;
                 changes.push(Change::GroupEnded(id));
             }
             return (
@@ -116,6 +133,12 @@ impl Directory {
                 } else if e.view.member_count != a.group.member_count {
                     changes.push(Change::MembersChanged(a.group.clone()));
                 }
+                if e.neighbors
+                    .iter()
+                    .any(|old| a.neighbors.iter().all(|n| n.group_id != old.group_id))
+                {
+                    self.components.dirty = true;
+                }
                 e.view = a.group;
                 e.neighbors = a.neighbors;
                 e.refreshed = now;
@@ -137,6 +160,7 @@ impl Directory {
                         view: a.group,
                         neighbors: a.neighbors,
                         refreshed: now,
+                        created: now,
                     },
                 );
             }
@@ -152,35 +176,54 @@ impl Directory {
     }
 
     /// Partition repair (beyond the seed, in place of a random link per group [0039]): when
-    /// `group` is the one picked in a component cut off from the largest, groups of the
-    /// largest component for its leader to link to. Its own announced neighbours are checked
-    /// too, so that a link opened since the last recomputation spares the bridge.
+    /// `group` is the first eligible group of a component cut off from the largest to announce
+    /// since the last recomputation, groups of the largest component for its leader to link
+    /// to. Its own announced neighbours are checked too, so that a link opened since the last
+    /// recomputation spares the bridge.
     fn bridge_for(&mut self, now: Time, group: GroupId) -> Vec<GroupView> {
-        let stale = self
-            .components
-            .computed
-            .is_none_or(|at| now.saturating_since(at) >= self.ttl / 3);
+        let dirty = self.components.dirty;
+        let stale = self.components.computed.is_none_or(|at| {
+            let since = now.saturating_since(at);
+            since >= self.ttl / 3 || (dirty && since >= self.ttl / 30)
+        });
         if stale {
             self.recompute_components(now);
         }
-        if self.components.minor.get(&group) != Some(&true) {
+        let Some(&(part, settled)) = self.components.minor.get(&group) else {
+            return Vec::new();
+        };
+        if self.components.bridging.remove(&group).is_some() {
+            // Its bridge is open or failed: either way this announcement tells which.
+            self.components.bridged.remove(&part);
+        }
+        if !settled {
+            return Vec::new();
+        }
+        if self.components.bridging.len() >= self.max_groups {
+            return Vec::new();
+        }
+        if self.components.bridged.contains(&part) {
             return Vec::new();
         }
         let main = &self.components.main;
         let Some(entry) = self.entries.get(&group) else {
             return Vec::new();
         };
-        if entry
+        let joined = entry
             .neighbors
             .iter()
-            .any(|n| main.binary_search(&n.group_id).is_ok())
-        {
-            return Vec::new();
-        }
+            .any(|n| main.binary_search(&n.group_id).is_ok());
         let k = main.len().min(MAX_BOOT_LIST);
-        if k == 0 {
+        if joined || k == 0 {
+            // A link into the largest part opened since the recomputation joins the whole
+            // part: no other group of it needs to bridge.
+            if joined {
+                self.components.bridged.insert(part);
+            }
             return Vec::new();
         }
+        self.components.bridged.insert(part);
+        self.components.bridging.insert(group, now);
         // Evenly spaced from a rotating start: different bridges land on different groups.
         let start = (self.bridges % main.len() as u64) as usize;
         self.bridges = self.bridges.wrapping_add(1);
@@ -223,19 +266,34 @@ impl Directory {
             .iter()
             .max_by_key(|(r, n)| (**n, std::cmp::Reverse(**r)))
             .map(|(r, _)| *r);
+        let interval = self.ttl / 3;
+        let mut bridging = std::mem::take(&mut self.components.bridging);
+        bridging
+            .retain(|g, at| now.saturating_since(*at) < interval && self.entries.contains_key(g));
         let mut c = Components {
             computed: Some(now),
             ..Components::default()
         };
-        let mut picked = std::collections::BTreeSet::new();
-        // Ids ascend, so the first group seen of each minor component is its smallest.
-        for (i, id) in ids.iter().enumerate() {
+        // A group announces at once when it is founded, before its search has linked it, so
+        // its first entry shows it cut off. After a cold start (every group founded within
+        // the same few seconds) a recomputation then sees most groups cut off although their
+        // searches link them within seconds, and bridging every one of them piles ~100 ms
+        // partition links onto the few groups of the largest part (on PlanetLab 490, 106
+        // groups were asked at 10 s and 16 at 20 s where at most a handful were really cut
+        // off). So only a group whose entry is one interval old, and whose announced links
+        // therefore come from a finished search, is picked to bridge its part.
+        for ((i, id), e) in ids.iter().enumerate().zip(self.entries.values()) {
             if Some(roots[i]) == main_root {
                 c.main.push(*id);
             } else {
-                c.minor.insert(*id, picked.insert(roots[i]));
+                let settled = now.saturating_since(e.created) >= interval;
+                c.minor.insert(*id, (roots[i], settled));
+                if bridging.contains_key(id) {
+                    c.bridged.insert(roots[i]);
+                }
             }
         }
+        c.bridging = bridging;
         self.components = c;
     }
 
@@ -248,6 +306,9 @@ impl Directory {
             .filter(|(_, e)| now.saturating_since(e.refreshed) > ttl)
             .map(|(id, _)| *id)
             .collect();
+        if !dead.is_empty() {
+            self.components.dirty = true;
+        }
         dead.into_iter()
             .map(|id| {
                 self.entries.remove(&id);
@@ -402,6 +463,86 @@ mod tests {
         let reply = announce_linked(&mut d, 2 * later, 5, &[4]);
         assert!(reply.bridge.is_empty());
         assert!(d.components.minor.is_empty());
+    }
+
+    #[test]
+    fn groups_founded_within_the_last_interval_are_not_asked_to_bridge() {
+        let mut d = Directory::new(Duration::from_secs(30));
+        announce_linked(&mut d, 0, 1, &[2]);
+        announce_linked(&mut d, 0, 2, &[]);
+        // A cold start: groups 5 and 6 were just founded, their searches have not linked them.
+        announce_linked(&mut d, 9_000_000, 5, &[]);
+        announce_linked(&mut d, 9_000_000, 6, &[]);
+        // Recomputed at 10 s: 5 and 6 look cut off but are one second old.
+        assert!(
+            announce_linked(&mut d, 10_000_000, 5, &[])
+                .bridge
+                .is_empty()
+        );
+        assert!(
+            announce_linked(&mut d, 10_000_001, 6, &[])
+                .bridge
+                .is_empty()
+        );
+        // An interval later, still alone: now they are.
+        assert!(
+            !announce_linked(&mut d, 20_000_000, 5, &[])
+                .bridge
+                .is_empty()
+        );
+        assert!(
+            !announce_linked(&mut d, 20_000_001, 6, &[])
+                .bridge
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_dropped_link_is_noticed_within_a_second_and_its_part_bridged_once() {
+        let mut d = Directory::new(Duration::from_secs(30));
+        // 1-2-3 and 3-4-5: the link 3-4 holds 4 and 5 on.
+        announce_linked(&mut d, 0, 1, &[2]);
+        announce_linked(&mut d, 0, 2, &[3]);
+        announce_linked(&mut d, 0, 3, &[4]);
+        announce_linked(&mut d, 0, 4, &[5]);
+        announce_linked(&mut d, 0, 5, &[]);
+        assert!(
+            announce_linked(&mut d, 10_000_000, 4, &[5])
+                .bridge
+                .is_empty()
+        );
+        // 3 drops the link and announces at once; 4 announces 1.5 s later, well before the
+        // next regular recomputation at 20 s.
+        assert!(
+            announce_linked(&mut d, 11_000_000, 3, &[])
+                .bridge
+                .is_empty()
+        );
+        let reply = announce_linked(&mut d, 12_500_000, 4, &[5]);
+        assert_eq!(reply.bridge.len(), 3);
+        // The other group of that part is not asked too while 4's bridge is under way.
+        assert!(
+            announce_linked(&mut d, 12_600_000, 5, &[])
+                .bridge
+                .is_empty()
+        );
+        // 4's next announcement shows the bridge failed (no link into 1-2-3): asked again.
+        assert!(
+            !announce_linked(&mut d, 13_000_000, 4, &[5])
+                .bridge
+                .is_empty()
+        );
+        // It opened one: nobody is asked any more.
+        assert!(
+            announce_linked(&mut d, 14_000_000, 4, &[5, 2])
+                .bridge
+                .is_empty()
+        );
+        assert!(
+            announce_linked(&mut d, 14_100_000, 5, &[])
+                .bridge
+                .is_empty()
+        );
     }
 
     #[test]

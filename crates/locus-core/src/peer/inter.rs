@@ -8,7 +8,7 @@ use super::state::{Bridge, GroupRole, InterConnect, ProbeFor, Purpose, Replacing
 use super::{Peer, Timer};
 use crate::event::Event;
 use crate::id::{GroupId, PeerRef};
-use crate::link::{Action, Neighbor, Search};
+use crate::link::{Action, MIN_LINKS, Neighbor, Search};
 use crate::message::{
     Announcement, CallError, ConnectInterRequest, ConnectReply, GetBootListRequest,
     GetNeighborsRequest, GroupMembersReply, GroupView, LeaveRequest, LinkScope, MAX_BOOT_LIST,
@@ -203,6 +203,20 @@ impl Peer {
             && let Some(l) = self.leading_mut()
         {
             l.random_pending = false;
+            if let Some(b) = l.bridge.as_mut()
+                && b.pending == 0
+                && b.trying == Some(c.group)
+            {
+                b.trying = None;
+                if accepted {
+                    l.bridge = None;
+                    // Tell the rendezvous at once, so that it stops counting this part as
+                    // cut off (or hands out another bridge if this one closes again).
+                    self.announce_soon();
+                } else {
+                    self.try_next_bridge();
+                }
+            }
         }
         if c.search {
             if let Some(s) = self.leading_mut().and_then(|l| l.search.as_mut()) {
@@ -249,8 +263,10 @@ impl Peer {
         };
         let actions = search.next(&linked, wanted);
         let mut improved = false;
+        let mut linkless = false;
         if search.is_done() {
             improved = search.improve && search.connected > 0;
+            linkless = search.connected == 0 && l.inter.is_empty();
             l.search = None;
         }
         for a in actions {
@@ -275,6 +291,44 @@ impl Peer {
         if improved {
             // The round found a closer group: drop the link it makes redundant and look again.
             self.prune_far_link();
+            self.ensure_search(now);
+        }
+        if linkless {
+            // No link at all and this search found none (every group it tried refused, or the
+            // boot list held no other group): a group without links is cut off, so it asks
+            // the rendezvous for a new boot list within one announce interval rather than a
+            // whole re-measurement interval. The random wait spreads retries of groups that
+            // failed together.
+            let at = now + self.random_delay(self.cfg.announce_interval);
+            if self.timers.get(&Timer::Remeasure).is_none_or(|t| *t > at) {
+                self.set_timer(Timer::Remeasure, at);
+            }
+        }
+    }
+
+    /// A link of this leader's group closed: announce now rather than at the next interval,
+    /// so that the rendezvous sees a part the closure cut off within a second and hands it a
+    /// bridge (`rendezvous::Directory`). Closures in one instant share one announcement.
+    pub(super) fn announce_soon(&mut self) {
+        let now = self.now;
+        if self.leading_mut().is_some()
+            && self.timers.get(&Timer::Announce).is_none_or(|at| *at > now)
+        {
+            self.set_timer(Timer::Announce, now);
+        }
+    }
+
+    /// Re-enters Figure 11 at once if a lost link left the group with fewer near links than
+    /// the least the seed allows (`link::MIN_LINKS`, [0057]), none at all included; a group
+    /// that still has that many waits for its re-measurement as before. (Searching at once
+    /// on every loss below target relinked the neighbours of every merging group at once,
+    /// which on `continents=5,metros=20` left 370 groups instead of 253 and 7 components
+    /// instead of 2: docs/decisions.md.)
+    pub(super) fn search_if_below_minimum(&mut self, now: Time) {
+        if self
+            .leading_mut()
+            .is_some_and(|l| l.near_links() < MIN_LINKS)
+        {
             self.ensure_search(now);
         }
     }
@@ -485,7 +539,7 @@ impl Peer {
         }
         l.bridge = Some(Bridge {
             pending: targets.len(),
-            best: None,
+            ..Bridge::default()
         });
         for v in targets {
             self.probe(v.leader, ProbeFor::Bridge(v.group_id));
@@ -500,6 +554,9 @@ impl Peer {
     ) {
         let Some(l) = self.leading_mut() else { return };
         let Some(b) = l.bridge.as_mut() else { return };
+        if b.pending == 0 {
+            return;
+        }
         let leads = result.and_then(|(rtt, r)| {
             r.group
                 .as_ref()
@@ -507,18 +564,32 @@ impl Peer {
                 .map(|_| rtt)
         });
         if let Some(rtt) = leads
-            && b.best.as_ref().is_none_or(|(best, _, _)| rtt < *best)
+            && b.ranked.len() < MAX_BOOT_LIST
+            && b.ranked.iter().all(|(_, g, _)| *g != group)
         {
-            b.best = Some((rtt, group, target.clone()));
+            b.ranked.push((rtt, group, target.clone()));
         }
         b.pending = b.pending.saturating_sub(1);
         if b.pending > 0 {
             return;
         }
-        let best = l.bridge.take().and_then(|b| b.best);
-        if let Some((rtt, group, leader)) = best
-            && !l.inter.contains_key(&group)
-        {
+        // Closest last, so that the next one to try is popped off the end.
+        b.ranked.sort_by_key(|x| std::cmp::Reverse(x.0));
+        self.try_next_bridge();
+    }
+
+    /// Opens the bridge to the closest named group not tried yet; a refusal (that group is at
+    /// `max_inter_group_links`, common when many cut-off groups bridge into the same few)
+    /// moves on to the next instead of leaving the part cut off until the rendezvous asks
+    /// again.
+    fn try_next_bridge(&mut self) {
+        let Some(l) = self.leading_mut() else { return };
+        let Some(b) = l.bridge.as_mut() else { return };
+        while let Some((rtt, group, leader)) = b.ranked.pop() {
+            if l.inter.contains_key(&group) {
+                continue;
+            }
+            b.trying = Some(group);
             self.connect_inter(InterConnect {
                 group,
                 leader,
@@ -526,7 +597,12 @@ impl Peer {
                 random: true,
                 search: false,
             });
+            return;
         }
+        // Every named group refused or did not answer as a leader: say so now, so that the
+        // rendezvous can name others.
+        l.bridge = None;
+        self.announce_soon();
     }
 
     // ---- re-measurement and leader replacement [0048] ----
@@ -582,6 +658,7 @@ impl Peer {
         if let Some((group, leader)) = farthest {
             l.inter.remove(&group);
             self.events.push_back(Event::NeighborRemoved { group });
+            self.announce_soon();
             self.send_to(
                 &leader,
                 Request::Leave(LeaveRequest {
@@ -630,7 +707,11 @@ impl Peer {
                 // Merge into a larger group in this locality (DESIGN §3): smaller into larger,
                 // ties by group id, so two groups never pick each other.
                 let larger = (v.member_count, group) > (own_count, own);
-                if merge && rtt < threshold.min(guard) && larger && l.merge.is_none() {
+                // Never across a partition link: a bridge joins two parts, and the merging
+                // leader closes all its links, so a group that merged into the group that
+                // bridged to it (they are often in one locality, the bridge goes to the
+                // closest group) cut the part off again (PlanetLab all-at-once seed 1).
+                if merge && rtt < threshold.min(guard) && larger && l.merge.is_none() && !n.random {
                     let leader = n.leader.clone();
                     self.start_merge_walk(now, group, leader);
                 }
@@ -684,6 +765,7 @@ impl Peer {
         l.replacing.remove(&group);
         if l.inter.remove(&group).is_some() {
             self.events.push_back(Event::NeighborRemoved { group });
+            self.announce_soon();
         }
         self.ensure_search(now);
     }

@@ -837,11 +837,11 @@ impl Peer {
         from: PeerRef,
         req: LeaveRequest,
     ) -> Result<Response, RequestError> {
-        let _ = now;
         let State::Member(g) = &mut self.state else {
             return Ok(Response::Ack);
         };
         let group = g.id;
+        let mut lost_link = false;
         match (req.scope, &mut g.role) {
             (LinkScope::Intra, role) if req.group_id == group => {
                 g.intra.remove(&from.id);
@@ -864,8 +864,17 @@ impl Peer {
                 self.events.push_back(Event::NeighborRemoved {
                     group: req.group_id,
                 });
+                lost_link = true;
             }
             _ => {}
+        }
+        if lost_link {
+            // The neighbour merged away, left, or pruned the link: tell the rendezvous now,
+            // and if that left the group with fewer than two near links search now rather
+            // than at the next re-measurement, or a group whose only links went this way
+            // sits cut off for up to a whole interval.
+            self.announce_soon();
+            self.search_if_below_minimum(now);
         }
         Ok(Response::Ack)
     }

@@ -176,8 +176,13 @@ impl Leading {
 /// A partition link being chosen among the groups the rendezvous named.
 #[derive(Debug, Default)]
 pub(super) struct Bridge {
+    /// Measurements outstanding.
     pub(super) pending: usize,
-    pub(super) best: Option<(Duration, GroupId, PeerRef)>,
+    /// The named groups measured so far that answered as their group's leader, closest last
+    /// once every measurement is in; at most `MAX_BOOT_LIST`, one per named group.
+    pub(super) ranked: Vec<(Duration, GroupId, PeerRef)>,
+    /// The group a connection was opened to and not yet answered.
+    pub(super) trying: Option<GroupId>,
 }
 
 /// Replacement of a neighbour group's lost leader.
