@@ -496,12 +496,7 @@ impl Peer {
         target: &PeerRef,
         result: Option<(Duration, &MeasureReply)>,
     ) {
-        let leads = result.and_then(|(rtt, r)| {
-            r.group
-                .as_ref()
-                .filter(|v| v.group_id == group && v.leader.id == r.responder.id)
-                .map(|_| rtt)
-        });
+        let leads = rtt_if_leads(result, group);
         match leads {
             Some(rtt) => self.connect_inter(InterConnect {
                 group,
@@ -557,12 +552,7 @@ impl Peer {
         if b.pending == 0 {
             return;
         }
-        let leads = result.and_then(|(rtt, r)| {
-            r.group
-                .as_ref()
-                .filter(|v| v.group_id == group && v.leader.id == r.responder.id)
-                .map(|_| rtt)
-        });
+        let leads = rtt_if_leads(result, group);
         if let Some(rtt) = leads
             && b.ranked.len() < MAX_BOOT_LIST
             && b.ranked.iter().all(|(_, g, _)| *g != group)
@@ -907,4 +897,15 @@ impl Peer {
         self.events.push_back(Event::GroupEnded { group: from });
         self.become_follower_of(now, reply);
     }
+}
+
+/// The measured RTT when the probed peer answered as the leader of `group`: only then is it
+/// worth an inter-group link to that group.
+fn rtt_if_leads(result: Option<(Duration, &MeasureReply)>, group: GroupId) -> Option<Duration> {
+    result.and_then(|(rtt, r)| {
+        r.group
+            .as_ref()
+            .filter(|v| v.group_id == group && v.leader.id == r.responder.id)
+            .map(|_| rtt)
+    })
 }
