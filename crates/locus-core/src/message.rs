@@ -136,6 +136,31 @@ pub struct GetGroupMembersRequest {
     pub group_id: GroupId,
     /// `true` when the caller is joining now, `false` for a member's report.
     pub joining: bool,
+    /// Set when the caller is a leader merging its group into this one (only with `joining`):
+    /// the links the merging group had, for this leader to take over so that the merge does
+    /// not cut off the groups that reached the overlay through the merging group.
+    pub handover: Option<Handover>,
+}
+
+/// A merging group's inter-group links, passed to the leader it merges into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handover {
+    /// The merging group, which ends: the neighbours' links to it become links to the
+    /// absorbing group (`ConnectInterRequest::replaces`).
+    pub group_id: GroupId,
+    /// Its links (at most [`MAX_NEIGHBORS`]).
+    pub links: Vec<HandedLink>,
+}
+
+/// One link of a merging group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandedLink {
+    /// The neighbour group, its leader and the merging leader's RTT to it.
+    pub neighbor: NeighborGroup,
+    /// The merging group opened the link (so its new owner may prune it for a closer one).
+    pub opened: bool,
+    /// A partition link (random or bridge) rather than one kept for closeness.
+    pub random: bool,
 }
 
 /// The leader's answer: the leadership list and candidates to connect to.
@@ -169,6 +194,9 @@ pub struct ConnectInterRequest {
     /// A link to a random group against partitions [0039], not for closeness: both ends
     /// count it as their random link.
     pub random: bool,
+    /// The caller's group absorbed this group in a merge: the callee's link to it becomes this
+    /// link (with the same standing), even at the callee's maximum, since it adds no link.
+    pub replaces: Option<GroupId>,
 }
 
 /// The answer to a connection request. A peer at its connection maximum refuses and names

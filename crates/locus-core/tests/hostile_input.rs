@@ -136,14 +136,14 @@ proptest! {
                     p.handle_request(now, Some(peer(from)), Request::NewLeader(claim)).map(|_| ())
                 }
                 Input::Join { from, own_group } => p
-                    .handle_request(now, Some(peer(from)), Request::GetGroupMembers(GetGroupMembersRequest { group_id: gid(own_group), joining: true }))
+                    .handle_request(now, Some(peer(from)), Request::GetGroupMembers(GetGroupMembersRequest { group_id: gid(own_group), joining: true, handover: None }))
                     .map(|_| ()),
                 Input::Intra { from, own_group } => p
                     .handle_request(now, Some(peer(from)), Request::ConnectIntra(ConnectIntraRequest { group_id: gid(own_group) }))
                     .map(|_| ()),
                 Input::Inter { from, rtt_ms, random } => {
                     let view = GroupView { group_id: GroupId(Uuid::from_u128(1000 + u128::from(from))), epoch: 1, leader: peer(from), successors: vec![], member_count: 1 };
-                    p.handle_request(now, Some(peer(from)), Request::ConnectInter(ConnectInterRequest { group: view, rtt: Duration::from_millis(rtt_ms), random })).map(|_| ())
+                    p.handle_request(now, Some(peer(from)), Request::ConnectInter(ConnectInterRequest { group: view, rtt: Duration::from_millis(rtt_ms), random, replaces: None })).map(|_| ())
                 }
                 Input::Leave { from, inter, own_group } => {
                     let scope = if inter { LinkScope::Inter } else { LinkScope::Intra };

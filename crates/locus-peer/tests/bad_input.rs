@@ -120,7 +120,9 @@ async fn every_rpc_refuses_malformed_requests_and_keeps_serving() {
                 pb::GetPeerGroupMembersRequest {
                     caller: good_caller(),
                     group_id: String::new(),
-                    joining: true
+                    joining: true,
+                    merging_group_id: String::new(),
+                    handover: vec![]
                 }
             ),
             "group_id: missing",
@@ -133,7 +135,9 @@ async fn every_rpc_refuses_malformed_requests_and_keeps_serving() {
                 pb::GetPeerGroupMembersRequest {
                     caller: None,
                     group_id: group.clone(),
-                    joining: true
+                    joining: true,
+                    merging_group_id: String::new(),
+                    handover: vec![]
                 }
             ),
             "must name its caller",
@@ -159,7 +163,8 @@ async fn every_rpc_refuses_malformed_requests_and_keeps_serving() {
                     caller: good_caller(),
                     group: None,
                     rtt_us: 1,
-                    random: false
+                    random: false,
+                    replaces_group_id: String::new()
                 }
             ),
             "group: missing",
@@ -173,7 +178,8 @@ async fn every_rpc_refuses_malformed_requests_and_keeps_serving() {
                     caller: good_caller(),
                     group: view(GOOD_ID),
                     rtt_us: u64::MAX,
-                    random: false
+                    random: false,
+                    replaces_group_id: String::new()
                 }
             ),
             "rtt_us: rtt of",
@@ -190,7 +196,8 @@ async fn every_rpc_refuses_malformed_requests_and_keeps_serving() {
                         ..view(GOOD_ID).unwrap()
                     }),
                     rtt_us: 1,
-                    random: false
+                    random: false,
+                    replaces_group_id: String::new()
                 }
             ),
             "group.successors: 5 entries, at most 4",

@@ -234,6 +234,27 @@ impl From<core::NeighborGroup> for pb::NeighborGroup {
     }
 }
 
+impl TryFrom<pb::HandedLink> for core::HandedLink {
+    type Error = ProtoError;
+    fn try_from(h: pb::HandedLink) -> Result<Self, ProtoError> {
+        Ok(Self {
+            neighbor: required(h.neighbor, "neighbor")?,
+            opened: h.opened,
+            random: h.random,
+        })
+    }
+}
+
+impl From<core::HandedLink> for pb::HandedLink {
+    fn from(h: core::HandedLink) -> Self {
+        Self {
+            neighbor: Some(h.neighbor.into()),
+            opened: h.opened,
+            random: h.random,
+        }
+    }
+}
+
 impl TryFrom<pb::LinkInfo> for core::LinkInfo {
     type Error = ProtoError;
     fn try_from(l: pb::LinkInfo) -> Result<Self, ProtoError> {

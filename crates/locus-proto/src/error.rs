@@ -55,6 +55,9 @@ pub enum Violation {
     /// An enum value this schema does not know.
     #[error("unknown value {0}")]
     UnknownEnum(i32),
+    /// A field set where the rest of the message does not allow it; says why.
+    #[error("not allowed: {0}")]
+    NotAllowed(&'static str),
 }
 
 impl ProtoError {

@@ -19,7 +19,7 @@ use locus_core::{PeerRef, Request, Response};
 use crate::convert::{
     all, group_id, link_scope, list, optional, optional_group_id, required, rtt, rtt_us,
 };
-use crate::error::{MismatchedResponse, ProtoError};
+use crate::error::{MismatchedResponse, ProtoError, Violation};
 use crate::pb;
 
 /// A unary RPC of `PeerService` or `Rendezvous` that the core serves, implemented on its wire
@@ -131,9 +131,29 @@ impl Unary for pb::GetPeerGroupMembersRequest {
     type Reply = pb::GetPeerGroupMembersReply;
     const NAME: &'static str = "GetPeerGroupMembers";
     fn into_core(self) -> Result<(Option<PeerRef>, Request), ProtoError> {
+        let merging = optional_group_id(&self.merging_group_id, "merging_group_id")?;
+        let handover = match merging {
+            Some(group_id) => {
+                if !self.joining {
+                    return Err(ProtoError::new(
+                        "merging_group_id",
+                        Violation::NotAllowed("only a joining caller merges its group"),
+                    ));
+                }
+                Some(core::Handover {
+                    group_id,
+                    links: list(self.handover, MAX_NEIGHBORS, "handover")?,
+                })
+            }
+            None if !self.handover.is_empty() => {
+                return Err(ProtoError::new("merging_group_id", Violation::Missing));
+            }
+            None => None,
+        };
         let request = core::GetGroupMembersRequest {
             group_id: group_id(&self.group_id, "group_id")?,
             joining: self.joining,
+            handover,
         };
         Ok((caller(self.caller)?, Request::GetGroupMembers(request)))
     }
@@ -160,6 +180,7 @@ impl Unary for pb::ConnectInterGroupRequest {
             group: required(self.group, "group")?,
             rtt: rtt(self.rtt_us, "rtt_us")?,
             random: self.random,
+            replaces: optional_group_id(&self.replaces_group_id, "replaces_group_id")?,
         };
         Ok((caller(self.caller)?, Request::ConnectInter(request)))
     }
@@ -364,6 +385,12 @@ impl Outgoing {
                     caller,
                     group_id: r.group_id.to_string(),
                     joining: r.joining,
+                    merging_group_id: r
+                        .handover
+                        .as_ref()
+                        .map(|h| h.group_id.to_string())
+                        .unwrap_or_default(),
+                    handover: r.handover.map(|h| all(h.links)).unwrap_or_default(),
                 })
             }
             Request::ConnectIntra(r) => Self::ConnectIntraGroup(pb::ConnectIntraGroupRequest {
@@ -375,6 +402,7 @@ impl Outgoing {
                 group: Some(r.group.into()),
                 rtt_us: rtt_us(r.rtt),
                 random: r.random,
+                replaces_group_id: r.replaces.map(|g| g.to_string()).unwrap_or_default(),
             }),
             Request::Leave(r) => Self::Leave(pb::LeaveRequest {
                 caller,

@@ -7,8 +7,8 @@ use std::time::Duration;
 use common::{group_id, link, neighbor, peer, view, wire};
 use locus_core::message::{
     Alive, AnnounceReply, Announcement, ConnectInterRequest, ConnectIntraRequest, ConnectReply,
-    GetBootListRequest, GetGroupMembersRequest, GetNeighborsRequest, GroupMembersReply,
-    LeaveRequest, LinkScope, MeasureReply, MeasureRequest, NearbyRequest, NeighborsReply,
+    GetBootListRequest, GetGroupMembersRequest, GetNeighborsRequest, GroupMembersReply, HandedLink,
+    Handover, LeaveRequest, LinkScope, MeasureReply, MeasureRequest, NearbyRequest, NeighborsReply,
     NewLeader, NewLeaderReply, Role, Status,
 };
 use locus_core::{PeerRef, Request, Response, Time};
@@ -25,10 +25,39 @@ fn requests() -> Vec<Request> {
         Request::GetGroupMembers(GetGroupMembersRequest {
             group_id: group_id(1),
             joining: true,
+            handover: None,
+        }),
+        Request::GetGroupMembers(GetGroupMembersRequest {
+            group_id: group_id(1),
+            joining: true,
+            handover: Some(Handover {
+                group_id: group_id(8),
+                links: vec![
+                    HandedLink {
+                        neighbor: neighbor(2),
+                        opened: true,
+                        random: false,
+                    },
+                    HandedLink {
+                        neighbor: neighbor(3),
+                        opened: false,
+                        random: true,
+                    },
+                ],
+            }),
+        }),
+        Request::GetGroupMembers(GetGroupMembersRequest {
+            group_id: group_id(1),
+            joining: true,
+            handover: Some(Handover {
+                group_id: group_id(8),
+                links: vec![],
+            }),
         }),
         Request::GetGroupMembers(GetGroupMembersRequest {
             group_id: group_id(1),
             joining: false,
+            handover: None,
         }),
         Request::ConnectIntra(ConnectIntraRequest {
             group_id: group_id(2),
@@ -37,6 +66,13 @@ fn requests() -> Vec<Request> {
             group: view(4),
             rtt: Duration::from_micros(12_345),
             random: true,
+            replaces: None,
+        }),
+        Request::ConnectInter(ConnectInterRequest {
+            group: view(4),
+            rtt: Duration::from_micros(12_345),
+            random: false,
+            replaces: Some(group_id(9)),
         }),
         Request::Leave(LeaveRequest {
             group_id: group_id(5),

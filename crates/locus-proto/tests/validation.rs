@@ -14,6 +14,15 @@ fn neighbor() -> pb::NeighborGroup {
     common::neighbor(2).into()
 }
 
+/// A handed-over link to neighbour group `n`.
+fn handed(n: u8) -> pb::HandedLink {
+    pb::HandedLink {
+        neighbor: Some(common::neighbor(n).into()),
+        opened: true,
+        random: false,
+    }
+}
+
 fn alive() -> pb::AliveRequest {
     pb::AliveRequest {
         caller: Some(pb_peer(1)),
@@ -56,8 +65,93 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                 caller: None,
                 group_id: String::new(),
                 joining: true,
+                merging_group_id: String::new(),
+                handover: vec![],
             }),
             "group_id: missing",
+        ),
+        // A merge handover: only from a joining caller, naming its group, capped, each link
+        // with its neighbour.
+        (
+            Outgoing::GetPeerGroupMembers(pb::GetPeerGroupMembersRequest {
+                caller: None,
+                group_id: view(1).group_id.to_string(),
+                joining: true,
+                merging_group_id: String::new(),
+                handover: vec![handed(2)],
+            }),
+            "merging_group_id: missing",
+        ),
+        (
+            Outgoing::GetPeerGroupMembers(pb::GetPeerGroupMembersRequest {
+                caller: None,
+                group_id: view(1).group_id.to_string(),
+                joining: false,
+                merging_group_id: view(2).group_id.to_string(),
+                handover: vec![],
+            }),
+            "merging_group_id: not allowed: only a joining caller merges its group",
+        ),
+        (
+            Outgoing::GetPeerGroupMembers(pb::GetPeerGroupMembersRequest {
+                caller: None,
+                group_id: view(1).group_id.to_string(),
+                joining: true,
+                merging_group_id: "x".into(),
+                handover: vec![],
+            }),
+            "merging_group_id: invalid UUID",
+        ),
+        (
+            Outgoing::GetPeerGroupMembers(pb::GetPeerGroupMembersRequest {
+                caller: None,
+                group_id: view(1).group_id.to_string(),
+                joining: true,
+                merging_group_id: view(2).group_id.to_string(),
+                handover: (0..65).map(|_| handed(3)).collect(),
+            }),
+            "handover: 65 entries, at most 64",
+        ),
+        (
+            Outgoing::GetPeerGroupMembers(pb::GetPeerGroupMembersRequest {
+                caller: None,
+                group_id: view(1).group_id.to_string(),
+                joining: true,
+                merging_group_id: view(2).group_id.to_string(),
+                handover: vec![pb::HandedLink {
+                    neighbor: None,
+                    opened: true,
+                    random: false,
+                }],
+            }),
+            "handover[0].neighbor: missing",
+        ),
+        (
+            Outgoing::GetPeerGroupMembers(pb::GetPeerGroupMembersRequest {
+                caller: None,
+                group_id: view(1).group_id.to_string(),
+                joining: true,
+                merging_group_id: view(2).group_id.to_string(),
+                handover: vec![pb::HandedLink {
+                    neighbor: Some(pb::NeighborGroup {
+                        rtt_us: 60_000_001,
+                        ..neighbor()
+                    }),
+                    opened: true,
+                    random: false,
+                }],
+            }),
+            "handover[0].neighbor.rtt_us: rtt of 60000001 us, at most 60000000 us",
+        ),
+        (
+            Outgoing::ConnectInterGroup(pb::ConnectInterGroupRequest {
+                caller: Some(pb_peer(1)),
+                group: Some(group_view()),
+                rtt_us: 1,
+                random: false,
+                replaces_group_id: "not-a-group".into(),
+            }),
+            "replaces_group_id: invalid UUID",
         ),
         (
             Outgoing::GetNeighboringPeerGroups(pb::GetNeighboringPeerGroupsRequest {
@@ -89,6 +183,7 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                 group: None,
                 rtt_us: 1,
                 random: false,
+                replaces_group_id: String::new(),
             }),
             "group: missing",
         ),
@@ -101,6 +196,7 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                 }),
                 rtt_us: 1,
                 random: false,
+                replaces_group_id: String::new(),
             }),
             "group.leader: missing",
         ),
@@ -122,6 +218,7 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                 group: Some(group_view()),
                 rtt_us: 60_000_001,
                 random: false,
+                replaces_group_id: String::new(),
             }),
             "rtt_us: rtt of 60000001 us, at most 60000000 us",
         ),

@@ -11,9 +11,9 @@ use crate::id::{GroupId, PeerRef};
 use crate::link::{Action, MIN_LINKS, Neighbor, Search};
 use crate::message::{
     Announcement, CallError, ConnectInterRequest, ConnectReply, GetBootListRequest,
-    GetNeighborsRequest, GroupMembersReply, GroupView, LeaveRequest, LinkScope, MAX_BOOT_LIST,
-    MAX_CANDIDATES, MAX_NEIGHBORS, MeasureReply, NeighborsReply, Request, RequestError, Response,
-    Target,
+    GetNeighborsRequest, GroupMembersReply, GroupView, HandedLink, Handover, LeaveRequest,
+    LinkScope, MAX_BOOT_LIST, MAX_CANDIDATES, MAX_NEIGHBORS, MeasureReply, NeighborGroup,
+    NeighborsReply, Request, RequestError, Response, Target,
 };
 use crate::rendezvous::term;
 use crate::time::Time;
@@ -80,12 +80,49 @@ impl Peer {
             let leader = matches!(g.role, GroupRole::Follower).then(|| g.leader.clone());
             return Err(RequestError::NotLeader { leader });
         };
+        // A merge: the caller's group absorbed `replaces`, and this group's link to it becomes
+        // the link to the caller's group, keeping its standing (who opened it, partition or
+        // not). Only a link this leader holds is swapped, so the caller cannot close others.
+        let swapped = match req.replaces {
+            Some(old) if old != req.group.group_id && old != g.id => l.inter.remove(&old),
+            _ => None,
+        };
+        if let (Some(old), Some(_)) = (req.replaces, &swapped) {
+            l.replacing.remove(&old);
+            self.events.push_back(Event::NeighborRemoved { group: old });
+            // Tell the rendezvous now: it drops the merged group and must see this link at once
+            // or take the neighbourhood for cut off.
+            self.announce_soon();
+        }
+        let State::Member(g) = &mut self.state else {
+            return Err(RequestError::NotJoined);
+        };
+        let GroupRole::Leading(l) = &mut g.role else {
+            return Err(RequestError::NotLeader { leader: None });
+        };
         if let Some(n) = l.inter.get_mut(&req.group.group_id) {
             // The same group, perhaps under a new leader after a succession.
             n.leader = from;
             n.successors = req.group.successors;
             n.member_count = req.group.member_count;
             l.replacing.remove(&req.group.group_id);
+        } else if let Some(prev) = swapped {
+            l.inter.insert(
+                req.group.group_id,
+                Neighbor {
+                    leader: from.clone(),
+                    successors: req.group.successors,
+                    rtt: req.rtt,
+                    random: prev.random,
+                    member_count: req.group.member_count,
+                    opened: prev.opened,
+                },
+            );
+            self.events.push_back(Event::NeighborAdded {
+                group: req.group.group_id,
+                rtt: req.rtt,
+            });
+            self.check_merge_soon(req.group.group_id, &from, req.rtt);
         } else if req.random
             && random_wanted > 0
             && l.inter.values().filter(|n| n.random).count() >= random_wanted
@@ -149,10 +186,15 @@ impl Peer {
             return;
         };
         let group = g.view();
-        let (to, rtt, random) = (c.leader.clone(), c.rtt, c.random);
+        let (to, rtt, random, replaces) = (c.leader.clone(), c.rtt, c.random, c.replaces);
         self.send_to(
             &to,
-            Request::ConnectInter(ConnectInterRequest { group, rtt, random }),
+            Request::ConnectInter(ConnectInterRequest {
+                group,
+                rtt,
+                random,
+                replaces,
+            }),
             Purpose::ConnectInter(c),
         );
     }
@@ -182,7 +224,7 @@ impl Peer {
                     rtt: c.rtt,
                     random: c.random,
                     member_count: 0,
-                    opened: true,
+                    opened: c.opened,
                 }
             });
             n.leader = c.leader.clone();
@@ -199,7 +241,13 @@ impl Peer {
             });
             self.check_merge_soon(c.group, &c.leader, rtt);
         }
+        if accepted && c.replaces.is_some() {
+            // A link taken over in a merge: the rendezvous must see it before it recomputes
+            // the components without the merged group.
+            self.announce_soon();
+        }
         if c.random
+            && c.replaces.is_none()
             && let Some(l) = self.leading_mut()
         {
             l.random_pending = false;
@@ -238,6 +286,8 @@ impl Peer {
                 rtt: n.rtt,
                 random: n.random,
                 search: false,
+                replaces: None,
+                opened: n.opened,
             })
             .collect();
         for c in links {
@@ -278,6 +328,8 @@ impl Peer {
                     rtt,
                     random: false,
                     search: true,
+                    replaces: None,
+                    opened: true,
                 }),
                 Action::Query { group, leader } => self.send_to(
                     &leader,
@@ -504,6 +556,8 @@ impl Peer {
                 rtt,
                 random: true,
                 search: false,
+                replaces: None,
+                opened: true,
             }),
             None => {
                 if let Some(l) = self.leading_mut() {
@@ -586,6 +640,8 @@ impl Peer {
                 rtt,
                 random: true,
                 search: false,
+                replaces: None,
+                opened: true,
             });
             return;
         }
@@ -857,8 +913,124 @@ impl Peer {
 
     // ---- merge ----
 
+    /// The links this leader hands to the group it asks to merge into (DESIGN §3, merge):
+    /// every one, so that no group that reached the overlay through this one is cut off.
+    pub(super) fn handover(&mut self) -> Option<Handover> {
+        let State::Member(g) = &mut self.state else {
+            return None;
+        };
+        let group_id = g.id;
+        let GroupRole::Leading(l) = &mut g.role else {
+            return None;
+        };
+        let links: Vec<HandedLink> = l
+            .inter
+            .iter()
+            .take(MAX_NEIGHBORS)
+            .map(|(id, n)| HandedLink {
+                neighbor: NeighborGroup {
+                    group_id: *id,
+                    leader: n.leader.clone(),
+                    successors: n.successors.clone(),
+                    rtt: n.rtt,
+                },
+                opened: n.opened,
+                random: n.random,
+            })
+            .collect();
+        l.handed = links.iter().map(|h| h.neighbor.group_id).collect();
+        Some(Handover { group_id, links })
+    }
+
+    /// A neighbour group merged into this one and handed over its links: take over those this
+    /// group does not have yet, nearest first while below `max_inter_group_links`, each after
+    /// measuring that its leader still leads it; for those it already has, only tell the
+    /// neighbour to drop its link to the merged group. A handover is taken only from the
+    /// leader of a neighbour group (the merge check runs between neighbours), so no peer can
+    /// make this leader link where it pleases.
+    pub(super) fn take_over(&mut self, from: &PeerRef, h: Handover) {
+        let max = self.cfg.max_inter_group_links as usize;
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
+        let own = g.id;
+        let GroupRole::Leading(l) = &mut g.role else {
+            return;
+        };
+        if l.inter
+            .get(&h.group_id)
+            .is_none_or(|n| n.leader.id != from.id)
+        {
+            return;
+        }
+        // The merged group is part of this one now.
+        l.inter.remove(&h.group_id);
+        l.replacing.remove(&h.group_id);
+        self.events
+            .push_back(Event::NeighborRemoved { group: h.group_id });
+        let mut links = h.links;
+        links.retain(|x| x.neighbor.group_id != own && x.neighbor.group_id != h.group_id);
+        links.sort_by_key(|x| x.neighbor.rtt);
+        let mut relinks = Vec::new();
+        let mut probes = Vec::new();
+        for x in links {
+            let group = x.neighbor.group_id;
+            if let Some(n) = l.inter.get(&group) {
+                relinks.push(InterConnect {
+                    group,
+                    leader: n.leader.clone(),
+                    rtt: n.rtt,
+                    random: n.random,
+                    search: false,
+                    replaces: Some(h.group_id),
+                    opened: n.opened,
+                });
+            } else if l.inter.len() + l.taking_over.len() < max
+                && !l.taking_over.contains_key(&group)
+            {
+                probes.push((x.neighbor.leader.clone(), group));
+                l.taking_over.insert(group, (h.group_id, x));
+            }
+        }
+        for c in relinks {
+            self.connect_inter(c);
+        }
+        for (leader, group) in probes {
+            self.probe(leader, ProbeFor::Handover(group));
+        }
+    }
+
+    pub(super) fn on_handover_measured(
+        &mut self,
+        group: GroupId,
+        target: &PeerRef,
+        result: Option<(Duration, &MeasureReply)>,
+    ) {
+        let max = self.cfg.max_inter_group_links as usize;
+        let Some(l) = self.leading_mut() else { return };
+        let Some((merged, x)) = l.taking_over.remove(&group) else {
+            return;
+        };
+        let Some(rtt) = rtt_if_leads(result, group) else {
+            return;
+        };
+        if l.inter.contains_key(&group) || l.inter.len() >= max {
+            return;
+        }
+        self.connect_inter(InterConnect {
+            group,
+            leader: target.clone(),
+            rtt,
+            random: x.random,
+            search: false,
+            replaces: Some(merged),
+            opened: x.opened,
+        });
+    }
+
     /// The merge check passed and the larger group took this leader in: tell the members to
-    /// follow, close the inter-group links, end the old entry and become a plain member.
+    /// follow, close the inter-group links the larger group does not take over, end the old
+    /// entry and become a plain member.
     pub(super) fn complete_merge(&mut self, now: Time, reply: GroupMembersReply) {
         let State::Member(g) = &self.state else {
             return;
@@ -867,7 +1039,13 @@ impl Peer {
         let GroupRole::Leading(l) = &g.role else {
             return;
         };
-        let neighbors = l.neighbor_groups();
+        // Links handed over are re-linked by the absorbing leader, which swaps them at the
+        // other end: closing them here would cut those groups off until then.
+        let neighbors: Vec<NeighborGroup> = l
+            .neighbor_groups()
+            .into_iter()
+            .filter(|n| !l.handed.contains(&n.group_id))
+            .collect();
         let mut ended = g.view();
         ended.member_count = 0;
         self.send_alive(Some(reply.group.clone()));

@@ -173,6 +173,16 @@ impl Peer {
         if g.id != req.group_id {
             return Err(RequestError::WrongGroup(req.group_id));
         }
+        if let Some(h) = &req.handover {
+            if !req.joining || h.group_id == g.id {
+                return Err(RequestError::Invalid(
+                    "only a leader merging another group into this one hands links over".into(),
+                ));
+            }
+            if h.links.len() > MAX_NEIGHBORS {
+                return Err(RequestError::Invalid("too many handed-over links".into()));
+            }
+        }
         let GroupRole::Leading(l) = &mut g.role else {
             let leader = matches!(g.role, GroupRole::Follower).then(|| g.leader.clone());
             return Err(RequestError::NotLeader { leader });
@@ -232,12 +242,16 @@ impl Peer {
         }
         let alive = l.alive.clone();
         let group = g.view();
-        Ok(Response::GroupMembers(GroupMembersReply {
+        let reply = GroupMembersReply {
             group,
             leadership: g.leadership.clone(),
             candidates,
             alive,
-        }))
+        };
+        if let Some(h) = req.handover {
+            self.take_over(&from, h);
+        }
+        Ok(Response::GroupMembers(reply))
     }
 
     pub(super) fn on_refresh_timer(&mut self, now: Time) {
@@ -257,6 +271,7 @@ impl Peer {
                 Request::GetGroupMembers(GetGroupMembersRequest {
                     group_id,
                     joining: false,
+                    handover: None,
                 }),
                 Purpose::Report,
             );

@@ -125,14 +125,23 @@ impl Peer {
                     }),
                     Purpose::WalkQuery { walk: id, group },
                 ),
-                Action::Enter { group, leader } => self.send_to(
-                    &leader,
-                    Request::GetGroupMembers(GetGroupMembersRequest {
-                        group_id: group,
-                        joining: true,
-                    }),
-                    Purpose::WalkEnter { walk: id, group },
-                ),
+                Action::Enter { group, leader } => {
+                    // A merging leader hands its links to the group it merges into.
+                    let handover = if self.is_merge_walk(id) {
+                        self.handover()
+                    } else {
+                        None
+                    };
+                    self.send_to(
+                        &leader,
+                        Request::GetGroupMembers(GetGroupMembersRequest {
+                            group_id: group,
+                            joining: true,
+                            handover,
+                        }),
+                        Purpose::WalkEnter { walk: id, group },
+                    )
+                }
                 Action::Found { nearest } => {
                     if self.is_merge_walk(id) {
                         // The neighbour is not local after all: no merge.

@@ -493,6 +493,7 @@ impl Peer {
                 }
                 ProbeFor::Random(group) => self.on_random_measured(group, &target, result),
                 ProbeFor::Bridge(group) => self.on_bridge_measured(group, &target, result),
+                ProbeFor::Handover(group) => self.on_handover_measured(group, &target, result),
                 ProbeFor::Intra => self.on_intra_measured(&target, result),
             }
         }

@@ -9,7 +9,9 @@ use crate::event::JoinStats;
 use crate::id::{GroupId, PeerId, PeerRef};
 use crate::join::Walk;
 use crate::link::{Neighbor, Search};
-use crate::message::{Alive, GroupView, LinkInfo, MAX_SUCCESSORS, MeasureReply, NeighborGroup};
+use crate::message::{
+    Alive, GroupView, HandedLink, LinkInfo, MAX_SUCCESSORS, MeasureReply, NeighborGroup,
+};
 use crate::time::Time;
 
 /// Where the peer stands in the overlay.
@@ -144,6 +146,12 @@ pub(super) struct Leading {
     pub(super) improve_rounds: u32,
     /// A merge check in progress: a walk restricted to one neighbour group.
     pub(super) merge: Option<(u64, Walk)>,
+    /// The neighbour groups this leader handed to the group it asked to merge into: they
+    /// re-link to that group, so the merge closes none of their links.
+    pub(super) handed: BTreeSet<GroupId>,
+    /// Links a merged group handed to this leader, being measured before they are taken over:
+    /// the merged group and the link, by neighbour group (at most `max_inter_group_links`).
+    pub(super) taking_over: BTreeMap<GroupId, (GroupId, HandedLink)>,
     /// Neighbours whose leader is being replaced, with the candidates tried.
     pub(super) replacing: BTreeMap<GroupId, Replacing>,
     /// The latest `Alive`, built every `alive_interval`; member reports get it in reply.
@@ -229,6 +237,11 @@ pub(super) struct InterConnect {
     pub(super) random: bool,
     /// Opened by the running search, which wants the outcome.
     pub(super) search: bool,
+    /// Taking over a merged group's link: the callee's link to that group becomes this one.
+    pub(super) replaces: Option<GroupId>,
+    /// Whether this leader counts the link as one it opened (see `Neighbor::opened`); false
+    /// only for a taken-over link that the other group had opened.
+    pub(super) opened: bool,
 }
 
 /// A measurement in progress: sequential samples, the minimum kept.
@@ -250,5 +263,6 @@ pub(super) enum ProbeFor {
     Replace(GroupId),
     Random(GroupId),
     Bridge(GroupId),
+    Handover(GroupId),
     Intra,
 }
