@@ -351,15 +351,21 @@ pub struct Synthetic {
     /// `(x, y)` of each metro in ms; metro `m` is on continent `m / metros_per_continent`.
     metro_xy: Vec<(f64, f64)>,
     /// Metro of each peer.
-    peer_metro: Vec<u32>,
-    /// Access delay of each peer in µs.
-    peer_access_us: Vec<u32>,
+    /// Metro and access delay (µs) of each peer, side by side: an RTT reads both for two
+    /// peers, so one cache line per peer rather than two.
+    peers: Vec<PeerSite>,
     /// Seed of the per-pair jitter hash, derived from the spec seed.
     jitter_key: u64,
     /// Base RTT between every two metros, µs, row-major, when there are at most
     /// [`METRO_TABLE_MAX`] metros: simulators ask for an RTT on every call, and the table
     /// saves a `hypot` each time. The same arithmetic as without it, so the same values.
     metro_base_us: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PeerSite {
+    metro: u32,
+    access_us: u32,
 }
 
 /// Most metros for which [`Synthetic`] keeps a metro-to-metro table (8 MB at 1000 metros).
@@ -403,22 +409,22 @@ impl Synthetic {
         }
 
         let metros = metro_xy.len() as u64;
-        let mut peer_metro = Vec::with_capacity(spec.peers);
-        let mut peer_access_us = Vec::with_capacity(spec.peers);
+        let mut sites = Vec::with_capacity(spec.peers);
         for i in 0..spec.peers {
             let metro = match spec.assignment {
                 Assignment::Random => peers.below(metros),
                 Assignment::RoundRobin => i as u64 % metros,
             };
-            peer_metro.push(metro as u32);
-            peer_access_us.push(peers.below(spec.access_max_us + 1) as u32);
+            sites.push(PeerSite {
+                metro: metro as u32,
+                access_us: peers.below(spec.access_max_us + 1) as u32,
+            });
         }
 
         let mut model = Self {
             spec,
             metro_xy,
-            peer_metro,
-            peer_access_us,
+            peers: sites,
             jitter_key,
             metro_base_us: Vec::new(),
         };
@@ -447,7 +453,7 @@ impl Synthetic {
 
     /// Metro of peer `i`, `None` if out of range.
     pub fn metro_of(&self, i: usize) -> Option<usize> {
-        self.peer_metro.get(i).map(|&m| m as usize)
+        self.peers.get(i).map(|p| p.metro as usize)
     }
 
     /// Continent of peer `i`, `None` if out of range.
@@ -462,7 +468,7 @@ impl Synthetic {
 
     /// Access delay of peer `i` in µs, `None` if out of range.
     pub fn access_us(&self, i: usize) -> Option<u64> {
-        self.peer_access_us.get(i).map(|&us| u64::from(us))
+        self.peers.get(i).map(|p| u64::from(p.access_us))
     }
 
     /// The jitter factor of the unordered pair, in `[1 - jitter_frac, 1 + jitter_frac)`.
@@ -475,11 +481,12 @@ impl Synthetic {
 
 impl LatencyModel for Synthetic {
     fn len(&self) -> usize {
-        self.peer_metro.len()
+        self.peers.len()
     }
 
     fn rtt_us(&self, a: usize, b: usize) -> Option<u64> {
-        let (ma, mb) = (*self.peer_metro.get(a)?, *self.peer_metro.get(b)?);
+        let (pa, pb) = (*self.peers.get(a)?, *self.peers.get(b)?);
+        let (ma, mb) = (pa.metro, pb.metro);
         if a == b {
             return Some(0);
         }
@@ -488,14 +495,24 @@ impl LatencyModel for Synthetic {
             Some(&b) => b,
             None => self.metro_base(ma, mb),
         };
-        let access = f64::from(self.peer_access_us[a]) + f64::from(self.peer_access_us[b]);
+        let access = f64::from(pa.access_us) + f64::from(pb.access_us);
         // Rounded to the nearest µs; the value is positive, so adding a half and truncating is
         // `round()` without the libm call, which was a fifth of the knn baseline's time.
         Some(((base + access) * self.jitter_factor(a, b) + 0.5) as u64)
     }
 
     fn locality(&self, i: usize) -> Option<u32> {
-        self.peer_metro.get(i).copied()
+        self.peers.get(i).map(|p| p.metro)
+    }
+
+    /// Every base RTT is at least the smaller of the intra-metro RTT and the inter-metro
+    /// base, access delays only add, and jitter takes off at most `jitter_frac` of it.
+    fn min_rtt_us(&self) -> u64 {
+        let base = self
+            .spec
+            .intra_metro_rtt_us
+            .min(self.spec.inter_metro_base_us) as f64;
+        (base * (1.0 - self.spec.jitter_frac).max(0.0)).floor() as u64
     }
 }
 
@@ -505,6 +522,36 @@ mod tests {
 
     fn build(s: &str) -> Synthetic {
         Synthetic::new(s.parse().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn no_pair_is_closer_than_the_lower_bound() {
+        for (spec, tight) in [
+            ("continents=3,metros=7,peers=300,seed=5", true),
+            (
+                "continents=2,metros=3,peers=200,seed=1,intra_metro_rtt_us=20000,inter_metro_base_us=500,jitter_frac=0.5",
+                false,
+            ),
+        ] {
+            let m = build(spec);
+            let bound = m.min_rtt_us();
+            assert!(bound > 0, "{spec}: no bound");
+            let min = (0..m.len())
+                .flat_map(|a| (0..m.len()).filter(move |&b| b != a).map(move |b| (a, b)))
+                .map(|(a, b)| m.rtt_us(a, b).unwrap())
+                .min()
+                .unwrap();
+            assert!(
+                min >= bound,
+                "{spec}: pair at {min} µs under the bound {bound}"
+            );
+            if tight {
+                assert!(
+                    min < bound * 2,
+                    "{spec}: bound {bound} is loose against {min}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -687,7 +734,8 @@ mod tests {
         let m = build("continents=5,metros=20,peers=100000,seed=7");
         assert_eq!(m.len(), 100_000);
         // O(N) state: two u32 per peer plus the metros; an N×N matrix would be 40 GB.
-        assert_eq!(m.peer_metro.len() + m.peer_access_us.len(), 200_000);
+        assert_eq!(m.peers.len(), 100_000);
+        assert_eq!(std::mem::size_of::<PeerSite>(), 8);
         assert_eq!(m.metro_xy.len(), 100);
         let mut localities = std::collections::HashSet::new();
         for i in (0..100_000).step_by(97) {
