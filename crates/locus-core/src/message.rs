@@ -140,6 +140,13 @@ pub struct GetGroupMembersRequest {
     /// the links the merging group had, for this leader to take over so that the merge does
     /// not cut off the groups that reached the overlay through the merging group.
     pub handover: Option<Handover>,
+    /// How many intra-group candidates the caller wants (at most [`MAX_CANDIDATES`]): a member
+    /// whose links are in place asks for none.
+    pub candidates: u32,
+    /// The `(epoch, seq)` of the caller's replica of the group's `Alive`: the reply carries
+    /// the leader's `Alive` only when it is another, so a report costs a few bytes rather than
+    /// the roster.
+    pub known_alive: Option<(u64, u64)>,
 }
 
 /// A merging group's inter-group links, passed to the leader it merges into.

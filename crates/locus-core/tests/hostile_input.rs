@@ -136,7 +136,7 @@ proptest! {
                     p.handle_request(now, Some(peer(from)), Request::NewLeader(claim)).map(|_| ())
                 }
                 Input::Join { from, own_group } => p
-                    .handle_request(now, Some(peer(from)), Request::GetGroupMembers(GetGroupMembersRequest { group_id: gid(own_group), joining: true, handover: None }))
+                    .handle_request(now, Some(peer(from)), Request::GetGroupMembers(GetGroupMembersRequest { group_id: gid(own_group), joining: true, handover: None, candidates: 12, known_alive: None }))
                     .map(|_| ()),
                 Input::Intra { from, own_group } => p
                     .handle_request(now, Some(peer(from)), Request::ConnectIntra(ConnectIntraRequest { group_id: gid(own_group) }))

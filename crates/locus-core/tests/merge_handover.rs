@@ -131,6 +131,8 @@ fn the_absorbing_leader_takes_over_the_merged_groups_links() {
             group_id: own,
             joining: true,
             handover: Some(handover_of_x()),
+            candidates: 12,
+            known_alive: None,
         }),
     );
     assert!(matches!(reply, Ok(Response::GroupMembers(_))));
@@ -179,6 +181,8 @@ fn a_handover_from_a_group_that_is_not_a_neighbour_is_ignored() {
             group_id: own,
             joining: true,
             handover: Some(handover_of_x()),
+            candidates: 12,
+            known_alive: None,
         }),
     );
     assert!(matches!(reply, Ok(Response::GroupMembers(_))));
@@ -206,6 +210,8 @@ fn a_handover_outside_a_join_or_into_the_own_group_is_refused() {
                     group_id: merging,
                     links: Vec::new(),
                 }),
+                candidates: 0,
+                known_alive: None,
             }),
         );
         assert!(reply.is_err(), "{reply:?}");

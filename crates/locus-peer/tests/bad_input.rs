@@ -122,7 +122,8 @@ async fn every_rpc_refuses_malformed_requests_and_keeps_serving() {
                     group_id: String::new(),
                     joining: true,
                     merging_group_id: String::new(),
-                    handover: vec![]
+                    handover: vec![],
+                    ..Default::default()
                 }
             ),
             "group_id: missing",
@@ -137,10 +138,25 @@ async fn every_rpc_refuses_malformed_requests_and_keeps_serving() {
                     group_id: group.clone(),
                     joining: true,
                     merging_group_id: String::new(),
-                    handover: vec![]
+                    handover: vec![],
+                    ..Default::default()
                 }
             ),
             "must name its caller",
+        ),
+        (
+            "GetPeerGroupMembers: too many candidates asked",
+            call!(
+                c,
+                get_peer_group_members,
+                pb::GetPeerGroupMembersRequest {
+                    caller: good_caller(),
+                    group_id: group.clone(),
+                    candidates: 33,
+                    ..Default::default()
+                }
+            ),
+            "candidates: 33 entries, at most 32",
         ),
         (
             "ConnectIntraGroup: bad group id",

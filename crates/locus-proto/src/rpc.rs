@@ -150,10 +150,22 @@ impl Unary for pb::GetPeerGroupMembersRequest {
             }
             None => None,
         };
+        if self.candidates as usize > core::MAX_CANDIDATES {
+            return Err(ProtoError::new(
+                "candidates",
+                Violation::TooMany {
+                    len: self.candidates as usize,
+                    max: core::MAX_CANDIDATES,
+                },
+            ));
+        }
         let request = core::GetGroupMembersRequest {
             group_id: group_id(&self.group_id, "group_id")?,
             joining: self.joining,
             handover,
+            candidates: self.candidates,
+            known_alive: (self.known_alive_seq != 0)
+                .then_some((self.known_alive_epoch, self.known_alive_seq)),
         };
         Ok((caller(self.caller)?, Request::GetGroupMembers(request)))
     }
@@ -391,6 +403,9 @@ impl Outgoing {
                         .map(|h| h.group_id.to_string())
                         .unwrap_or_default(),
                     handover: r.handover.map(|h| all(h.links)).unwrap_or_default(),
+                    candidates: r.candidates,
+                    known_alive_epoch: r.known_alive.map_or(0, |k| k.0),
+                    known_alive_seq: r.known_alive.map_or(0, |k| k.1),
                 })
             }
             Request::ConnectIntra(r) => Self::ConnectIntraGroup(pb::ConnectIntraGroupRequest {

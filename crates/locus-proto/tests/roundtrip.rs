@@ -26,6 +26,8 @@ fn requests() -> Vec<Request> {
             group_id: group_id(1),
             joining: true,
             handover: None,
+            candidates: 12,
+            known_alive: None,
         }),
         Request::GetGroupMembers(GetGroupMembersRequest {
             group_id: group_id(1),
@@ -45,6 +47,8 @@ fn requests() -> Vec<Request> {
                     },
                 ],
             }),
+            candidates: 0,
+            known_alive: None,
         }),
         Request::GetGroupMembers(GetGroupMembersRequest {
             group_id: group_id(1),
@@ -53,11 +57,15 @@ fn requests() -> Vec<Request> {
                 group_id: group_id(8),
                 links: vec![],
             }),
+            candidates: 32,
+            known_alive: None,
         }),
         Request::GetGroupMembers(GetGroupMembersRequest {
             group_id: group_id(1),
             joining: false,
             handover: None,
+            candidates: 0,
+            known_alive: Some((4, 17)),
         }),
         Request::ConnectIntra(ConnectIntraRequest {
             group_id: group_id(2),

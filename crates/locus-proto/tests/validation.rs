@@ -67,6 +67,7 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                 joining: true,
                 merging_group_id: String::new(),
                 handover: vec![],
+                ..Default::default()
             }),
             "group_id: missing",
         ),
@@ -79,6 +80,7 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                 joining: true,
                 merging_group_id: String::new(),
                 handover: vec![handed(2)],
+                ..Default::default()
             }),
             "merging_group_id: missing",
         ),
@@ -89,6 +91,7 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                 joining: false,
                 merging_group_id: view(2).group_id.to_string(),
                 handover: vec![],
+                ..Default::default()
             }),
             "merging_group_id: not allowed: only a joining caller merges its group",
         ),
@@ -99,6 +102,7 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                 joining: true,
                 merging_group_id: "x".into(),
                 handover: vec![],
+                ..Default::default()
             }),
             "merging_group_id: invalid UUID",
         ),
@@ -109,8 +113,18 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                 joining: true,
                 merging_group_id: view(2).group_id.to_string(),
                 handover: (0..65).map(|_| handed(3)).collect(),
+                ..Default::default()
             }),
             "handover: 65 entries, at most 64",
+        ),
+        (
+            Outgoing::GetPeerGroupMembers(pb::GetPeerGroupMembersRequest {
+                caller: None,
+                group_id: view(1).group_id.to_string(),
+                candidates: 33,
+                ..Default::default()
+            }),
+            "candidates: 33 entries, at most 32",
         ),
         (
             Outgoing::GetPeerGroupMembers(pb::GetPeerGroupMembersRequest {
@@ -123,6 +137,7 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                     opened: true,
                     random: false,
                 }],
+                ..Default::default()
             }),
             "handover[0].neighbor: missing",
         ),
@@ -140,6 +155,7 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                     opened: true,
                     random: false,
                 }],
+                ..Default::default()
             }),
             "handover[0].neighbor.rtt_us: rtt of 60000001 us, at most 60000000 us",
         ),

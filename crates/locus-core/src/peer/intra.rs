@@ -166,7 +166,7 @@ impl Peer {
         req: GetGroupMembersRequest,
     ) -> Result<Response, RequestError> {
         let list_target = self.cfg.leadership_list_target as usize;
-        let want = (self.cfg.intra_group_target as usize * 2).min(MAX_CANDIDATES);
+        let want = (req.candidates as usize).min(MAX_CANDIDATES);
         let State::Member(g) = &mut self.state else {
             return Err(RequestError::NotJoined);
         };
@@ -212,6 +212,7 @@ impl Peer {
         // the roster of its latest Alive, a vector; a small one samples its members.
         let mut candidates: Vec<PeerRef> = Vec::with_capacity(want);
         match l.alive.as_ref().filter(|a| a.roster.len() > want * 2) {
+            _ if want == 0 => {}
             Some(a) => {
                 let n = a.roster.len() as u64;
                 for _ in 0..want * 4 {
@@ -240,7 +241,11 @@ impl Peer {
                 self.rng.shuffle(&mut candidates);
             }
         }
-        let alive = l.alive.clone();
+        // The caller's replica is current: the roster stays home.
+        let alive = l
+            .alive
+            .clone()
+            .filter(|a| req.known_alive != Some((a.group.epoch, a.seq)));
         let group = g.view();
         let reply = GroupMembersReply {
             group,
@@ -264,6 +269,10 @@ impl Peer {
         }
         let follower = matches!(g.role, GroupRole::Follower);
         let (leader, group_id) = (g.leader.clone(), g.id);
+        let linked = (g.intra.len() + g.connecting.len()) as u32;
+        // Twice the links missing: some candidates are linked or refuse already.
+        let candidates = self.cfg.intra_group_target.saturating_sub(linked) * 2;
+        let known_alive = g.replica.as_ref().map(|a| (a.group.epoch, a.seq));
         self.set_timer(Timer::Refresh, now + self.cfg.member_refresh_interval);
         if follower {
             self.send_to(
@@ -272,6 +281,8 @@ impl Peer {
                     group_id,
                     joining: false,
                     handover: None,
+                    candidates,
+                    known_alive,
                 }),
                 Purpose::Report,
             );
@@ -502,7 +513,7 @@ impl Peer {
             return Err(RequestError::WrongGroup(alive.group.group_id));
         }
         let theirs = term(&alive.group);
-        let mine = term(&g.view());
+        let mine = (g.epoch, std::cmp::Reverse(g.leader.id));
         if theirs < mine {
             return Ok(Response::Ack);
         }

@@ -138,6 +138,8 @@ impl Peer {
                             group_id: group,
                             joining: true,
                             handover,
+                            candidates: self.cfg.intra_group_target * 2,
+                            known_alive: None,
                         }),
                         Purpose::WalkEnter { walk: id, group },
                     )

@@ -1,0 +1,99 @@
+//! A member's periodic report (`GetPeerGroupMembers` with `joining` false) is its heartbeat
+//! and its replica refresh: the leader answers with the candidates the member asks for and
+//! with its `Alive` only when the member's replica is another one.
+
+use locus_core::message::GetGroupMembersRequest;
+use locus_core::{CallError, Config, Peer, PeerId, PeerRef, Request, Response, Time};
+use uuid::Uuid;
+
+fn peer(n: u8) -> PeerRef {
+    PeerRef::new(
+        PeerId(Uuid::from_u128(u128::from(n) + 1)),
+        format!("p{n}:1"),
+    )
+}
+
+/// A leader of a group of `members` besides itself, its first calls failed.
+fn leader_with(members: u8) -> Peer {
+    let mut p = Peer::new(peer(0), Config::test(), 7);
+    p.join(Time::ZERO, Vec::new());
+    while let Some(t) = p.poll_transmit() {
+        p.handle_response(Time::ZERO, t.id, Err(CallError::Timeout));
+    }
+    let group = p.group().expect("founded").group_id;
+    for n in 1..=members {
+        let reply = p.handle_request(
+            Time::ZERO,
+            Some(peer(n)),
+            Request::GetGroupMembers(GetGroupMembersRequest {
+                group_id: group,
+                joining: true,
+                handover: None,
+                candidates: 12,
+                known_alive: None,
+            }),
+        );
+        assert!(reply.is_ok(), "{reply:?}");
+    }
+    p
+}
+
+fn report(
+    p: &mut Peer,
+    n: u8,
+    candidates: u32,
+    known: Option<(u64, u64)>,
+) -> (usize, Option<(u64, u64)>) {
+    let group = p.group().expect("leads").group_id;
+    let reply = p.handle_request(
+        Time::ZERO,
+        Some(peer(n)),
+        Request::GetGroupMembers(GetGroupMembersRequest {
+            group_id: group,
+            joining: false,
+            handover: None,
+            candidates,
+            known_alive: known,
+        }),
+    );
+    let Ok(Response::GroupMembers(r)) = reply else {
+        panic!("no members reply: {reply:?}");
+    };
+    assert!(
+        r.candidates.iter().all(|c| c.id != peer(n).id),
+        "offered the caller itself"
+    );
+    (r.candidates.len(), r.alive.map(|a| (a.group.epoch, a.seq)))
+}
+
+#[test]
+fn a_member_gets_as_many_candidates_as_it_asks_for() {
+    let mut p = leader_with(9);
+    assert_eq!(report(&mut p, 3, 0, None).0, 0);
+    assert_eq!(report(&mut p, 3, 4, None).0, 4);
+    // Never more than the other members.
+    assert_eq!(report(&mut p, 3, 32, None).0, 9);
+}
+
+#[test]
+fn the_alive_rides_along_only_when_the_members_replica_is_another() {
+    let mut p = leader_with(4);
+    // A leader with members has an Alive to give (it floods one when members arrive, or on
+    // its first tick); make sure of it.
+    let now = Time::ZERO + std::time::Duration::from_secs(60);
+    p.handle_timeout(now);
+    while let Some(t) = p.poll_transmit() {
+        p.handle_response(now, t.id, Err(CallError::Timeout));
+    }
+    let (_, current) = report(&mut p, 2, 0, None);
+    let current = current.expect("a member without a replica gets the Alive");
+    assert_eq!(
+        report(&mut p, 2, 0, Some(current)).1,
+        None,
+        "the replica is current"
+    );
+    let stale = (current.0, current.1 - 1);
+    assert_eq!(report(&mut p, 2, 0, Some(stale)).1, Some(current));
+    let other_epoch = (current.0 + 1, current.1);
+    assert_eq!(report(&mut p, 2, 0, Some(other_epoch)).1, Some(current));
+}
