@@ -52,6 +52,8 @@ pub struct Outcome {
     pub disturb_at: Time,
     /// Wall time the event loop took.
     pub wall: Duration,
+    /// Threads the event loop ran on.
+    pub threads: usize,
 }
 
 /// Runs `scenario` on `model` and snapshots the overlay. `progress` is called now and then
@@ -62,10 +64,12 @@ pub fn simulate(
     model: &dyn LatencyModel,
     model_name: &str,
     seed: u64,
+    threads: usize,
     mut progress: impl FnMut(Time, Time, usize),
 ) -> Outcome {
     let started = std::time::Instant::now();
     let mut engine = Engine::new(cfg, scenario, model, seed);
+    engine.set_threads(threads);
     let end = engine.end();
     engine.run(|now, live| progress(now, end, live));
     let wall = started.elapsed();
@@ -75,5 +79,6 @@ pub fn simulate(
         disturb_at: engine.disturb_at(),
         counters: engine.counters.clone(),
         wall,
+        threads: engine.threads(),
     }
 }

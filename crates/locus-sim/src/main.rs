@@ -88,6 +88,9 @@ struct RunArgs {
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
+    /// Threads for the event loop (default: every core). The run is the same for any number.
+    #[arg(long)]
+    threads: Option<usize>,
     /// Landmarks for the landmark-binning baseline.
     #[arg(long, default_value_t = locus_sim::baseline::DEFAULT_LANDMARKS)]
     landmarks: usize,
@@ -321,6 +324,9 @@ fn run(args: &RunArgs) -> Result<(Outcome, Metrics)> {
         loaded.model.as_ref(),
         &spec.to_string(),
         args.seed,
+        args.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        }),
         |now, end, live| {
             bar.set_length(end.as_micros() / 1_000_000);
             bar.set_position(now.as_micros() / 1_000_000);
@@ -350,6 +356,7 @@ fn run(args: &RunArgs) -> Result<(Outcome, Metrics)> {
             "seed": args.seed,
             "peers": peers,
             "landmarks": args.landmarks,
+            "threads": outcome.threads,
             "config": format!("{cfg:?}"),
             "scenario": format!("{:?}", args.scenario(peers)),
             "disturb_at_s": outcome.disturb_at.as_micros() as f64 / 1e6,
@@ -395,6 +402,10 @@ fn print_summary(args: &RunArgs, o: &Outcome, m: &Metrics) {
         c.events,
         c.calls,
         c.timeouts
+    );
+    println!(
+        "  {} thread(s), {} windows of events, {} shared out ({} events)",
+        o.threads, c.windows, c.parallel_windows, c.parallel_events
     );
     println!(
         "  churn: {} joins, {} crashes, {} leaves; {} rejoins, {} merges, {} new leaders",

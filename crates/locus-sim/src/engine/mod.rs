@@ -1,4 +1,4 @@
-//! The event loop: one binary heap of timed events over every peer, on virtual time.
+//! The event loop: every peer, the rendezvous and the scenario on one virtual clock.
 //!
 //! The delivery rules are the test harness' (`locus-testkit`): a call reaches its destination
 //! after half the modelled RTT and its reply comes back after the other half; a call to a
@@ -8,15 +8,25 @@
 //! peer's state is dropped, each peer has at most one timer event queued at a time, and the
 //! rendezvous directory is expired on a tick rather than on every call.
 //!
+//! **Windows.** Events are taken from the queue ([`queue`]) a window at a time. A call made at
+//! `t` arrives no earlier than `t + lookahead`, the lookahead being half the smallest RTT the
+//! model can give (and of the rendezvous RTT), so events less than a lookahead apart on
+//! different nodes cannot affect each other: the window `[t0, t0 + lookahead)` is handled
+//! node by node, each node's events in queue order, on as many threads as asked ([`step`]).
+//! A node's own timers falling due inside the window run inside it. What the window causes
+//! is queued afterwards node by node (the rendezvous last), each node's in the order caused,
+//! so a run is the same for a seed whatever the number of threads. The scenario's own events (churn, partitions,
+//! expiry) end a window and run alone. A model that cannot bound its RTTs from below gets a
+//! lookahead of zero: one instant per window, in effect the plain sequential loop.
+//!
 //! [`observe`] reads the overlay out of the running peers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use locus_core::message::GetBootListRequest;
 use locus_core::rendezvous::Directory;
 use locus_core::{
-    BootSource, CallError, Config, Event, Peer, PeerId, PeerRef, Request, RequestError, RequestId,
-    Response, Rng, Target, Time,
+    CallError, Config, Peer, PeerId, PeerRef, Request, RequestId, Response, Rng, Time,
 };
 use locus_topology::LatencyModel;
 
@@ -25,21 +35,21 @@ use crate::scenario::{Arrival, Scenario};
 
 mod observe;
 mod queue;
+mod step;
+mod workers;
 
 use queue::Calendar;
+use step::{Effects, RENDEZVOUS, Step, Tally, World};
+use workers::Slot;
 
-/// One simulated peer process.
-#[derive(Debug)]
+/// One simulated peer process: what changes as it runs.
+#[derive(Debug, Default)]
 struct Node {
-    /// `None` once the process is gone (crashed or left).
-    peer: Option<Peer>,
-    /// Its identity and address, handed to the peers it calls.
-    me: PeerRef,
-    site: u32,
+    /// `None` once the process is gone (crashed or left). Boxed so that a node moves to a
+    /// worker thread and back as a pointer.
+    peer: Option<Box<Peer>>,
     /// When a timer event for this node is queued, the earliest one.
     timer_at: Option<Time>,
-    /// Partition label: calls cross only between equal labels.
-    side: u8,
     joined: bool,
 }
 
@@ -77,11 +87,38 @@ enum Ev {
     Expire,
 }
 
+impl Ev {
+    /// The node whose state the event touches ([`RENDEZVOUS`] for the rendezvous), or `None`
+    /// for the scenario's own events, which run alone.
+    fn lane(&self) -> Option<u32> {
+        match self {
+            Ev::Request {
+                dest: Dest::Node(b),
+                ..
+            } => Some(*b),
+            Ev::Request {
+                dest: Dest::Rendezvous,
+                ..
+            } => Some(RENDEZVOUS),
+            Ev::Reply { to, .. } => Some(*to),
+            Ev::Timer { node, .. } => Some(*node),
+            Ev::Join(i) => Some(*i),
+            Ev::Disturb | Ev::ChurnJoin | Ev::ChurnCrash | Ev::Cut | Ev::Heal | Ev::Expire => None,
+        }
+    }
+}
+
 /// Counts of what happened during a run, for the summary.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Counters {
     /// Events processed.
     pub events: u64,
+    /// Windows of events (see the window rule in [`engine`](self)).
+    pub windows: u64,
+    /// Windows shared out between threads.
+    pub parallel_windows: u64,
+    /// Events in the windows shared out.
+    pub parallel_events: u64,
     /// Calls sent by peers.
     pub calls: u64,
     /// Calls by kind of request.
@@ -113,22 +150,26 @@ pub struct Engine<'m> {
     now: Time,
     rng: Rng,
     nodes: Vec<Node>,
+    /// What every thread reads about the nodes; changed only between windows.
+    tables: Arc<Tables>,
     /// Running node indices, and each node's position in it (`u32::MAX`: not running).
     live: Vec<u32>,
     live_pos: Vec<u32>,
     /// Model sites without a running peer, where churn places newcomers.
     vacant: Vec<u32>,
     directory: Directory,
+    /// The rendezvous' own generator (boot list samples), apart from the scenario's.
+    rendezvous_rng: Rng,
     queue: Calendar,
     slots: Vec<Option<Ev>>,
     free: Vec<u32>,
     disturb_at: Time,
     end: Time,
     joins: Vec<JoinRecord>,
-    /// Calls by [`kind`], folded into the counters at the end.
-    kinds: [u64; KINDS.len()],
-    out: Vec<locus_core::Transmit>,
-    events: Vec<Event>,
+    /// Half the smallest RTT any call can take; see the window rule above.
+    lookahead: Duration,
+    threads: usize,
+    tally: Tally,
     /// What happened, for the summary.
     pub counters: Counters,
 }
@@ -138,6 +179,7 @@ impl std::fmt::Debug for Engine<'_> {
         f.debug_struct("Engine")
             .field("now", &self.now)
             .field("nodes", &self.nodes.len())
+            .field("threads", &self.threads)
             .finish()
     }
 }
@@ -145,12 +187,42 @@ impl std::fmt::Debug for Engine<'_> {
 /// How often the rendezvous drops expired entries.
 const EXPIRE_TICK: Duration = Duration::from_secs(1);
 
+/// Windows with fewer events than this run on one thread: handing them out costs more.
+const PARALLEL_MIN_EVENTS: usize = 16;
+
 fn addr(i: u32) -> String {
     format!("p{i}")
 }
 
 fn index_of(addr: &str) -> Option<u32> {
     addr.strip_prefix('p')?.parse().ok()
+}
+
+/// What every thread reads about the nodes: identity and address (as callers present
+/// themselves), model site and partition label.
+#[derive(Debug, Clone, Default)]
+struct Tables {
+    mes: Vec<PeerRef>,
+    sites: Vec<u32>,
+    sides: Vec<u8>,
+}
+
+/// Most threads a run takes.
+const MAX_THREADS: usize = 64;
+
+/// One thread's share of a window: a run of whole lanes and their events, sorted by lane.
+#[derive(Debug, Default)]
+struct Share {
+    steps: Vec<(u32, Time, Ev)>,
+    /// For a worker: its lanes, and their nodes moved out of the engine in the same order.
+    lanes: Vec<u32>,
+    nodes: Vec<Node>,
+    /// For a worker: what it reads and the window's bounds.
+    tables: Option<Arc<Tables>>,
+    limit: Time,
+    timeout: Duration,
+    rendezvous_rtt: Duration,
+    fx: Effects,
 }
 
 impl<'m> Engine<'m> {
@@ -163,14 +235,19 @@ impl<'m> Engine<'m> {
         let peers = scenario.peers.min(sites.len());
         let vacant = sites.split_off(peers);
         let ttl = cfg.announce_interval * 3;
+        let lookahead =
+            Duration::from_micros(model.min_rtt_us() / 2).min(scenario.rendezvous_rtt / 2);
+        let rendezvous_rng = Rng::new(rng.next_u64());
         let mut e = Engine {
             directory: Directory::new(ttl),
+            rendezvous_rng,
             cfg,
             model,
             seed,
             now: Time::ZERO,
             rng,
             nodes: Vec::with_capacity(peers),
+            tables: Arc::new(Tables::default()),
             live: Vec::with_capacity(peers),
             live_pos: Vec::with_capacity(peers),
             vacant,
@@ -180,9 +257,9 @@ impl<'m> Engine<'m> {
             disturb_at: Time::ZERO,
             end: Time::ZERO,
             joins: Vec::with_capacity(peers),
-            kinds: [0; KINDS.len()],
-            out: Vec::new(),
-            events: Vec::new(),
+            lookahead,
+            threads: 1,
+            tally: Tally::default(),
             counters: Counters::default(),
             scenario,
         };
@@ -208,6 +285,21 @@ impl<'m> Engine<'m> {
         }
         e.push(Time::ZERO + EXPIRE_TICK, Ev::Expire);
         e
+    }
+
+    /// Runs windows on `threads` threads (at least one). The run is the same for any number.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.clamp(1, MAX_THREADS);
+    }
+
+    /// Threads the windows run on.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Half the smallest RTT a call can take: the width of a window.
+    pub fn lookahead(&self) -> Duration {
+        self.lookahead
     }
 
     /// When the run ends: the snapshot time.
@@ -240,13 +332,15 @@ impl<'m> Engine<'m> {
         let me = PeerRef::new(PeerId::random(&mut self.rng), addr(i));
         let peer = Peer::new(me.clone(), self.cfg.clone(), self.rng.next_u64());
         self.nodes.push(Node {
-            peer: Some(peer),
-            me,
-            site,
+            peer: Some(Box::new(peer)),
             timer_at: None,
-            side: 0,
             joined: false,
         });
+        // No worker holds the tables between windows: this does not copy them.
+        let t = Arc::make_mut(&mut self.tables);
+        t.mes.push(me);
+        t.sites.push(site);
+        t.sides.push(0);
         self.live_pos.push(u32::MAX);
         i
     }
@@ -266,29 +360,202 @@ impl<'m> Engine<'m> {
     }
 
     /// Runs until the end of the scenario, calling `progress` now and then with the virtual time.
-    pub fn run(&mut self, mut progress: impl FnMut(Time, usize)) {
+    pub fn run(&mut self, progress: impl FnMut(Time, usize)) {
+        if self.threads == 1 {
+            return self.run_windows(&[], progress);
+        }
+        let slots: Vec<Slot> = (1..self.threads).map(|_| Slot::default()).collect();
+        let model = self.model;
+        std::thread::scope(|scope| {
+            for slot in &slots {
+                scope.spawn(move || workers::work(slot, model));
+            }
+            // Whatever happens to the loop, the workers stop with it.
+            let _stop = workers::StopOnDrop(&slots);
+            self.run_windows(&slots, progress);
+        });
+    }
+
+    fn run_windows(&mut self, slots: &[Slot], mut progress: impl FnMut(Time, usize)) {
         let end = self.end;
-        while self.queue.peek().is_some_and(|at| at <= end.as_micros()) {
-            let Some((at, slot)) = self.queue.pop() else {
-                break;
-            };
-            self.now = Time::from_micros(at);
-            if let Some(ev) = self.slots[slot as usize].take() {
-                self.free.push(slot);
-                self.counters.events += 1;
-                if self.counters.events.is_multiple_of(65_536) {
-                    progress(self.now, self.live.len());
+        let mut shares: Vec<Share> = (0..self.threads).map(|_| Share::default()).collect();
+        let mut rendezvous = Share::default();
+        let mut batch: Vec<(u32, Time, u32)> = Vec::new();
+        let mut reported = 0;
+        while let Some(t0) = self.queue.peek().filter(|&at| at <= end.as_micros()) {
+            // The window: events before t0 + lookahead (and not after the end), cut short by
+            // the first scenario event, which then runs alone.
+            let horizon = Time::from_micros(t0) + self.lookahead;
+            let horizon = horizon.min(end + Duration::from_micros(1));
+            let mut limit = horizon;
+            let mut alone = None;
+            while self
+                .queue
+                .peek()
+                .is_some_and(|at| at == t0 || at < horizon.as_micros())
+            {
+                let (at, slot) = self.queue.pop().expect("peeked");
+                let at = Time::from_micros(at);
+                match self.slots[slot as usize].as_ref().and_then(Ev::lane) {
+                    Some(lane) => batch.push((lane, at, slot)),
+                    None => {
+                        let ev = self.slots[slot as usize].take().expect("queued event");
+                        self.free.push(slot);
+                        limit = at;
+                        alone = Some((at, ev));
+                        break;
+                    }
                 }
-                self.dispatch(ev);
+            }
+            if let Some(&(_, last, _)) = batch.last() {
+                self.window(&mut batch, limit, &mut shares, &mut rendezvous, slots);
+                self.now = last;
+            }
+            if let Some((at, ev)) = alone {
+                self.now = at;
+                self.tally.events += 1;
+                self.scenario_event(ev);
+            }
+            if self.tally.events / 65_536 != reported {
+                reported = self.tally.events / 65_536;
+                progress(self.now, self.live.len());
             }
         }
         self.now = end;
-        for (name, &count) in KINDS.iter().zip(&self.kinds) {
+        let t = &self.tally;
+        let c = &mut self.counters;
+        c.events = t.events;
+        c.calls = t.calls;
+        c.timeouts = t.timeouts;
+        c.rejoins = t.rejoins;
+        c.new_leaders = t.new_leaders;
+        c.merges = t.merges;
+        for (name, &count) in KINDS.iter().zip(&t.kinds) {
             if count > 0 {
-                self.counters.calls_by_kind.insert(name, count);
+                c.calls_by_kind.insert(name, count);
             }
         }
         progress(self.now, self.live.len());
+    }
+
+    /// Handles one window's node and rendezvous events (see the window rule above), then
+    /// queues what they caused.
+    fn window(
+        &mut self,
+        batch: &mut Vec<(u32, Time, u32)>,
+        limit: Time,
+        shares: &mut [Share],
+        rendezvous: &mut Share,
+        slots: &[Slot],
+    ) {
+        // Sorting by lane keeps each lane's events in queue order (the sort is stable).
+        batch.sort_by_key(|e| e.0);
+        let lanes = batch.partition_point(|e| e.0 != RENDEZVOUS);
+        let used = if lanes < PARALLEL_MIN_EVENTS {
+            1
+        } else {
+            slots.len() + 1
+        };
+        // Cut the lane-sorted events into `used` runs of whole lanes, about equal in size.
+        let mut k = 0;
+        for (n, (lane, at, slot)) in batch.drain(..).enumerate() {
+            let ev = self.slots[slot as usize].take().expect("queued event");
+            self.free.push(slot);
+            if lane == RENDEZVOUS {
+                rendezvous.steps.push((lane, at, ev));
+                continue;
+            }
+            if k + 1 < used
+                && n * used >= (k + 1) * lanes
+                && shares[k].steps.last().is_some_and(|s| s.0 != lane)
+            {
+                k += 1;
+            }
+            shares[k].steps.push((lane, at, ev));
+        }
+        let used = k + 1;
+        self.counters.windows += 1;
+        if used > 1 {
+            self.counters.parallel_windows += 1;
+            self.counters.parallel_events += lanes as u64;
+        }
+        // Every share but the first goes to a worker with its nodes, moved out and back.
+        for (share, slot) in shares[1..used].iter_mut().zip(slots) {
+            for &(lane, _, _) in &share.steps {
+                if share.lanes.last() != Some(&lane) {
+                    share.lanes.push(lane);
+                    share
+                        .nodes
+                        .push(std::mem::take(&mut self.nodes[lane as usize]));
+                }
+            }
+            share.tables = Some(self.tables.clone());
+            share.limit = limit;
+            share.timeout = self.cfg.request_timeout;
+            share.rendezvous_rtt = self.scenario.rendezvous_rtt;
+            slot.post(share);
+        }
+        let world = World::new(
+            &self.tables,
+            self.model,
+            self.cfg.request_timeout,
+            self.scenario.rendezvous_rtt,
+        );
+        let Share { steps, fx, .. } = rendezvous;
+        step::run_rendezvous(
+            &mut self.directory,
+            &mut self.rendezvous_rng,
+            steps.drain(..).map(|(_, at, ev)| (at, ev)),
+            fx,
+        );
+        shares[0].limit = limit;
+        run_share(&mut shares[0], Some(&mut self.nodes), &world);
+        for (share, slot) in shares[1..used].iter_mut().zip(slots) {
+            slot.collect(share);
+            for (lane, node) in share.lanes.drain(..).zip(share.nodes.drain(..)) {
+                self.nodes[lane as usize] = node;
+            }
+        }
+        let fxs = shares
+            .iter_mut()
+            .map(|s| &mut s.fx)
+            .chain([&mut rendezvous.fx]);
+        self.apply(fxs);
+    }
+
+    /// Queues what `fxs` caused, one after the other.
+    fn apply<'a>(&mut self, fxs: impl Iterator<Item = &'a mut Effects>) {
+        for fx in fxs {
+            for (at, ev) in fx.pushes.drain(..) {
+                self.push(at, ev);
+            }
+            for i in std::mem::take(&mut fx.started) {
+                self.set_live(i, true);
+            }
+            self.joins.append(&mut fx.joins);
+            self.tally.add(&fx.tally);
+            fx.tally = Tally::default();
+        }
+    }
+
+    /// Runs one step of node `i` now, outside a window (the scenario starts or stops it).
+    fn step_alone(&mut self, i: u32, step: Step) {
+        let world = World::new(
+            &self.tables,
+            self.model,
+            self.cfg.request_timeout,
+            self.scenario.rendezvous_rtt,
+        );
+        let mut fx = Effects::default();
+        step::run_node(
+            &mut self.nodes[i as usize],
+            i,
+            std::iter::once((self.now, step)),
+            self.now,
+            &world,
+            &mut fx,
+        );
+        self.apply(std::iter::once(&mut fx));
     }
 
     fn push(&mut self, at: Time, ev: Ev) {
@@ -305,64 +572,10 @@ impl<'m> Engine<'m> {
         self.queue.push(at.as_micros(), slot);
     }
 
-    fn dispatch(&mut self, ev: Ev) {
+    /// The scenario's own events: they run alone, between windows.
+    fn scenario_event(&mut self, ev: Ev) {
         let now = self.now;
         match ev {
-            Ev::Join(i) => self.start(i),
-            Ev::Timer { node, at } => {
-                let n = &mut self.nodes[node as usize];
-                if n.timer_at == Some(at) {
-                    n.timer_at = None;
-                }
-                let Some(peer) = n.peer.as_mut() else { return };
-                if peer.poll_timeout().is_some_and(|t| t <= now) {
-                    peer.handle_timeout(now);
-                }
-                self.flush(node);
-            }
-            Ev::Reply { to, id, result } => {
-                if let Some(peer) = self.nodes[to as usize].peer.as_mut() {
-                    peer.handle_response(now, id, result);
-                    self.flush(to);
-                }
-            }
-            Ev::Request {
-                caller,
-                dest,
-                id,
-                request,
-                deadline,
-                half,
-            } => {
-                let from = self.nodes[caller as usize].me.clone();
-                let result = match dest {
-                    Dest::Node(b) => match self.nodes[b as usize].peer.as_mut() {
-                        Some(peer) => {
-                            let r = peer.handle_request(now, Some(from), request);
-                            self.flush(b);
-                            Some(r.map_err(CallError::Refused))
-                        }
-                        None => None,
-                    },
-                    Dest::Rendezvous => Some(self.rendezvous(request)),
-                };
-                let back = now + half;
-                let (at, result) = match result {
-                    Some(r) if back <= deadline => (back, r),
-                    _ => {
-                        self.counters.timeouts += 1;
-                        (deadline.max(now), Err(CallError::Timeout))
-                    }
-                };
-                self.push(
-                    at,
-                    Ev::Reply {
-                        to: caller,
-                        id,
-                        result,
-                    },
-                );
-            }
             Ev::Disturb => self.disturb(),
             Ev::ChurnJoin => {
                 if self.vacant.is_empty() {
@@ -372,7 +585,7 @@ impl<'m> Engine<'m> {
                     let site = self.vacant.swap_remove(k);
                     let i = self.add_node(site);
                     self.counters.churn_joins += 1;
-                    self.start(i);
+                    self.step_alone(i, Step::Start);
                 }
                 self.schedule_churn(Ev::ChurnJoin);
             }
@@ -384,44 +597,33 @@ impl<'m> Engine<'m> {
                 self.schedule_churn(Ev::ChurnCrash);
             }
             Ev::Cut => self.cut(),
-            Ev::Heal => self.nodes.iter_mut().for_each(|n| n.side = 0),
+            Ev::Heal => Arc::make_mut(&mut self.tables)
+                .sides
+                .iter_mut()
+                .for_each(|s| *s = 0),
             Ev::Expire => {
                 self.directory.expire(now);
                 self.push(now + EXPIRE_TICK, Ev::Expire);
             }
+            other => unreachable!("a node event runs in a window: {other:?}"),
         }
-    }
-
-    fn start(&mut self, i: u32) {
-        let now = self.now;
-        let Some(peer) = self.nodes[i as usize].peer.as_mut() else {
-            return;
-        };
-        peer.join(now, vec![BootSource::Rendezvous]);
-        self.set_live(i, true);
-        self.flush(i);
     }
 
     fn crash(&mut self, i: u32) {
         let n = &mut self.nodes[i as usize];
         n.peer = None;
         n.timer_at = None;
-        self.vacant.push(n.site);
+        self.vacant.push(self.tables.sites[i as usize]);
         self.set_live(i, false);
         self.counters.crashes += 1;
     }
 
     fn leave(&mut self, i: u32) {
-        let now = self.now;
-        if let Some(peer) = self.nodes[i as usize].peer.as_mut() {
-            peer.leave(now);
-            self.flush(i);
-        }
+        self.step_alone(i, Step::Leave);
         self.crash(i);
         self.counters.crashes -= 1;
         self.counters.leaves += 1;
     }
-
     fn disturb(&mut self) {
         let (leave, crash) = (self.scenario.leave, self.scenario.crash);
         for (fraction, graceful) in [(leave, true), (crash, false)] {
@@ -464,15 +666,16 @@ impl<'m> Engine<'m> {
         if self.live.is_empty() {
             return;
         }
-        let centre = self.nodes[self.live[self.rng.below(self.live.len() as u64) as usize] as usize]
-            .site as usize;
+        let centre = self.tables.sites
+            [self.live[self.rng.below(self.live.len() as u64) as usize] as usize]
+            as usize;
         let mut by_distance: Vec<(u64, u32)> = self
             .live
             .iter()
             .map(|&i| {
                 (
                     self.model
-                        .rtt_us(centre, self.nodes[i as usize].site as usize)
+                        .rtt_us(centre, self.tables.sites[i as usize] as usize)
                         .unwrap_or(u64::MAX),
                     i,
                 )
@@ -481,127 +684,31 @@ impl<'m> Engine<'m> {
         by_distance.sort_unstable();
         let count = (p.fraction * self.live.len() as f64).round() as usize;
         for &(_, i) in &by_distance[..count] {
-            self.nodes[i as usize].side = 1;
+            Arc::make_mut(&mut self.tables).sides[i as usize] = 1;
         }
     }
+}
 
-    fn rendezvous(&mut self, request: Request) -> Result<Response, CallError> {
-        match request {
-            Request::GetBootList(GetBootListRequest { max }) => Ok(Response::BootList(
-                self.directory.boot_list(&mut self.rng, max as usize),
-            )),
-            Request::AnnounceGroup(a) => {
-                Ok(Response::Announced(self.directory.announce(self.now, a).0))
-            }
-            Request::ResolveGroup(g) => Ok(Response::Resolved(
-                self.directory.resolve(g).map(|e| e.view.clone()),
-            )),
-            _ => Err(CallError::Refused(RequestError::Unsupported)),
-        }
-    }
-
-    /// Carries out everything node `i` asked for: its calls, its events, its next timer.
-    fn flush(&mut self, i: u32) {
-        let now = self.now;
-        let timeout = self.cfg.request_timeout;
-        // Buffers reused from call to call: flush runs once per event.
-        let mut out = std::mem::take(&mut self.out);
-        let mut events = std::mem::take(&mut self.events);
-        let Some(peer) = self.nodes[i as usize].peer.as_mut() else {
-            return;
+/// Runs one share of a window: each of its lanes' events in order, on `all` the nodes
+/// (indexed by lane) or, for a worker, on the share's own nodes.
+fn run_share(share: &mut Share, mut all: Option<&mut [Node]>, world: &World<'_>) {
+    let Share {
+        steps,
+        nodes,
+        limit,
+        fx,
+        ..
+    } = share;
+    let mut steps = steps.drain(..).peekable();
+    let mut taken = nodes.iter_mut();
+    while let Some(&(lane, _, _)) = steps.peek() {
+        let node = match all.as_deref_mut() {
+            Some(all) => &mut all[lane as usize],
+            None => taken.next().expect("a node for each lane"),
         };
-        while let Some(t) = peer.poll_transmit() {
-            out.push(t);
-        }
-        while let Some(e) = peer.poll_event() {
-            events.push(e);
-        }
-        let next_timer = peer.poll_timeout();
-        for t in out.drain(..) {
-            self.counters.calls += 1;
-            self.kinds[kind(&t.request)] += 1;
-            let dest = match &t.to {
-                Target::Peer(p) => index_of(&p.addr).map(Dest::Node),
-                Target::Address(a) => index_of(a).map(Dest::Node),
-                Target::Rendezvous => Some(Dest::Rendezvous),
-            };
-            let rtt = match &dest {
-                Some(Dest::Node(b)) if (*b as usize) < self.nodes.len() => {
-                    let (na, nb) = (&self.nodes[i as usize], &self.nodes[*b as usize]);
-                    if na.side != nb.side {
-                        None
-                    } else {
-                        self.model
-                            .rtt_us(na.site as usize, nb.site as usize)
-                            .map(Duration::from_micros)
-                    }
-                }
-                Some(Dest::Node(_)) | None => None,
-                Some(Dest::Rendezvous) => Some(self.scenario.rendezvous_rtt),
-            };
-            match (dest, rtt) {
-                (Some(dest), Some(rtt)) => self.push(
-                    now + rtt / 2,
-                    Ev::Request {
-                        caller: i,
-                        dest,
-                        id: t.id,
-                        request: t.request,
-                        deadline: now + timeout,
-                        half: rtt / 2,
-                    },
-                ),
-                _ => {
-                    self.counters.timeouts += 1;
-                    self.push(
-                        now + timeout,
-                        Ev::Reply {
-                            to: i,
-                            id: t.id,
-                            result: Err(CallError::Timeout),
-                        },
-                    );
-                }
-            }
-        }
-        for e in events.drain(..) {
-            self.on_event(i, e);
-        }
-        self.out = out;
-        self.events = events;
-        let n = &mut self.nodes[i as usize];
-        if let Some(t) = next_timer
-            && n.timer_at.is_none_or(|s| t < s)
-        {
-            n.timer_at = Some(t);
-            self.push(t.max(now), Ev::Timer { node: i, at: t });
-        }
-    }
-
-    fn on_event(&mut self, i: u32, e: Event) {
-        match e {
-            Event::Joined { stats, founded, .. } => {
-                let n = &mut self.nodes[i as usize];
-                if n.joined {
-                    self.counters.rejoins += 1;
-                    return;
-                }
-                n.joined = true;
-                let duration_us = stats.duration.as_micros() as u64;
-                self.joins.push(JoinRecord {
-                    site: n.site as usize,
-                    at_us: self.now.as_micros().saturating_sub(duration_us),
-                    probes: stats.probes,
-                    rpcs: stats.rpcs,
-                    tested_groups: stats.tested_groups,
-                    duration_us,
-                    founded,
-                });
-            }
-            Event::BecameLeader { .. } => self.counters.new_leaders += 1,
-            Event::Merging { .. } => self.counters.merges += 1,
-            _ => {}
-        }
+        let own = std::iter::from_fn(|| steps.next_if(|s| s.0 == lane))
+            .map(|(_, at, ev)| (at, Step::Ev(ev)));
+        step::run_node(node, lane, own, *limit, world, fx);
     }
 }
 

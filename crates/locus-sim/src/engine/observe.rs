@@ -21,7 +21,7 @@ impl Engine<'_> {
         let mut links: HashMap<(usize, usize), LinkKind> = HashMap::new();
         let mut peers = Vec::with_capacity(self.live.len());
         let mut live = self.live.clone();
-        live.sort_unstable_by_key(|&i| self.nodes[i as usize].site);
+        live.sort_unstable_by_key(|&i| self.tables.sites[i as usize]);
         for &i in &live {
             let n = &self.nodes[i as usize];
             let Some(peer) = n.peer.as_ref() else {
@@ -30,7 +30,7 @@ impl Engine<'_> {
             let status = peer.status();
             let protective = peer.partition_links();
             peers.push(PeerEntry {
-                site: n.site as usize,
+                site: self.tables.sites[i as usize] as usize,
                 group: status.group.as_ref().map(|g| g.group_id.to_string()),
                 role: role_name(status.role).to_string(),
             });
@@ -51,7 +51,10 @@ impl Engine<'_> {
                 if j == i {
                     continue;
                 }
-                let (a, b) = (n.site as usize, self.nodes[j as usize].site as usize);
+                let (a, b) = (
+                    self.tables.sites[i as usize] as usize,
+                    self.tables.sites[j as usize] as usize,
+                );
                 let e = links.entry((a.min(b), a.max(b))).or_insert(kind);
                 *e = (*e).max(kind);
             }
@@ -75,7 +78,12 @@ impl Engine<'_> {
         let by_id: HashMap<PeerId, &Peer> = self
             .live
             .iter()
-            .filter_map(|&i| self.nodes[i as usize].peer.as_ref().map(|p| (p.me().id, p)))
+            .filter_map(|&i| {
+                self.nodes[i as usize]
+                    .peer
+                    .as_deref()
+                    .map(|p| (p.me().id, p))
+            })
             .collect();
         let mut leaders: HashMap<locus_core::GroupId, u32> = HashMap::new();
         for &i in &self.live {

@@ -23,6 +23,11 @@ pub fn scenario(peers: usize) -> Scenario {
 }
 
 pub fn run(spec: &ModelSpec, scenario: Scenario, seed: u64) -> Outcome {
+    run_on(spec, scenario, seed, 1)
+}
+
+/// [`run`] with the event loop on `threads` threads.
+pub fn run_on(spec: &ModelSpec, scenario: Scenario, seed: u64, threads: usize) -> Outcome {
     let loaded = spec.load().expect("model loads");
     locus_sim::simulate(
         Config::wan(),
@@ -30,6 +35,7 @@ pub fn run(spec: &ModelSpec, scenario: Scenario, seed: u64) -> Outcome {
         loaded.model.as_ref(),
         &spec.to_string(),
         seed,
+        threads,
         |_, _, _| {},
     )
 }

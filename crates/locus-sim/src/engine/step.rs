@@ -1,0 +1,443 @@
+//! One node's share of a window: its events in order, the calls and timers they cause, and
+//! the rendezvous' share beside it. This is the part of the event loop that runs on several
+//! threads at once (see the window rule in [`super`]): it mutates only the nodes it was given
+//! and reads the rest of the world through [`World`], which does not change during a window.
+//! What it causes is written to [`Effects`] in the order of the nodes and of their events, and
+//! the loop queues the shares one after the other in node order, so the run is the same
+//! whatever the number of threads.
+
+use std::time::Duration;
+
+use locus_core::message::GetBootListRequest;
+use locus_core::rendezvous::Directory;
+use locus_core::{
+    BootSource, CallError, Event, PeerRef, Request, RequestError, Response, Rng, Target, Time,
+    Transmit,
+};
+use locus_topology::LatencyModel;
+
+use super::{Dest, Ev, KINDS, Node, Tables, index_of, kind};
+use crate::overlay::JoinRecord;
+
+/// What a node's handling reads about every node and the run.
+pub(super) struct World<'a> {
+    /// Each node's identity and address, as callers present themselves.
+    pub(super) mes: &'a [PeerRef],
+    /// Each node's model site.
+    pub(super) sites: &'a [u32],
+    /// Each node's partition label: calls cross only between equal labels.
+    pub(super) sides: &'a [u8],
+    pub(super) model: &'a dyn LatencyModel,
+    pub(super) timeout: Duration,
+    pub(super) rendezvous_rtt: Duration,
+}
+
+impl<'a> World<'a> {
+    pub(super) fn new(
+        tables: &'a Tables,
+        model: &'a dyn LatencyModel,
+        timeout: Duration,
+        rendezvous_rtt: Duration,
+    ) -> Self {
+        World {
+            mes: &tables.mes,
+            sites: &tables.sites,
+            sides: &tables.sides,
+            model,
+            timeout,
+            rendezvous_rtt,
+        }
+    }
+}
+
+/// The lane of the rendezvous: after every node's.
+pub(super) const RENDEZVOUS: u32 = u32::MAX;
+
+/// Counts that only ever add up, kept per thread and summed.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Tally {
+    pub(super) events: u64,
+    pub(super) calls: u64,
+    pub(super) kinds: [u64; KINDS.len()],
+    pub(super) timeouts: u64,
+    pub(super) rejoins: u64,
+    pub(super) new_leaders: u64,
+    pub(super) merges: u64,
+}
+
+impl Tally {
+    pub(super) fn add(&mut self, o: &Tally) {
+        self.events += o.events;
+        self.calls += o.calls;
+        for (a, b) in self.kinds.iter_mut().zip(&o.kinds) {
+            *a += b;
+        }
+        self.timeouts += o.timeouts;
+        self.rejoins += o.rejoins;
+        self.new_leaders += o.new_leaders;
+        self.merges += o.merges;
+    }
+}
+
+/// Everything one share of a window caused, in the order it caused it.
+#[derive(Debug, Default)]
+pub(super) struct Effects {
+    /// Events to queue.
+    pub(super) pushes: Vec<(Time, Ev)>,
+    /// Nodes that started running.
+    pub(super) started: Vec<u32>,
+    /// First joins completed.
+    pub(super) joins: Vec<JoinRecord>,
+    pub(super) tally: Tally,
+    // Buffers reused from event to event.
+    out: Vec<Transmit>,
+    events: Vec<Event>,
+}
+
+/// What happens to a node.
+#[derive(Debug)]
+pub(super) enum Step {
+    /// A queued event for it.
+    Ev(Ev),
+    /// The process starts and joins.
+    Start,
+    /// The process leaves gracefully.
+    Leave,
+}
+
+/// An event of the node's own, caused during the window and due before its limit.
+struct Local {
+    at: Time,
+    seq: u32,
+    ev: Ev,
+}
+
+/// Runs node `i`'s `steps` (in their queue order) and the node's own events they cause that
+/// fall due before `limit`; everything else they cause goes to `fx`.
+pub(super) fn run_node(
+    node: &mut Node,
+    i: u32,
+    steps: impl Iterator<Item = (Time, Step)>,
+    limit: Time,
+    world: &World<'_>,
+    fx: &mut Effects,
+) {
+    let mut steps = steps.peekable();
+    let mut local: Vec<Local> = Vec::new();
+    let mut seq = 0;
+    loop {
+        // Queued events first on a tie: they were queued before anything caused here.
+        let own_first = match (steps.peek(), local.first()) {
+            (None, None) => break,
+            (None, Some(_)) => true,
+            (Some(_), None) => false,
+            (Some((at, _)), Some(l)) => l.at < *at,
+        };
+        let (at, step) = if own_first {
+            let l = local.remove(0);
+            (l.at, Step::Ev(l.ev))
+        } else {
+            steps.next().expect("peeked")
+        };
+        fx.tally.events += 1;
+        let mut sink = Sink {
+            i,
+            limit,
+            local: &mut local,
+            seq: &mut seq,
+        };
+        step_node(node, i, at, step, world, fx, &mut sink);
+    }
+}
+
+/// Where a node's handling puts what it causes: its own events due before the limit stay
+/// with it, in (time, order caused); the rest go to the loop.
+struct Sink<'a> {
+    i: u32,
+    limit: Time,
+    local: &'a mut Vec<Local>,
+    seq: &'a mut u32,
+}
+
+impl Sink<'_> {
+    fn emit(&mut self, fx: &mut Effects, at: Time, to: u32, ev: Ev) {
+        if to == self.i && at < self.limit {
+            *self.seq += 1;
+            let pos = self.local.partition_point(|l| l.at <= at);
+            self.local.insert(
+                pos,
+                Local {
+                    at,
+                    seq: *self.seq,
+                    ev,
+                },
+            );
+            debug_assert!(
+                self.local
+                    .windows(2)
+                    .all(|w| (w[0].at, w[0].seq) < (w[1].at, w[1].seq))
+            );
+        } else {
+            // Another node's event is never due before the limit (the lookahead is at most
+            // half the smallest RTT); only a deadline already past can be, and it waits.
+            fx.pushes.push((at.max(self.limit), ev));
+        }
+    }
+}
+
+fn step_node(
+    node: &mut Node,
+    i: u32,
+    now: Time,
+    step: Step,
+    world: &World<'_>,
+    fx: &mut Effects,
+    sink: &mut Sink<'_>,
+) {
+    match step {
+        Step::Start => {
+            let Some(peer) = node.peer.as_mut() else {
+                return;
+            };
+            peer.join(now, vec![BootSource::Rendezvous]);
+            fx.started.push(i);
+        }
+        Step::Leave => {
+            let Some(peer) = node.peer.as_mut() else {
+                return;
+            };
+            peer.leave(now);
+        }
+        Step::Ev(Ev::Join(_)) => return step_node(node, i, now, Step::Start, world, fx, sink),
+        Step::Ev(Ev::Timer { at, .. }) => {
+            if node.timer_at == Some(at) {
+                node.timer_at = None;
+            }
+            let Some(peer) = node.peer.as_mut() else {
+                return;
+            };
+            if peer.poll_timeout().is_some_and(|t| t <= now) {
+                peer.handle_timeout(now);
+            }
+        }
+        Step::Ev(Ev::Reply { id, result, .. }) => {
+            let Some(peer) = node.peer.as_mut() else {
+                return;
+            };
+            peer.handle_response(now, id, result);
+        }
+        Step::Ev(Ev::Request {
+            caller,
+            id,
+            request,
+            deadline,
+            half,
+            ..
+        }) => {
+            let result = node.peer.as_mut().map(|peer| {
+                let from = world.mes[caller as usize].clone();
+                peer.handle_request(now, Some(from), request)
+                    .map_err(CallError::Refused)
+            });
+            let answered = result.is_some();
+            reply(fx, sink, caller, id, now, half, deadline, result);
+            if !answered {
+                return;
+            }
+        }
+        Step::Ev(other) => unreachable!("not a node event: {other:?}"),
+    }
+    flush(node, i, now, world, fx, sink);
+}
+
+/// Sends the answer to a call back to `caller`, or a timeout at the deadline when there is
+/// none (the callee is down) or it would arrive too late.
+#[allow(clippy::too_many_arguments)]
+fn reply(
+    fx: &mut Effects,
+    sink: &mut Sink<'_>,
+    caller: u32,
+    id: locus_core::RequestId,
+    now: Time,
+    half: Duration,
+    deadline: Time,
+    result: Option<Result<Response, CallError>>,
+) {
+    let back = now + half;
+    let (at, result) = match result {
+        Some(r) if back <= deadline => (back, r),
+        _ => {
+            fx.tally.timeouts += 1;
+            (deadline.max(now), Err(CallError::Timeout))
+        }
+    };
+    sink.emit(
+        fx,
+        at,
+        caller,
+        Ev::Reply {
+            to: caller,
+            id,
+            result,
+        },
+    );
+}
+
+/// Carries out everything node `i` asked for: its calls, its events, its next timer.
+fn flush(
+    node: &mut Node,
+    i: u32,
+    now: Time,
+    world: &World<'_>,
+    fx: &mut Effects,
+    sink: &mut Sink<'_>,
+) {
+    let Some(peer) = node.peer.as_mut() else {
+        return;
+    };
+    let mut out = std::mem::take(&mut fx.out);
+    let mut events = std::mem::take(&mut fx.events);
+    while let Some(t) = peer.poll_transmit() {
+        out.push(t);
+    }
+    while let Some(e) = peer.poll_event() {
+        events.push(e);
+    }
+    let next_timer = peer.poll_timeout();
+    for t in out.drain(..) {
+        fx.tally.calls += 1;
+        fx.tally.kinds[kind(&t.request)] += 1;
+        let dest = match &t.to {
+            Target::Peer(p) => index_of(&p.addr).map(Dest::Node),
+            Target::Address(a) => index_of(a).map(Dest::Node),
+            Target::Rendezvous => Some(Dest::Rendezvous),
+        };
+        let rtt = match &dest {
+            Some(Dest::Node(b)) if (*b as usize) < world.mes.len() => {
+                let b = *b as usize;
+                if world.sides[i as usize] != world.sides[b] {
+                    None
+                } else {
+                    world
+                        .model
+                        .rtt_us(world.sites[i as usize] as usize, world.sites[b] as usize)
+                        .map(Duration::from_micros)
+                }
+            }
+            Some(Dest::Node(_)) | None => None,
+            Some(Dest::Rendezvous) => Some(world.rendezvous_rtt),
+        };
+        match (dest, rtt) {
+            (Some(dest), Some(rtt)) => {
+                let to = match dest {
+                    Dest::Node(b) => b,
+                    Dest::Rendezvous => RENDEZVOUS,
+                };
+                sink.emit(
+                    fx,
+                    now + rtt / 2,
+                    to,
+                    Ev::Request {
+                        caller: i,
+                        dest,
+                        id: t.id,
+                        request: t.request,
+                        deadline: now + world.timeout,
+                        half: rtt / 2,
+                    },
+                );
+            }
+            _ => {
+                fx.tally.timeouts += 1;
+                sink.emit(
+                    fx,
+                    now + world.timeout,
+                    i,
+                    Ev::Reply {
+                        to: i,
+                        id: t.id,
+                        result: Err(CallError::Timeout),
+                    },
+                );
+            }
+        }
+    }
+    for e in events.drain(..) {
+        on_event(node, world.sites[i as usize], now, e, fx);
+    }
+    fx.out = out;
+    fx.events = events;
+    if let Some(t) = next_timer
+        && node.timer_at.is_none_or(|s| t < s)
+    {
+        node.timer_at = Some(t);
+        sink.emit(fx, t.max(now), i, Ev::Timer { node: i, at: t });
+    }
+}
+
+fn on_event(node: &mut Node, site: u32, now: Time, e: Event, fx: &mut Effects) {
+    match e {
+        Event::Joined { stats, founded, .. } => {
+            if node.joined {
+                fx.tally.rejoins += 1;
+                return;
+            }
+            node.joined = true;
+            let duration_us = stats.duration.as_micros() as u64;
+            fx.joins.push(JoinRecord {
+                site: site as usize,
+                at_us: now.as_micros().saturating_sub(duration_us),
+                probes: stats.probes,
+                rpcs: stats.rpcs,
+                tested_groups: stats.tested_groups,
+                duration_us,
+                founded,
+            });
+        }
+        Event::BecameLeader { .. } => fx.tally.new_leaders += 1,
+        Event::Merging { .. } => fx.tally.merges += 1,
+        _ => {}
+    }
+}
+
+/// The rendezvous' share of a window: its calls in queue order.
+pub(super) fn run_rendezvous(
+    directory: &mut Directory,
+    rng: &mut Rng,
+    calls: impl Iterator<Item = (Time, Ev)>,
+    fx: &mut Effects,
+) {
+    let mut local = Vec::new();
+    let mut seq = 0;
+    for (now, ev) in calls {
+        let Ev::Request {
+            caller,
+            id,
+            request,
+            deadline,
+            half,
+            ..
+        } = ev
+        else {
+            unreachable!("only calls go to the rendezvous: {ev:?}");
+        };
+        fx.tally.events += 1;
+        let result = match request {
+            Request::GetBootList(GetBootListRequest { max }) => {
+                Ok(Response::BootList(directory.boot_list(rng, max as usize)))
+            }
+            Request::AnnounceGroup(a) => Ok(Response::Announced(directory.announce(now, a).0)),
+            Request::ResolveGroup(g) => Ok(Response::Resolved(
+                directory.resolve(g).map(|e| e.view.clone()),
+            )),
+            _ => Err(CallError::Refused(RequestError::Unsupported)),
+        };
+        let mut sink = Sink {
+            i: RENDEZVOUS,
+            limit: now,
+            local: &mut local,
+            seq: &mut seq,
+        };
+        reply(fx, &mut sink, caller, id, now, half, deadline, Some(result));
+    }
+}
