@@ -17,6 +17,11 @@ use crate::message::{MeasureReply, NeighborsReply};
 /// `inter_group_radius`.
 pub(crate) const MIN_LINKS: usize = 2;
 
+/// Neighbour lists a search asks for beyond its links' when no candidate is within reach: it
+/// walks towards the closest group it measured, as the join walk does (Figure 10), instead of
+/// ending where its neighbourhood ends.
+pub(crate) const MAX_DESCENTS: u32 = 3;
+
 /// A neighbour group in the leader's inter-group cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Neighbor {
@@ -77,6 +82,10 @@ pub(crate) struct Search {
     /// Everything worth measuring is in flight and no candidate came since: [`Search::next`]
     /// waits for the last measurement instead of rescanning every candidate on each reply.
     waiting: bool,
+    /// Groups whose neighbour lists this search asked for.
+    queried: BTreeSet<GroupId>,
+    /// Of those, asked for while no candidate was within reach (at most [`MAX_DESCENTS`]).
+    descents: u32,
     /// Connections this search opened.
     pub(crate) connected: usize,
     /// An improvement round: look for one group closer than `radius`, then stop.
@@ -99,6 +108,8 @@ impl Search {
             unknown: Vec::new(),
             phase: Phase::Selecting,
             waiting: false,
+            queried: BTreeSet::new(),
+            descents: 0,
             connected: 0,
             improve: false,
         };
@@ -214,6 +225,7 @@ impl Search {
             Phase::Linked(group) => {
                 let leader = self.candidates.get(&group).map(|c| c.leader.clone());
                 if let (Some(leader), true) = (leader, wanted > 0) {
+                    self.queried.insert(group);
                     self.phase = Phase::Querying(group);
                     return vec![Action::Query { group, leader }];
                 }
@@ -261,13 +273,121 @@ impl Search {
             })
             .min();
         let Some((rtt, group, leader)) = best else {
-            self.phase = Phase::Done;
-            return Vec::new();
+            // Nothing within reach: ask the closest group measured for its neighbours, as the
+            // join walk descends (Figure 10). A group whose links all lead far away (founded
+            // before its locality had groups, or beside a group it never saw) finds its
+            // locality this way instead of staying an island of far links.
+            let closest = self
+                .candidates
+                .iter()
+                .filter(|(g, _)| !self.queried.contains(g))
+                .filter_map(|(g, c)| {
+                    let rtt = self.measured.get(&c.leader.id).copied().flatten()?;
+                    Some((rtt, *g, c.leader.clone()))
+                })
+                .min();
+            match closest {
+                Some((_, group, leader)) if self.descents < MAX_DESCENTS => {
+                    self.descents += 1;
+                    self.queried.insert(group);
+                    self.phase = Phase::Querying(group);
+                    return vec![Action::Query { group, leader }];
+                }
+                _ => {
+                    self.phase = Phase::Done;
+                    return Vec::new();
+                }
+            }
         };
         if let Some(c) = self.candidates.get_mut(&group) {
             c.tried = true;
         }
         self.phase = Phase::Connecting(group);
         vec![Action::Connect { group, leader, rtt }]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::PeerId;
+    use crate::message::{GroupView, NeighborGroup};
+    use uuid::Uuid;
+
+    fn peer(n: u8) -> PeerRef {
+        PeerRef::new(
+            PeerId(Uuid::from_u128(u128::from(n) + 1)),
+            format!("p{n}:1"),
+        )
+    }
+
+    fn gid(n: u8) -> GroupId {
+        GroupId(Uuid::from_u128(0x9000 + u128::from(n)))
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_search_with_nothing_in_reach_walks_towards_the_closest_group() {
+        // Linked to two far groups (1 at 100 ms, 2 at 200 ms); nothing within the radius.
+        let seeds = [
+            (gid(1), peer(1), Some(ms(100))),
+            (gid(2), peer(2), Some(ms(200))),
+        ];
+        let linked: BTreeSet<GroupId> = [gid(1), gid(2)].into();
+        let mut s = Search::new(gid(0), ms(50), seeds);
+        let a = s.next(&linked, 1);
+        assert_eq!(
+            a,
+            vec![Action::Query {
+                group: gid(1),
+                leader: peer(1)
+            }],
+            "it asks the closest group for its neighbours instead of giving up"
+        );
+        let view = |n| GroupView {
+            group_id: gid(n),
+            epoch: 1,
+            leader: peer(n),
+            successors: Vec::new(),
+            member_count: 1,
+        };
+        s.on_neighbors(
+            gid(1),
+            Some(NeighborsReply {
+                group: view(1),
+                neighbors: vec![NeighborGroup {
+                    group_id: gid(3),
+                    leader: peer(3),
+                    successors: Vec::new(),
+                    rtt: ms(60),
+                }],
+            }),
+        );
+        assert_eq!(s.next(&linked, 1), vec![Action::Measure(peer(3))]);
+        let reply = MeasureReply {
+            responder: peer(3),
+            group: Some(view(3)),
+        };
+        s.on_measured(&peer(3), Some((ms(150), &reply)));
+        // Group 3 is still out of reach but closer than group 2: the walk goes on from it.
+        assert_eq!(
+            s.next(&linked, 1),
+            vec![Action::Query {
+                group: gid(3),
+                leader: peer(3)
+            }]
+        );
+        s.on_neighbors(gid(3), None);
+        // Group 2 is the only one left to ask; then the budget or the candidates end it.
+        let mut queries = 0;
+        while let [Action::Query { group, .. }] = s.next(&linked, 1).as_slice() {
+            queries += 1;
+            s.on_neighbors(*group, None);
+        }
+        assert!(queries <= 1);
+        assert!(s.is_done());
     }
 }

@@ -657,6 +657,7 @@ impl Peer {
         self.set_timer(Timer::Remeasure, now + self.cfg.remeasure_interval);
         let Some(l) = self.leading_mut() else { return };
         l.improve_rounds = 0;
+        l.merge_tried.clear();
         let targets: Vec<(GroupId, PeerRef)> = l
             .inter
             .iter()
@@ -757,7 +758,13 @@ impl Peer {
                 // leader closes all its links, so a group that merged into the group that
                 // bridged to it (they are often in one locality, the bridge goes to the
                 // closest group) cut the part off again (PlanetLab all-at-once seed 1).
-                if merge && rtt < threshold.min(guard) && larger && l.merge.is_none() && !n.random {
+                if merge
+                    && rtt < threshold.min(guard)
+                    && larger
+                    && l.merge.is_none()
+                    && !n.random
+                    && !l.merge_tried.contains(&group)
+                {
                     let leader = n.leader.clone();
                     self.start_merge_walk(now, group, leader);
                 }
@@ -784,6 +791,44 @@ impl Peer {
                 );
                 self.replace(now, group);
             }
+        }
+    }
+
+    /// A merge check ended without a merge: check the closest neighbour not checked since the
+    /// last re-measurement that is in this group's locality and larger (by the member count
+    /// its last measurement reported), so that one failed check (a neighbour 5–10 ms away that
+    /// fails the full locality test, or one that refused because it was merging itself) does
+    /// not hide a co-located group until the next interval.
+    pub(super) fn check_next_merge(&mut self, now: Time) {
+        let threshold = self.cfg.locality_threshold;
+        let guard = self.cfg.max_leader_rtt.unwrap_or(threshold);
+        if !self.cfg.group_merge {
+            return;
+        }
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
+        let (own, own_count) = (g.id, g.view().member_count);
+        let GroupRole::Leading(l) = &mut g.role else {
+            return;
+        };
+        if l.merge.is_some() {
+            return;
+        }
+        let next = l
+            .inter
+            .iter()
+            .filter(|(id, n)| {
+                !n.random
+                    && n.rtt < threshold.min(guard)
+                    && !l.merge_tried.contains(id)
+                    && !l.replacing.contains_key(id)
+                    && (n.member_count, **id) > (own_count, own)
+            })
+            .min_by_key(|(_, n)| n.rtt)
+            .map(|(id, n)| (*id, n.leader.clone()));
+        if let Some((group, leader)) = next {
+            self.start_merge_walk(now, group, leader);
         }
     }
 

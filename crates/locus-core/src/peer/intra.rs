@@ -188,8 +188,17 @@ impl Peer {
             return Err(RequestError::NotLeader { leader });
         };
         // A leader that is itself merging does not take in the leader of the group it merges
-        // into: two groups merging into each other would leave both leaderless.
-        if req.joining && l.merge.is_some() && l.inter.values().any(|n| n.leader.id == from.id) {
+        // into: two groups merging into each other would leave both leaderless. Any other
+        // group may merge into it meanwhile (its members follow on if this group merges on):
+        // refusing every neighbour, as at first, made co-located groups whose merge checks ran
+        // at the same instant (they founded together, so they re-measure together) refuse each
+        // other at every re-measurement, for ever (PlanetLab all-at-once).
+        if req.joining
+            && l.merge.is_some()
+            && l.merge_target
+                .and_then(|t| l.inter.get(&t))
+                .is_none_or(|n| n.leader.id == from.id)
+        {
             return Err(RequestError::NotLeader { leader: None });
         }
         if !l.members.contains_key(&from.id) && l.members.len() >= MAX_GROUP_MEMBERS {

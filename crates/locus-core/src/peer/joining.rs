@@ -89,6 +89,8 @@ impl Peer {
         if l.merge.is_some() {
             return;
         }
+        l.merge_target = Some(group);
+        l.merge_tried.insert(group);
         let mut walk = Walk::new(limits, 0);
         walk.exclude(own);
         walk.add_candidates([(group, leader)]);
@@ -146,10 +148,12 @@ impl Peer {
                 }
                 Action::Found { nearest } => {
                     if self.is_merge_walk(id) {
-                        // The neighbour is not local after all: no merge.
+                        // The neighbour is not local after all, or it refused: no merge with
+                        // it; check the next neighbour in this group's locality.
                         if let Some(l) = self.leading_mut() {
                             l.merge = None;
                         }
+                        self.check_next_merge(now);
                     } else if nearest.is_empty() && self.may_back_off() {
                         self.back_off_join(now);
                     } else {

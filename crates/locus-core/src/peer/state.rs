@@ -146,6 +146,11 @@ pub(super) struct Leading {
     pub(super) improve_rounds: u32,
     /// A merge check in progress: a walk restricted to one neighbour group.
     pub(super) merge: Option<(u64, Walk)>,
+    /// The group of the merge check in progress (or of the last one).
+    pub(super) merge_target: Option<GroupId>,
+    /// Neighbours checked for a merge since the last re-measurement: a check that ends without
+    /// a merge moves on to the next candidate instead of waiting a whole interval.
+    pub(super) merge_tried: BTreeSet<GroupId>,
     /// The neighbour groups this leader handed to the group it asked to merge into: they
     /// re-link to that group, so the merge closes none of their links.
     pub(super) handed: BTreeSet<GroupId>,
