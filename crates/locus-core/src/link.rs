@@ -135,6 +135,19 @@ impl Search {
         }
     }
 
+    /// Adds groups measured elsewhere (by a re-walk), with their RTTs.
+    pub(crate) fn add_measured(
+        &mut self,
+        groups: impl IntoIterator<Item = (GroupId, PeerRef, Duration)>,
+    ) {
+        for (group, leader, rtt) in groups {
+            if !self.candidates.contains_key(&group) {
+                self.measured.entry(leader.id).or_insert(Some(rtt));
+                self.add(group, leader);
+            }
+        }
+    }
+
     /// Adds groups from a boot list.
     pub(crate) fn add_seeds(&mut self, seeds: impl IntoIterator<Item = (GroupId, PeerRef)>) {
         for (group, leader) in seeds {

@@ -8,6 +8,7 @@ use super::state::{Bridge, GroupRole, InterConnect, ProbeFor, Purpose, Replacing
 use super::{Peer, Timer};
 use crate::event::Event;
 use crate::id::{GroupId, PeerRef};
+use crate::join::Measured;
 use crate::link::{Action, MIN_LINKS, Neighbor, Search};
 use crate::message::{
     Announcement, CallError, ConnectInterRequest, ConnectReply, GetBootListRequest,
@@ -26,6 +27,16 @@ use crate::time::Time;
 /// query plus probes of the groups it names; eight rounds let a leader replace every one of
 /// `inter_group_target` links once and then some.
 const MAX_IMPROVE_ROUNDS: u32 = 8;
+
+/// Re-walks a leader runs (at its 1st, 2nd, 4th and 8th re-measurement) while its group is
+/// itself alone with no neighbour in its locality. A join walk that hit `join_deadline` or
+/// `max_tested_groups` far from home founds a group whose links all lead far away; a peer of
+/// the same site that walked before or after it may have done the same, and neither
+/// Figure 11 nor the merge check ever brings the two together (PlanetLab: sites 242 and 341,
+/// 0.2 ms apart, linked only to groups 97–340 ms away). Walking again once the overlay has
+/// grown, from a fresh random boot list, finds them. Doubling intervals catch late arrivals
+/// and keep the cost of a truly remote peer at four walks.
+pub(super) const MAX_REWALKS: u32 = 4;
 
 impl Peer {
     pub(super) fn on_get_neighbors(
@@ -670,6 +681,35 @@ impl Peer {
         self.prune_far_link();
         self.ensure_search(now);
         self.ask_random_link();
+        self.rewalk_if_alone(now);
+    }
+
+    /// Starts a re-walk (see [`MAX_REWALKS`]) when one is due and the group is this leader
+    /// alone with no neighbour in its locality.
+    fn rewalk_if_alone(&mut self, now: Time) {
+        let threshold = self.cfg.locality_threshold;
+        if !self.cfg.group_merge {
+            return;
+        }
+        let Some(l) = self.leading_mut() else { return };
+        l.remeasures = l.remeasures.saturating_add(1);
+        let due = l.remeasures.is_power_of_two() && l.rewalks < MAX_REWALKS;
+        let alone =
+            l.members.len() <= 1 && !l.inter.values().any(|n| !n.random && n.rtt < threshold);
+        if due && alone && l.merge.is_none() {
+            self.start_rewalk(now);
+        }
+    }
+
+    /// A re-walk ended without a group to join: the groups it measured become candidates of
+    /// Figure 11 (of the search in progress, or of a new one), so that a group in this one's
+    /// locality gets linked, and the merge check then merges them.
+    pub(super) fn search_towards(&mut self, now: Time, nearest: Vec<Measured>) {
+        self.ensure_search(now);
+        if let Some(s) = self.leading_mut().and_then(|l| l.search.as_mut()) {
+            s.add_measured(nearest.into_iter().map(|m| (m.group, m.leader, m.rtt)));
+        }
+        self.drive_search(now);
     }
 
     /// Drops one link this leader opened itself when it has more near links than its target

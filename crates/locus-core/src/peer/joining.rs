@@ -98,6 +98,37 @@ impl Peer {
         self.drive_walk(now, id);
     }
 
+    /// Walks Figure 10 again, from a fresh boot list, as the leader of a group of its own with
+    /// no neighbour in its locality (see `MAX_REWALKS`). A group that passes takes this one in
+    /// as a merge does; otherwise the groups measured become candidates of Figure 11.
+    pub(super) fn start_rewalk(&mut self, now: Time) {
+        let id = self.next_walk;
+        self.next_walk += 1;
+        let limits = self.walk_limits(now, self.cfg.max_tested_groups);
+        let max = self.cfg.boot_list_size;
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
+        let own = g.id;
+        let GroupRole::Leading(l) = &mut g.role else {
+            return;
+        };
+        if l.merge.is_some() {
+            return;
+        }
+        l.rewalks += 1;
+        l.rewalking = true;
+        l.merge_target = None;
+        let mut walk = Walk::new(limits, 1);
+        walk.exclude(own);
+        l.merge = Some((id, walk));
+        self.send(
+            Target::Rendezvous,
+            Request::GetBootList(GetBootListRequest { max }),
+            Purpose::Boot { walk: id },
+        );
+    }
+
     fn walk_mut(&mut self, id: u64) -> Option<&mut Walk> {
         match &mut self.state {
             State::Joining(j) if j.id == id => Some(&mut j.walk),
@@ -148,12 +179,18 @@ impl Peer {
                 }
                 Action::Found { nearest } => {
                     if self.is_merge_walk(id) {
-                        // The neighbour is not local after all, or it refused: no merge with
-                        // it; check the next neighbour in this group's locality.
-                        if let Some(l) = self.leading_mut() {
+                        let rewalk = self.leading_mut().is_some_and(|l| {
                             l.merge = None;
+                            std::mem::take(&mut l.rewalking)
+                        });
+                        if rewalk {
+                            // No group passed: link towards the closest groups it measured.
+                            self.search_towards(now, nearest);
+                        } else {
+                            // The neighbour is not local after all, or it refused: no merge
+                            // with it; check the next neighbour in this group's locality.
+                            self.check_next_merge(now);
                         }
-                        self.check_next_merge(now);
                     } else if nearest.is_empty() && self.may_back_off() {
                         self.back_off_join(now);
                     } else {

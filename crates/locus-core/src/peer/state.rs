@@ -151,6 +151,12 @@ pub(super) struct Leading {
     /// Neighbours checked for a merge since the last re-measurement: a check that ends without
     /// a merge moves on to the next candidate instead of waiting a whole interval.
     pub(super) merge_tried: BTreeSet<GroupId>,
+    /// The merge walk in progress is a re-walk (see `MAX_REWALKS`), not a merge check.
+    pub(super) rewalking: bool,
+    /// Re-walks this leader has run (at most `MAX_REWALKS`).
+    pub(super) rewalks: u32,
+    /// Re-measurements since this leader took over: re-walks run at the 1st, 2nd, 4th, 8th, …
+    pub(super) remeasures: u32,
     /// The neighbour groups this leader handed to the group it asked to merge into: they
     /// re-link to that group, so the merge closes none of their links.
     pub(super) handed: BTreeSet<GroupId>,
