@@ -184,8 +184,11 @@ impl Peer {
                             std::mem::take(&mut l.rewalking)
                         });
                         if rewalk {
-                            // No group passed: link towards the closest groups it measured.
+                            // No group passed: link towards the closest groups it measured,
+                            // and run the merge check the re-walk held up (a neighbour that
+                            // linked meanwhile).
                             self.search_towards(now, nearest);
+                            self.check_next_merge(now);
                         } else {
                             // The neighbour is not local after all, or it refused: no merge
                             // with it; check the next neighbour in this group's locality.
