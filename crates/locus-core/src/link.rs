@@ -90,6 +90,9 @@ pub(crate) struct Search {
     pub(crate) connected: usize,
     /// An improvement round: look for one group closer than `radius`, then stop.
     pub(crate) improve: bool,
+    /// The improvement round of a remote group (see `peer::inter` on remote groups): the link
+    /// it makes redundant goes even below target.
+    pub(crate) remote: bool,
 }
 
 impl Search {
@@ -112,6 +115,7 @@ impl Search {
             descents: 0,
             connected: 0,
             improve: false,
+            remote: false,
         };
         for (group, leader, rtt) in seeds {
             if let Some(rtt) = rtt {

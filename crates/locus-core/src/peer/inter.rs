@@ -324,9 +324,11 @@ impl Peer {
         };
         let actions = search.next(&linked, wanted);
         let mut improved = false;
+        let mut remote = false;
         let mut linkless = false;
         if search.is_done() {
             improved = search.improve && search.connected > 0;
+            remote = search.remote;
             linkless = search.connected == 0 && l.inter.is_empty();
             l.search = None;
         }
@@ -353,7 +355,11 @@ impl Peer {
         }
         if improved {
             // The round found a closer group: drop the link it makes redundant and look again.
-            self.prune_far_link();
+            if remote {
+                self.prune_remote_link();
+            } else {
+                self.prune_far_link();
+            }
             self.ensure_search(now);
         }
         if linkless {
@@ -413,7 +419,24 @@ impl Peer {
         if l.search.is_some() {
             return;
         }
-        let improve = l.near_links() >= target;
+        // A remote group: fewer than `MIN_LINKS` links within the radius, the rest being the
+        // first links it opened however far. Its search finds nothing within the radius, so it
+        // runs improvement rounds as a group at target does, each replacing its farthest
+        // self-opened link with a closer group (`prune_remote_link`).
+        let within = l
+            .inter
+            .values()
+            .filter(|n| !n.random && n.rtt <= radius)
+            .count();
+        let far_opened = l
+            .inter
+            .values()
+            .any(|n| n.opened && !n.random && n.rtt > radius);
+        let remote = l.near_links() < target
+            && l.near_links() >= MIN_LINKS
+            && within < MIN_LINKS
+            && far_opened;
+        let improve = l.near_links() >= target || remote;
         if improve {
             if l.improve_rounds >= MAX_IMPROVE_ROUNDS {
                 return;
@@ -462,6 +485,7 @@ impl Peer {
         }
         let mut search = Search::new(own, radius, seeds);
         search.improve = improve;
+        search.remote = remote;
         match nearest {
             Some(group) => {
                 search.resume_from(group);
@@ -736,6 +760,51 @@ impl Peer {
             .collect();
         rtts.sort();
         let keep_within = rtts[target - 1];
+        let farthest = l
+            .inter
+            .iter()
+            .filter(|(_, n)| n.opened && !n.random && n.rtt > keep_within)
+            .max_by_key(|(_, n)| n.rtt)
+            .map(|(g, n)| (*g, n.leader.clone()));
+        if let Some((group, leader)) = farthest {
+            l.inter.remove(&group);
+            self.events.push_back(Event::NeighborRemoved { group });
+            self.announce_soon();
+            self.send_to(
+                &leader,
+                Request::Leave(LeaveRequest {
+                    group_id: own,
+                    scope: LinkScope::Inter,
+                }),
+                Purpose::Ignore,
+            );
+        }
+    }
+
+    /// After a remote group's improvement round: drops its farthest self-opened link beyond
+    /// `inter_group_radius` once `MIN_LINKS` other links are closer, so that the group keeps
+    /// its closest ways in instead of adding a link to each it had (PlanetLab: a pair of
+    /// co-located peers 80 ms from anyone, merged, still linked 157 and 241 ms away).
+    fn prune_remote_link(&mut self) {
+        let radius = self.cfg.inter_group_radius;
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
+        let own = g.id;
+        let GroupRole::Leading(l) = &mut g.role else {
+            return;
+        };
+        let mut rtts: Vec<Duration> = l
+            .inter
+            .values()
+            .filter(|n| !n.random)
+            .map(|n| n.rtt)
+            .collect();
+        if rtts.len() <= MIN_LINKS {
+            return;
+        }
+        rtts.sort();
+        let keep_within = rtts[MIN_LINKS - 1].max(radius);
         let farthest = l
             .inter
             .iter()
