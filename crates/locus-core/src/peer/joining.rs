@@ -405,6 +405,12 @@ impl Peer {
             stats,
         });
         self.start_leading_timers(now);
+        // The first re-measurement comes once every walk that started with this one has ended
+        // (`join_deadline`), not a whole interval later: a new group's neighbourhood changes
+        // most while its contemporaries found groups, and merge checks, improvement rounds and
+        // the re-walk all wait for it (docs/decisions.md).
+        let first = self.cfg.join_deadline.min(self.cfg.remeasure_interval);
+        self.set_timer(Timer::Remeasure, now + first);
         self.drive_search(now);
         // A walk that measured nothing (an empty directory, peers starting together) leaves
         // the search with no candidate: ask the rendezvous now rather than at the first

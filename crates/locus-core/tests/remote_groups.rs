@@ -1,6 +1,7 @@
 //! A remote group — fewer than two links within `inter_group_radius`, its first links opened to
 //! the closest groups it found however far — replaces its farthest link when it finds a closer
-//! group beyond the radius, instead of keeping the far links for ever.
+//! group beyond the radius, instead of keeping the far links for ever; and a new group first
+//! re-measures its neighbourhood once the walks that started with its own have ended.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -142,4 +143,22 @@ fn a_remote_group_replaces_its_farthest_link_with_a_closer_group() {
     let mut now_linked = linked(&p);
     now_linked.sort();
     assert_eq!(now_linked, vec![gid(2), gid(4)]);
+}
+
+#[test]
+fn a_new_group_first_remeasures_after_the_join_deadline_not_a_whole_interval() {
+    let cfg = Config::wan();
+    assert!(cfg.join_deadline < cfg.remeasure_interval);
+    let (_, calls) = run(Duration::from_secs(20));
+    let founded = calls
+        .iter()
+        .find(|(_, _, r)| matches!(r, Request::ConnectInter(_)))
+        .map(|(at, _, _)| *at)
+        .expect("it founds a group and links it");
+    let remeasured = calls.iter().find_map(|(at, to, r)| match (to, r) {
+        (Target::Peer(q), Request::Measure(_)) if *at > founded && q.id == peer(2).id => Some(*at),
+        _ => None,
+    });
+    let remeasured = remeasured.expect("it re-measures its neighbour within 20 s");
+    assert!(remeasured.saturating_since(founded) <= cfg.join_deadline);
 }
