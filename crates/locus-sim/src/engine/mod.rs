@@ -169,6 +169,8 @@ pub struct Engine<'m> {
     /// Half the smallest RTT any call can take; see the window rule above.
     lookahead: Duration,
     threads: usize,
+    /// The loop thread's share of a window's events, per mille; see [`Engine::window`].
+    main_share: u32,
     tally: Tally,
     /// What happened, for the summary.
     pub counters: Counters,
@@ -259,6 +261,7 @@ impl<'m> Engine<'m> {
             joins: Vec::with_capacity(peers),
             lookahead,
             threads: 1,
+            main_share: 500,
             tally: Tally::default(),
             counters: Counters::default(),
             scenario,
@@ -290,6 +293,7 @@ impl<'m> Engine<'m> {
     /// Runs windows on `threads` threads (at least one). The run is the same for any number.
     pub fn set_threads(&mut self, threads: usize) {
         self.threads = threads.clamp(1, MAX_THREADS);
+        self.main_share = 1000 / self.threads as u32;
     }
 
     /// Threads the windows run on.
@@ -367,8 +371,11 @@ impl<'m> Engine<'m> {
         let slots: Vec<Slot> = (1..self.threads).map(|_| Slot::default()).collect();
         let model = self.model;
         std::thread::scope(|scope| {
-            for slot in &slots {
-                scope.spawn(move || workers::work(slot, model));
+            for (k, slot) in slots.iter().enumerate() {
+                std::thread::Builder::new()
+                    .name(format!("sim-worker-{}", k + 1))
+                    .spawn_scoped(scope, move || workers::work(slot, model))
+                    .expect("spawning an event-loop worker");
             }
             // Whatever happens to the loop, the workers stop with it.
             let _stop = workers::StopOnDrop(&slots);
@@ -456,7 +463,10 @@ impl<'m> Engine<'m> {
         } else {
             slots.len() + 1
         };
-        // Cut the lane-sorted events into `used` runs of whole lanes, about equal in size.
+        // Cut the lane-sorted events into `used` runs of whole lanes: the loop's own thread
+        // takes `main_share` of them (it also pops, sorts and queues), the workers the rest.
+        let first = lanes * self.main_share as usize / 1000;
+        let rest = lanes - first;
         let mut k = 0;
         for (n, (lane, at, slot)) in batch.drain(..).enumerate() {
             let ev = self.slots[slot as usize].take().expect("queued event");
@@ -466,7 +476,7 @@ impl<'m> Engine<'m> {
                 continue;
             }
             if k + 1 < used
-                && n * used >= (k + 1) * lanes
+                && n >= first + k * rest / (used - 1)
                 && shares[k].steps.last().is_some_and(|s| s.0 != lane)
             {
                 k += 1;
@@ -510,11 +520,21 @@ impl<'m> Engine<'m> {
         );
         shares[0].limit = limit;
         run_share(&mut shares[0], Some(&mut self.nodes), &world);
+        // Balance: if a worker was still busy, the loop's thread takes more next time; if
+        // all were done, less. Which thread runs which node changes nothing in the run.
+        let mut waited = false;
         for (share, slot) in shares[1..used].iter_mut().zip(slots) {
-            slot.collect(share);
+            waited |= slot.collect(share);
             for (lane, node) in share.lanes.drain(..).zip(share.nodes.drain(..)) {
                 self.nodes[lane as usize] = node;
             }
+        }
+        if used > 1 {
+            self.main_share = if waited {
+                (self.main_share + 5).min(900)
+            } else {
+                self.main_share.saturating_sub(5).max(100)
+            };
         }
         let fxs = shares
             .iter_mut()

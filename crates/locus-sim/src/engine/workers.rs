@@ -37,9 +37,11 @@ impl Slot {
         self.posted.fetch_add(1, Ordering::Release);
     }
 
-    /// Waits for the worker to finish the share posted last and takes it back.
-    pub(super) fn collect(&self, share: &mut Share) {
+    /// Waits for the worker to finish the share posted last and takes it back; says whether
+    /// it had to wait.
+    pub(super) fn collect(&self, share: &mut Share) -> bool {
         let posted = self.posted.load(Ordering::Relaxed);
+        let waited = self.done.load(Ordering::Acquire) != posted;
         let mut idle = 0;
         while self.done.load(Ordering::Acquire) != posted {
             assert!(
@@ -49,6 +51,7 @@ impl Slot {
             backoff(&mut idle);
         }
         std::mem::swap(&mut *self.share.lock().expect("worker slot"), share);
+        waited
     }
 }
 
@@ -106,9 +109,9 @@ pub(super) fn work(slot: &Slot, model: &dyn LatencyModel) {
 /// (the scenario's own events, the end) gives the core back.
 fn backoff(idle: &mut u32) {
     *idle = idle.saturating_add(1);
-    if *idle < 1 << 12 {
+    if *idle < 1 << 14 {
         std::hint::spin_loop();
-    } else if *idle < 1 << 14 {
+    } else if *idle < 1 << 16 {
         std::thread::yield_now();
     } else {
         std::thread::sleep(Duration::from_micros(50));
