@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reruns every benchmark in docs/benchmarks.md. Outputs go to $OUT (default /tmp/locus-bench);
-# the plots used by the document are copied to docs/plots/. Takes about 15 minutes on 2 cores.
+# the plots used by the document are copied to docs/plots/. Takes about 7 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/locus-bench}
