@@ -11,12 +11,8 @@ use locus_core::{CallError, Config, GroupId, Peer, PeerId, PeerRef, Request, Res
 use proptest::prelude::*;
 use uuid::Uuid;
 
-fn peer(n: u8) -> PeerRef {
-    PeerRef::new(
-        PeerId(Uuid::from_u128(u128::from(n) + 1)),
-        format!("p{n}:1"),
-    )
-}
+mod common;
+use common::peer;
 
 #[derive(Debug, Clone)]
 enum Input {

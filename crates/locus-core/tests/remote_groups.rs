@@ -10,17 +10,13 @@ use locus_core::message::{
     ConnectReply, GroupView, LinkScope, MeasureReply, NeighborGroup, NeighborsReply,
 };
 use locus_core::{
-    BootSource, CallError, Config, GroupId, Peer, PeerId, PeerRef, Request, RequestId, Response,
-    Target, Time,
+    BootSource, CallError, Config, GroupId, Peer, PeerRef, Request, RequestId, Response, Target,
+    Time,
 };
 use uuid::Uuid;
 
-fn peer(n: u8) -> PeerRef {
-    PeerRef::new(
-        PeerId(Uuid::from_u128(u128::from(n) + 1)),
-        format!("p{n}:1"),
-    )
-}
+mod common;
+use common::peer;
 
 fn gid(n: u8) -> GroupId {
     GroupId(Uuid::from_u128(0xfa70_0000 + u128::from(n)))

@@ -3,15 +3,10 @@
 //! with its `Alive` only when the member's replica is another one.
 
 use locus_core::message::GetGroupMembersRequest;
-use locus_core::{CallError, Config, Peer, PeerId, PeerRef, Request, Response, Time};
-use uuid::Uuid;
+use locus_core::{CallError, Config, Peer, Request, Response, Time};
 
-fn peer(n: u8) -> PeerRef {
-    PeerRef::new(
-        PeerId(Uuid::from_u128(u128::from(n) + 1)),
-        format!("p{n}:1"),
-    )
-}
+mod common;
+use common::peer;
 
 /// A leader of a group of `members` besides itself, its first calls failed.
 fn leader_with(members: u8) -> Peer {

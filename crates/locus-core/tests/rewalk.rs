@@ -7,15 +7,11 @@ use std::time::Duration;
 use locus_core::message::{
     ConnectInterRequest, ConnectReply, GroupView, MeasureReply, NeighborsReply,
 };
-use locus_core::{Config, GroupId, Peer, PeerId, PeerRef, Request, Response, Target, Time};
+use locus_core::{Config, GroupId, Peer, Request, Response, Target, Time};
 use uuid::Uuid;
 
-fn peer(n: u8) -> PeerRef {
-    PeerRef::new(
-        PeerId(Uuid::from_u128(u128::from(n) + 1)),
-        format!("p{n}:1"),
-    )
-}
+mod common;
+use common::peer;
 
 fn gid(n: u8) -> GroupId {
     GroupId(Uuid::from_u128(0xbee0_0000 + u128::from(n)))
