@@ -760,25 +760,7 @@ impl Peer {
             .collect();
         rtts.sort();
         let keep_within = rtts[target - 1];
-        let farthest = l
-            .inter
-            .iter()
-            .filter(|(_, n)| n.opened && !n.random && n.rtt > keep_within)
-            .max_by_key(|(_, n)| n.rtt)
-            .map(|(g, n)| (*g, n.leader.clone()));
-        if let Some((group, leader)) = farthest {
-            l.inter.remove(&group);
-            self.events.push_back(Event::NeighborRemoved { group });
-            self.announce_soon();
-            self.send_to(
-                &leader,
-                Request::Leave(LeaveRequest {
-                    group_id: own,
-                    scope: LinkScope::Inter,
-                }),
-                Purpose::Ignore,
-            );
-        }
+        self.drop_farthest_opened(own, keep_within);
     }
 
     /// After a remote group's improvement round: drops its farthest self-opened link beyond
@@ -805,25 +787,33 @@ impl Peer {
         }
         rtts.sort();
         let keep_within = rtts[MIN_LINKS - 1].max(radius);
+        self.drop_farthest_opened(own, keep_within);
+    }
+
+    /// Closes the farthest link this leader opened itself (never a partition link) whose RTT
+    /// is above `keep_within`, and tells that neighbour and the rendezvous.
+    fn drop_farthest_opened(&mut self, own: GroupId, keep_within: Duration) {
+        let Some(l) = self.leading_mut() else { return };
         let farthest = l
             .inter
             .iter()
             .filter(|(_, n)| n.opened && !n.random && n.rtt > keep_within)
             .max_by_key(|(_, n)| n.rtt)
             .map(|(g, n)| (*g, n.leader.clone()));
-        if let Some((group, leader)) = farthest {
-            l.inter.remove(&group);
-            self.events.push_back(Event::NeighborRemoved { group });
-            self.announce_soon();
-            self.send_to(
-                &leader,
-                Request::Leave(LeaveRequest {
-                    group_id: own,
-                    scope: LinkScope::Inter,
-                }),
-                Purpose::Ignore,
-            );
-        }
+        let Some((group, leader)) = farthest else {
+            return;
+        };
+        l.inter.remove(&group);
+        self.events.push_back(Event::NeighborRemoved { group });
+        self.announce_soon();
+        self.send_to(
+            &leader,
+            Request::Leave(LeaveRequest {
+                group_id: own,
+                scope: LinkScope::Inter,
+            }),
+            Purpose::Ignore,
+        );
     }
 
     pub(super) fn on_remeasured(
