@@ -6,6 +6,11 @@
 //! - `locus-sim recompute DIR` — recomputes `metrics.json` of a run from its `overlay.json`.
 //! - `locus-sim scaling OUT.svg DIR…` — join cost against N from several runs.
 
+/// A run allocates and frees millions of small messages a second on every thread; mimalloc's
+/// per-thread pages do that faster than the system allocator (docs/decisions.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -404,8 +409,8 @@ fn print_summary(args: &RunArgs, o: &Outcome, m: &Metrics) {
         c.timeouts
     );
     println!(
-        "  {} thread(s), {} windows of events, {} shared out ({} events)",
-        o.threads, c.windows, c.parallel_windows, c.parallel_events
+        "  {} thread(s), {} regions, {} windows of events, {} shared out ({} events)",
+        o.threads, c.regions, c.windows, c.parallel_windows, c.parallel_events
     );
     println!(
         "  churn: {} joins, {} crashes, {} leaves; {} rejoins, {} merges, {} new leaders",

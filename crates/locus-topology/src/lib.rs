@@ -65,6 +65,36 @@ pub trait LatencyModel: Send + Sync {
         let _ = i;
         None
     }
+
+    /// A split of the nodes into at most `parts` regions that a simulator can run side by side,
+    /// with a lower bound on the RTT between nodes of different regions: what happens in one
+    /// region reaches another no sooner than half that bound. The default is one region.
+    fn regions(&self, parts: usize) -> Regions {
+        let _ = parts;
+        Regions::one(self.len())
+    }
+}
+
+/// Nodes split into regions (see [`LatencyModel::regions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Regions {
+    /// Region of each node.
+    pub of: Vec<u16>,
+    /// Number of regions; every entry of `of` is below it.
+    pub count: usize,
+    /// No two nodes of different regions are closer than this, µs (`u64::MAX` with one region).
+    pub min_cross_rtt_us: u64,
+}
+
+impl Regions {
+    /// Every one of `len` nodes in a single region.
+    pub fn one(len: usize) -> Self {
+        Regions {
+            of: vec![0; len],
+            count: 1,
+            min_cross_rtt_us: u64::MAX,
+        }
+    }
 }
 
 impl<M: LatencyModel + ?Sized> LatencyModel for &M {
@@ -79,6 +109,9 @@ impl<M: LatencyModel + ?Sized> LatencyModel for &M {
     }
     fn locality(&self, i: usize) -> Option<u32> {
         (**self).locality(i)
+    }
+    fn regions(&self, parts: usize) -> Regions {
+        (**self).regions(parts)
     }
 }
 
@@ -95,6 +128,9 @@ impl<M: LatencyModel + ?Sized> LatencyModel for Box<M> {
     fn locality(&self, i: usize) -> Option<u32> {
         (**self).locality(i)
     }
+    fn regions(&self, parts: usize) -> Regions {
+        (**self).regions(parts)
+    }
 }
 
 impl<M: LatencyModel + ?Sized> LatencyModel for std::sync::Arc<M> {
@@ -109,6 +145,9 @@ impl<M: LatencyModel + ?Sized> LatencyModel for std::sync::Arc<M> {
     }
     fn locality(&self, i: usize) -> Option<u32> {
         (**self).locality(i)
+    }
+    fn regions(&self, parts: usize) -> Regions {
+        (**self).regions(parts)
     }
 }
 

@@ -514,6 +514,42 @@ impl LatencyModel for Synthetic {
             .min(self.spec.inter_metro_base_us) as f64;
         (base * (1.0 - self.spec.jitter_frac).max(0.0)).floor() as u64
     }
+
+    /// Whole metros to each region, largest metro first to the region with the fewest peers
+    /// so far, so regions come out about equal. Two peers in different metros are at least
+    /// the inter-metro base apart, less jitter.
+    fn regions(&self, parts: usize) -> crate::Regions {
+        let metros = self.metro_xy.len();
+        let count = parts.clamp(1, usize::from(u16::MAX)).min(metros.max(1));
+        if count == 1 {
+            return crate::Regions::one(self.len());
+        }
+        let mut size = vec![0usize; metros];
+        for p in &self.peers {
+            size[p.metro as usize] += 1;
+        }
+        let mut order: Vec<usize> = (0..metros).collect();
+        order.sort_by_key(|&m| (std::cmp::Reverse(size[m]), m));
+        let mut load = vec![0usize; count];
+        let mut region_of_metro = vec![0u16; metros];
+        for m in order {
+            let r = (0..count)
+                .min_by_key(|&r| (load[r], r))
+                .expect("count >= 1");
+            load[r] += size[m];
+            region_of_metro[m] = r as u16;
+        }
+        let base = self.spec.inter_metro_base_us as f64;
+        crate::Regions {
+            of: self
+                .peers
+                .iter()
+                .map(|p| region_of_metro[p.metro as usize])
+                .collect(),
+            count,
+            min_cross_rtt_us: (base * (1.0 - self.spec.jitter_frac).max(0.0)).floor() as u64,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -552,6 +588,39 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn regions_are_whole_metros_of_about_equal_size_and_far_apart() {
+        let m = build("continents=3,metros=7,peers=600,seed=5");
+        let r = m.regions(4);
+        assert_eq!(r.count, 4);
+        assert_eq!(r.of.len(), m.len());
+        let mut sizes = [0usize; 4];
+        for (a, &ra) in r.of.iter().enumerate() {
+            sizes[ra as usize] += 1;
+            for (b, &rb) in r.of.iter().enumerate() {
+                if m.metro_of(a) == m.metro_of(b) {
+                    assert_eq!(ra, rb, "metro of {a} and {b} split");
+                } else if ra != rb {
+                    let rtt = m.rtt_us(a, b).unwrap();
+                    assert!(
+                        rtt >= r.min_cross_rtt_us,
+                        "{a}, {b} in regions {ra}, {rb} at {rtt} µs, under the bound"
+                    );
+                }
+            }
+        }
+        let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+        assert!(hi - lo <= 600 / 21 * 2, "unbalanced regions {sizes:?}");
+        // One metro, or one part asked for: one region.
+        assert_eq!(m.regions(1).count, 1);
+        assert_eq!(
+            build("continents=1,metros=1,peers=20,seed=1")
+                .regions(8)
+                .count,
+            1
+        );
     }
 
     #[test]

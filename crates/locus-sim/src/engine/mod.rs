@@ -8,19 +8,23 @@
 //! peer's state is dropped, each peer has at most one timer event queued at a time, and the
 //! rendezvous directory is expired on a tick rather than on every call.
 //!
-//! **Windows.** Events are taken from the queue ([`queue`]) a window at a time. A call made at
-//! `t` arrives no earlier than `t + lookahead`, the lookahead being half the smallest RTT the
-//! model can give (and of the rendezvous RTT), so events less than a lookahead apart on
-//! different nodes cannot affect each other: the window `[t0, t0 + lookahead)` is handled
-//! node by node, each node's events in queue order, on as many threads as asked ([`step`]).
-//! A node's own timers falling due inside the window run inside it. What the window causes
-//! is queued afterwards node by node (the rendezvous last), each node's in the order caused,
-//! so a run is the same for a seed whatever the number of threads. The scenario's own events (churn, partitions,
-//! expiry) end a window and run alone. A model that cannot bound its RTTs from below gets a
-//! lookahead of zero: one instant per window, in effect the plain sequential loop.
+//! **Regions and windows.** The model splits the peers into regions ([`LatencyModel::regions`]:
+//! whole metros of a synthetic world, about equal in size; a matrix is one region), and the
+//! rendezvous is a region of its own. Each region has its own queue ([`region`]) and runs as a
+//! plain sequential event loop. A call between two regions takes at least half the smallest
+//! cross-region RTT (or of the rendezvous RTT), the lookahead, so the loop advances all regions
+//! a window `[t0, t0 + lookahead)` at a time, cut short by the scenario's next event: within a
+//! window nothing one region does can reach another, and the regions run side by side on as
+//! many threads as asked ([`workers`]). What a region sends to another waits in its outbox;
+//! between windows the loop hands outboxes to inboxes, and a region queues its inbox source by
+//! source when the next window starts, so a run is the same for a seed whatever the number of
+//! threads. The scenario's own events (arrival schedule aside: churn, partitions, expiry) run
+//! alone between windows.
 //!
 //! [`observe`] reads the overlay out of the running peers.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,18 +39,18 @@ use crate::scenario::{Arrival, Scenario};
 
 mod observe;
 mod queue;
+mod region;
 mod step;
 mod workers;
 
-use queue::Calendar;
-use step::{Effects, RENDEZVOUS, Step, Tally, World};
-use workers::Slot;
+use region::Region;
+use step::{RENDEZVOUS, Rendezvous, Step, Tally, World};
+use workers::Pool;
 
 /// One simulated peer process: what changes as it runs.
 #[derive(Debug, Default)]
 struct Node {
-    /// `None` once the process is gone (crashed or left). Boxed so that a node moves to a
-    /// worker thread and back as a pointer.
+    /// `None` once the process is gone (crashed or left).
     peer: Option<Box<Peer>>,
     /// When a timer event for this node is queued, the earliest one.
     timer_at: Option<Time>,
@@ -59,6 +63,7 @@ enum Dest {
     Rendezvous,
 }
 
+/// An event for a node or the rendezvous, queued in its region.
 #[derive(Debug)]
 enum Ev {
     Request {
@@ -79,6 +84,30 @@ enum Ev {
         at: Time,
     },
     Join(u32),
+}
+
+impl Ev {
+    /// The node whose state the event touches, or [`RENDEZVOUS`].
+    fn lane(&self) -> u32 {
+        match self {
+            Ev::Request {
+                dest: Dest::Node(b),
+                ..
+            } => *b,
+            Ev::Request {
+                dest: Dest::Rendezvous,
+                ..
+            } => RENDEZVOUS,
+            Ev::Reply { to, .. } => *to,
+            Ev::Timer { node, .. } => *node,
+            Ev::Join(i) => *i,
+        }
+    }
+}
+
+/// The scenario's own events, which run alone between windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Sc {
     Disturb,
     ChurnJoin,
     ChurnCrash,
@@ -87,35 +116,16 @@ enum Ev {
     Expire,
 }
 
-impl Ev {
-    /// The node whose state the event touches ([`RENDEZVOUS`] for the rendezvous), or `None`
-    /// for the scenario's own events, which run alone.
-    fn lane(&self) -> Option<u32> {
-        match self {
-            Ev::Request {
-                dest: Dest::Node(b),
-                ..
-            } => Some(*b),
-            Ev::Request {
-                dest: Dest::Rendezvous,
-                ..
-            } => Some(RENDEZVOUS),
-            Ev::Reply { to, .. } => Some(*to),
-            Ev::Timer { node, .. } => Some(*node),
-            Ev::Join(i) => Some(*i),
-            Ev::Disturb | Ev::ChurnJoin | Ev::ChurnCrash | Ev::Cut | Ev::Heal | Ev::Expire => None,
-        }
-    }
-}
-
 /// Counts of what happened during a run, for the summary.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Counters {
     /// Events processed.
     pub events: u64,
+    /// Regions the peers were split into (the rendezvous' own not counted).
+    pub regions: usize,
     /// Windows of events (see the window rule in [`engine`](self)).
     pub windows: u64,
-    /// Windows shared out between threads.
+    /// Windows in which more than one thread ran regions.
     pub parallel_windows: u64,
     /// Events in the windows shared out.
     pub parallel_events: u64,
@@ -149,28 +159,26 @@ pub struct Engine<'m> {
     seed: u64,
     now: Time,
     rng: Rng,
-    nodes: Vec<Node>,
-    /// What every thread reads about the nodes; changed only between windows.
-    tables: Arc<Tables>,
+    /// The regions, their nodes and the node tables; shared with the worker threads.
+    pool: Arc<Pool>,
+    /// Region of each model site.
+    site_region: Vec<u16>,
     /// Running node indices, and each node's position in it (`u32::MAX`: not running).
     live: Vec<u32>,
     live_pos: Vec<u32>,
     /// Model sites without a running peer, where churn places newcomers.
     vacant: Vec<u32>,
-    directory: Directory,
-    /// The rendezvous' own generator (boot list samples), apart from the scenario's.
-    rendezvous_rng: Rng,
-    queue: Calendar,
-    slots: Vec<Option<Ev>>,
-    free: Vec<u32>,
+    /// The scenario's own events: (due µs, sequence, event).
+    schedule: BinaryHeap<Reverse<(u64, u64, Sc)>>,
+    schedule_seq: u64,
+    /// Earliest event waiting in an inbox, µs.
+    inbox_first: u64,
     disturb_at: Time,
     end: Time,
     joins: Vec<JoinRecord>,
-    /// Half the smallest RTT any call can take; see the window rule above.
+    /// Half the smallest RTT between two regions: the width of a window.
     lookahead: Duration,
     threads: usize,
-    /// The loop thread's share of a window's events, per mille; see [`Engine::window`].
-    main_share: u32,
     tally: Tally,
     /// What happened, for the summary.
     pub counters: Counters,
@@ -180,7 +188,8 @@ impl std::fmt::Debug for Engine<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("now", &self.now)
-            .field("nodes", &self.nodes.len())
+            .field("nodes", &self.live_pos.len())
+            .field("regions", &self.counters.regions)
             .field("threads", &self.threads)
             .finish()
     }
@@ -189,8 +198,10 @@ impl std::fmt::Debug for Engine<'_> {
 /// How often the rendezvous drops expired entries.
 const EXPIRE_TICK: Duration = Duration::from_secs(1);
 
-/// Windows with fewer events than this run on one thread: handing them out costs more.
-const PARALLEL_MIN_EVENTS: usize = 16;
+/// Regions asked of the model: enough for any thread to find one to take near a window's end,
+/// few enough that a window's fixed cost per region stays small. The same for any number of
+/// threads, since the regions shape the run.
+const REGIONS: usize = 16;
 
 fn addr(i: u32) -> String {
     format!("p{i}")
@@ -200,32 +211,20 @@ fn index_of(addr: &str) -> Option<u32> {
     addr.strip_prefix('p')?.parse().ok()
 }
 
-/// What every thread reads about the nodes: identity and address (as callers present
-/// themselves), model site and partition label.
+/// What every region reads about the nodes: identity and address (as callers present
+/// themselves), model site, partition label, and where the node lives.
 #[derive(Debug, Clone, Default)]
 struct Tables {
     mes: Vec<PeerRef>,
     sites: Vec<u32>,
     sides: Vec<u8>,
+    region: Vec<u16>,
+    local: Vec<u32>,
+    rendezvous_region: u16,
 }
 
 /// Most threads a run takes.
 const MAX_THREADS: usize = 64;
-
-/// One thread's share of a window: a run of whole lanes and their events, sorted by lane.
-#[derive(Debug, Default)]
-struct Share {
-    steps: Vec<(u32, Time, Ev)>,
-    /// For a worker: its lanes, and their nodes moved out of the engine in the same order.
-    lanes: Vec<u32>,
-    nodes: Vec<Node>,
-    /// For a worker: what it reads and the window's bounds.
-    tables: Option<Arc<Tables>>,
-    limit: Time,
-    timeout: Duration,
-    rendezvous_rtt: Duration,
-    fx: Effects,
-}
 
 impl<'m> Engine<'m> {
     /// A run of `scenario` on `model` with every peer on `cfg`. Peers take model sites `0..peers`
@@ -236,34 +235,58 @@ impl<'m> Engine<'m> {
         rng.shuffle(&mut sites);
         let peers = scenario.peers.min(sites.len());
         let vacant = sites.split_off(peers);
-        let ttl = cfg.announce_interval * 3;
-        let lookahead =
-            Duration::from_micros(model.min_rtt_us() / 2).min(scenario.rendezvous_rtt / 2);
-        let rendezvous_rng = Rng::new(rng.next_u64());
+        let split = model.regions(REGIONS);
+        // At least a microsecond, so that every window moves time on; an event one region
+        // sends another sooner than that (only with a zero rendezvous RTT) waits for it.
+        let lookahead = Duration::from_micros(split.min_cross_rtt_us / 2)
+            .min(scenario.rendezvous_rtt / 2)
+            .max(Duration::from_micros(1));
+        let count = split.count + 1;
+        let mut regions: Vec<Region> = (0..split.count)
+            .map(|k| Region::new(k as u16, count, None))
+            .collect();
+        regions.push(Region::new(
+            split.count as u16,
+            count,
+            Some(Rendezvous {
+                directory: Directory::new(cfg.announce_interval * 3),
+                rng: Rng::new(rng.next_u64()),
+            }),
+        ));
+        let tables = Tables {
+            rendezvous_region: split.count as u16,
+            ..Tables::default()
+        };
+        let pool = Arc::new(Pool::new(
+            regions,
+            tables,
+            cfg.request_timeout,
+            scenario.rendezvous_rtt,
+        ));
         let mut e = Engine {
-            directory: Directory::new(ttl),
-            rendezvous_rng,
             cfg,
             model,
             seed,
             now: Time::ZERO,
             rng,
-            nodes: Vec::with_capacity(peers),
-            tables: Arc::new(Tables::default()),
+            pool,
+            site_region: split.of,
             live: Vec::with_capacity(peers),
             live_pos: Vec::with_capacity(peers),
             vacant,
-            queue: Calendar::new(),
-            slots: Vec::new(),
-            free: Vec::new(),
+            schedule: BinaryHeap::new(),
+            schedule_seq: 0,
+            inbox_first: u64::MAX,
             disturb_at: Time::ZERO,
             end: Time::ZERO,
             joins: Vec::with_capacity(peers),
             lookahead,
             threads: 1,
-            main_share: 500,
             tally: Tally::default(),
-            counters: Counters::default(),
+            counters: Counters {
+                regions: split.count,
+                ..Counters::default()
+            },
             scenario,
         };
         let mut at = Time::ZERO;
@@ -274,7 +297,8 @@ impl<'m> Engine<'m> {
                 Arrival::Sequential(d) => Time::ZERO + d * k as u32,
                 Arrival::Poisson(rate) => at + e.exponential(rate),
             };
-            e.push(at, Ev::Join(i));
+            let r = e.site_region[site as usize] as usize;
+            e.pool.region(r).push(at, Ev::Join(i));
         }
         e.disturb_at = at + e.scenario.settle;
         e.end = e.disturb_at
@@ -284,16 +308,15 @@ impl<'m> Engine<'m> {
                 Duration::ZERO
             };
         if e.scenario.disturbs() {
-            e.push(e.disturb_at, Ev::Disturb);
+            e.schedule(e.disturb_at, Sc::Disturb);
         }
-        e.push(Time::ZERO + EXPIRE_TICK, Ev::Expire);
+        e.schedule(Time::ZERO + EXPIRE_TICK, Sc::Expire);
         e
     }
 
     /// Runs windows on `threads` threads (at least one). The run is the same for any number.
     pub fn set_threads(&mut self, threads: usize) {
         self.threads = threads.clamp(1, MAX_THREADS);
-        self.main_share = 1000 / self.threads as u32;
     }
 
     /// Threads the windows run on.
@@ -301,7 +324,7 @@ impl<'m> Engine<'m> {
         self.threads
     }
 
-    /// Half the smallest RTT a call can take: the width of a window.
+    /// Half the smallest RTT between two regions: the width of a window.
     pub fn lookahead(&self) -> Duration {
         self.lookahead
     }
@@ -331,20 +354,29 @@ impl<'m> Engine<'m> {
         Duration::from_secs_f64(-(1.0 - u).ln() / rate_per_s)
     }
 
+    fn schedule(&mut self, at: Time, ev: Sc) {
+        self.schedule_seq += 1;
+        self.schedule
+            .push(Reverse((at.as_micros(), self.schedule_seq, ev)));
+    }
+
     fn add_node(&mut self, site: u32) -> u32 {
-        let i = self.nodes.len() as u32;
+        let region = self.site_region[site as usize];
+        let mut tables = self.pool.tables.write().expect("node tables");
+        let i = tables.mes.len() as u32;
         let me = PeerRef::new(PeerId::random(&mut self.rng), addr(i));
         let peer = Peer::new(me.clone(), self.cfg.clone(), self.rng.next_u64());
-        self.nodes.push(Node {
+        let mut r = self.pool.region(region as usize);
+        tables.local.push(r.nodes.len() as u32);
+        r.nodes.push(Node {
             peer: Some(Box::new(peer)),
             timer_at: None,
             joined: false,
         });
-        // No worker holds the tables between windows: this does not copy them.
-        let t = Arc::make_mut(&mut self.tables);
-        t.mes.push(me);
-        t.sites.push(site);
-        t.sides.push(0);
+        tables.mes.push(me);
+        tables.sites.push(site);
+        tables.sides.push(0);
+        tables.region.push(region);
         self.live_pos.push(u32::MAX);
         i
     }
@@ -366,69 +398,71 @@ impl<'m> Engine<'m> {
     /// Runs until the end of the scenario, calling `progress` now and then with the virtual time.
     pub fn run(&mut self, progress: impl FnMut(Time, usize)) {
         if self.threads == 1 {
-            return self.run_windows(&[], progress);
+            return self.run_windows(progress);
         }
-        let slots: Vec<Slot> = (1..self.threads).map(|_| Slot::default()).collect();
         let model = self.model;
+        let pool = Arc::clone(&self.pool);
         std::thread::scope(|scope| {
-            for (k, slot) in slots.iter().enumerate() {
+            for k in 1..self.threads {
+                let pool = &pool;
                 std::thread::Builder::new()
-                    .name(format!("sim-worker-{}", k + 1))
-                    .spawn_scoped(scope, move || workers::work(slot, model))
+                    .name(format!("sim-worker-{k}"))
+                    .spawn_scoped(scope, move || pool.work(model))
                     .expect("spawning an event-loop worker");
             }
             // Whatever happens to the loop, the workers stop with it.
-            let _stop = workers::StopOnDrop(&slots);
-            self.run_windows(&slots, progress);
+            let _stop = workers::StopOnDrop(&pool);
+            self.run_windows(progress);
         });
     }
 
-    fn run_windows(&mut self, slots: &[Slot], mut progress: impl FnMut(Time, usize)) {
-        let end = self.end;
-        let mut shares: Vec<Share> = (0..self.threads).map(|_| Share::default()).collect();
-        let mut rendezvous = Share::default();
-        let mut batch: Vec<(u32, Time, u32)> = Vec::new();
+    /// When the next node or rendezvous event is due, µs.
+    fn next_event(&self) -> u64 {
+        self.pool
+            .all()
+            .iter_mut()
+            .filter_map(|r| r.next_at())
+            .min()
+            .unwrap_or(u64::MAX)
+            .min(self.inbox_first)
+    }
+
+    fn run_windows(&mut self, mut progress: impl FnMut(Time, usize)) {
+        let end = self.end.as_micros();
         let mut reported = 0;
-        while let Some(t0) = self.queue.peek().filter(|&at| at <= end.as_micros()) {
-            // The window: events before t0 + lookahead (and not after the end), cut short by
-            // the first scenario event, which then runs alone.
-            let horizon = Time::from_micros(t0) + self.lookahead;
-            let horizon = horizon.min(end + Duration::from_micros(1));
-            let mut limit = horizon;
-            let mut alone = None;
-            while self
-                .queue
-                .peek()
-                .is_some_and(|at| at == t0 || at < horizon.as_micros())
-            {
-                let (at, slot) = self.queue.pop().expect("peeked");
-                let at = Time::from_micros(at);
-                match self.slots[slot as usize].as_ref().and_then(Ev::lane) {
-                    Some(lane) => batch.push((lane, at, slot)),
-                    None => {
-                        let ev = self.slots[slot as usize].take().expect("queued event");
-                        self.free.push(slot);
-                        limit = at;
-                        alone = Some((at, ev));
-                        break;
-                    }
-                }
+        loop {
+            let t0 = self.next_event();
+            let scenario = self.schedule.peek().map_or(u64::MAX, |Reverse(e)| e.0);
+            if t0.min(scenario) > end {
+                break;
             }
-            if let Some(&(_, last, _)) = batch.last() {
-                self.window(&mut batch, limit, &mut shares, &mut rendezvous, slots);
-                self.now = last;
-            }
-            if let Some((at, ev)) = alone {
-                self.now = at;
+            if scenario <= t0 {
+                let Reverse((at, _, ev)) = self.schedule.pop().expect("peeked");
+                self.now = Time::from_micros(at);
                 self.tally.events += 1;
                 self.scenario_event(ev);
+                self.deliver();
+            } else {
+                // The window: events before t0 + lookahead and not after the end, cut short
+                // by the scenario's next event.
+                let limit = (t0 + self.lookahead.as_micros() as u64)
+                    .min(scenario)
+                    .min(end + 1);
+                self.inbox_first = u64::MAX;
+                let mine = self.pool.window(Time::from_micros(limit), self.model);
+                self.counters.windows += 1;
+                let handled = self.deliver();
+                if mine < self.pool.regions.len() {
+                    self.counters.parallel_windows += 1;
+                    self.counters.parallel_events += handled;
+                }
             }
             if self.tally.events / 65_536 != reported {
                 reported = self.tally.events / 65_536;
                 progress(self.now, self.live.len());
             }
         }
-        self.now = end;
+        self.now = self.end;
         let t = &self.tally;
         let c = &mut self.counters;
         c.events = t.events;
@@ -445,159 +479,66 @@ impl<'m> Engine<'m> {
         progress(self.now, self.live.len());
     }
 
-    /// Handles one window's node and rendezvous events (see the window rule above), then
-    /// queues what they caused.
-    fn window(
-        &mut self,
-        batch: &mut Vec<(u32, Time, u32)>,
-        limit: Time,
-        shares: &mut [Share],
-        rendezvous: &mut Share,
-        slots: &[Slot],
-    ) {
-        // Sorting by lane keeps each lane's events in queue order (the sort is stable).
-        batch.sort_by_key(|e| e.0);
-        let lanes = batch.partition_point(|e| e.0 != RENDEZVOUS);
-        let used = if lanes < PARALLEL_MIN_EVENTS {
-            1
-        } else {
-            slots.len() + 1
-        };
-        // Cut the lane-sorted events into `used` runs of whole lanes: the loop's own thread
-        // takes `main_share` of them (it also pops, sorts and queues), the workers the rest.
-        let first = lanes * self.main_share as usize / 1000;
-        let rest = lanes - first;
-        let mut k = 0;
-        for (n, (lane, at, slot)) in batch.drain(..).enumerate() {
-            let ev = self.slots[slot as usize].take().expect("queued event");
-            self.free.push(slot);
-            if lane == RENDEZVOUS {
-                rendezvous.steps.push((lane, at, ev));
-                continue;
-            }
-            if k + 1 < used
-                && n >= first + k * rest / (used - 1)
-                && shares[k].steps.last().is_some_and(|s| s.0 != lane)
-            {
-                k += 1;
-            }
-            shares[k].steps.push((lane, at, ev));
-        }
-        let used = k + 1;
-        self.counters.windows += 1;
-        if used > 1 {
-            self.counters.parallel_windows += 1;
-            self.counters.parallel_events += lanes as u64;
-        }
-        // Every share but the first goes to a worker with its nodes, moved out and back.
-        for (share, slot) in shares[1..used].iter_mut().zip(slots) {
-            for &(lane, _, _) in &share.steps {
-                if share.lanes.last() != Some(&lane) {
-                    share.lanes.push(lane);
-                    share
-                        .nodes
-                        .push(std::mem::take(&mut self.nodes[lane as usize]));
+    /// Between windows: hands every outbox to its destination's inbox and collects what the
+    /// regions did, region by region. Returns the events the last window handled.
+    fn deliver(&mut self) -> u64 {
+        let mut all = self.pool.all();
+        let mut handled = 0;
+        let mut started = Vec::new();
+        let mut last = 0;
+        for from in 0..all.len() {
+            for to in 0..all.len() {
+                if all[from].outbox[to].is_empty() {
+                    continue;
                 }
+                let mut sent = std::mem::take(&mut all[from].outbox[to]);
+                let inbox = &mut all[to].inbox[from];
+                if inbox.is_empty() {
+                    std::mem::swap(inbox, &mut sent);
+                } else {
+                    inbox.append(&mut sent);
+                }
+                // The emptied vector goes back, keeping its capacity.
+                all[from].outbox[to] = sent;
             }
-            share.tables = Some(self.tables.clone());
-            share.limit = limit;
-            share.timeout = self.cfg.request_timeout;
-            share.rendezvous_rtt = self.scenario.rendezvous_rtt;
-            slot.post(share);
+            let r = &mut all[from];
+            self.inbox_first = self.inbox_first.min(r.first_out);
+            r.first_out = u64::MAX;
+            handled += std::mem::take(&mut r.handled);
+            last = last.max(std::mem::take(&mut r.last));
+            started.append(&mut r.fx.started);
+            self.joins.append(&mut r.fx.joins);
+            self.tally.add(&std::mem::take(&mut r.fx.tally));
         }
-        let world = World::new(
-            &self.tables,
-            self.model,
-            self.cfg.request_timeout,
-            self.scenario.rendezvous_rtt,
-        );
-        let Share { steps, fx, .. } = rendezvous;
-        step::run_rendezvous(
-            &mut self.directory,
-            &mut self.rendezvous_rng,
-            steps.drain(..).map(|(_, at, ev)| (at, ev)),
-            fx,
-        );
-        shares[0].limit = limit;
-        run_share(&mut shares[0], Some(&mut self.nodes), &world);
-        // Balance: if a worker was still busy, the loop's thread takes more next time; if
-        // all were done, less. Which thread runs which node changes nothing in the run.
-        let mut waited = false;
-        for (share, slot) in shares[1..used].iter_mut().zip(slots) {
-            waited |= slot.collect(share);
-            for (lane, node) in share.lanes.drain(..).zip(share.nodes.drain(..)) {
-                self.nodes[lane as usize] = node;
-            }
+        drop(all);
+        if last > self.now.as_micros() {
+            self.now = Time::from_micros(last);
         }
-        if used > 1 {
-            self.main_share = if waited {
-                (self.main_share + 5).min(900)
-            } else {
-                self.main_share.saturating_sub(5).max(100)
-            };
+        for i in started {
+            self.set_live(i, true);
         }
-        let fxs = shares
-            .iter_mut()
-            .map(|s| &mut s.fx)
-            .chain([&mut rendezvous.fx]);
-        self.apply(fxs);
+        handled
     }
 
-    /// Queues what `fxs` caused, one after the other.
-    fn apply<'a>(&mut self, fxs: impl Iterator<Item = &'a mut Effects>) {
-        for fx in fxs {
-            for (at, ev) in fx.pushes.drain(..) {
-                self.push(at, ev);
-            }
-            for i in std::mem::take(&mut fx.started) {
-                self.set_live(i, true);
-            }
-            self.joins.append(&mut fx.joins);
-            self.tally.add(&fx.tally);
-            fx.tally = Tally::default();
-        }
-    }
-
-    /// Runs one step of node `i` now, outside a window (the scenario starts or stops it).
+    /// Runs one step of node `i` now, between windows (the scenario starts or stops it).
     fn step_alone(&mut self, i: u32, step: Step) {
+        let tables = self.pool.tables.read().expect("node tables");
         let world = World::new(
-            &self.tables,
+            &tables,
             self.model,
             self.cfg.request_timeout,
             self.scenario.rendezvous_rtt,
         );
-        let mut fx = Effects::default();
-        step::run_node(
-            &mut self.nodes[i as usize],
-            i,
-            std::iter::once((self.now, step)),
-            self.now,
-            &world,
-            &mut fx,
-        );
-        self.apply(std::iter::once(&mut fx));
-    }
-
-    fn push(&mut self, at: Time, ev: Ev) {
-        let slot = match self.free.pop() {
-            Some(s) => {
-                self.slots[s as usize] = Some(ev);
-                s
-            }
-            None => {
-                self.slots.push(Some(ev));
-                (self.slots.len() - 1) as u32
-            }
-        };
-        self.queue.push(at.as_micros(), slot);
+        let r = tables.region[i as usize] as usize;
+        self.pool.region(r).step_alone(i, self.now, step, &world);
     }
 
     /// The scenario's own events: they run alone, between windows.
-    fn scenario_event(&mut self, ev: Ev) {
+    fn scenario_event(&mut self, ev: Sc) {
         let now = self.now;
         match ev {
-            Ev::Disturb => self.disturb(),
-            Ev::ChurnJoin => {
+            Sc::Disturb => self.disturb(),
+            Sc::ChurnJoin => {
                 if self.vacant.is_empty() {
                     self.counters.no_vacant_site += 1;
                 } else {
@@ -607,33 +548,49 @@ impl<'m> Engine<'m> {
                     self.counters.churn_joins += 1;
                     self.step_alone(i, Step::Start);
                 }
-                self.schedule_churn(Ev::ChurnJoin);
+                self.schedule_churn(Sc::ChurnJoin);
             }
-            Ev::ChurnCrash => {
+            Sc::ChurnCrash => {
                 if !self.live.is_empty() {
                     let k = self.rng.below(self.live.len() as u64) as usize;
                     self.crash(self.live[k]);
                 }
-                self.schedule_churn(Ev::ChurnCrash);
+                self.schedule_churn(Sc::ChurnCrash);
             }
-            Ev::Cut => self.cut(),
-            Ev::Heal => Arc::make_mut(&mut self.tables)
+            Sc::Cut => self.cut(),
+            Sc::Heal => self
+                .pool
+                .tables
+                .write()
+                .expect("node tables")
                 .sides
                 .iter_mut()
                 .for_each(|s| *s = 0),
-            Ev::Expire => {
-                self.directory.expire(now);
-                self.push(now + EXPIRE_TICK, Ev::Expire);
+            Sc::Expire => {
+                let r = self.pool.regions.len() - 1;
+                if let Some(rv) = self.pool.region(r).rendezvous.as_mut() {
+                    rv.directory.expire(now);
+                }
+                self.schedule(now + EXPIRE_TICK, Sc::Expire);
             }
-            other => unreachable!("a node event runs in a window: {other:?}"),
         }
     }
 
     fn crash(&mut self, i: u32) {
-        let n = &mut self.nodes[i as usize];
+        let (region, local, site) = {
+            let t = self.pool.tables.read().expect("node tables");
+            (
+                t.region[i as usize],
+                t.local[i as usize],
+                t.sites[i as usize],
+            )
+        };
+        let mut r = self.pool.region(region as usize);
+        let n = &mut r.nodes[local as usize];
         n.peer = None;
         n.timer_at = None;
-        self.vacant.push(self.tables.sites[i as usize]);
+        drop(r);
+        self.vacant.push(site);
         self.set_live(i, false);
         self.counters.crashes += 1;
     }
@@ -644,6 +601,7 @@ impl<'m> Engine<'m> {
         self.counters.crashes -= 1;
         self.counters.leaves += 1;
     }
+
     fn disturb(&mut self) {
         let (leave, crash) = (self.scenario.leave, self.scenario.crash);
         for (fraction, graceful) in [(leave, true), (crash, false)] {
@@ -659,22 +617,22 @@ impl<'m> Engine<'m> {
             }
         }
         if self.scenario.churn.is_some_and(|c| c.per_minute > 0.0) {
-            self.schedule_churn(Ev::ChurnJoin);
-            self.schedule_churn(Ev::ChurnCrash);
+            self.schedule_churn(Sc::ChurnJoin);
+            self.schedule_churn(Sc::ChurnCrash);
         }
         if let Some(p) = self.scenario.partition {
-            self.push(self.disturb_at + p.at, Ev::Cut);
-            self.push(self.disturb_at + p.at + p.duration, Ev::Heal);
+            self.schedule(self.disturb_at + p.at, Sc::Cut);
+            self.schedule(self.disturb_at + p.at + p.duration, Sc::Heal);
         }
     }
 
-    fn schedule_churn(&mut self, ev: Ev) {
+    fn schedule_churn(&mut self, ev: Sc) {
         let Some(churn) = self.scenario.churn else {
             return;
         };
         let at = self.now + self.exponential(churn.per_minute / 60.0);
         if at <= self.disturb_at + churn.duration {
-            self.push(at, ev);
+            self.schedule(at, ev);
         }
     }
 
@@ -686,7 +644,8 @@ impl<'m> Engine<'m> {
         if self.live.is_empty() {
             return;
         }
-        let centre = self.tables.sites
+        let mut tables = self.pool.tables.write().expect("node tables");
+        let centre = tables.sites
             [self.live[self.rng.below(self.live.len() as u64) as usize] as usize]
             as usize;
         let mut by_distance: Vec<(u64, u32)> = self
@@ -695,7 +654,7 @@ impl<'m> Engine<'m> {
             .map(|&i| {
                 (
                     self.model
-                        .rtt_us(centre, self.tables.sites[i as usize] as usize)
+                        .rtt_us(centre, tables.sites[i as usize] as usize)
                         .unwrap_or(u64::MAX),
                     i,
                 )
@@ -704,31 +663,8 @@ impl<'m> Engine<'m> {
         by_distance.sort_unstable();
         let count = (p.fraction * self.live.len() as f64).round() as usize;
         for &(_, i) in &by_distance[..count] {
-            Arc::make_mut(&mut self.tables).sides[i as usize] = 1;
+            tables.sides[i as usize] = 1;
         }
-    }
-}
-
-/// Runs one share of a window: each of its lanes' events in order, on `all` the nodes
-/// (indexed by lane) or, for a worker, on the share's own nodes.
-fn run_share(share: &mut Share, mut all: Option<&mut [Node]>, world: &World<'_>) {
-    let Share {
-        steps,
-        nodes,
-        limit,
-        fx,
-        ..
-    } = share;
-    let mut steps = steps.drain(..).peekable();
-    let mut taken = nodes.iter_mut();
-    while let Some(&(lane, _, _)) = steps.peek() {
-        let node = match all.as_deref_mut() {
-            Some(all) => &mut all[lane as usize],
-            None => taken.next().expect("a node for each lane"),
-        };
-        let own = std::iter::from_fn(|| steps.next_if(|s| s.0 == lane))
-            .map(|(_, at, ev)| (at, Step::Ev(ev)));
-        step::run_node(node, lane, own, *limit, world, fx);
     }
 }
 

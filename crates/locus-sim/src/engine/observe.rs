@@ -13,24 +13,30 @@ impl Engine<'_> {
     /// two running peers that either end reports (inter when either end calls it inter,
     /// random when either end keeps it against partitions).
     pub fn snapshot(&self, model_name: &str) -> Overlay {
+        let regions = self.pool.all();
+        let tables = self.pool.tables.read().expect("node tables");
+        let peer = |i: u32| {
+            regions[tables.region[i as usize] as usize].nodes[tables.local[i as usize] as usize]
+                .peer
+                .as_deref()
+        };
         let by_id: HashMap<PeerId, u32> = self
             .live
             .iter()
-            .filter_map(|&i| self.nodes[i as usize].peer.as_ref().map(|p| (p.me().id, i)))
+            .filter_map(|&i| peer(i).map(|p| (p.me().id, i)))
             .collect();
         let mut links: HashMap<(usize, usize), LinkKind> = HashMap::new();
         let mut peers = Vec::with_capacity(self.live.len());
         let mut live = self.live.clone();
-        live.sort_unstable_by_key(|&i| self.tables.sites[i as usize]);
+        live.sort_unstable_by_key(|&i| tables.sites[i as usize]);
         for &i in &live {
-            let n = &self.nodes[i as usize];
-            let Some(peer) = n.peer.as_ref() else {
+            let Some(peer) = peer(i) else {
                 continue;
             };
             let status = peer.status();
             let protective = peer.partition_links();
             peers.push(PeerEntry {
-                site: self.tables.sites[i as usize] as usize,
+                site: tables.sites[i as usize] as usize,
                 group: status.group.as_ref().map(|g| g.group_id.to_string()),
                 role: role_name(status.role).to_string(),
             });
@@ -52,8 +58,8 @@ impl Engine<'_> {
                     continue;
                 }
                 let (a, b) = (
-                    self.tables.sites[i as usize] as usize,
-                    self.tables.sites[j as usize] as usize,
+                    tables.sites[i as usize] as usize,
+                    tables.sites[j as usize] as usize,
                 );
                 let e = links.entry((a.min(b), a.max(b))).or_insert(kind);
                 *e = (*e).max(kind);
@@ -75,19 +81,21 @@ impl Engine<'_> {
     /// hold): each is in a group whose leader is running, leads that group and is unique.
     pub fn violations(&self) -> Vec<String> {
         let mut out = Vec::new();
+        let regions = self.pool.all();
+        let tables = self.pool.tables.read().expect("node tables");
+        let peer = |i: u32| {
+            regions[tables.region[i as usize] as usize].nodes[tables.local[i as usize] as usize]
+                .peer
+                .as_deref()
+        };
         let by_id: HashMap<PeerId, &Peer> = self
             .live
             .iter()
-            .filter_map(|&i| {
-                self.nodes[i as usize]
-                    .peer
-                    .as_deref()
-                    .map(|p| (p.me().id, p))
-            })
+            .filter_map(|&i| peer(i).map(|p| (p.me().id, p)))
             .collect();
         let mut leaders: HashMap<locus_core::GroupId, u32> = HashMap::new();
         for &i in &self.live {
-            let Some(p) = self.nodes[i as usize].peer.as_ref() else {
+            let Some(p) = peer(i) else {
                 continue;
             };
             let Some(view) = p.group() else {

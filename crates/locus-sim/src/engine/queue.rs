@@ -19,6 +19,7 @@ const BUCKETS: usize = 1 << 16;
 type Entry = (u64, u64, u32);
 
 /// Pending events in (time, sequence) order.
+#[derive(Debug)]
 pub(super) struct Calendar {
     ring: Vec<Vec<Entry>>,
     /// Absolute index of the bucket being drained (`time / WIDTH_US`).

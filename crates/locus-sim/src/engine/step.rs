@@ -1,10 +1,10 @@
-//! One node's share of a window: its events in order, the calls and timers they cause, and
-//! the rendezvous' share beside it. This is the part of the event loop that runs on several
-//! threads at once (see the window rule in [`super`]): it mutates only the nodes it was given
-//! and reads the rest of the world through [`World`], which does not change during a window.
-//! What it causes is written to [`Effects`] in the order of the nodes and of their events, and
-//! the loop queues the shares one after the other in node order, so the run is the same
-//! whatever the number of threads.
+//! What one event does to a node or to the rendezvous, and where what it causes goes.
+//!
+//! A region handles its events one at a time in queue order (see [`super`]); this module is
+//! that one step. It mutates only the node (or rendezvous) the event is for and reads the rest
+//! of the world through [`World`], which does not change during a window. What a step causes
+//! leaves through an [`Outlet`]: events for the same region go straight into its queue, events
+//! for another region into its outbox, which the loop delivers between windows.
 
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use locus_core::{
 };
 use locus_topology::LatencyModel;
 
+use super::region::Outlet;
 use super::{Dest, Ev, KINDS, Node, Tables, index_of, kind};
 use crate::overlay::JoinRecord;
 
@@ -27,9 +28,14 @@ pub(super) struct World<'a> {
     pub(super) sites: &'a [u32],
     /// Each node's partition label: calls cross only between equal labels.
     pub(super) sides: &'a [u8],
+    /// Each node's region and its index there.
+    pub(super) region: &'a [u16],
+    pub(super) local: &'a [u32],
     pub(super) model: &'a dyn LatencyModel,
     pub(super) timeout: Duration,
     pub(super) rendezvous_rtt: Duration,
+    /// The rendezvous' region: the last one, of its own.
+    pub(super) rendezvous_region: u16,
 }
 
 impl<'a> World<'a> {
@@ -43,9 +49,21 @@ impl<'a> World<'a> {
             mes: &tables.mes,
             sites: &tables.sites,
             sides: &tables.sides,
+            region: &tables.region,
+            local: &tables.local,
             model,
             timeout,
             rendezvous_rtt,
+            rendezvous_region: tables.rendezvous_region,
+        }
+    }
+
+    /// The region of `lane` (a node, or [`RENDEZVOUS`]).
+    pub(super) fn region_of(&self, lane: u32) -> u16 {
+        if lane == RENDEZVOUS {
+            self.rendezvous_region
+        } else {
+            self.region[lane as usize]
         }
     }
 }
@@ -79,11 +97,9 @@ impl Tally {
     }
 }
 
-/// Everything one share of a window caused, in the order it caused it.
+/// What a region's events did besides causing events, for the loop to collect between windows.
 #[derive(Debug, Default)]
 pub(super) struct Effects {
-    /// Events to queue.
-    pub(super) pushes: Vec<(Time, Ev)>,
     /// Nodes that started running.
     pub(super) started: Vec<u32>,
     /// First joins completed.
@@ -105,94 +121,15 @@ pub(super) enum Step {
     Leave,
 }
 
-/// An event of the node's own, caused during the window and due before its limit.
-struct Local {
-    at: Time,
-    seq: u32,
-    ev: Ev,
-}
-
-/// Runs node `i`'s `steps` (in their queue order) and the node's own events they cause that
-/// fall due before `limit`; everything else they cause goes to `fx`.
-pub(super) fn run_node(
-    node: &mut Node,
-    i: u32,
-    steps: impl Iterator<Item = (Time, Step)>,
-    limit: Time,
-    world: &World<'_>,
-    fx: &mut Effects,
-) {
-    let mut steps = steps.peekable();
-    let mut local: Vec<Local> = Vec::new();
-    let mut seq = 0;
-    loop {
-        // Queued events first on a tie: they were queued before anything caused here.
-        let own_first = match (steps.peek(), local.first()) {
-            (None, None) => break,
-            (None, Some(_)) => true,
-            (Some(_), None) => false,
-            (Some((at, _)), Some(l)) => l.at < *at,
-        };
-        let (at, step) = if own_first {
-            let l = local.remove(0);
-            (l.at, Step::Ev(l.ev))
-        } else {
-            steps.next().expect("peeked")
-        };
-        fx.tally.events += 1;
-        let mut sink = Sink {
-            i,
-            limit,
-            local: &mut local,
-            seq: &mut seq,
-        };
-        step_node(node, i, at, step, world, fx, &mut sink);
-    }
-}
-
-/// Where a node's handling puts what it causes: its own events due before the limit stay
-/// with it, in (time, order caused); the rest go to the loop.
-struct Sink<'a> {
-    i: u32,
-    limit: Time,
-    local: &'a mut Vec<Local>,
-    seq: &'a mut u32,
-}
-
-impl Sink<'_> {
-    fn emit(&mut self, fx: &mut Effects, at: Time, to: u32, ev: Ev) {
-        if to == self.i && at < self.limit {
-            *self.seq += 1;
-            let pos = self.local.partition_point(|l| l.at <= at);
-            self.local.insert(
-                pos,
-                Local {
-                    at,
-                    seq: *self.seq,
-                    ev,
-                },
-            );
-            debug_assert!(
-                self.local
-                    .windows(2)
-                    .all(|w| (w[0].at, w[0].seq) < (w[1].at, w[1].seq))
-            );
-        } else {
-            // Another node's event is never due before the limit (the lookahead is at most
-            // half the smallest RTT); only a deadline already past can be, and it waits.
-            fx.pushes.push((at.max(self.limit), ev));
-        }
-    }
-}
-
-fn step_node(
+/// Handles one step of node `i` (its index in the node tables) at `now`.
+pub(super) fn step_node(
     node: &mut Node,
     i: u32,
     now: Time,
     step: Step,
     world: &World<'_>,
     fx: &mut Effects,
-    sink: &mut Sink<'_>,
+    out: &mut Outlet<'_>,
 ) {
     match step {
         Step::Start => {
@@ -208,7 +145,7 @@ fn step_node(
             };
             peer.leave(now);
         }
-        Step::Ev(Ev::Join(_)) => return step_node(node, i, now, Step::Start, world, fx, sink),
+        Step::Ev(Ev::Join(_)) => return step_node(node, i, now, Step::Start, world, fx, out),
         Step::Ev(Ev::Timer { at, .. }) => {
             if node.timer_at == Some(at) {
                 node.timer_at = None;
@@ -240,22 +177,22 @@ fn step_node(
                     .map_err(CallError::Refused)
             });
             let answered = result.is_some();
-            reply(fx, sink, caller, id, now, half, deadline, result);
+            reply(world, fx, out, caller, id, now, half, deadline, result);
             if !answered {
                 return;
             }
         }
-        Step::Ev(other) => unreachable!("not a node event: {other:?}"),
     }
-    flush(node, i, now, world, fx, sink);
+    flush(node, i, now, world, fx, out);
 }
 
 /// Sends the answer to a call back to `caller`, or a timeout at the deadline when there is
 /// none (the callee is down) or it would arrive too late.
 #[allow(clippy::too_many_arguments)]
 fn reply(
+    world: &World<'_>,
     fx: &mut Effects,
-    sink: &mut Sink<'_>,
+    out: &mut Outlet<'_>,
     caller: u32,
     id: locus_core::RequestId,
     now: Time,
@@ -271,8 +208,8 @@ fn reply(
             (deadline.max(now), Err(CallError::Timeout))
         }
     };
-    sink.emit(
-        fx,
+    out.emit(
+        world,
         at,
         caller,
         Ev::Reply {
@@ -290,7 +227,7 @@ fn flush(
     now: Time,
     world: &World<'_>,
     fx: &mut Effects,
-    sink: &mut Sink<'_>,
+    outlet: &mut Outlet<'_>,
 ) {
     let Some(peer) = node.peer.as_mut() else {
         return;
@@ -333,8 +270,8 @@ fn flush(
                     Dest::Node(b) => b,
                     Dest::Rendezvous => RENDEZVOUS,
                 };
-                sink.emit(
-                    fx,
+                outlet.emit(
+                    world,
                     now + rtt / 2,
                     to,
                     Ev::Request {
@@ -349,8 +286,8 @@ fn flush(
             }
             _ => {
                 fx.tally.timeouts += 1;
-                sink.emit(
-                    fx,
+                outlet.emit(
+                    world,
                     now + world.timeout,
                     i,
                     Ev::Reply {
@@ -371,7 +308,7 @@ fn flush(
         && node.timer_at.is_none_or(|s| t < s)
     {
         node.timer_at = Some(t);
-        sink.emit(fx, t.max(now), i, Ev::Timer { node: i, at: t });
+        outlet.emit(world, t.max(now), i, Ev::Timer { node: i, at: t });
     }
 }
 
@@ -400,44 +337,53 @@ fn on_event(node: &mut Node, site: u32, now: Time, e: Event, fx: &mut Effects) {
     }
 }
 
-/// The rendezvous' share of a window: its calls in queue order.
-pub(super) fn run_rendezvous(
-    directory: &mut Directory,
-    rng: &mut Rng,
-    calls: impl Iterator<Item = (Time, Ev)>,
+/// What the rendezvous keeps: its directory and the generator its boot lists sample with.
+#[derive(Debug)]
+pub(super) struct Rendezvous {
+    pub(super) directory: Directory,
+    pub(super) rng: Rng,
+}
+
+/// Answers one call to the rendezvous.
+pub(super) fn rendezvous_call(
+    rendezvous: &mut Rendezvous,
+    now: Time,
+    ev: Ev,
+    world: &World<'_>,
     fx: &mut Effects,
+    out: &mut Outlet<'_>,
 ) {
-    let mut local = Vec::new();
-    let mut seq = 0;
-    for (now, ev) in calls {
-        let Ev::Request {
-            caller,
-            id,
-            request,
-            deadline,
-            half,
-            ..
-        } = ev
-        else {
-            unreachable!("only calls go to the rendezvous: {ev:?}");
-        };
-        fx.tally.events += 1;
-        let result = match request {
-            Request::GetBootList(GetBootListRequest { max }) => {
-                Ok(Response::BootList(directory.boot_list(rng, max as usize)))
-            }
-            Request::AnnounceGroup(a) => Ok(Response::Announced(directory.announce(now, a).0)),
-            Request::ResolveGroup(g) => Ok(Response::Resolved(
-                directory.resolve(g).map(|e| e.view.clone()),
-            )),
-            _ => Err(CallError::Refused(RequestError::Unsupported)),
-        };
-        let mut sink = Sink {
-            i: RENDEZVOUS,
-            limit: now,
-            local: &mut local,
-            seq: &mut seq,
-        };
-        reply(fx, &mut sink, caller, id, now, half, deadline, Some(result));
-    }
+    let Ev::Request {
+        caller,
+        id,
+        request,
+        deadline,
+        half,
+        ..
+    } = ev
+    else {
+        unreachable!("only calls go to the rendezvous: {ev:?}");
+    };
+    let Rendezvous { directory, rng } = rendezvous;
+    let result = match request {
+        Request::GetBootList(GetBootListRequest { max }) => {
+            Ok(Response::BootList(directory.boot_list(rng, max as usize)))
+        }
+        Request::AnnounceGroup(a) => Ok(Response::Announced(directory.announce(now, a).0)),
+        Request::ResolveGroup(g) => Ok(Response::Resolved(
+            directory.resolve(g).map(|e| e.view.clone()),
+        )),
+        _ => Err(CallError::Refused(RequestError::Unsupported)),
+    };
+    reply(
+        world,
+        fx,
+        out,
+        caller,
+        id,
+        now,
+        half,
+        deadline,
+        Some(result),
+    );
 }
