@@ -2,8 +2,9 @@
 //!
 //! The simulator drives many [`locus_core::Peer`]s in one process — the same engine the
 //! network runtime drives — over a latency model from `locus-topology` (a measured RTT matrix
-//! or a synthetic world of continents and metros). One binary heap of events carries every
-//! call, reply and timer; nothing runs on a wall clock, and one seed fixes the whole run.
+//! or a synthetic world of continents and metros). Event queues, one per region of the
+//! model, carry every call, reply and timer; nothing runs on a wall clock, and one seed fixes
+//! the whole run, whatever the number of threads.
 //! After a scenario of arrivals, leaves, crashes, churn and partitions it writes the overlay,
 //! the figures of DESIGN §5 beside the baselines computed on the same peers, and plots.
 //!

@@ -409,8 +409,8 @@ fn print_summary(args: &RunArgs, o: &Outcome, m: &Metrics) {
         c.timeouts
     );
     println!(
-        "  {} thread(s), {} regions, {} windows of events, {} shared out ({} events)",
-        o.threads, c.regions, c.windows, c.parallel_windows, c.parallel_events
+        "  {} thread(s), {} regions ({} events crossed between them), {} windows, {} shared out",
+        o.threads, c.regions, c.cross_region_events, c.windows, c.parallel_windows
     );
     println!(
         "  churn: {} joins, {} crashes, {} leaves; {} rejoins, {} merges, {} new leaders",

@@ -125,6 +125,8 @@ pub struct Counters {
     pub regions: usize,
     /// Windows of events (see the window rule in [`engine`](self)).
     pub windows: u64,
+    /// Events sent from one region to another (they wait for the window's end).
+    pub cross_region_events: u64,
     /// Windows in which more than one thread ran regions.
     pub parallel_windows: u64,
     /// Events in the windows shared out.
@@ -504,6 +506,7 @@ impl<'m> Engine<'m> {
             let r = &mut all[from];
             self.inbox_first = self.inbox_first.min(r.first_out);
             r.first_out = u64::MAX;
+            self.counters.cross_region_events += std::mem::take(&mut r.crossed);
             handled += std::mem::take(&mut r.handled);
             last = last.max(std::mem::take(&mut r.last));
             started.append(&mut r.fx.started);

@@ -58,6 +58,7 @@ pub(super) struct Outlet<'a> {
     queue: &'a mut Queue,
     outbox: &'a mut [Vec<(Time, Ev)>],
     first_out: &'a mut u64,
+    crossed: &'a mut u64,
     here: u16,
     limit: Time,
 }
@@ -73,6 +74,7 @@ impl Outlet<'_> {
             // at least half the smallest cross-region RTT); it waits for the window's end.
             let at = at.max(self.limit);
             *self.first_out = (*self.first_out).min(at.as_micros());
+            *self.crossed += 1;
             self.outbox[there as usize].push((at, ev));
         }
     }
@@ -94,6 +96,8 @@ pub(super) struct Region {
     pub(super) inbox: Vec<Vec<(Time, Ev)>>,
     /// Due time of the earliest event put in the outbox since the loop last looked, µs.
     pub(super) first_out: u64,
+    /// Events put in the outbox since the loop last looked.
+    pub(super) crossed: u64,
     /// What the region's events did, collected by the loop between windows.
     pub(super) fx: Effects,
     /// Events handled in the last window, and when the latest of them was due (µs).
@@ -112,6 +116,7 @@ impl Region {
             outbox: (0..count).map(|_| Vec::new()).collect(),
             inbox: (0..count).map(|_| Vec::new()).collect(),
             first_out: u64::MAX,
+            crossed: 0,
             fx: Effects::default(),
             handled: 0,
             last: 0,
@@ -150,6 +155,7 @@ impl Region {
             queue: &mut self.queue,
             outbox: &mut self.outbox,
             first_out: &mut self.first_out,
+            crossed: &mut self.crossed,
             here: self.here,
             limit,
         };
@@ -169,6 +175,7 @@ impl Region {
             queue: &mut self.queue,
             outbox: &mut self.outbox,
             first_out: &mut self.first_out,
+            crossed: &mut self.crossed,
             here: self.here,
             limit: now,
         };
