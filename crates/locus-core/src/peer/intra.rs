@@ -738,7 +738,7 @@ impl Peer {
                     .collect();
                 self.become_leader(now, epoch, &dead);
             }
-            Decision::Winner(w) => self.follow(now, w, epoch),
+            Decision::Winner(w) => self.follow(now, w, epoch, false),
             Decision::Collision | Decision::Empty => {
                 e.next_round();
                 let wait = self.random_delay(self.cfg.leaderless_backoff);
@@ -748,7 +748,10 @@ impl Peer {
     }
 
     /// Follows `leader` at `epoch`, and links to it so that its `Alive` arrives directly.
-    fn follow(&mut self, now: Time, leader: PeerRef, epoch: u64) {
+    /// With `bridge`, the link is opened even at the link target (see [`Peer::bridge_to`]):
+    /// this peer learnt of a leadership other than the one it was in, so the members it links
+    /// to may all be on the side that lost it.
+    fn follow(&mut self, now: Time, leader: PeerRef, epoch: u64, bridge: bool) {
         let State::Member(g) = &mut self.state else {
             return;
         };
@@ -779,7 +782,71 @@ impl Peer {
                 epoch,
             }
         });
-        self.connect_intra(vec![leader]);
+        if bridge {
+            self.bridge_to(leader);
+        } else {
+            self.connect_intra(vec![leader]);
+        }
+    }
+
+    /// Opens one intra-group link to `peer`, or when it is full to one of the members it names,
+    /// even at the link target. After a partition heals, the members that elected a leader of
+    /// their own have intra-group links only among themselves (their links across the cut
+    /// failed), and a member at its target never looks for another: the group works through
+    /// reports to its leader, but the overlay graph stays split (docs/decisions.md).
+    pub(super) fn bridge_to(&mut self, peer: PeerRef) {
+        let me = self.me.id;
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
+        if peer.id == me
+            || g.intra.contains_key(&peer.id)
+            || g.connecting.contains(&peer.id)
+            || g.refused.contains(&peer.id)
+        {
+            return;
+        }
+        let group_id = g.id;
+        g.connecting.insert(peer.id);
+        self.send_to(
+            &peer,
+            Request::ConnectIntra(ConnectIntraRequest { group_id }),
+            Purpose::BridgeIntra(peer.clone()),
+        );
+    }
+
+    pub(super) fn on_bridge_intra_reply(
+        &mut self,
+        peer: PeerRef,
+        rtt: std::time::Duration,
+        result: Result<Response, CallError>,
+    ) {
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
+        g.connecting.remove(&peer.id);
+        match result {
+            Ok(Response::Connect(ConnectReply { accepted: true, .. })) => {
+                g.intra.insert(peer.id, LinkInfo { peer, rtt });
+            }
+            Ok(Response::Connect(ConnectReply {
+                accepted: false,
+                referrals,
+            })) => {
+                g.refused.insert(peer.id);
+                let next = referrals.into_iter().find(|r| {
+                    !g.intra.contains_key(&r.id)
+                        && !g.connecting.contains(&r.id)
+                        && !g.refused.contains(&r.id)
+                });
+                if let Some(next) = next {
+                    self.bridge_to(next);
+                }
+            }
+            _ => {
+                g.refused.insert(peer.id);
+            }
+        }
     }
 
     pub(super) fn on_new_leader(
@@ -860,7 +927,7 @@ impl Peer {
         let Some(e) = self.election_mut() else { return };
         // Someone still hears a leader at least as new as the one this peer lost: follow it.
         if leader.id != me && reply.epoch.saturating_add(1) >= e.epoch {
-            self.follow(now, leader, reply.epoch);
+            self.follow(now, leader, reply.epoch, true);
         }
     }
 
@@ -1027,6 +1094,6 @@ impl Peer {
 
     /// A newer leadership of this peer's group exists (the rendezvous said so): follow it.
     pub(super) fn step_down(&mut self, now: Time, view: GroupView) {
-        self.follow(now, view.leader, view.epoch);
+        self.follow(now, view.leader, view.epoch, true);
     }
 }

@@ -314,6 +314,7 @@ impl Peer {
             }
             Purpose::Report => self.on_report_reply(now, result),
             Purpose::ConnectIntra(peer) => self.on_connect_intra_reply(peer, rtt, result),
+            Purpose::BridgeIntra(peer) => self.on_bridge_intra_reply(peer, rtt, result),
             Purpose::ConnectInter(c) => self.on_connect_inter_reply(now, c, result),
             Purpose::SearchQuery(group) => self.on_search_query_reply(now, group, result),
             Purpose::SearchBoot => self.on_search_boot_reply(now, result),

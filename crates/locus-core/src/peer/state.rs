@@ -223,11 +223,21 @@ pub(super) struct Pending {
 #[derive(Debug)]
 pub(super) enum Purpose {
     Probe(PeerId),
-    Boot { walk: u64 },
-    WalkQuery { walk: u64, group: GroupId },
-    WalkEnter { walk: u64, group: GroupId },
+    Boot {
+        walk: u64,
+    },
+    WalkQuery {
+        walk: u64,
+        group: GroupId,
+    },
+    WalkEnter {
+        walk: u64,
+        group: GroupId,
+    },
     Report,
     ConnectIntra(PeerRef),
+    /// An intra-group link opened beyond the target (`Peer::bridge_to`).
+    BridgeIntra(PeerRef),
     ConnectInter(InterConnect),
     SearchQuery(GroupId),
     SearchBoot,
