@@ -49,12 +49,6 @@ pub trait LatencyModel: Send + Sync {
     /// either index is out of range or the model has no value for the pair.
     fn rtt_us(&self, a: usize, b: usize) -> Option<u64>;
 
-    /// A lower bound on the RTT between any two distinct nodes, µs; 0 when the model cannot
-    /// bound it. Simulators use it as their lookahead: nothing sent now arrives sooner.
-    fn min_rtt_us(&self) -> u64 {
-        0
-    }
-
     /// [`rtt_us`](Self::rtt_us) as a [`Duration`].
     fn rtt(&self, a: usize, b: usize) -> Option<Duration> {
         self.rtt_us(a, b).map(Duration::from_micros)
@@ -104,9 +98,6 @@ impl<M: LatencyModel + ?Sized> LatencyModel for &M {
     fn rtt_us(&self, a: usize, b: usize) -> Option<u64> {
         (**self).rtt_us(a, b)
     }
-    fn min_rtt_us(&self) -> u64 {
-        (**self).min_rtt_us()
-    }
     fn locality(&self, i: usize) -> Option<u32> {
         (**self).locality(i)
     }
@@ -122,9 +113,6 @@ impl<M: LatencyModel + ?Sized> LatencyModel for Box<M> {
     fn rtt_us(&self, a: usize, b: usize) -> Option<u64> {
         (**self).rtt_us(a, b)
     }
-    fn min_rtt_us(&self) -> u64 {
-        (**self).min_rtt_us()
-    }
     fn locality(&self, i: usize) -> Option<u32> {
         (**self).locality(i)
     }
@@ -139,9 +127,6 @@ impl<M: LatencyModel + ?Sized> LatencyModel for std::sync::Arc<M> {
     }
     fn rtt_us(&self, a: usize, b: usize) -> Option<u64> {
         (**self).rtt_us(a, b)
-    }
-    fn min_rtt_us(&self) -> u64 {
-        (**self).min_rtt_us()
     }
     fn locality(&self, i: usize) -> Option<u32> {
         (**self).locality(i)

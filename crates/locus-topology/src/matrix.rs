@@ -327,20 +327,6 @@ impl LatencyModel for Matrix {
         self.n
     }
 
-    /// The smallest RTT between two distinct nodes: one pass over the matrix.
-    fn min_rtt_us(&self) -> u64 {
-        let mut min = u32::MAX;
-        for a in 0..self.n {
-            for b in 0..self.n {
-                let us = self.raw(a, b);
-                if a != b && us != MISSING {
-                    min = min.min(us);
-                }
-            }
-        }
-        if min == u32::MAX { 0 } else { u64::from(min) }
-    }
-
     fn rtt_us(&self, a: usize, b: usize) -> Option<u64> {
         if a >= self.n || b >= self.n {
             return None;
@@ -416,13 +402,6 @@ mod tests {
             "one direction present: taken as is"
         );
         assert_eq!(s.rtt_us(1, 2), Some(3_000));
-    }
-
-    #[test]
-    fn min_rtt_skips_the_diagonal_and_missing_pairs() {
-        let m = Matrix::parse("0 7 -1\n7 0 2.5\n-1 3 0\n").unwrap();
-        assert_eq!(m.min_rtt_us(), 2_500);
-        assert_eq!(Matrix::parse("0 -1\n-1 0\n").unwrap().min_rtt_us(), 0);
     }
 
     #[test]
