@@ -8,15 +8,11 @@ use locus_core::message::{AnnounceReply, ConnectIntraRequest, ConnectReply, Grou
 use locus_core::{CallError, Config, Peer, Request, RequestId, Response, Time};
 
 mod common;
-use common::peer;
+use common::{founder, peer};
 
 /// A founder whose first calls failed, with intra-group links from `members` peers.
 fn leader_with_links(members: u8) -> Peer {
-    let mut p = Peer::new(peer(0), Config::test(), 7);
-    p.join(Time::ZERO, Vec::new());
-    while let Some(t) = p.poll_transmit() {
-        p.handle_response(Time::ZERO, t.id, Err(CallError::Timeout));
-    }
+    let mut p = founder();
     let group = p.group().expect("founded").group_id;
     for n in 1..=members {
         let reply = p.handle_request(

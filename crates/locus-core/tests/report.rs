@@ -3,18 +3,14 @@
 //! with its `Alive` only when the member's replica is another one.
 
 use locus_core::message::GetGroupMembersRequest;
-use locus_core::{CallError, Config, Peer, Request, Response, Time};
+use locus_core::{CallError, Peer, Request, Response, Time};
 
 mod common;
-use common::peer;
+use common::{founder, peer};
 
 /// A leader of a group of `members` besides itself, its first calls failed.
 fn leader_with(members: u8) -> Peer {
-    let mut p = Peer::new(peer(0), Config::test(), 7);
-    p.join(Time::ZERO, Vec::new());
-    while let Some(t) = p.poll_transmit() {
-        p.handle_response(Time::ZERO, t.id, Err(CallError::Timeout));
-    }
+    let mut p = founder();
     let group = p.group().expect("founded").group_id;
     for n in 1..=members {
         let reply = p.handle_request(

@@ -65,11 +65,14 @@ impl Peer {
         }
     }
 
+    /// The answer to a `ConnectIntra` this peer sent; `bridge` when it was a link beyond the
+    /// target ([`Peer::bridge_to`]), which a refusal passes on to one member named instead.
     pub(super) fn on_connect_intra_reply(
         &mut self,
         peer: PeerRef,
         rtt: std::time::Duration,
         result: Result<Response, CallError>,
+        bridge: bool,
     ) {
         let State::Member(g) = &mut self.state else {
             return;
@@ -84,7 +87,15 @@ impl Peer {
                 referrals,
             })) => {
                 g.refused.insert(peer.id);
-                self.connect_intra(referrals);
+                if bridge {
+                    for r in referrals {
+                        if self.bridge_to(r) {
+                            break;
+                        }
+                    }
+                } else {
+                    self.connect_intra(referrals);
+                }
             }
             _ => {
                 g.refused.insert(peer.id);
@@ -794,17 +805,18 @@ impl Peer {
     /// their own have intra-group links only among themselves (their links across the cut
     /// failed), and a member at its target never looks for another: the group works through
     /// reports to its leader, but the overlay graph stays split (docs/decisions.md).
-    pub(super) fn bridge_to(&mut self, peer: PeerRef) {
+    /// Returns whether it asked (not when `peer` is this one, linked, being linked or refused).
+    pub(super) fn bridge_to(&mut self, peer: PeerRef) -> bool {
         let me = self.me.id;
         let State::Member(g) = &mut self.state else {
-            return;
+            return false;
         };
         if peer.id == me
             || g.intra.contains_key(&peer.id)
             || g.connecting.contains(&peer.id)
             || g.refused.contains(&peer.id)
         {
-            return;
+            return false;
         }
         let group_id = g.id;
         g.connecting.insert(peer.id);
@@ -813,40 +825,7 @@ impl Peer {
             Request::ConnectIntra(ConnectIntraRequest { group_id }),
             Purpose::BridgeIntra(peer.clone()),
         );
-    }
-
-    pub(super) fn on_bridge_intra_reply(
-        &mut self,
-        peer: PeerRef,
-        rtt: std::time::Duration,
-        result: Result<Response, CallError>,
-    ) {
-        let State::Member(g) = &mut self.state else {
-            return;
-        };
-        g.connecting.remove(&peer.id);
-        match result {
-            Ok(Response::Connect(ConnectReply { accepted: true, .. })) => {
-                g.intra.insert(peer.id, LinkInfo { peer, rtt });
-            }
-            Ok(Response::Connect(ConnectReply {
-                accepted: false,
-                referrals,
-            })) => {
-                g.refused.insert(peer.id);
-                let next = referrals.into_iter().find(|r| {
-                    !g.intra.contains_key(&r.id)
-                        && !g.connecting.contains(&r.id)
-                        && !g.refused.contains(&r.id)
-                });
-                if let Some(next) = next {
-                    self.bridge_to(next);
-                }
-            }
-            _ => {
-                g.refused.insert(peer.id);
-            }
-        }
+        true
     }
 
     pub(super) fn on_new_leader(

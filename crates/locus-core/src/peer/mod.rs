@@ -313,8 +313,8 @@ impl Peer {
                 self.on_walk_enter_reply(now, walk, group, result)
             }
             Purpose::Report => self.on_report_reply(now, result),
-            Purpose::ConnectIntra(peer) => self.on_connect_intra_reply(peer, rtt, result),
-            Purpose::BridgeIntra(peer) => self.on_bridge_intra_reply(peer, rtt, result),
+            Purpose::ConnectIntra(peer) => self.on_connect_intra_reply(peer, rtt, result, false),
+            Purpose::BridgeIntra(peer) => self.on_connect_intra_reply(peer, rtt, result, true),
             Purpose::ConnectInter(c) => self.on_connect_inter_reply(now, c, result),
             Purpose::SearchQuery(group) => self.on_search_query_reply(now, group, result),
             Purpose::SearchBoot => self.on_search_boot_reply(now, result),

@@ -1,7 +1,7 @@
 //! What the core's integration tests share.
 #![allow(dead_code, unreachable_pub)]
 
-use locus_core::{PeerId, PeerRef};
+use locus_core::{CallError, Config, Peer, PeerId, PeerRef, Time};
 use uuid::Uuid;
 
 /// Peer `n`: id `n + 1`, address `p{n}:1`.
@@ -10,4 +10,15 @@ pub fn peer(n: u8) -> PeerRef {
         PeerId(Uuid::from_u128(u128::from(n) + 1)),
         format!("p{n}:1"),
     )
+}
+
+/// Peer 0 on `Config::test()`, alone: its first calls failed, so it founded a group of its own.
+pub fn founder() -> Peer {
+    let mut p = Peer::new(peer(0), Config::test(), 7);
+    p.join(Time::ZERO, Vec::new());
+    while let Some(t) = p.poll_transmit() {
+        p.handle_response(Time::ZERO, t.id, Err(CallError::Timeout));
+    }
+    assert!(p.group().is_some(), "peer 0 founded no group");
+    p
 }
