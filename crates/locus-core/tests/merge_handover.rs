@@ -10,24 +10,13 @@ use locus_core::message::{
     MeasureReply, NeighborGroup,
 };
 use locus_core::{CallError, Config, GroupId, Peer, Request, Response, Target, Time};
-use uuid::Uuid;
 
 mod common;
-use common::peer;
-
-fn gid(n: u8) -> GroupId {
-    GroupId(Uuid::from_u128(0xabc0_0000 + u128::from(n)))
-}
+use common::{gid, peer, view_of};
 
 /// Group `n` led by peer `n`, of one member but for the absorbing group 1, which has more.
 fn view(n: u8) -> GroupView {
-    GroupView {
-        group_id: gid(n),
-        epoch: 1,
-        leader: peer(n),
-        successors: Vec::new(),
-        member_count: if n == 1 { 5 } else { 0 },
-    }
+    view_of(n, if n == 1 { 5 } else { 0 })
 }
 
 fn ms(n: u64) -> Duration {

@@ -13,23 +13,12 @@ use locus_core::{
     BootSource, CallError, Config, GroupId, Peer, PeerRef, Request, RequestId, Response, Target,
     Time,
 };
-use uuid::Uuid;
 
 mod common;
-use common::peer;
-
-fn gid(n: u8) -> GroupId {
-    GroupId(Uuid::from_u128(0xfa70_0000 + u128::from(n)))
-}
+use common::{gid, peer, view_of};
 
 fn view(n: u8) -> GroupView {
-    GroupView {
-        group_id: gid(n),
-        epoch: 1,
-        leader: peer(n),
-        successors: Vec::new(),
-        member_count: 3,
-    }
+    view_of(n, 3)
 }
 
 /// Peer 1's distance to the leaders of groups 2 (200 ms), 3 (210 ms) and 4 (80 ms).

@@ -7,24 +7,13 @@ use std::time::Duration;
 use locus_core::message::{
     ConnectInterRequest, ConnectReply, GroupView, MeasureReply, NeighborsReply,
 };
-use locus_core::{Config, GroupId, Peer, Request, Response, Target, Time};
-use uuid::Uuid;
+use locus_core::{Config, Peer, Request, Response, Target, Time};
 
 mod common;
-use common::peer;
-
-fn gid(n: u8) -> GroupId {
-    GroupId(Uuid::from_u128(0xbee0_0000 + u128::from(n)))
-}
+use common::{peer, view_of};
 
 fn view(n: u8) -> GroupView {
-    GroupView {
-        group_id: gid(n),
-        epoch: 1,
-        leader: peer(n),
-        successors: Vec::new(),
-        member_count: 1,
-    }
+    view_of(n, 1)
 }
 
 /// Peer 1 founds a group from an empty directory; group 2 (far away) links to it. Later the

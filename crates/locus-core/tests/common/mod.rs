@@ -1,7 +1,8 @@
 //! What the core's integration tests share.
 #![allow(dead_code, unreachable_pub)]
 
-use locus_core::{CallError, Config, Peer, PeerId, PeerRef, Time};
+use locus_core::message::GroupView;
+use locus_core::{CallError, Config, GroupId, Peer, PeerId, PeerRef, Time};
 use uuid::Uuid;
 
 /// Peer `n`: id `n + 1`, address `p{n}:1`.
@@ -21,4 +22,20 @@ pub fn founder() -> Peer {
     }
     assert!(p.group().is_some(), "peer 0 founded no group");
     p
+}
+
+/// Group `n`.
+pub fn gid(n: u8) -> GroupId {
+    GroupId(Uuid::from_u128(0xabc0_0000 + u128::from(n)))
+}
+
+/// Group `n` at epoch 1, led by peer `n` with no successors, of `members` members.
+pub fn view_of(n: u8, members: u32) -> GroupView {
+    GroupView {
+        group_id: gid(n),
+        epoch: 1,
+        leader: peer(n),
+        successors: Vec::new(),
+        member_count: members,
+    }
 }
