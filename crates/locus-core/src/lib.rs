@@ -14,6 +14,7 @@
 //! - [`join`]: the join walk and the locality test (Figure 10).
 //! - [`link`]: the neighbour search (Figure 11) and the inter-group cache.
 //! - `election`: the leaderless election (internal).
+//! - [`term`]: how two leaderships of one group are ordered; the bound on epochs.
 //! - [`rendezvous`]: the rendezvous point's directory of live groups.
 //! - [`event`]: what a peer reports to its driver.
 
@@ -29,6 +30,7 @@ pub mod message;
 pub mod peer;
 pub mod rendezvous;
 pub mod rng;
+pub mod term;
 pub mod time;
 
 pub use config::{Config, ConfigError};

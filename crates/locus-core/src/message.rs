@@ -243,6 +243,21 @@ pub struct Alive {
     pub roster: Vec<PeerRef>,
     /// Set when the group is merging into another: members follow that group.
     pub merge_into: Option<GroupView>,
+    /// The neighbour groups linked against partitions (random links and bridges), so that a
+    /// successor keeps their standing (at most [`MAX_NEIGHBORS`]).
+    pub partition_links: Vec<GroupId>,
+    /// The neighbour groups whose link this group opened (it may prune them for closer ones;
+    /// the others are the neighbours' to keep), at most [`MAX_NEIGHBORS`].
+    pub opened_links: Vec<GroupId>,
+}
+
+/// The answer to an `Alive`: received, and when the receiver follows another leadership of
+/// the group than the one the `Alive` names (a stale `Alive`, or a second leader after a
+/// partition), that leadership, so the sender can check it and yield to the winner.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AliveAck {
+    /// The receiver's view of the group, when it differs from the `Alive`'s.
+    pub current: Option<GroupView>,
 }
 
 /// A leadership claim in a leaderless group [0064]: the earliest timestamp wins.
@@ -367,8 +382,10 @@ pub enum Response {
     GroupMembers(GroupMembersReply),
     /// To `ConnectIntra` and `ConnectInter`.
     Connect(ConnectReply),
-    /// To `Leave` and `Alive`: received.
+    /// To `Leave`: received.
     Ack,
+    /// To `Alive`: received, with the receiver's leadership when it is another.
+    AliveAck(AliveAck),
     /// To `NewLeader`.
     NewLeader(NewLeaderReply),
     /// To `GetStatus`.

@@ -7,9 +7,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::id::{GroupId, PeerId};
-use crate::message::{AnnounceReply, Announcement, GroupView, MAX_BOOT_LIST, NeighborGroup};
+use crate::id::GroupId;
+use crate::message::{
+    AnnounceReply, Announcement, GroupView, MAX_BOOT_LIST, MeasureReply, NeighborGroup,
+};
 use crate::rng::Rng;
+use crate::term::term;
 use crate::time::Time;
 
 /// A change in the directory, for `WatchOverlay`.
@@ -126,7 +129,25 @@ impl Directory {
         }
     }
 
-    /// Records an announcement and returns the reply plus the changes it caused.
+    /// Whether the announcement needs its leader checked before [`Directory::announce`]
+    /// takes it: everything but a refresh of the entry as it stands (same leader, same epoch).
+    /// A new group, a change of leader or epoch, and an `ended` all rest on the announced
+    /// leader, and the rendezvous has only the sender's word for it: the driver (the gRPC
+    /// service, the harness) asks that leader directly with a `Measure`, and passes the
+    /// announcement on only when [`confirms`] says its reply bears it out. So a forged
+    /// announcement naming a peer that does not lead the group, or an address nobody answers
+    /// at, never enters the directory nor makes a leader step down.
+    pub fn needs_check(&self, a: &Announcement) -> bool {
+        match self.entries.get(&a.group.group_id) {
+            Some(e) => {
+                a.ended || e.view.leader.id != a.group.leader.id || e.view.epoch != a.group.epoch
+            }
+            None => !a.ended,
+        }
+    }
+
+    /// Records an announcement and returns the reply plus the changes it caused. When
+    /// [`Directory::needs_check`] says so, the caller must have confirmed it first.
     ///
     /// An announcement from an older leadership than the entry's (lower epoch, or the same
     /// epoch from a peer with a higher id) is refused with the entry's view, so that a stale
@@ -573,15 +594,25 @@ impl Directory {
     }
 }
 
-/// The order of leaderships within one group: a higher epoch wins, then the lower peer id.
-pub(crate) fn term(view: &GroupView) -> (u64, std::cmp::Reverse<PeerId>) {
-    (view.epoch, std::cmp::Reverse(view.leader.id))
+/// Whether the announced leader's own answer to a `Measure` (`None`: no answer) bears out the
+/// announcement: for a live group, it answered itself, as the leader of that group at that
+/// epoch or a later one; for an `ended` group, it no longer answers as that group's leader.
+pub fn confirms(a: &Announcement, reply: Option<&MeasureReply>) -> bool {
+    let leads = reply.is_some_and(|r| {
+        r.responder.id == a.group.leader.id
+            && r.group.as_ref().is_some_and(|v| {
+                v.group_id == a.group.group_id
+                    && v.leader.id == r.responder.id
+                    && v.epoch >= a.group.epoch
+            })
+    });
+    if a.ended { !leads } else { leads }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::id::PeerRef;
+    use crate::id::{PeerId, PeerRef};
     use uuid::Uuid;
 
     fn view(group: u128, leader: u128, epoch: u64, members: u32) -> GroupView {

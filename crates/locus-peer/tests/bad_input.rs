@@ -256,7 +256,8 @@ async fn every_rpc_refuses_malformed_requests_and_keeps_serving() {
                     leadership: many_peers(33),
                     neighbors: vec![],
                     roster: vec![],
-                    merge_into: None
+                    merge_into: None,
+                    ..Default::default()
                 }
             ),
             "leadership: 33 entries, at most 32",
@@ -273,7 +274,8 @@ async fn every_rpc_refuses_malformed_requests_and_keeps_serving() {
                     leadership: vec![],
                     neighbors: vec![],
                     roster: many_peers(257),
-                    merge_into: None
+                    merge_into: None,
+                    ..Default::default()
                 }
             ),
             "roster: 257 entries, at most 256",
@@ -290,10 +292,28 @@ async fn every_rpc_refuses_malformed_requests_and_keeps_serving() {
                     leadership: vec![],
                     neighbors: vec![],
                     roster: vec![],
-                    merge_into: None
+                    merge_into: None,
+                    ..Default::default()
                 }
             ),
             "group: missing",
+        ),
+        (
+            "Alive: an epoch above 2^48",
+            call!(
+                c,
+                alive,
+                pb::AliveRequest {
+                    caller: good_caller(),
+                    group: view(&group).map(|mut v| {
+                        v.epoch = u64::MAX;
+                        v
+                    }),
+                    seq: 1,
+                    ..Default::default()
+                }
+            ),
+            "group.epoch: epoch 18446744073709551615 above the largest, 281474976710656",
         ),
         (
             "NewLeader: no candidate",

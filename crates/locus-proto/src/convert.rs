@@ -15,6 +15,7 @@ use locus_core::message::{
     self as core, MAX_CANDIDATES, MAX_LEADERSHIP, MAX_NEIGHBORS, MAX_ROSTER, MAX_RTT,
     MAX_STATUS_LINKS, MAX_SUCCESSORS,
 };
+use locus_core::term::MAX_EPOCH;
 use locus_core::{GroupId, PeerId, PeerRef};
 use uuid::Uuid;
 
@@ -98,6 +99,41 @@ pub(crate) fn rtt(us: u64, field: &str) -> Result<Duration, ProtoError> {
 /// A round-trip time in whole microseconds (saturating; the core never exceeds [`MAX_RTT`]).
 pub(crate) fn rtt_us(rtt: Duration) -> u64 {
     u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// A leadership epoch, at most [`MAX_EPOCH`].
+pub(crate) fn epoch(epoch: u64, field: &str) -> Result<u64, ProtoError> {
+    if epoch > MAX_EPOCH {
+        return Err(ProtoError::new(
+            field,
+            Violation::EpochTooLarge {
+                epoch,
+                max: MAX_EPOCH,
+            },
+        ));
+    }
+    Ok(epoch)
+}
+
+/// A list of group ids, at most `max`.
+pub(crate) fn group_ids(
+    ids: Vec<String>,
+    max: usize,
+    field: &str,
+) -> Result<Vec<GroupId>, ProtoError> {
+    if ids.len() > max {
+        let len = ids.len();
+        return Err(ProtoError::new(field, Violation::TooMany { len, max }));
+    }
+    ids.iter()
+        .enumerate()
+        .map(|(i, s)| group_id(s, &format!("{field}[{i}]")))
+        .collect()
+}
+
+/// Group ids as the wire writes them.
+pub(crate) fn ids(ids: Vec<GroupId>) -> Vec<String> {
+    ids.iter().map(ToString::to_string).collect()
 }
 
 /// Converts every element.
@@ -191,7 +227,7 @@ impl TryFrom<pb::GroupView> for core::GroupView {
     fn try_from(g: pb::GroupView) -> Result<Self, ProtoError> {
         Ok(Self {
             group_id: group_id(&g.group_id, "group_id")?,
-            epoch: g.epoch,
+            epoch: epoch(g.epoch, "epoch")?,
             leader: required(g.leader, "leader")?,
             successors: list(g.successors, MAX_SUCCESSORS, "successors")?,
             member_count: g.member_count,
@@ -331,6 +367,8 @@ impl TryFrom<pb::GetPeerGroupMembersReply> for core::GroupMembersReply {
                 neighbors,
                 roster,
                 merge_into: None,
+                partition_links: group_ids(r.partition_links, MAX_NEIGHBORS, "partition_links")?,
+                opened_links: group_ids(r.opened_links, MAX_NEIGHBORS, "opened_links")?,
             })),
         };
         Ok(Self {
@@ -344,12 +382,18 @@ impl TryFrom<pb::GetPeerGroupMembersReply> for core::GroupMembersReply {
 
 impl From<core::GroupMembersReply> for pb::GetPeerGroupMembersReply {
     fn from(r: core::GroupMembersReply) -> Self {
-        let (alive_seq, neighbors, roster) = match r.alive {
+        let (alive_seq, neighbors, roster, partition_links, opened_links) = match r.alive {
             Some(a) => {
                 let a = Arc::unwrap_or_clone(a);
-                (a.seq, all(a.neighbors), all(a.roster))
+                (
+                    a.seq,
+                    all(a.neighbors),
+                    all(a.roster),
+                    ids(a.partition_links),
+                    ids(a.opened_links),
+                )
             }
-            None => (0, Vec::new(), Vec::new()),
+            None => (0, Vec::new(), Vec::new(), Vec::new(), Vec::new()),
         };
         Self {
             group: Some(r.group.into()),
@@ -358,6 +402,8 @@ impl From<core::GroupMembersReply> for pb::GetPeerGroupMembersReply {
             alive_seq,
             neighbors,
             roster,
+            partition_links,
+            opened_links,
         }
     }
 }
@@ -385,7 +431,7 @@ impl TryFrom<pb::NewLeaderReply> for core::NewLeaderReply {
     type Error = ProtoError;
     fn try_from(r: pb::NewLeaderReply) -> Result<Self, ProtoError> {
         Ok(Self {
-            epoch: r.epoch,
+            epoch: epoch(r.epoch, "epoch")?,
             leader: optional(r.leader, "leader")?,
         })
     }

@@ -49,6 +49,14 @@ pub enum Violation {
         /// The cap, in microseconds.
         max_us: u64,
     },
+    /// An epoch above `locus_core::term::MAX_EPOCH`: no group changes leader that often.
+    #[error("epoch {epoch} above the largest, {max}")]
+    EpochTooLarge {
+        /// The epoch received.
+        epoch: u64,
+        /// The cap.
+        max: u64,
+    },
     /// An enum left at its `*_UNSPECIFIED` value where a value is required.
     #[error("unspecified")]
     Unspecified,

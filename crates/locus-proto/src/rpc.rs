@@ -17,7 +17,8 @@ use locus_core::message::{
 use locus_core::{PeerRef, Request, Response};
 
 use crate::convert::{
-    all, group_id, link_scope, list, optional, optional_group_id, required, rtt, rtt_us,
+    all, epoch, group_id, group_ids, ids, link_scope, list, optional, optional_group_id, required,
+    rtt, rtt_us,
 };
 use crate::error::{MismatchedResponse, ProtoError, Violation};
 use crate::pb;
@@ -54,6 +55,7 @@ fn response_name(response: &Response) -> &'static str {
         Response::GroupMembers(_) => "GroupMembers",
         Response::Connect(_) => "Connect",
         Response::Ack => "Ack",
+        Response::AliveAck(_) => "AliveAck",
         Response::NewLeader(_) => "NewLeader",
         Response::Status(_) => "Status",
         Response::Nearby(_) => "Nearby",
@@ -223,10 +225,24 @@ impl Unary for pb::AliveRequest {
             neighbors: list(self.neighbors, MAX_NEIGHBORS, "neighbors")?,
             roster: list(self.roster, MAX_ROSTER, "roster")?,
             merge_into: optional(self.merge_into, "merge_into")?,
+            partition_links: group_ids(self.partition_links, MAX_NEIGHBORS, "partition_links")?,
+            opened_links: group_ids(self.opened_links, MAX_NEIGHBORS, "opened_links")?,
         };
         Ok((caller(self.caller)?, Request::Alive(alive.into())))
     }
-    reply_ack!();
+    fn reply(response: Response) -> Result<Self::Reply, MismatchedResponse> {
+        match response {
+            Response::AliveAck(ack) => Ok(pb::AliveReply {
+                current: ack.current.map(Into::into),
+            }),
+            other => Err(mismatch::<Self>(&other)),
+        }
+    }
+    fn reply_into_core(reply: Self::Reply) -> Result<Response, ProtoError> {
+        Ok(Response::AliveAck(core::AliveAck {
+            current: optional(reply.current, "current")?,
+        }))
+    }
 }
 
 impl Unary for pb::NewLeaderRequest {
@@ -235,7 +251,7 @@ impl Unary for pb::NewLeaderRequest {
     fn into_core(self) -> Result<(Option<PeerRef>, Request), ProtoError> {
         let claim = core::NewLeader {
             group_id: group_id(&self.group_id, "group_id")?,
-            epoch: self.epoch,
+            epoch: epoch(self.epoch, "epoch")?,
             round: self.round,
             candidate: required(self.candidate, "candidate")?,
             sent_at: locus_core::Time::from_micros(self.sent_at_unix_us),
@@ -434,6 +450,8 @@ impl Outgoing {
                     neighbors: all(a.neighbors),
                     roster: all(a.roster),
                     merge_into: a.merge_into.map(Into::into),
+                    partition_links: ids(a.partition_links),
+                    opened_links: ids(a.opened_links),
                 }
             }),
             Request::NewLeader(c) => Self::NewLeader(pb::NewLeaderRequest {

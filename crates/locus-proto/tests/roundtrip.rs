@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use common::{group_id, link, neighbor, peer, view, wire};
 use locus_core::message::{
-    Alive, AnnounceReply, Announcement, ConnectInterRequest, ConnectIntraRequest, ConnectReply,
-    GetBootListRequest, GetGroupMembersRequest, GetNeighborsRequest, GroupMembersReply, HandedLink,
-    Handover, LeaveRequest, LinkScope, MeasureReply, MeasureRequest, NearbyRequest, NeighborsReply,
-    NewLeader, NewLeaderReply, Role, Status,
+    Alive, AliveAck, AnnounceReply, Announcement, ConnectInterRequest, ConnectIntraRequest,
+    ConnectReply, GetBootListRequest, GetGroupMembersRequest, GetNeighborsRequest,
+    GroupMembersReply, HandedLink, Handover, LeaveRequest, LinkScope, MeasureReply, MeasureRequest,
+    NearbyRequest, NeighborsReply, NewLeader, NewLeaderReply, Role, Status,
 };
 use locus_core::{PeerRef, Request, Response, Time};
 use locus_proto::{Outgoing, Unary, pb};
@@ -98,6 +98,8 @@ fn requests() -> Vec<Request> {
                 neighbors: vec![neighbor(2), neighbor(3)],
                 roster: (1..20).map(peer).collect(),
                 merge_into: Some(view(9)),
+                partition_links: vec![group_id(2)],
+                opened_links: vec![group_id(2), group_id(3)],
             }
             .into(),
         ),
@@ -109,6 +111,8 @@ fn requests() -> Vec<Request> {
                 neighbors: vec![],
                 roster: vec![],
                 merge_into: None,
+                partition_links: vec![],
+                opened_links: vec![],
             }
             .into(),
         ),
@@ -273,6 +277,8 @@ fn every_response_round_trips_through_its_rpc() {
                         neighbors: (2..5).map(neighbor).collect(),
                         roster: vec![peer(1), peer(2), peer(3)],
                         merge_into: None,
+                        partition_links: vec![group_id(4)],
+                        opened_links: vec![group_id(2)],
                     }
                     .into(),
                 ),
@@ -293,7 +299,16 @@ fn every_response_round_trips_through_its_rpc() {
             }),
         ),
         (reply_round_trip::<pb::LeaveRequest>, Response::Ack),
-        (reply_round_trip::<pb::AliveRequest>, Response::Ack),
+        (
+            reply_round_trip::<pb::AliveRequest>,
+            Response::AliveAck(AliveAck { current: None }),
+        ),
+        (
+            reply_round_trip::<pb::AliveRequest>,
+            Response::AliveAck(AliveAck {
+                current: Some(view(1)),
+            }),
+        ),
         (
             reply_round_trip::<pb::NewLeaderRequest>,
             Response::NewLeader(NewLeaderReply {

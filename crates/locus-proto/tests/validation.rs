@@ -32,6 +32,8 @@ fn alive() -> pb::AliveRequest {
         neighbors: vec![neighbor()],
         roster: pb_peers(5),
         merge_into: None,
+        partition_links: vec![],
+        opened_links: vec![],
     }
 }
 
@@ -327,6 +329,36 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                 ..alive()
             }),
             "merge_into.successors[0].addr: empty address",
+        ),
+        // Epochs are bounded: a view at 2^64-1 could never be superseded.
+        (
+            Outgoing::Alive(pb::AliveRequest {
+                group: Some(pb::GroupView {
+                    epoch: u64::MAX,
+                    ..group_view()
+                }),
+                ..alive()
+            }),
+            "group.epoch: epoch 18446744073709551615 above the largest, 281474976710656",
+        ),
+        (
+            Outgoing::AnnounceGroup(pb::AnnounceGroupRequest {
+                caller: Some(pb_peer(1)),
+                group: Some(pb::GroupView {
+                    epoch: (1 << 48) + 1,
+                    ..group_view()
+                }),
+                neighbors: vec![],
+                ended: false,
+            }),
+            "group.epoch: epoch 281474976710657 above the largest, 281474976710656",
+        ),
+        (
+            Outgoing::Alive(pb::AliveRequest {
+                partition_links: vec!["nope".into()],
+                ..alive()
+            }),
+            "partition_links[0]: invalid UUID",
         ),
         (
             Outgoing::AnnounceGroup(pb::AnnounceGroupRequest {

@@ -16,7 +16,7 @@ use crate::message::{
     LinkScope, MAX_BOOT_LIST, MAX_CANDIDATES, MAX_NEIGHBORS, MeasureReply, NeighborGroup,
     NeighborsReply, Request, RequestError, Response, Target,
 };
-use crate::rendezvous::term;
+use crate::term::term;
 use crate::time::Time;
 
 /// Improvement rounds a leader runs back to back, per re-measurement interval, while each finds

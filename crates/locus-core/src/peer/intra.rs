@@ -23,7 +23,7 @@ use crate::message::{
     MAX_GROUP_MEMBERS, MAX_NEIGHBORS, MAX_ROSTER, NewLeader, NewLeaderReply, Request, RequestError,
     Response, Target,
 };
-use crate::rendezvous::term;
+use crate::term::term;
 use crate::time::Time;
 
 /// `Alive` rounds a new leader floods (its first and the next ones) before members rely on
@@ -481,6 +481,8 @@ impl Peer {
             neighbors,
             roster,
             merge_into,
+            partition_links: l.partition_links(),
+            opened_links: l.opened_links(),
         });
         if let GroupRole::Leading(l) = &mut g.role {
             l.alive = Some(Arc::clone(&alive));
@@ -514,6 +516,7 @@ impl Peer {
         alive: Arc<Alive>,
     ) -> Result<Response, RequestError> {
         self.apply_alive(now, from, alive, true)
+            .map(|_| Response::AliveAck(crate::message::AliveAck::default()))
     }
 
     /// Takes in an `Alive` from the flood or from a report's reply; only a flooded one is
@@ -1038,6 +1041,8 @@ impl Peer {
                             .collect(),
                         roster,
                         merge_into: None,
+                        partition_links: l.partition_links(),
+                        opened_links: l.opened_links(),
                     };
                     let mut targets = vec![successor];
                     targets.extend(links.iter().cloned());

@@ -10,7 +10,8 @@ use crate::id::{GroupId, PeerId, PeerRef};
 use crate::join::Walk;
 use crate::link::{Neighbor, Search};
 use crate::message::{
-    Alive, GroupView, HandedLink, LinkInfo, MAX_SUCCESSORS, MeasureReply, NeighborGroup,
+    Alive, GroupView, HandedLink, LinkInfo, MAX_NEIGHBORS, MAX_SUCCESSORS, MeasureReply,
+    NeighborGroup,
 };
 use crate::time::Time;
 
@@ -183,6 +184,26 @@ impl Leading {
                 successors: n.successors.clone(),
                 rtt: n.rtt,
             })
+            .collect()
+    }
+
+    /// The neighbour groups linked against partitions, for `Alive`.
+    pub(super) fn partition_links(&self) -> Vec<GroupId> {
+        self.inter
+            .iter()
+            .filter(|(_, n)| n.random)
+            .map(|(g, _)| *g)
+            .take(MAX_NEIGHBORS)
+            .collect()
+    }
+
+    /// The neighbour groups whose link this group opened, for `Alive`.
+    pub(super) fn opened_links(&self) -> Vec<GroupId> {
+        self.inter
+            .iter()
+            .filter(|(_, n)| n.opened)
+            .map(|(g, _)| *g)
+            .take(MAX_NEIGHBORS)
             .collect()
     }
 
