@@ -6,7 +6,10 @@
 //! ([`locus_core::rendezvous::Directory`]) answers boot lists and announcements.
 //!
 //! Failures are injected on a schedule: crash (silent), graceful leave, restart, partitions
-//! between sets of peers, and a message drop rate. Everything random comes from one seed,
+//! into any number of sides, the rendezvous going down and up, and a message drop rate.
+//! Forged requests from a stray sender are delivered with [`Sim::inject`]. Like the real one,
+//! the harness rendezvous takes a new group, a change of leadership or an end only once the
+//! announced leader bears it out ([`locus_core::rendezvous::confirms`]). Everything random comes from one seed,
 //! printed by [`seed`] and overridable with the `LOCUS_TEST_SEED` environment variable, so any
 //! failing run can be replayed exactly.
 //!
@@ -18,7 +21,7 @@
 pub mod check;
 mod sim;
 
-pub use sim::{Node, Sim, SimOptions};
+pub use sim::{Injection, Node, Recipient, Sim, SimOptions};
 
 /// The seed for a test: `LOCUS_TEST_SEED` if set, else `default`. Prints it, so that a failing
 /// run's output says how to replay it.

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use locus_core::message::{GetBootListRequest, Role};
-use locus_core::rendezvous::Directory;
+use locus_core::message::{GetBootListRequest, MeasureReply, Role};
+use locus_core::rendezvous::{Directory, confirms};
 use locus_core::{
-    BootSource, CallError, Config, Event, GroupId, Peer, PeerId, PeerRef, Request, RequestId,
-    Response, Rng, Target, Time,
+    BootSource, CallError, Config, Event, GroupId, Peer, PeerId, PeerRef, Request, RequestError,
+    RequestId, Response, Rng, Target, Time,
 };
 use locus_topology::LatencyModel;
 
@@ -62,6 +62,30 @@ enum Dest {
     Rendezvous,
 }
 
+/// Who receives a request injected with [`Sim::inject`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recipient {
+    /// A node, by index.
+    Node(usize),
+    /// The rendezvous.
+    Rendezvous,
+}
+
+/// A forged request delivered by [`Sim::inject`], and what its recipient answered.
+#[derive(Debug, Clone)]
+pub struct Injection {
+    /// When it was delivered.
+    pub at: Time,
+    /// Who received it.
+    pub to: Recipient,
+    /// The caller the forger claimed to be.
+    pub from: Option<PeerRef>,
+    /// What it asked.
+    pub request: Request,
+    /// The recipient's answer (it reaches nobody); `Unreachable` if the recipient was down.
+    pub result: Result<Response, CallError>,
+}
+
 #[derive(Debug)]
 enum Ev {
     Request {
@@ -103,6 +127,8 @@ pub struct Sim {
     rendezvous_up: bool,
     /// Partition label per node: messages cross only between equal labels.
     partition: Vec<u32>,
+    /// `BecameLeader` events per group.
+    leadership_changes: BTreeMap<GroupId, u64>,
     queue: BinaryHeap<Reverse<(Time, u64, usize)>>,
     slots: Vec<Option<Ev>>,
     free: Vec<usize>,
@@ -111,6 +137,10 @@ pub struct Sim {
     pub events: Vec<(Time, usize, Event)>,
     /// Calls sent, by kind of request.
     pub calls: BTreeMap<&'static str, u64>,
+    /// Every forged request delivered by [`Sim::inject`], in order.
+    pub injections: Vec<Injection>,
+    /// Announcements the rendezvous refused because the announced leader did not bear them out.
+    pub unconfirmed_announcements: u64,
 }
 
 impl std::fmt::Debug for Sim {
@@ -155,12 +185,15 @@ impl Sim {
             directory,
             rendezvous_up: true,
             partition: Vec::new(),
+            leadership_changes: BTreeMap::new(),
             queue: BinaryHeap::new(),
             slots: Vec::new(),
             free: Vec::new(),
             seq: 0,
             events: Vec::new(),
             calls: BTreeMap::new(),
+            injections: Vec::new(),
+            unconfirmed_announcements: 0,
         }
     }
 
@@ -250,16 +283,87 @@ impl Sim {
         self.push(at, Ev::Restart(i, vec![BootSource::Rendezvous]));
     }
 
-    /// Stops or starts the rendezvous now.
+    /// Schedules node `i` to restart at `at` with a fresh state (same id and address) and
+    /// join again through the given peers' addresses (for runs without a rendezvous).
+    pub fn restart_via_peers_at(&mut self, i: usize, at: Time, peers: &[usize]) {
+        let boot = peers
+            .iter()
+            .map(|p| BootSource::Peer(self.nodes[*p].peer.me().addr.to_string()))
+            .collect();
+        self.push(at, Ev::Restart(i, boot));
+    }
+
+    /// Stops or starts the rendezvous now. A stopped rendezvous answers nothing (its callers
+    /// time out) and keeps its directory, as a process that is paused would.
     pub fn set_rendezvous_up(&mut self, up: bool) {
         self.rendezvous_up = up;
     }
 
+    /// Whether the rendezvous is up.
+    pub fn rendezvous_up(&self) -> bool {
+        self.rendezvous_up
+    }
+
     /// Cuts `side` off from every other node (the rendezvous stays reachable from both sides).
     pub fn partition(&mut self, side: &[usize]) {
-        for (i, label) in self.partition.iter_mut().enumerate() {
-            *label = u32::from(side.contains(&i));
+        self.partition_sides(&[side.to_vec()]);
+    }
+
+    /// Splits the nodes into `sides`: messages cross only between nodes of one side. Nodes
+    /// named in no side form one more side together; a node named twice belongs to the last
+    /// side that names it. Replaces any earlier partition; the rendezvous stays reachable from
+    /// every side. A request already in flight is lost if its ends are apart when it arrives.
+    pub fn partition_sides(&mut self, sides: &[Vec<usize>]) {
+        self.partition.iter_mut().for_each(|l| *l = 0);
+        for (k, side) in sides.iter().enumerate() {
+            for i in side {
+                self.partition[*i] = k as u32 + 1;
+            }
         }
+    }
+
+    /// Whether messages between nodes `a` and `b` get through the current partition.
+    pub fn connected(&self, a: usize, b: usize) -> bool {
+        self.partition[a] == self.partition[b]
+    }
+
+    /// How many times a peer became leader of group `g` (`Event::BecameLeader`): successions,
+    /// elections and handovers. The founding of a group is not counted.
+    pub fn leadership_changes(&self, g: GroupId) -> u64 {
+        self.leadership_changes.get(&g).copied().unwrap_or(0)
+    }
+
+    /// Delivers `request` now from a stray sender that is not a node (a forger anywhere on
+    /// the network, cut off by no partition and subject to no loss), claiming to be `from`,
+    /// to a node or to the rendezvous. Returns the answer, which reaches nobody, and records
+    /// the delivery in [`Sim::injections`]. Whatever the recipient sends in consequence goes
+    /// through the network as usual.
+    pub fn inject(
+        &mut self,
+        to: Recipient,
+        from: Option<PeerRef>,
+        request: Request,
+    ) -> Result<Response, CallError> {
+        let now = self.now;
+        let result = match to {
+            Recipient::Node(b) if self.nodes[b].up => {
+                let r = self.nodes[b]
+                    .peer
+                    .handle_request(now, from.clone(), request.clone());
+                self.flush(b);
+                r.map_err(CallError::Refused)
+            }
+            Recipient::Rendezvous if self.rendezvous_up => self.rendezvous(request.clone()),
+            _ => Err(CallError::Unreachable("not running".into())),
+        };
+        self.injections.push(Injection {
+            at: now,
+            to,
+            from,
+            request,
+            result: result.clone(),
+        });
+        result
     }
 
     /// Repairs every partition.
@@ -386,7 +490,7 @@ impl Sim {
                 let deadline = sent_at + self.opts.config.request_timeout;
                 let from = self.nodes[caller].peer.me().clone();
                 let result = match dest {
-                    Dest::Node(b) if self.nodes[b].up => {
+                    Dest::Node(b) if self.nodes[b].up && self.connected(caller, b) => {
                         let r = self.nodes[b].peer.handle_request(now, Some(from), request);
                         self.flush(b);
                         Some(r.map_err(CallError::Refused))
@@ -425,12 +529,35 @@ impl Sim {
             Request::GetBootList(GetBootListRequest { max }) => Ok(Response::BootList(
                 self.directory.boot_list(&mut self.rng, max as usize),
             )),
-            Request::AnnounceGroup(a) => Ok(Response::Announced(self.directory.announce(now, a).0)),
+            Request::AnnounceGroup(a) => {
+                // The directory takes a new group, a change of leadership or an end only once
+                // the announced leader bore it out itself. The rendezvous would probe it; here
+                // it reads the answer that leader would give right now.
+                if self.directory.needs_check(&a) {
+                    let reply = self.measure_reply(&a.group.leader.addr);
+                    if !confirms(&a, reply.as_ref()) {
+                        self.unconfirmed_announcements += 1;
+                        return Err(CallError::Refused(RequestError::Invalid(
+                            "the announced leader does not bear the announcement out".into(),
+                        )));
+                    }
+                }
+                Ok(Response::Announced(self.directory.announce(now, a).0))
+            }
             Request::ResolveGroup(g) => Ok(Response::Resolved(
                 self.directory.resolve(g).map(|e| e.view.clone()),
             )),
             _ => Err(CallError::Refused(locus_core::RequestError::Unsupported)),
         }
+    }
+
+    /// What the node at `addr` would answer to a `Measure` now, if it runs.
+    fn measure_reply(&self, addr: &str) -> Option<MeasureReply> {
+        let n = &self.nodes[*self.by_addr.get(addr)?];
+        n.up.then(|| MeasureReply {
+            responder: n.peer.me().clone(),
+            group: n.peer.group(),
+        })
     }
 
     /// Carries out everything node `i` asked for: sends its calls, records its events,
@@ -477,6 +604,9 @@ impl Sim {
             }
         }
         while let Some(e) = self.nodes[i].peer.poll_event() {
+            if let Event::BecameLeader { group, .. } = &e {
+                *self.leadership_changes.entry(*group).or_default() += 1;
+            }
             self.events.push((now, i, e));
         }
         let n = &mut self.nodes[i];
