@@ -80,3 +80,61 @@ pub fn assert_groups_are_regions(sim: &Sim) {
         );
     }
 }
+
+/// 3 regions × 8 peers formed without asking the rendezvous: node 0 founds, every later node
+/// joins through the addresses of the nodes before it, one every 0.5 s. The rendezvous is up
+/// or down (for the whole run, unless the test changes it) as `rendezvous_up` says. Runs to
+/// 40 s and asserts one group per region in steady state.
+pub fn formed_via_peers(config: Config, seed: u64, rendezvous_up: bool) -> Sim {
+    let mut sim = three_regions(config, seed);
+    sim.set_rendezvous_up(rendezvous_up);
+    for i in 0..3 * PER_REGION {
+        let earlier: Vec<usize> = (0..i).collect();
+        sim.join_via_peers_at(i, at(0.5 * i as f64), &earlier);
+    }
+    sim.run_until(at(40.0));
+    assert_steady(&sim);
+    assert_groups_are_regions(&sim);
+    sim
+}
+
+/// The one running leader of group `g` that every running node of `members` follows (as the
+/// leader of `g`), if there is exactly one such leader.
+pub fn agreed_leader(sim: &Sim, g: locus_core::GroupId, members: &[usize]) -> Option<usize> {
+    let leaders = sim.leaders().remove(&g).unwrap_or_default();
+    let [leader] = leaders[..] else {
+        return None;
+    };
+    let id = sim.nodes()[leader].peer.me().id;
+    members
+        .iter()
+        .filter(|m| sim.nodes()[**m].up)
+        .all(|m| {
+            sim.nodes()[*m]
+                .peer
+                .group()
+                .is_some_and(|v| v.group_id == g && v.leader.id == id)
+        })
+        .then_some(leader)
+}
+
+/// Runs in steps of `step` until `agreed_leader` holds for `g` and `members` or `limit` of
+/// virtual time passed; returns the leader and how long it took.
+pub fn run_until_agreed(
+    sim: &mut Sim,
+    g: locus_core::GroupId,
+    members: &[usize],
+    step: Duration,
+    limit: Duration,
+) -> Option<(usize, Duration)> {
+    let start = sim.now();
+    loop {
+        if let Some(l) = agreed_leader(sim, g, members) {
+            return Some((l, sim.now().saturating_since(start)));
+        }
+        if sim.now().saturating_since(start) >= limit {
+            return None;
+        }
+        sim.run_for(step);
+    }
+}
