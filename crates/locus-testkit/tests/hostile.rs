@@ -16,7 +16,6 @@ use common::*;
 use locus_core::message::{Alive, Announcement, GroupView, NewLeader};
 use locus_core::{CallError, Config, GroupId, PeerId, PeerRef, Request, RequestError, Time};
 use locus_testkit::{Recipient, Sim, seed};
-use uuid::Uuid;
 
 /// How long the group is watched after the forgery: several `alive_interval`s (0.5 s), more
 /// than `alive_timeout` (1.5 s) and `announce_interval` (1 s), so that whatever the forgery
@@ -74,7 +73,11 @@ fn formed(seed: u64) -> (Sim, Target) {
 /// The stranger: id 1, lower than any random id, so that it would win any tie of terms; an
 /// address no node answers on.
 fn forger() -> PeerRef {
-    PeerRef::new(PeerId(Uuid::from_u128(1)), "forger:666")
+    PeerRef::new(id("00000000-0000-0000-0000-000000000001"), "forger:666")
+}
+
+fn id(s: &str) -> PeerId {
+    s.parse().expect("a uuid")
 }
 
 fn me(sim: &Sim, i: usize) -> PeerRef {
@@ -196,7 +199,7 @@ fn alive_at_u64_max() {
 fn alive_naming_an_unreachable_leader() {
     let seed = seed(1203);
     let (mut sim, t) = formed(seed);
-    let ghost = PeerRef::new(PeerId(Uuid::from_u128(2)), "nowhere:1");
+    let ghost = PeerRef::new(id("00000000-0000-0000-0000-000000000002"), "nowhere:1");
     let req = alive(&sim, &t, view(&t, t.epoch + 1, ghost));
     forge(&mut sim, &t, req, true);
     assert_unmoved(&mut sim, &t, seed);
