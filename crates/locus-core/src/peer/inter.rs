@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::state::{Bridge, GroupRole, InterConnect, ProbeFor, Purpose, Replacing, State};
+use super::state::{
+    Bridge, CheckFor, GroupRole, InterConnect, ProbeFor, Purpose, Replacing, State,
+};
 use super::{Peer, Timer};
 use crate::event::Event;
 use crate::id::{GroupId, PeerRef};
@@ -37,6 +39,10 @@ const MAX_IMPROVE_ROUNDS: u32 = 8;
 /// grown, from a fresh random boot list, finds them. Doubling intervals catch late arrivals
 /// and keep the cost of a truly remote peer at four walks.
 pub(super) const MAX_REWALKS: u32 = 4;
+
+/// Handovers a leader holds for merging leaders that have not confirmed yet: merges into one
+/// group happen one or two at a time.
+const MAX_HELD_HANDOVERS: usize = 8;
 
 impl Peer {
     pub(super) fn on_get_neighbors(
@@ -1036,7 +1042,7 @@ impl Peer {
         );
     }
 
-    pub(super) fn on_announce_reply(&mut self, now: Time, result: Result<Response, CallError>) {
+    pub(super) fn on_announce_reply(&mut self, result: Result<Response, CallError>) {
         let Ok(Response::Announced(reply)) = result else {
             return;
         };
@@ -1047,11 +1053,13 @@ impl Peer {
         let State::Member(g) = &self.state else {
             return;
         };
+        // The directory's word is a hint: the leader it names is checked, and this leader
+        // yields only if that one answers as the group's leader with a higher term.
         if matches!(g.role, GroupRole::Leading(_))
             && newer.group_id == g.id
             && term(&newer) > term(&g.view())
         {
-            self.step_down(now, newer);
+            self.check(newer.leader, CheckFor::Leadership);
         }
     }
 
@@ -1086,13 +1094,40 @@ impl Peer {
         Some(Handover { group_id, links })
     }
 
+    /// Holds a merging leader's handover until it confirms that it followed: taking the links
+    /// over at once, as at first, moved the neighbours' links away from a group whose merge
+    /// then failed on a lost reply. At most `MAX_HELD_HANDOVERS` are held (the oldest go).
+    pub(super) fn hold_handover(&mut self, now: Time, from: &PeerRef, h: Handover) {
+        let Some(l) = self.leading_mut() else { return };
+        l.handovers.insert(from.id, (h, now));
+        while l.handovers.len() > MAX_HELD_HANDOVERS {
+            let oldest = l
+                .handovers
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(id, _)| *id);
+            if let Some(id) = oldest {
+                l.handovers.remove(&id);
+            }
+        }
+    }
+
+    /// `from` called as a member of this group: if it merged its group into this one, take
+    /// its links over now.
+    pub(super) fn confirm_handover(&mut self, from: &PeerRef) {
+        let Some(l) = self.leading_mut() else { return };
+        if let Some((h, _)) = l.handovers.remove(&from.id) {
+            self.take_over(from, h);
+        }
+    }
+
     /// A neighbour group merged into this one and handed over its links: take over those this
     /// group does not have yet, nearest first while below `max_inter_group_links`, each after
     /// measuring that its leader still leads it; for those it already has, only tell the
     /// neighbour to drop its link to the merged group. A handover is taken only from the
     /// leader of a neighbour group (the merge check runs between neighbours), so no peer can
     /// make this leader link where it pleases.
-    pub(super) fn take_over(&mut self, from: &PeerRef, h: Handover) {
+    fn take_over(&mut self, from: &PeerRef, h: Handover) {
         let max = self.cfg.max_inter_group_links as usize;
         let State::Member(g) = &mut self.state else {
             return;

@@ -11,17 +11,17 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use super::state::{GroupRole, Leading, ProbeFor, Purpose, State};
+use super::state::{CheckFor, GroupRole, Leading, ProbeFor, Purpose, State};
 use super::{Peer, Timer};
 use crate::election::{Decision, Election};
 use crate::event::Event;
 use crate::id::{GroupId, PeerId, PeerRef};
 use crate::link::Neighbor;
 use crate::message::{
-    Alive, Announcement, CallError, ConnectIntraRequest, ConnectReply, GetGroupMembersRequest,
-    GroupMembersReply, GroupView, LeaveRequest, LinkInfo, LinkScope, MAX_CANDIDATES,
-    MAX_GROUP_MEMBERS, MAX_NEIGHBORS, MAX_ROSTER, NewLeader, NewLeaderReply, Request, RequestError,
-    Response, Target,
+    Alive, AliveAck, Announcement, CallError, ConnectIntraRequest, ConnectReply,
+    GetGroupMembersRequest, GroupMembersReply, GroupView, LeaveRequest, LinkInfo, LinkScope,
+    MAX_CANDIDATES, MAX_GROUP_MEMBERS, MAX_NEIGHBORS, MAX_ROSTER, NewLeader, NewLeaderReply,
+    Request, RequestError, Response, Target,
 };
 use crate::term::term;
 use crate::time::Time;
@@ -117,6 +117,11 @@ impl Peer {
         if g.id != group_id {
             return Err(RequestError::WrongGroup(group_id));
         }
+        // A merging leader's first call as a member: its handover may be taken now.
+        self.confirm_handover(&from);
+        let State::Member(g) = &mut self.state else {
+            return Err(RequestError::NotJoined);
+        };
         if !g.intra.contains_key(&from.id) && g.intra.len() >= max {
             let referrals = g
                 .intra
@@ -215,6 +220,7 @@ impl Peer {
         if !l.members.contains_key(&from.id) && l.members.len() >= MAX_GROUP_MEMBERS {
             return Err(RequestError::Full);
         }
+        l.lost.remove(&from.id);
         if l.members.insert(from.id, (from.clone(), now)).is_none() {
             self.events.push_back(Event::MemberJoined {
                 group: g.id,
@@ -273,8 +279,12 @@ impl Peer {
             candidates,
             alive,
         };
-        if let Some(h) = req.handover {
-            self.take_over(&from, h);
+        match req.handover {
+            // Taken over once the merging leader confirms it followed (`confirm_handover`):
+            // if this reply is lost, the merge does not happen and its links stay its own.
+            Some(h) => self.hold_handover(now, &from, h),
+            None if !req.joining => self.confirm_handover(&from),
+            None => {}
         }
         Ok(Response::GroupMembers(reply))
     }
@@ -323,24 +333,36 @@ impl Peer {
                     // The leader answered: as good as an `Alive` [0063].
                     g.leadership = reply.leadership;
                     g.last_alive = now;
+                    g.succession = None;
                     self.schedule_alive_check(now);
                 }
                 if let Some(alive) = reply.alive {
-                    let _ = self.apply_alive(now, leader, alive, false);
+                    // The leader's own answer: its Alive needs no further check.
+                    let _ = self.apply_alive(now, leader, alive, false, true);
                 }
                 self.connect_intra(reply.candidates);
             }
             Err(CallError::Timeout | CallError::Unreachable(_)) => {
-                // One lost report must not cost the member its leader: ask again soon.
+                // A link that does not answer is no link; the leader is linked again once it
+                // answers. One lost report must not cost the member its leader: ask again soon.
+                let leader = g.leader.id;
+                g.intra.remove(&leader);
                 let retry = now + self.cfg.member_refresh_interval / 4;
                 if self.timers.get(&Timer::Refresh).is_some_and(|&t| t > retry) {
                     self.set_timer(Timer::Refresh, retry);
                 }
             }
+            Err(CallError::Refused(RequestError::NotLeader {
+                leader: Some(other),
+            })) => {
+                // The peer followed no longer leads: the one it names is checked, not followed.
+                self.check(other, CheckFor::Leadership);
+            }
             Err(CallError::Refused(RequestError::WrongGroup(_) | RequestError::NotJoined)) => {
                 // The leader is no longer in this group (it left, or merged away unheard):
-                // walk again, from the boot sources.
+                // close this peer's links, then walk again from the boot sources.
                 let old = g.id;
+                self.leave_group(now);
                 self.start_walk(now, Vec::new(), Some(old));
             }
             _ => {}
@@ -400,11 +422,18 @@ impl Peer {
             .filter(|(id, (_, seen))| **id != me && now.saturating_since(*seen) > member_timeout)
             .map(|(id, _)| *id)
             .collect();
+        let mut lost = Vec::new();
         for id in expired {
-            l.members.remove(&id);
+            if let Some((p, _)) = l.members.remove(&id) {
+                lost.push(p);
+            }
             g.intra.remove(&id);
             self.events.push_back(Event::MemberLeft { group, peer: id });
         }
+        l.handovers
+            .retain(|_, (_, at)| now.saturating_since(*at) <= member_timeout);
+        self.remember_lost(now, lost);
+        self.check_lost(now);
         self.repair_leadership();
         // Members hear this `Alive` in reply to their reports; it is flooded only for a few
         // rounds after a change of leadership, which the members must learn without asking.
@@ -458,7 +487,7 @@ impl Peer {
     }
 
     /// The leader's next `Alive`, kept for the replies to member reports.
-    fn build_alive(&mut self, merge_into: Option<GroupView>) -> Option<Arc<Alive>> {
+    pub(super) fn build_alive(&mut self, merge_into: Option<GroupView>) -> Option<Arc<Alive>> {
         let State::Member(g) = &mut self.state else {
             return None;
         };
@@ -501,12 +530,34 @@ impl Peer {
     }
 
     pub(super) fn on_alive_reply(&mut self, peer: PeerId, result: Result<Response, CallError>) {
-        if result.is_err() {
-            // A link that cannot take an Alive is gone; the member's next report repairs it.
-            if let State::Member(g) = &mut self.state {
-                g.intra.remove(&peer);
+        match result {
+            Ok(Response::AliveAck(AliveAck { current: Some(v) })) => {
+                // The receiver follows another leadership of the group: check it if it is
+                // higher, tell it of this one if lower.
+                if let Some(via) = self.known_peer(peer) {
+                    self.leadership_named(v, &via);
+                }
+            }
+            Ok(_) => {}
+            Err(_) => {
+                // A link that cannot take an Alive is gone; the member's next report repairs it.
+                if let State::Member(g) = &mut self.state {
+                    g.intra.remove(&peer);
+                }
             }
         }
+    }
+
+    /// The reference of a peer this one is linked to or lists, by id.
+    fn known_peer(&self, id: PeerId) -> Option<PeerRef> {
+        let State::Member(g) = &self.state else {
+            return None;
+        };
+        g.intra
+            .get(&id)
+            .map(|l| l.peer.clone())
+            .or_else(|| g.leadership.iter().find(|p| p.id == id).cloned())
+            .or_else(|| g.roster().iter().find(|p| p.id == id).cloned())
     }
 
     pub(super) fn on_alive(
@@ -515,18 +566,23 @@ impl Peer {
         from: PeerRef,
         alive: Arc<Alive>,
     ) -> Result<Response, RequestError> {
-        self.apply_alive(now, from, alive, true)
-            .map(|_| Response::AliveAck(crate::message::AliveAck::default()))
+        self.apply_alive(now, from, alive, true, false)
     }
 
-    /// Takes in an `Alive` from the flood or from a report's reply; only a flooded one is
-    /// forwarded through the group's mesh.
+    /// Takes in an `Alive` from the flood (`forward`: passed on through the group's mesh) or
+    /// from a report's reply (`direct`: the leader's own answer to this peer).
+    ///
+    /// The safety rules (`peer::leadership`): an `Alive` of the leadership this peer follows
+    /// refreshes its replica; a stale one is answered with this peer's view; a newer one is
+    /// followed only once its leader answered a check, unless it is the leader's own answer;
+    /// one that hands the group to this peer is taken once the old leader no longer leads.
     fn apply_alive(
         &mut self,
         now: Time,
         from: PeerRef,
         alive: Arc<Alive>,
         forward: bool,
+        direct: bool,
     ) -> Result<Response, RequestError> {
         let me = self.me.clone();
         let State::Member(g) = &mut self.state else {
@@ -535,46 +591,51 @@ impl Peer {
         if alive.group.group_id != g.id {
             return Err(RequestError::WrongGroup(alive.group.group_id));
         }
-        let theirs = term(&alive.group);
-        let mine = (g.epoch, std::cmp::Reverse(g.leader.id));
-        if theirs < mine {
-            return Ok(Response::Ack);
-        }
-        let newer = theirs > mine;
-        if newer {
+        let ack = |current| Ok(Response::AliveAck(AliveAck { current }));
+        let same = alive.group.leader.id == g.leader.id && alive.group.epoch == g.epoch;
+        let mut newer = false;
+        if !same {
+            if term(&alive.group) < term(&g.view()) {
+                // Stale: say which leadership this peer follows, so the sender checks it.
+                return ack(Some(g.view()));
+            }
+            if !(direct && alive.group.leader.id == from.id) {
+                if alive.group.leader.id == me.id {
+                    // A handover to this peer, at the next epoch only.
+                    if alive.group.epoch == g.epoch.saturating_add(1) {
+                        self.start_handover_check();
+                    }
+                } else {
+                    self.check(alive.group.leader.clone(), CheckFor::Leadership);
+                }
+                return ack(None);
+            }
+            newer = true;
             g.epoch = alive.group.epoch;
             g.leader = alive.group.leader.clone();
             g.seq = 0;
         }
         if alive.seq <= g.seq {
-            return Ok(Response::Ack);
+            return ack(None);
+        }
+        if matches!(g.role, GroupRole::Leading(_)) {
+            // This leader's own Alive, come back round the mesh.
+            return ack(None);
         }
         g.seq = alive.seq;
         g.leadership = alive.leadership.clone();
         g.replica = Some(Arc::clone(&alive));
         g.last_alive = now;
+        g.succession = None;
         let group = g.id;
-        let was_leading = matches!(g.role, GroupRole::Leading(_));
-        let handover = newer && alive.group.leader.id == me.id;
-        if handover {
-            // The old leader handed the group to this peer.
-            self.become_leader(now, alive.group.epoch, &[from.id]);
-            return Ok(Response::Ack);
-        }
         if !matches!(g.role, GroupRole::Follower) {
             g.role = GroupRole::Follower;
             for t in [Timer::ElectionBackoff, Timer::ElectionDecide] {
                 self.cancel_timer(t);
             }
-            self.cancel_leading_timers();
             self.set_timer(Timer::Refresh, now + self.cfg.member_refresh_interval);
         }
-        if was_leading {
-            self.events.push_back(Event::SteppedDown {
-                group,
-                leader: alive.group.leader.clone(),
-            });
-        } else if newer {
+        if newer {
             self.events.push_back(Event::LeaderChanged {
                 group,
                 leader: alive.group.leader.clone(),
@@ -583,7 +644,7 @@ impl Peer {
         }
         // Forward through the group's mesh [0063].
         let State::Member(g) = &self.state else {
-            return Ok(Response::Ack);
+            return ack(None);
         };
         if forward {
             let targets: Vec<PeerRef> = g.intra.values().map(|l| l.peer.clone()).collect();
@@ -596,30 +657,13 @@ impl Peer {
                 from: group,
                 into: into.group_id,
             });
+            self.leave_group(now);
             self.start_walk(now, vec![(into.group_id, into.leader)], Some(group));
         }
-        Ok(Response::Ack)
+        ack(None)
     }
 
     // ---- succession and election ----
-
-    pub(super) fn on_alive_check(&mut self, now: Time) {
-        let State::Member(g) = &self.state else {
-            return;
-        };
-        if !matches!(g.role, GroupRole::Follower) {
-            return;
-        }
-        match g.leadership.iter().position(|p| p.id == self.me.id) {
-            Some(i) if i >= 1 => {
-                // Everyone before this peer on the list is presumed gone [0063].
-                let dead: Vec<PeerId> = g.leadership[..i].iter().map(|p| p.id).collect();
-                let epoch = g.epoch.saturating_add(1);
-                self.become_leader(now, epoch, &dead);
-            }
-            _ => self.start_election(now),
-        }
-    }
 
     /// Takes over the group at `epoch`: by succession, election or handover. `dead` are the
     /// peers presumed gone.
@@ -648,7 +692,19 @@ impl Peer {
                 list.push(p.clone());
             }
         }
+        let lost: Vec<PeerRef> = g
+            .leadership
+            .iter()
+            .chain(std::iter::once(&g.leader))
+            .filter(|p| dead.contains(&p.id))
+            .cloned()
+            .collect();
         g.leadership = list;
+        // The links keep their standing: a partition link stays one, and only links this
+        // group opened may be pruned for closer ones.
+        let (partition, opened) = g.replica.as_ref().map_or((&[][..], &[][..]), |a| {
+            (&a.partition_links[..], &a.opened_links[..])
+        });
         for n in g.neighbors() {
             leading.inter.insert(
                 n.group_id,
@@ -656,20 +712,23 @@ impl Peer {
                     leader: n.leader.clone(),
                     successors: n.successors.clone(),
                     rtt: n.rtt,
-                    random: false,
+                    random: partition.contains(&n.group_id),
                     member_count: 0,
-                    opened: false,
+                    opened: opened.contains(&n.group_id),
                 },
             );
         }
         for id in dead {
             g.intra.remove(id);
         }
+        g.succession = None;
+        g.handover = None;
         // This round's flood and the next ones tell the members the new leader.
         leading.floods_left = LEADERSHIP_FLOODS;
         g.role = GroupRole::Leading(Box::new(leading));
         let group = g.id;
         self.events.push_back(Event::BecameLeader { group, epoch });
+        self.remember_lost(now, lost);
         self.start_leading_timers(now);
         self.relink_neighbors();
         self.send_alive(None);
@@ -752,8 +811,16 @@ impl Peer {
                     .collect();
                 self.become_leader(now, epoch, &dead);
             }
-            Decision::Winner(w) => self.follow(now, w, epoch, false),
-            Decision::Collision | Decision::Empty => {
+            Decision::Winner(w) if e.awaiting.is_none() => {
+                // Follow the winner once it answers as leader: its first Alive brings the
+                // check about, and so does this one if it has taken over already. If neither
+                // has happened within the alive timeout, the round is run again.
+                e.awaiting = Some(w.id);
+                let wait = self.cfg.alive_timeout;
+                self.set_timer(Timer::ElectionDecide, now + wait);
+                self.check(w, CheckFor::Leadership);
+            }
+            Decision::Winner(_) | Decision::Collision | Decision::Empty => {
                 e.next_round();
                 let wait = self.random_delay(self.cfg.leaderless_backoff);
                 self.set_timer(Timer::ElectionBackoff, now + wait);
@@ -765,7 +832,7 @@ impl Peer {
     /// With `bridge`, the link is opened even at the link target (see [`Peer::bridge_to`]):
     /// this peer learnt of a leadership other than the one it was in, so the members it links
     /// to may all be on the side that lost it.
-    fn follow(&mut self, now: Time, leader: PeerRef, epoch: u64, bridge: bool) {
+    pub(super) fn follow(&mut self, now: Time, leader: PeerRef, epoch: u64, bridge: bool) {
         let State::Member(g) = &mut self.state else {
             return;
         };
@@ -831,13 +898,16 @@ impl Peer {
         true
     }
 
+    /// A leadership claim [0064]. A leader answers with its own view and never steps down on
+    /// a claim; so does a member that hears its leader, or that is asked about an epoch other
+    /// than the next one. Only a member whose leader has been silent for `alive_timeout` joins
+    /// an election for the next epoch; an electing member counts claims of its own election
+    /// only (this epoch, this round or the next), so a stray claim cannot move it elsewhere.
     pub(super) fn on_new_leader(
         &mut self,
         now: Time,
-        from: PeerRef,
         claim: NewLeader,
     ) -> Result<Response, RequestError> {
-        let _ = from;
         let alive_timeout = self.cfg.alive_timeout;
         let decide_in = self.cfg.collision_window * 2;
         let me = self.me.clone();
@@ -847,16 +917,26 @@ impl Peer {
         if claim.group_id != g.id {
             return Err(RequestError::WrongGroup(claim.group_id));
         }
-        let view = match &mut g.role {
-            GroupRole::Leading(_) if claim.epoch <= g.epoch => Some((g.epoch, me.clone())),
+        let answer = |epoch, leader| {
+            Ok(Response::NewLeader(NewLeaderReply {
+                epoch,
+                leader: Some(leader),
+            }))
+        };
+        match &mut g.role {
+            GroupRole::Leading(_) => return answer(g.epoch, me),
             GroupRole::Follower
                 if now.saturating_since(g.last_alive) < alive_timeout
-                    && claim.epoch <= g.epoch.saturating_add(1) =>
+                    || claim.epoch != g.epoch.saturating_add(1) =>
             {
-                Some((g.epoch, g.leader.clone()))
+                return answer(g.epoch, g.leader.clone());
             }
             GroupRole::Electing(e) => {
-                if e.on_claim(&claim) && e.decide_at.is_none() {
+                if claim.epoch == e.epoch
+                    && claim.round <= e.round.saturating_add(1)
+                    && e.on_claim(&claim)
+                    && e.decide_at.is_none()
+                {
                     e.decide_at = Some(now + decide_in);
                     self.timers.insert(Timer::ElectionDecide, now + decide_in);
                     if !e.claimed {
@@ -868,24 +948,16 @@ impl Peer {
                     leader: None,
                 }));
             }
-            _ => None,
-        };
-        if let Some((epoch, leader)) = view {
-            return Ok(Response::NewLeader(NewLeaderReply {
-                epoch,
-                leader: Some(leader),
-            }));
+            GroupRole::Follower => {}
         }
-        // This peer's leadership is older than the claim's: join the election.
-        let was_leading = matches!(g.role, GroupRole::Leading(_));
+        // The leader has been silent too long and the claim is for the next epoch: join the
+        // election.
         let mut e = Election::new(claim.epoch);
         e.on_claim(&claim);
         e.decide_at = Some(now + decide_in);
         g.role = GroupRole::Electing(e);
+        g.succession = None;
         let group = g.id;
-        if was_leading {
-            self.cancel_leading_timers();
-        }
         for t in [Timer::AliveCheck, Timer::ElectionBackoff] {
             self.cancel_timer(t);
         }
@@ -900,16 +972,17 @@ impl Peer {
         }))
     }
 
-    pub(super) fn on_claim_reply(&mut self, now: Time, result: Result<Response, CallError>) {
+    pub(super) fn on_claim_reply(&mut self, result: Result<Response, CallError>) {
         let Ok(Response::NewLeader(reply)) = result else {
             return;
         };
         let Some(leader) = reply.leader else { return };
         let me = self.me.id;
         let Some(e) = self.election_mut() else { return };
-        // Someone still hears a leader at least as new as the one this peer lost: follow it.
+        // Someone still hears a leader at least as new as the one this peer lost: check it,
+        // and follow it if it answers as leader (`leader_answered`).
         if leader.id != me && reply.epoch.saturating_add(1) >= e.epoch {
-            self.follow(now, leader, reply.epoch, true);
+            self.check(leader, CheckFor::Leadership);
         }
     }
 
@@ -1074,10 +1147,5 @@ impl Peer {
                 Purpose::Ignore,
             );
         }
-    }
-
-    /// A newer leadership of this peer's group exists (the rendezvous said so): follow it.
-    pub(super) fn step_down(&mut self, now: Time, view: GroupView) {
-        self.follow(now, view.leader, view.epoch, true);
     }
 }

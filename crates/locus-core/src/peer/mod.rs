@@ -11,12 +11,13 @@
 //! After every `handle_*` call and command, drain transmits and events and re-read the timeout.
 //!
 //! The engine's parts live in submodules by procedure: [`joining`] (Figure 10 and founding),
-//! [`intra`] (Alive, succession, election, membership), [`inter`] (Figure 11, re-measurement,
-//! leader replacement, merge).
+//! [`intra`] (Alive, election, membership), [`leadership`] (the safety rules: checks, succession,
+//! handover, lost peers), [`inter`] (Figure 11, re-measurement, leader replacement, merge).
 
 mod inter;
 mod intra;
 mod joining;
+mod leadership;
 mod state;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -68,11 +69,13 @@ pub(crate) enum Timer {
     Announce,
     /// Leader: re-measure neighbours [0048], re-enter Figure 11 if below target, check merges.
     Remeasure,
+    /// A leadership check's deadline passed (`leadership::check_timeout`): it failed.
+    CheckDeadline,
 }
 
 impl Timer {
     /// Every timer, in firing order for timers due at the same instant.
-    const ALL: [Timer; 9] = [
+    const ALL: [Timer; 10] = [
         Timer::JoinDeadline,
         Timer::JoinRetry,
         Timer::Alive,
@@ -82,6 +85,7 @@ impl Timer {
         Timer::ElectionDecide,
         Timer::Announce,
         Timer::Remeasure,
+        Timer::CheckDeadline,
     ];
 }
 
@@ -122,6 +126,8 @@ pub struct Peer {
     next_request: u64,
     next_walk: u64,
     pending: BTreeMap<RequestId, Pending>,
+    /// Deadlines of the leadership checks in flight, shorter than `request_timeout`.
+    check_deadlines: BTreeMap<RequestId, Time>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     timers: Timers,
@@ -144,6 +150,7 @@ impl Peer {
             next_request: 1,
             next_walk: 1,
             pending: BTreeMap::new(),
+            check_deadlines: BTreeMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             timers: Timers::default(),
@@ -183,6 +190,7 @@ impl Peer {
         self.state = State::Idle;
         self.timers.clear();
         self.probes.clear();
+        self.check_deadlines.clear();
         self.events.push_back(Event::Left);
     }
 
@@ -286,7 +294,15 @@ impl Peer {
             Request::ConnectInter(req) => self.on_connect_inter(caller()?, req),
             Request::Leave(req) => self.on_leave(now, caller()?, req),
             Request::Alive(alive) => self.on_alive(now, caller()?, alive),
-            Request::NewLeader(claim) => self.on_new_leader(now, caller()?, claim),
+            Request::NewLeader(claim) => {
+                let from = caller()?;
+                if claim.candidate.id != from.id {
+                    return Err(RequestError::Invalid(
+                        "a leadership claim names its sender as the candidate".into(),
+                    ));
+                }
+                self.on_new_leader(now, claim)
+            }
             Request::AnnounceGroup(_) | Request::ResolveGroup(_) => Err(RequestError::Unsupported),
         }
     }
@@ -320,8 +336,12 @@ impl Peer {
             Purpose::SearchBoot => self.on_search_boot_reply(now, result),
             Purpose::RandomBoot => self.on_random_boot_reply(result),
             Purpose::Alive(peer) => self.on_alive_reply(peer, result),
-            Purpose::Claim => self.on_claim_reply(now, result),
-            Purpose::Announce => self.on_announce_reply(now, result),
+            Purpose::Check(target, why) => {
+                self.check_deadlines.remove(&id);
+                self.on_check_reply(now, target, why, result)
+            }
+            Purpose::Claim => self.on_claim_reply(result),
+            Purpose::Announce => self.on_announce_reply(result),
             Purpose::Resolve(group) => self.on_resolve_reply(now, group, result),
             Purpose::Ignore => {}
         }
@@ -346,6 +366,7 @@ impl Peer {
                 Timer::ElectionDecide => self.on_election_decide(now),
                 Timer::Announce => self.on_announce_timer(now),
                 Timer::Remeasure => self.on_remeasure_timer(now),
+                Timer::CheckDeadline => self.on_check_deadline(now),
             }
         }
     }
