@@ -152,17 +152,10 @@ fn scenario(
     Ok(())
 }
 
-/// 32 cases unless `PROPTEST_CASES` says otherwise (`ProptestConfig::with_cases` would ignore
-/// the variable, so it is read here).
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(32)
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+    // 32 cases; `proptest!` lays the `PROPTEST_*` variables over this configuration
+    // (`contextualize_config`), so `PROPTEST_CASES` overrides it.
+    #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn one_leader_per_group_after_random_failure_schedules(
