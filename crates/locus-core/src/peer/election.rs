@@ -78,7 +78,7 @@ impl Peer {
         g.succession = None;
         g.handover = None;
         // This round's flood and the next ones tell the members the new leader.
-        leading.floods_left = LEADERSHIP_FLOODS;
+        leading.heartbeat.floods_left = LEADERSHIP_FLOODS;
         g.role = GroupRole::Leading(Box::new(leading));
         let group = g.id;
         self.events.push_back(Event::BecameLeader { group, epoch });

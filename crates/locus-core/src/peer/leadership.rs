@@ -198,7 +198,7 @@ impl Peer {
         let me = self.me.id;
         let alive = match &self.state {
             State::Member(g) => match &g.role {
-                GroupRole::Leading(l) => l.alive.clone(),
+                GroupRole::Leading(l) => l.heartbeat.latest.clone(),
                 _ => None,
             },
             _ => None,
