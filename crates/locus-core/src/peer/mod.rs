@@ -19,6 +19,8 @@ mod intra;
 mod joining;
 mod leadership;
 mod state;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
