@@ -63,7 +63,11 @@ impl Peer {
         let State::Member(g) = &mut self.state else {
             return;
         };
-        if g.checking.len() >= MAX_CHECKS || !g.checking.insert((target.id, why)) {
+        // The cap bounds what others can make this peer send (views to check, lost peers);
+        // a successor's and a handover's own checks, at most one per leadership list entry,
+        // must never be dropped, or the succession would wait for an answer that never comes.
+        let own = matches!(why, CheckFor::Succession | CheckFor::Handover);
+        if (!own && g.checking.len() >= MAX_CHECKS) || !g.checking.insert((target.id, why)) {
             return;
         }
         let id = RequestId(self.next_request);
@@ -198,7 +202,7 @@ impl Peer {
         let me = self.me.id;
         let alive = match &self.state {
             State::Member(g) => match &g.role {
-                GroupRole::Leading(l) => l.alive.clone(),
+                GroupRole::Leading(l) => l.heartbeat.latest.clone(),
                 _ => None,
             },
             _ => None,

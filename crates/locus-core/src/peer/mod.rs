@@ -10,15 +10,32 @@
 //!
 //! After every `handle_*` call and command, drain transmits and events and re-read the timeout.
 //!
-//! The engine's parts live in submodules by procedure: [`joining`] (Figure 10 and founding),
-//! [`intra`] (Alive, election, membership), [`leadership`] (the safety rules: checks, succession,
-//! handover, lost peers), [`inter`] (Figure 11, re-measurement, leader replacement, merge).
+//! The engine's parts live in submodules by procedure, each an `impl Peer` block:
+//! - joining: [`joining`] (Figure 10's walk, entering a group, founding one);
+//! - within a group: [`membership`] (roster, reports, intra-group links), [`alive`] (the
+//!   heartbeat and its replica), [`election`] (becoming leader, following, the leaderless
+//!   election), [`leadership`] (the safety rules: checks, succession, handover, lost peers),
+//!   [`leave`] (graceful leave);
+//! - between groups: [`inter`] (inter-group connections), [`search`] (Figure 11), [`bridge`]
+//!   (partition links), [`remeasure`] (re-measurement, replacement, re-walks), [`merge`]
+//!   (group merge), [`announce`] (the rendezvous entry);
+//! - [`state`]: the data all of them share.
 
+mod alive;
+mod announce;
+mod bridge;
+mod election;
 mod inter;
-mod intra;
 mod joining;
 mod leadership;
+mod leave;
+mod membership;
+mod merge;
+mod remeasure;
+mod search;
 mod state;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
