@@ -23,17 +23,15 @@ const PARTITIONS: [Duration; 4] = [
 ];
 
 /// The longest gap between two re-checks of a lost peer, in `alive_interval`s: the core's
-/// `peer::leadership::MAX_LOST_GAP` (private there; "a partition that heals is noticed
-/// within that"). A leader re-checks the peers it lost with a doubling gap up to this.
+/// `MAX_LOST_GAP` (private to `peer::leadership`).
 const LOST_GAP_INTERVALS: u32 = 16;
 
 /// The bound on healing, from the moment the cut heals until one leader of the group is
-/// followed by every member. Without the rendezvous the two sides meet when a leader next
-/// re-checks a peer it lost: within `LOST_GAP_INTERVALS · alive_interval` (8 s at `test`).
-/// From then on it is a failover: the lower term yields to the checked higher one and its
-/// members follow within `alive_timeout + alive_interval`. With the rendezvous up, the
-/// losing leader hears of the winner at its next announcement (`announce_interval`, as a
-/// `superseded_by` hint that it checks) if no re-check came first. Measured (virtual time,
+/// followed by every member, as `docs/protocol.md` (safety rule 5) states it: the two sides
+/// meet when a leader next re-checks a peer it lost, within `MAX_LOST_GAP · alive_interval`
+/// (8 s at `test`), or with the rendezvous up at the losing leader's next announcement
+/// (`announce_interval`), whose `superseded_by` it checks; the check of the winner and the
+/// members' next reports take the rest, within `alive_timeout`. Measured (virtual time,
 /// printed): 1.75–5.25 s with the rendezvous down, 0.75–1.25 s with it up.
 fn heal_bound(cfg: &Config, rendezvous_up: bool) -> Duration {
     let meet = if rendezvous_up {
@@ -41,7 +39,7 @@ fn heal_bound(cfg: &Config, rendezvous_up: bool) -> Duration {
     } else {
         cfg.alive_interval * LOST_GAP_INTERVALS
     };
-    meet + cfg.alive_timeout + cfg.alive_interval
+    meet + cfg.alive_timeout
 }
 
 /// The bound on failover after a leader crash: the members notice within `alive_timeout`,
