@@ -240,3 +240,61 @@ proptest! {
         scenario(seed, start_up, final_up, chaos_s, ops)?;
     }
 }
+
+/// Found by the property test (seed 7489677004224838749), rendezvous down at the end: nested
+/// cuts leave peer 3 leading only peer 0 of region 0's group, the others follow their own
+/// leaderships; peer 3 crashes and peer 0 succeeds it alone (epoch 3), with only the dead
+/// peer 3 to re-check; peer 12 ends up leading the rest (epoch 5) with no lost peer at all.
+/// After the cuts heal the two leaderships must still meet.
+#[test]
+fn two_leaderships_that_lost_no_live_peer_of_each_other_still_meet() {
+    let seed = locus_testkit::seed(7489677004224838749);
+    let sides = |v: [u8; 24]| Op::Sides { labels: v.to_vec() };
+    let mut ops = vec![
+        (
+            364,
+            sides([
+                2, 2, 1, 1, 1, 2, 2, 1, 2, 1, 1, 1, 0, 0, 1, 1, 0, 0, 1, 0, 2, 2, 1, 1,
+            ]),
+        ),
+        (9439, Op::Rendezvous(true)),
+        (10641, Op::Heal),
+        (22981, Op::Heal),
+        (
+            25570,
+            sides([
+                0, 0, 2, 0, 0, 0, 2, 1, 0, 1, 1, 0, 2, 2, 1, 1, 0, 2, 1, 1, 2, 1, 1, 1,
+            ]),
+        ),
+        (38737, Op::Restart(9)),
+        (46182, Op::Crash(7)),
+        (53869, Op::Crash(3)),
+        (
+            57477,
+            sides([
+                0, 1, 1, 2, 2, 2, 2, 0, 2, 2, 2, 1, 1, 0, 0, 1, 0, 2, 0, 1, 2, 2, 0, 0,
+            ]),
+        ),
+        (
+            64584,
+            Op::SplitGroup {
+                region: 0,
+                mask: 210,
+            },
+        ),
+        (
+            64952,
+            sides([
+                0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 2, 1, 1, 2, 1, 2, 2, 0, 0, 1, 0, 0, 2, 2,
+            ]),
+        ),
+    ];
+    let (sim, measures) = run_schedule(seed, false, false, 67, &mut ops);
+    let violations = quiet_violations(&sim, measures);
+    assert!(
+        violations.is_empty(),
+        "seed {seed} at {:?}:\n{}",
+        sim.now(),
+        violations.join("\n")
+    );
+}
