@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::id::PeerRef;
+use crate::id::{PeerId, PeerRef};
 use crate::message::NewLeader;
 use crate::time::Time;
 
@@ -29,6 +29,8 @@ pub(crate) struct Election {
     pub(crate) claimed: bool,
     /// When this round is decided, once a claim was sent or heard.
     pub(crate) decide_at: Option<Time>,
+    /// The round was decided for another peer: this one waits to hear it lead.
+    pub(crate) awaiting: Option<PeerId>,
     claims: Vec<(Time, PeerRef)>,
 }
 
@@ -40,6 +42,7 @@ impl Election {
             round: 0,
             claimed: false,
             decide_at: None,
+            awaiting: None,
             claims: Vec::new(),
         }
     }
@@ -49,6 +52,7 @@ impl Election {
         self.round = self.round.saturating_add(1);
         self.claimed = false;
         self.decide_at = None;
+        self.awaiting = None;
         self.claims.clear();
     }
 
@@ -63,6 +67,7 @@ impl Election {
             self.round = claim.round;
             self.claimed = false;
             self.decide_at = None;
+            self.awaiting = None;
             self.claims.clear();
         }
         if !self.claims.iter().any(|(_, p)| p.id == claim.candidate.id) {
@@ -90,7 +95,6 @@ impl Election {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::id::PeerId;
     use uuid::Uuid;
 
     fn peer(n: u128) -> PeerRef {

@@ -42,11 +42,16 @@ pub enum Verdict {
     LeaderTooFar,
     /// At least one neighbour's supplied and measured distances differ by the threshold or more.
     Mismatch,
+    /// Fewer neighbours than [`MIN_MEASURED_SHARE`] answered the caller: no evidence either way.
+    TooFewAnswered,
 }
 
 /// The locality test of [0050]: a group is in the caller's locality when, for every neighbour
 /// group, the distance the group supplied and the distance the caller measured differ by less
-/// than `threshold`. Neighbours the caller could not reach are left out of the comparison.
+/// than `threshold`. Neighbours the caller could not reach are left out of the comparison, but
+/// at least half of the neighbours must have answered ([`MIN_MEASURED_SHARE`]): a group whose
+/// neighbours mostly did not answer (stale leaders, a partition, addresses that lead nowhere)
+/// has given no evidence of where it is, and an unreachable neighbour must not be a way to pass.
 ///
 /// Two checks on the direct distance to the leader come first (DESIGN §3, each a switch):
 /// `max_leader_rtt`, the leader-distance guard — without it a group with no neighbours passes
@@ -66,18 +71,29 @@ pub fn locality_test(
     if direct_rtt.is_some_and(|direct| leader_rtt < direct) {
         return Verdict::Local;
     }
-    let all_close = pairs
-        .into_iter()
-        .all(|(supplied, measured)| match measured {
-            Some(m) => supplied.abs_diff(m) < threshold,
+    let (mut total, mut answered) = (0usize, 0usize);
+    let all_close = pairs.into_iter().all(|(supplied, measured)| {
+        total += 1;
+        match measured {
+            Some(m) => {
+                answered += 1;
+                supplied.abs_diff(m) < threshold
+            }
             None => true,
-        });
-    if all_close {
-        Verdict::Local
-    } else {
+        }
+    });
+    if !all_close {
         Verdict::Mismatch
+    } else if answered * MIN_MEASURED_SHARE.1 < total * MIN_MEASURED_SHARE.0 {
+        Verdict::TooFewAnswered
+    } else {
+        Verdict::Local
     }
 }
+
+/// The least share of a group's neighbours (numerator, denominator) that must have answered
+/// the caller's probes for the locality test to pass on them (docs/decisions.md).
+pub const MIN_MEASURED_SHARE: (usize, usize) = (1, 2);
 
 /// The walk's parameters, taken from [`crate::Config`].
 #[derive(Debug, Clone)]
@@ -488,6 +504,26 @@ mod tests {
         assert_eq!(
             locality_test(ms(10), Some(ms(20)), None, ms(1), noisy),
             Verdict::Mismatch
+        );
+    }
+
+    #[test]
+    fn a_group_whose_neighbours_mostly_did_not_answer_does_not_pass() {
+        // One of three answered: not enough evidence, whatever the one says.
+        assert_eq!(
+            locality_test(
+                ms(10),
+                None,
+                None,
+                ms(1),
+                [(ms(80), None), (ms(90), None), (ms(40), Some(ms(41)))]
+            ),
+            Verdict::TooFewAnswered
+        );
+        // Unreachable neighbours are no way to pass: all unanswered fails.
+        assert_eq!(
+            locality_test(ms(10), None, None, ms(1), [(ms(80), None)]),
+            Verdict::TooFewAnswered
         );
     }
 

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use locus_core::message::{AnnounceReply, ConnectIntraRequest, ConnectReply, GroupView, Target};
+use locus_core::message::{
+    AnnounceReply, ConnectIntraRequest, ConnectReply, GroupView, MeasureReply, Role, Target,
+};
 use locus_core::{CallError, Config, Peer, Request, RequestId, Response, Time};
 
 mod common;
@@ -32,8 +34,13 @@ fn leader_with_links(members: u8) -> Peer {
 }
 
 /// Runs timers until the peer announces its group, and answers that a newer leadership of it
-/// exists, led by peer 20. Returns the intra-group connections the peer then asks for.
+/// exists, led by peer 20; the peer checks peer 20, which answers as that leader when
+/// `answers`. Returns the intra-group connections the peer then asks for.
 fn superseded(p: &mut Peer) -> Vec<(u8, RequestId)> {
+    superseded_by_20(p, true)
+}
+
+fn superseded_by_20(p: &mut Peer, answers: bool) -> Vec<(u8, RequestId)> {
     let view = p.group().expect("in a group");
     let newer = GroupView {
         epoch: view.epoch + 1,
@@ -59,10 +66,30 @@ fn superseded(p: &mut Peer) -> Vec<(u8, RequestId)> {
                 now,
                 id,
                 Ok(Response::Announced(AnnounceReply {
-                    superseded_by: Some(newer),
+                    superseded_by: Some(newer.clone()),
                     bridge: Vec::new(),
                 })),
             );
+            // The directory's word is only a hint: the peer asks peer 20 itself.
+            let mut checked = false;
+            while let Some(t) = p.poll_transmit() {
+                if matches!(&t.to, Target::Peer(to) if *to == peer(20))
+                    && matches!(t.request, Request::Measure(_))
+                {
+                    checked = true;
+                    let result = if answers {
+                        Ok(Response::Measure(MeasureReply {
+                            responder: peer(20),
+                            group: Some(newer.clone()),
+                        }))
+                    } else {
+                        Err(CallError::Timeout)
+                    };
+                    p.handle_response(now, t.id, result);
+                    break;
+                }
+            }
+            assert!(checked, "the peer checks the leader the directory names");
             return connections(p);
         }
     }
@@ -114,4 +141,14 @@ fn a_refused_bridge_takes_one_of_the_members_named_instead() {
         vec![30],
         "one bridge, not the linked member"
     );
+}
+
+#[test]
+fn a_leader_does_not_step_down_for_a_superseding_entry_whose_leader_does_not_answer() {
+    let mut p = leader_with_links(2);
+    let before = p.group().expect("leads");
+    assert!(superseded_by_20(&mut p, false).is_empty());
+    assert_eq!(p.role(), Role::Leader);
+    let after = p.group().expect("leads");
+    assert_eq!((after.leader, after.epoch), (before.leader, before.epoch));
 }

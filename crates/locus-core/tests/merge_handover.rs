@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use locus_core::message::{
-    ConnectInterRequest, ConnectReply, GetGroupMembersRequest, GroupView, HandedLink, Handover,
-    MeasureReply, NeighborGroup,
+    ConnectInterRequest, ConnectIntraRequest, ConnectReply, GetGroupMembersRequest, GroupView,
+    HandedLink, Handover, MeasureReply, NeighborGroup,
 };
 use locus_core::{CallError, Config, GroupId, Peer, Request, Response, Target, Time};
 
@@ -119,6 +119,26 @@ fn the_absorbing_leader_takes_over_the_merged_groups_links() {
         }),
     );
     assert!(matches!(reply, Ok(Response::GroupMembers(_))));
+    // Nothing is taken over before the merging leader confirms that it followed: if the
+    // reply were lost, its group would stay, with its links.
+    assert!(
+        linked(&a).contains(&gid(2)),
+        "the merging group stays a neighbour until it confirms"
+    );
+    let early = answer_all(&mut a, now + ms(3), |_| None);
+    assert!(
+        !early
+            .iter()
+            .any(|(to, _)| matches!(to, Target::Peer(p) if p.id == peer(3).id)),
+        "no handed-over link is touched before the confirmation: {early:?}"
+    );
+    // Peer 2, now a member, links to its new leader: the confirmation.
+    let reply = a.handle_request(
+        now + ms(4),
+        Some(peer(2)),
+        Request::ConnectIntra(ConnectIntraRequest { group_id: own }),
+    );
+    assert!(matches!(reply, Ok(Response::Connect(_))), "{reply:?}");
     assert!(
         !linked(&a).contains(&gid(2)),
         "the merged group is part of this one now"

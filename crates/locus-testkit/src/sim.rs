@@ -87,6 +87,8 @@ enum Ev {
     Join(usize, Vec<BootSource>),
     Crash(usize),
     Leave(usize),
+    /// The end of a leave's grace: the process exits, unless it was restarted meanwhile.
+    Exit(usize, u32),
     Restart(usize, Vec<BootSource>),
 }
 
@@ -318,7 +320,8 @@ impl Sim {
                 n.peer.join(now, boot);
                 self.flush(i);
             }
-            Ev::Crash(i) => {
+            Ev::Exit(i, incarnation) if self.nodes[i].incarnation != incarnation => {}
+            Ev::Crash(i) | Ev::Exit(i, _) => {
                 let n = &mut self.nodes[i];
                 n.up = false;
                 n.incarnation += 1;
@@ -326,12 +329,13 @@ impl Sim {
             }
             Ev::Leave(i) => {
                 if self.nodes[i].up {
+                    // Like the peer service, which answers (as a peer in no group) through
+                    // its leave grace while its goodbye calls complete, then exits.
                     self.nodes[i].peer.leave(now);
                     self.flush(i);
-                    let n = &mut self.nodes[i];
-                    n.up = false;
-                    n.incarnation += 1;
-                    n.timer_at = None;
+                    let grace = self.opts.config.request_timeout;
+                    let incarnation = self.nodes[i].incarnation;
+                    self.push(now + grace, Ev::Exit(i, incarnation));
                 }
             }
             Ev::Restart(i, boot) => {

@@ -116,17 +116,30 @@ impl Peer {
         if l.merge.is_some() {
             return;
         }
+        // From the same boot sources as the first walk: a peer booted through other peers'
+        // addresses (a cluster whose rendezvous is down) walks again through them.
+        let sources = if self.boot.is_empty() {
+            vec![BootSource::Rendezvous]
+        } else {
+            self.boot.clone()
+        };
         l.rewalks += 1;
         l.rewalking = true;
         l.merge_target = None;
-        let mut walk = Walk::new(limits, 1);
+        let mut walk = Walk::new(limits, sources.len());
         walk.exclude(own);
         l.merge = Some((id, walk));
-        self.send(
-            Target::Rendezvous,
-            Request::GetBootList(GetBootListRequest { max }),
-            Purpose::Boot { walk: id },
-        );
+        for source in sources {
+            let to = match source {
+                BootSource::Rendezvous => Target::Rendezvous,
+                BootSource::Peer(addr) => Target::Address(addr),
+            };
+            self.send(
+                to,
+                Request::GetBootList(GetBootListRequest { max }),
+                Purpose::Boot { walk: id },
+            );
+        }
     }
 
     fn walk_mut(&mut self, id: u64) -> Option<&mut Walk> {

@@ -10,13 +10,29 @@
 //!
 //! After every `handle_*` call and command, drain transmits and events and re-read the timeout.
 //!
-//! The engine's parts live in submodules by procedure: [`joining`] (Figure 10 and founding),
-//! [`intra`] (Alive, succession, election, membership), [`inter`] (Figure 11, re-measurement,
-//! leader replacement, merge).
+//! The engine's parts live in submodules by procedure, each an `impl Peer` block:
+//! - joining: [`joining`] (Figure 10's walk, entering a group, founding one);
+//! - within a group: [`membership`] (roster, reports, intra-group links), [`alive`] (the
+//!   heartbeat and its replica), [`election`] (becoming leader, following, the leaderless
+//!   election), [`leadership`] (the safety rules: checks, succession, handover, lost peers),
+//!   [`leave`] (graceful leave);
+//! - between groups: [`inter`] (inter-group connections), [`search`] (Figure 11), [`bridge`]
+//!   (partition links), [`remeasure`] (re-measurement, replacement, re-walks), [`merge`]
+//!   (group merge), [`announce`] (the rendezvous entry);
+//! - [`state`]: the data all of them share.
 
+mod alive;
+mod announce;
+mod bridge;
+mod election;
 mod inter;
-mod intra;
 mod joining;
+mod leadership;
+mod leave;
+mod membership;
+mod merge;
+mod remeasure;
+mod search;
 mod state;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -68,11 +84,13 @@ pub(crate) enum Timer {
     Announce,
     /// Leader: re-measure neighbours [0048], re-enter Figure 11 if below target, check merges.
     Remeasure,
+    /// A leadership check's deadline passed (`leadership::check_timeout`): it failed.
+    CheckDeadline,
 }
 
 impl Timer {
     /// Every timer, in firing order for timers due at the same instant.
-    const ALL: [Timer; 9] = [
+    const ALL: [Timer; 10] = [
         Timer::JoinDeadline,
         Timer::JoinRetry,
         Timer::Alive,
@@ -82,6 +100,7 @@ impl Timer {
         Timer::ElectionDecide,
         Timer::Announce,
         Timer::Remeasure,
+        Timer::CheckDeadline,
     ];
 }
 
@@ -122,6 +141,8 @@ pub struct Peer {
     next_request: u64,
     next_walk: u64,
     pending: BTreeMap<RequestId, Pending>,
+    /// Deadlines of the leadership checks in flight, shorter than `request_timeout`.
+    check_deadlines: BTreeMap<RequestId, Time>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     timers: Timers,
@@ -144,6 +165,7 @@ impl Peer {
             next_request: 1,
             next_walk: 1,
             pending: BTreeMap::new(),
+            check_deadlines: BTreeMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             timers: Timers::default(),
@@ -183,6 +205,7 @@ impl Peer {
         self.state = State::Idle;
         self.timers.clear();
         self.probes.clear();
+        self.check_deadlines.clear();
         self.events.push_back(Event::Left);
     }
 
@@ -286,7 +309,15 @@ impl Peer {
             Request::ConnectInter(req) => self.on_connect_inter(caller()?, req),
             Request::Leave(req) => self.on_leave(now, caller()?, req),
             Request::Alive(alive) => self.on_alive(now, caller()?, alive),
-            Request::NewLeader(claim) => self.on_new_leader(now, caller()?, claim),
+            Request::NewLeader(claim) => {
+                let from = caller()?;
+                if claim.candidate.id != from.id {
+                    return Err(RequestError::Invalid(
+                        "a leadership claim names its sender as the candidate".into(),
+                    ));
+                }
+                self.on_new_leader(now, claim)
+            }
             Request::AnnounceGroup(_) | Request::ResolveGroup(_) => Err(RequestError::Unsupported),
         }
     }
@@ -320,8 +351,12 @@ impl Peer {
             Purpose::SearchBoot => self.on_search_boot_reply(now, result),
             Purpose::RandomBoot => self.on_random_boot_reply(result),
             Purpose::Alive(peer) => self.on_alive_reply(peer, result),
-            Purpose::Claim => self.on_claim_reply(now, result),
-            Purpose::Announce => self.on_announce_reply(now, result),
+            Purpose::Check(target, why) => {
+                self.check_deadlines.remove(&id);
+                self.on_check_reply(now, target, why, result)
+            }
+            Purpose::Claim => self.on_claim_reply(result),
+            Purpose::Announce => self.on_announce_reply(result),
             Purpose::Resolve(group) => self.on_resolve_reply(now, group, result),
             Purpose::Ignore => {}
         }
@@ -346,6 +381,7 @@ impl Peer {
                 Timer::ElectionDecide => self.on_election_decide(now),
                 Timer::Announce => self.on_announce_timer(now),
                 Timer::Remeasure => self.on_remeasure_timer(now),
+                Timer::CheckDeadline => self.on_check_deadline(now),
             }
         }
     }

@@ -10,7 +10,7 @@ use crate::id::{GroupId, PeerId, PeerRef};
 use crate::join::Walk;
 use crate::link::{Neighbor, Search};
 use crate::message::{
-    Alive, GroupView, HandedLink, LinkInfo, MAX_NEIGHBORS, MAX_SUCCESSORS, MeasureReply,
+    Alive, GroupView, HandedLink, Handover, LinkInfo, MAX_NEIGHBORS, MAX_SUCCESSORS, MeasureReply,
     NeighborGroup,
 };
 use crate::time::Time;
@@ -65,6 +65,14 @@ pub(super) struct Group {
     pub(super) last_alive: Time,
     /// Highest `Alive` sequence seen (or sent) in this epoch.
     pub(super) seq: u64,
+    /// Leadership checks in flight (see `peer::leadership`), at most `MAX_CHECKS`.
+    pub(super) checking: BTreeSet<(PeerId, CheckFor)>,
+    /// A successor (or a member about to elect) asking the peers before it whether any still
+    /// leads, before it takes over.
+    pub(super) succession: Option<Succession>,
+    /// An `Alive` handed the group to this peer: the old leader being asked whether it still
+    /// leads, and how many times it was asked.
+    pub(super) handover: Option<(PeerId, u8)>,
     pub(super) role: GroupRole,
 }
 
@@ -83,6 +91,9 @@ impl Group {
             refused: BTreeSet::new(),
             last_alive: now,
             seq: 0,
+            checking: BTreeSet::new(),
+            succession: None,
+            handover: None,
             role: GroupRole::Follower,
         }
     }
@@ -171,6 +182,49 @@ pub(super) struct Leading {
     /// `Alive` rounds still to flood after a change of leadership: members who missed the
     /// first flood hear a later one.
     pub(super) floods_left: u8,
+    /// Peers this leader lost (members gone silent, the leaders it succeeded), re-checked now
+    /// and then: when a partition heals, this is how two leaderships of one group meet without
+    /// the rendezvous (see `peer::leadership`).
+    pub(super) lost: BTreeMap<PeerId, Lost>,
+    /// Handovers of merging groups, taken over only once the merging leader confirms it
+    /// followed (its first call as a member of this group), by merging leader.
+    pub(super) handovers: BTreeMap<PeerId, (Handover, Time)>,
+}
+
+/// A peer a leader lost and re-checks with a doubling gap.
+#[derive(Debug, Clone)]
+pub(super) struct Lost {
+    pub(super) peer: PeerRef,
+    /// When it was lost: forgotten `LOST_MEMORY` alive intervals later.
+    pub(super) since: Time,
+    /// When it is next checked.
+    pub(super) next: Time,
+    /// The gap to the check after, in alive intervals.
+    pub(super) gap: u32,
+}
+
+/// A successor's check of the peers before it on the leadership list.
+#[derive(Debug, Clone)]
+pub(super) struct Succession {
+    /// Peers asked and not answered yet, with the attempts made.
+    pub(super) pending: BTreeMap<PeerId, (PeerRef, u8)>,
+    /// Not on the leadership list (or first without a leader): elect instead of succeeding.
+    pub(super) elect: bool,
+    /// `Group::last_alive` when the check started: anything heard since calls it off.
+    pub(super) heard: Time,
+}
+
+/// Why a peer's leadership is being checked with a direct `Measure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum CheckFor {
+    /// A view of this group names another leadership: follow it if its leader bears it out.
+    Leadership,
+    /// Succession: does a peer before this one on the leadership list still lead?
+    Succession,
+    /// A handover named this peer: does the old leader still lead?
+    Handover,
+    /// A lost peer: back, and in which leadership of this group?
+    Lost,
 }
 
 impl Leading {
@@ -264,6 +318,8 @@ pub(super) enum Purpose {
     SearchBoot,
     RandomBoot,
     Alive(PeerId),
+    /// A leadership check (`peer::leadership`): one `Measure`, with its own short deadline.
+    Check(PeerRef, CheckFor),
     Claim,
     Announce,
     Resolve(GroupId),

@@ -1,0 +1,155 @@
+//! Partition links: the random link [0039] and the bridges the rendezvous asks for when it sees
+//! part of the overlay cut off.
+
+use std::time::Duration;
+
+use super::Peer;
+use super::inter::rtt_if_leads;
+use super::state::{Bridge, InterConnect, ProbeFor, Purpose};
+use crate::id::{GroupId, PeerRef};
+use crate::message::{
+    CallError, GetBootListRequest, GroupView, MAX_BOOT_LIST, MeasureReply, Request, Response,
+    Target,
+};
+
+impl Peer {
+    pub(super) fn ask_random_link(&mut self) {
+        let wanted = self.cfg.random_inter_group_links as usize;
+        let max = self.cfg.boot_list_size;
+        let Some(l) = self.leading_mut() else { return };
+        // A random link counts at both ends, whoever opened it.
+        if l.random_pending || l.inter.values().filter(|n| n.random).count() >= wanted {
+            return;
+        }
+        l.random_pending = true;
+        self.send(
+            Target::Rendezvous,
+            Request::GetBootList(GetBootListRequest { max }),
+            Purpose::RandomBoot,
+        );
+    }
+
+    pub(super) fn on_random_boot_reply(&mut self, result: Result<Response, CallError>) {
+        let own = self.my_group_id();
+        let Some(l) = self.leading_mut() else { return };
+        let mut list = match result {
+            Ok(Response::BootList(list)) => list,
+            _ => Vec::new(),
+        };
+        list.retain(|v| Some(v.group_id) != own && !l.inter.contains_key(&v.group_id));
+        if list.is_empty() {
+            l.random_pending = false;
+            return;
+        }
+        let pick = self.rng.below(list.len() as u64) as usize;
+        let v = list.swap_remove(pick);
+        self.probe(v.leader, ProbeFor::Random(v.group_id));
+    }
+
+    pub(super) fn on_random_measured(
+        &mut self,
+        group: GroupId,
+        target: &PeerRef,
+        result: Option<(Duration, &MeasureReply)>,
+    ) {
+        let leads = rtt_if_leads(result, group);
+        match leads {
+            Some(rtt) => self.connect_inter(InterConnect {
+                group,
+                leader: target.clone(),
+                rtt,
+                random: true,
+                search: false,
+                replaces: None,
+                opened: true,
+            }),
+            None => {
+                if let Some(l) = self.leading_mut() {
+                    l.random_pending = false;
+                }
+            }
+        }
+    }
+
+    /// The rendezvous sees this group cut off from the largest part of the overlay and named
+    /// groups of that part: measure them and link to the closest one that leads its group, as
+    /// a partition link (not counted towards the target, never pruned for closeness).
+    pub(super) fn start_bridge(&mut self, candidates: Vec<GroupView>) {
+        let own = self.my_group_id();
+        let Some(l) = self.leading_mut() else { return };
+        if candidates.is_empty() || l.bridge.is_some() {
+            return;
+        }
+        let targets: Vec<GroupView> = candidates
+            .into_iter()
+            .filter(|v| Some(v.group_id) != own && !l.inter.contains_key(&v.group_id))
+            .take(MAX_BOOT_LIST)
+            .collect();
+        if targets.is_empty() {
+            return;
+        }
+        l.bridge = Some(Bridge {
+            pending: targets.len(),
+            ..Bridge::default()
+        });
+        for v in targets {
+            self.probe(v.leader, ProbeFor::Bridge(v.group_id));
+        }
+    }
+
+    pub(super) fn on_bridge_measured(
+        &mut self,
+        group: GroupId,
+        target: &PeerRef,
+        result: Option<(Duration, &MeasureReply)>,
+    ) {
+        let Some(l) = self.leading_mut() else { return };
+        let Some(b) = l.bridge.as_mut() else { return };
+        if b.pending == 0 {
+            return;
+        }
+        let leads = rtt_if_leads(result, group);
+        if let Some(rtt) = leads
+            && b.ranked.len() < MAX_BOOT_LIST
+            && b.ranked.iter().all(|(_, g, _)| *g != group)
+        {
+            b.ranked.push((rtt, group, target.clone()));
+        }
+        b.pending = b.pending.saturating_sub(1);
+        if b.pending > 0 {
+            return;
+        }
+        // Closest last, so that the next one to try is popped off the end.
+        b.ranked.sort_by_key(|x| std::cmp::Reverse(x.0));
+        self.try_next_bridge();
+    }
+
+    /// Opens the bridge to the closest named group not tried yet; a refusal (that group is at
+    /// `max_inter_group_links`, common when many cut-off groups bridge into the same few)
+    /// moves on to the next instead of leaving the part cut off until the rendezvous asks
+    /// again.
+    pub(super) fn try_next_bridge(&mut self) {
+        let Some(l) = self.leading_mut() else { return };
+        let Some(b) = l.bridge.as_mut() else { return };
+        while let Some((rtt, group, leader)) = b.ranked.pop() {
+            if l.inter.contains_key(&group) {
+                continue;
+            }
+            b.trying = Some(group);
+            self.connect_inter(InterConnect {
+                group,
+                leader,
+                rtt,
+                random: true,
+                search: false,
+                replaces: None,
+                opened: true,
+            });
+            return;
+        }
+        // Every named group refused or did not answer as a leader: say so now, so that the
+        // rendezvous can name others.
+        l.bridge = None;
+        self.announce_soon();
+    }
+}
