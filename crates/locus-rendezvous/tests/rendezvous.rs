@@ -106,12 +106,18 @@ struct Peer {
 
 impl Peer {
     async fn start(n: u128, bootstrap: &[String]) -> Peer {
+        Peer::start_with(n, bootstrap, &[]).await
+    }
+
+    /// A peer that announces itself to `rendezvous`.
+    async fn start_with(n: u128, bootstrap: &[String], rendezvous: &[String]) -> Peer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let mut config = locus_peer::Config::new(locus_core::Config::test());
         config.peer_id = Some(locus_core::PeerId(uuid::Uuid::from_u128(n)));
         config.seed = Some(n as u64);
         config.bootstrap = bootstrap.to_vec();
+        config.rendezvous = rendezvous.to_vec();
         config.leave_grace = Duration::from_secs(1);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -449,6 +455,42 @@ async fn a_forged_takeover_of_a_group_is_refused_and_the_entry_keeps_its_leader(
         group_entry(c, &view.group_id).await.unwrap().member_count,
         2
     );
+}
+
+#[tokio::test]
+async fn a_peer_announces_its_group_and_its_end_and_both_pass_the_check() {
+    async fn next(events: &mut tonic::Streaming<pb::OverlayEvent>) -> pb::OverlayEvent {
+        tokio::time::timeout(Duration::from_secs(10), events.message())
+            .await
+            .expect("an event within 10 s")
+            .unwrap()
+            .unwrap()
+    }
+    let mut rv = start(config(Duration::from_secs(60))).await;
+    let c = &mut rv.client;
+    let mut events = c
+        .watch_overlay(pb::WatchOverlayRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let lone = Peer::start_with(31, &[], &[rv.addr.clone()]).await;
+    let view = lone.leading(|_| true).await;
+    let created = next(&mut events).await;
+    assert_eq!(created.group_id, view.group_id);
+    assert!(
+        matches!(created.kind, Some(pb::overlay_event::Kind::Created(_))),
+        "{created:?}"
+    );
+    // Leaving, the last member ends its group; the end passes the check (its leader no longer
+    // answers as the leader), long before the 60 s TTL could explain it.
+    lone.stop().await;
+    let ended = next(&mut events).await;
+    assert_eq!(ended.group_id, view.group_id);
+    let Some(pb::overlay_event::Kind::Ended(e)) = ended.kind else {
+        panic!("{ended:?}")
+    };
+    assert_eq!(e.reason, pb::GroupEndReason::Ended as i32);
+    assert!(group_entry(c, &view.group_id).await.is_none());
 }
 
 #[tokio::test]
