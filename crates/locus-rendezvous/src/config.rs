@@ -328,5 +328,30 @@ mod tests {
             err.to_string(),
             "invalid entry_ttl_ms: must be greater than zero"
         );
+        for (settings, field) in [
+            (
+                Settings {
+                    check_timeout_ms: Some(0),
+                    ..Settings::default()
+                },
+                "check_timeout_ms",
+            ),
+            (
+                Settings {
+                    max_checks_in_flight: Some(0),
+                    ..Settings::default()
+                },
+                "max_checks_in_flight",
+            ),
+        ] {
+            let err = settings.resolve().unwrap_err();
+            assert!(
+                err.to_string().starts_with(&format!("invalid {field}: ")),
+                "{err}"
+            );
+        }
+        let config = Config::default();
+        assert_eq!(config.check_timeout, DEFAULT_CHECK_TIMEOUT);
+        assert_eq!(config.max_checks_in_flight, DEFAULT_MAX_CHECKS_IN_FLIGHT);
     }
 }
