@@ -90,7 +90,7 @@ pub(crate) struct Search {
     pub(crate) connected: usize,
     /// An improvement round: look for one group closer than `radius`, then stop.
     pub(crate) improve: bool,
-    /// The improvement round of a remote group (see `peer::inter` on remote groups): the link
+    /// The improvement round of a remote group (see `peer::search` on remote groups): the link
     /// it makes redundant goes even below target.
     pub(crate) remote: bool,
 }

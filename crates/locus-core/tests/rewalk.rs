@@ -1,5 +1,5 @@
 //! A leader alone in its group with no neighbour in its locality walks Figure 10 again once
-//! the overlay has grown (`MAX_REWALKS` in `peer::inter`): a join walk that hit its deadline far
+//! the overlay has grown (`MAX_REWALKS` in `peer::remeasure`): a join walk that hit its deadline far
 //! from home must not leave two peers of one site in two groups linked only far away.
 
 use std::time::Duration;

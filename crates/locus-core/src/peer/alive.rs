@@ -82,7 +82,8 @@ impl Peer {
             g.intra.remove(&id);
             self.events.push_back(Event::MemberLeft { group, peer: id });
         }
-        l.handovers
+        l.merge
+            .held
             .retain(|_, (_, at)| now.saturating_since(*at) <= member_timeout);
         self.remember_lost(now, lost);
         self.check_lost(now);
@@ -90,8 +91,8 @@ impl Peer {
         // Members hear this `Alive` in reply to their reports; it is flooded only for a few
         // rounds after a change of leadership, which the members must learn without asking.
         let flood = self.leading_mut().is_some_and(|l| {
-            let f = l.floods_left > 0;
-            l.floods_left = l.floods_left.saturating_sub(1);
+            let f = l.heartbeat.floods_left > 0;
+            l.heartbeat.floods_left = l.heartbeat.floods_left.saturating_sub(1);
             f
         });
         if flood {
@@ -166,7 +167,7 @@ impl Peer {
             opened_links: l.opened_links(),
         });
         if let GroupRole::Leading(l) = &mut g.role {
-            l.alive = Some(Arc::clone(&alive));
+            l.heartbeat.latest = Some(Arc::clone(&alive));
         }
         Some(alive)
     }

@@ -18,10 +18,10 @@ impl Peer {
         let max = self.cfg.boot_list_size;
         let Some(l) = self.leading_mut() else { return };
         // A random link counts at both ends, whoever opened it.
-        if l.random_pending || l.inter.values().filter(|n| n.random).count() >= wanted {
+        if l.search.random_pending || l.inter.values().filter(|n| n.random).count() >= wanted {
             return;
         }
-        l.random_pending = true;
+        l.search.random_pending = true;
         self.send(
             Target::Rendezvous,
             Request::GetBootList(GetBootListRequest { max }),
@@ -38,7 +38,7 @@ impl Peer {
         };
         list.retain(|v| Some(v.group_id) != own && !l.inter.contains_key(&v.group_id));
         if list.is_empty() {
-            l.random_pending = false;
+            l.search.random_pending = false;
             return;
         }
         let pick = self.rng.below(list.len() as u64) as usize;
@@ -65,7 +65,7 @@ impl Peer {
             }),
             None => {
                 if let Some(l) = self.leading_mut() {
-                    l.random_pending = false;
+                    l.search.random_pending = false;
                 }
             }
         }
@@ -77,7 +77,7 @@ impl Peer {
     pub(super) fn start_bridge(&mut self, candidates: Vec<GroupView>) {
         let own = self.my_group_id();
         let Some(l) = self.leading_mut() else { return };
-        if candidates.is_empty() || l.bridge.is_some() {
+        if candidates.is_empty() || l.search.bridge.is_some() {
             return;
         }
         let targets: Vec<GroupView> = candidates
@@ -88,7 +88,7 @@ impl Peer {
         if targets.is_empty() {
             return;
         }
-        l.bridge = Some(Bridge {
+        l.search.bridge = Some(Bridge {
             pending: targets.len(),
             ..Bridge::default()
         });
@@ -104,7 +104,9 @@ impl Peer {
         result: Option<(Duration, &MeasureReply)>,
     ) {
         let Some(l) = self.leading_mut() else { return };
-        let Some(b) = l.bridge.as_mut() else { return };
+        let Some(b) = l.search.bridge.as_mut() else {
+            return;
+        };
         if b.pending == 0 {
             return;
         }
@@ -130,7 +132,9 @@ impl Peer {
     /// again.
     pub(super) fn try_next_bridge(&mut self) {
         let Some(l) = self.leading_mut() else { return };
-        let Some(b) = l.bridge.as_mut() else { return };
+        let Some(b) = l.search.bridge.as_mut() else {
+            return;
+        };
         while let Some((rtt, group, leader)) = b.ranked.pop() {
             if l.inter.contains_key(&group) {
                 continue;
@@ -149,7 +153,7 @@ impl Peer {
         }
         // Every named group refused or did not answer as a leader: say so now, so that the
         // rendezvous can name others.
-        l.bridge = None;
+        l.search.bridge = None;
         self.announce_soon();
     }
 }

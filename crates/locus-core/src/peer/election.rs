@@ -27,6 +27,14 @@ impl Peer {
         let State::Member(g) = &mut self.state else {
             return;
         };
+        // The peers presumed gone, the leader this one followed among them, to re-check.
+        let lost: Vec<PeerRef> = g
+            .leadership
+            .iter()
+            .chain(std::iter::once(&g.leader))
+            .filter(|p| dead.contains(&p.id))
+            .cloned()
+            .collect();
         g.epoch = epoch;
         g.leader = me.clone();
         g.seq = 0;
@@ -46,13 +54,6 @@ impl Peer {
                 list.push(p.clone());
             }
         }
-        let lost: Vec<PeerRef> = g
-            .leadership
-            .iter()
-            .chain(std::iter::once(&g.leader))
-            .filter(|p| dead.contains(&p.id))
-            .cloned()
-            .collect();
         g.leadership = list;
         // The links keep their standing: a partition link stays one, and only links this
         // group opened may be pruned for closer ones.
@@ -78,7 +79,7 @@ impl Peer {
         g.succession = None;
         g.handover = None;
         // This round's flood and the next ones tell the members the new leader.
-        leading.floods_left = LEADERSHIP_FLOODS;
+        leading.heartbeat.floods_left = LEADERSHIP_FLOODS;
         g.role = GroupRole::Leading(Box::new(leading));
         let group = g.id;
         self.events.push_back(Event::BecameLeader { group, epoch });

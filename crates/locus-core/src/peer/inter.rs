@@ -230,14 +230,14 @@ impl Peer {
             && c.replaces.is_none()
             && let Some(l) = self.leading_mut()
         {
-            l.random_pending = false;
-            if let Some(b) = l.bridge.as_mut()
+            l.search.random_pending = false;
+            if let Some(b) = l.search.bridge.as_mut()
                 && b.pending == 0
                 && b.trying == Some(c.group)
             {
                 b.trying = None;
                 if accepted {
-                    l.bridge = None;
+                    l.search.bridge = None;
                     // Tell the rendezvous at once, so that it stops counting this part as
                     // cut off (or hands out another bridge if this one closes again).
                     self.announce_soon();
@@ -247,7 +247,7 @@ impl Peer {
             }
         }
         if c.search {
-            if let Some(s) = self.leading_mut().and_then(|l| l.search.as_mut()) {
+            if let Some(s) = self.leading_mut().and_then(|l| l.search.current.as_mut()) {
                 s.on_connect(c.group, outcome);
             }
             self.drive_search(now);

@@ -86,15 +86,15 @@ impl Peer {
         let GroupRole::Leading(l) = &mut g.role else {
             return;
         };
-        if l.merge.is_some() {
+        if l.merge.walk.is_some() {
             return;
         }
-        l.merge_target = Some(group);
-        l.merge_tried.insert(group);
+        l.merge.target = Some(group);
+        l.merge.tried.insert(group);
         let mut walk = Walk::new(limits, 0);
         walk.exclude(own);
         walk.add_candidates([(group, leader)]);
-        l.merge = Some((id, walk));
+        l.merge.walk = Some((id, walk));
         self.drive_walk(now, id);
     }
 
@@ -113,7 +113,7 @@ impl Peer {
         let GroupRole::Leading(l) = &mut g.role else {
             return;
         };
-        if l.merge.is_some() {
+        if l.merge.walk.is_some() {
             return;
         }
         // From the same boot sources as the first walk: a peer booted through other peers'
@@ -123,12 +123,12 @@ impl Peer {
         } else {
             self.boot.clone()
         };
-        l.rewalks += 1;
-        l.rewalking = true;
-        l.merge_target = None;
+        l.merge.rewalks += 1;
+        l.merge.rewalking = true;
+        l.merge.target = None;
         let mut walk = Walk::new(limits, sources.len());
         walk.exclude(own);
-        l.merge = Some((id, walk));
+        l.merge.walk = Some((id, walk));
         for source in sources {
             let to = match source {
                 BootSource::Rendezvous => Target::Rendezvous,
@@ -146,7 +146,12 @@ impl Peer {
         match &mut self.state {
             State::Joining(j) if j.id == id => Some(&mut j.walk),
             State::Member(g) => match &mut g.role {
-                GroupRole::Leading(l) => l.merge.as_mut().filter(|(w, _)| *w == id).map(|(_, w)| w),
+                GroupRole::Leading(l) => l
+                    .merge
+                    .walk
+                    .as_mut()
+                    .filter(|(w, _)| *w == id)
+                    .map(|(_, w)| w),
                 _ => None,
             },
             _ => None,
@@ -193,8 +198,8 @@ impl Peer {
                 Action::Found { nearest } => {
                     if self.is_merge_walk(id) {
                         let rewalk = self.leading_mut().is_some_and(|l| {
-                            l.merge = None;
-                            std::mem::take(&mut l.rewalking)
+                            l.merge.walk = None;
+                            std::mem::take(&mut l.merge.rewalking)
                         });
                         if rewalk {
                             // No group passed: link towards the closest groups it measured,
@@ -403,7 +408,7 @@ impl Peer {
         let mut leading = Leading::default();
         leading.members.insert(self.me.id, (self.me.clone(), now));
         // Figure 11, step 1104: the closest group seen is the first neighbour candidate.
-        leading.search = Some(Search::new(
+        leading.search.current = Some(Search::new(
             id,
             self.cfg.inter_group_radius,
             nearest

@@ -63,7 +63,11 @@ impl Peer {
         let State::Member(g) = &mut self.state else {
             return;
         };
-        if g.checking.len() >= MAX_CHECKS || !g.checking.insert((target.id, why)) {
+        // The cap bounds what others can make this peer send (views to check, lost peers);
+        // a successor's and a handover's own checks, at most one per leadership list entry,
+        // must never be dropped, or the succession would wait for an answer that never comes.
+        let own = matches!(why, CheckFor::Succession | CheckFor::Handover);
+        if (!own && g.checking.len() >= MAX_CHECKS) || !g.checking.insert((target.id, why)) {
             return;
         }
         let id = RequestId(self.next_request);
@@ -198,7 +202,7 @@ impl Peer {
         let me = self.me.id;
         let alive = match &self.state {
             State::Member(g) => match &g.role {
-                GroupRole::Leading(l) => l.alive.clone(),
+                GroupRole::Leading(l) => l.heartbeat.latest.clone(),
                 _ => None,
             },
             _ => None,
@@ -228,7 +232,15 @@ impl Peer {
         }
         let (ask, elect): (Vec<PeerRef>, bool) = match g.leadership.iter().position(|p| p.id == me)
         {
-            Some(i) if i >= 1 => (g.leadership[..i].to_vec(), false),
+            Some(i) if i >= 1 => {
+                // The leader followed first, even when the list is older than it (it was
+                // followed after a check, before its first report refreshed the list).
+                let mut before = g.leadership[..i].to_vec();
+                if !before.iter().any(|p| p.id == g.leader.id) {
+                    before.insert(0, g.leader.clone());
+                }
+                (before, false)
+            }
             _ => {
                 let mut all: Vec<PeerRef> = g.leadership.clone();
                 if !all.iter().any(|p| p.id == g.leader.id) {
@@ -286,12 +298,13 @@ impl Peer {
             self.start_election(now);
         } else {
             let me = self.me.id;
-            let dead: Vec<PeerId> = g
+            let mut dead: Vec<PeerId> = g
                 .leadership
                 .iter()
                 .take_while(|p| p.id != me)
                 .map(|p| p.id)
                 .collect();
+            dead.push(g.leader.id);
             let epoch = g.epoch.saturating_add(1);
             self.become_leader(now, epoch, &dead);
         }

@@ -217,8 +217,9 @@ impl Peer {
         // at the same instant (they founded together, so they re-measure together) refuse each
         // other at every re-measurement, for ever (PlanetLab all-at-once).
         if req.joining
-            && l.merge.is_some()
-            && l.merge_target
+            && l.merge.walk.is_some()
+            && l.merge
+                .target
                 .and_then(|t| l.inter.get(&t))
                 .is_none_or(|n| n.leader.id == from.id)
         {
@@ -244,7 +245,12 @@ impl Peer {
         // roster per report would cost the leader O(n²) per interval: a large group draws from
         // the roster of its latest Alive, a vector; a small one samples its members.
         let mut candidates: Vec<PeerRef> = Vec::with_capacity(want);
-        match l.alive.as_ref().filter(|a| a.roster.len() > want * 2) {
+        match l
+            .heartbeat
+            .latest
+            .as_ref()
+            .filter(|a| a.roster.len() > want * 2)
+        {
             _ if want == 0 => {}
             Some(a) => {
                 let n = a.roster.len() as u64;
@@ -276,7 +282,8 @@ impl Peer {
         }
         // The caller's replica is current: the roster stays home.
         let alive = l
-            .alive
+            .heartbeat
+            .latest
             .clone()
             .filter(|a| req.known_alive != Some((a.group.epoch, a.seq)));
         let group = g.view();

@@ -48,7 +48,7 @@ impl Peer {
         let GroupRole::Leading(l) = &mut g.role else {
             return;
         };
-        if l.merge.is_some() {
+        if l.merge.walk.is_some() {
             return;
         }
         let next = l
@@ -57,7 +57,7 @@ impl Peer {
             .filter(|(id, n)| {
                 !n.random
                     && n.rtt < threshold.min(guard)
-                    && !l.merge_tried.contains(id)
+                    && !l.merge.tried.contains(id)
                     && !l.replacing.contains_key(id)
                     && (n.member_count, **id) > (own_count, own)
             })
@@ -93,7 +93,7 @@ impl Peer {
                 random: n.random,
             })
             .collect();
-        l.handed = links.iter().map(|h| h.neighbor.group_id).collect();
+        l.merge.handed = links.iter().map(|h| h.neighbor.group_id).collect();
         Some(Handover { group_id, links })
     }
 
@@ -102,15 +102,16 @@ impl Peer {
     /// then failed on a lost reply. At most `MAX_HELD_HANDOVERS` are held (the oldest go).
     pub(super) fn hold_handover(&mut self, now: Time, from: &PeerRef, h: Handover) {
         let Some(l) = self.leading_mut() else { return };
-        l.handovers.insert(from.id, (h, now));
-        while l.handovers.len() > MAX_HELD_HANDOVERS {
+        l.merge.held.insert(from.id, (h, now));
+        while l.merge.held.len() > MAX_HELD_HANDOVERS {
             let oldest = l
-                .handovers
+                .merge
+                .held
                 .iter()
                 .min_by_key(|(_, (_, at))| *at)
                 .map(|(id, _)| *id);
             if let Some(id) = oldest {
-                l.handovers.remove(&id);
+                l.merge.held.remove(&id);
             }
         }
     }
@@ -119,7 +120,7 @@ impl Peer {
     /// its links over now.
     pub(super) fn confirm_handover(&mut self, from: &PeerRef) {
         let Some(l) = self.leading_mut() else { return };
-        if let Some((h, _)) = l.handovers.remove(&from.id) {
+        if let Some((h, _)) = l.merge.held.remove(&from.id) {
             self.take_over(from, h);
         }
     }
@@ -167,11 +168,11 @@ impl Peer {
                     replaces: Some(h.group_id),
                     opened: n.opened,
                 });
-            } else if l.inter.len() + l.taking_over.len() < max
-                && !l.taking_over.contains_key(&group)
+            } else if l.inter.len() + l.merge.taking_over.len() < max
+                && !l.merge.taking_over.contains_key(&group)
             {
                 probes.push((x.neighbor.leader.clone(), group));
-                l.taking_over.insert(group, (h.group_id, x));
+                l.merge.taking_over.insert(group, (h.group_id, x));
             }
         }
         for c in relinks {
@@ -190,7 +191,7 @@ impl Peer {
     ) {
         let max = self.cfg.max_inter_group_links as usize;
         let Some(l) = self.leading_mut() else { return };
-        let Some((merged, x)) = l.taking_over.remove(&group) else {
+        let Some((merged, x)) = l.merge.taking_over.remove(&group) else {
             return;
         };
         let Some(rtt) = rtt_if_leads(result, group) else {
@@ -226,7 +227,7 @@ impl Peer {
         let neighbors: Vec<NeighborGroup> = l
             .neighbor_groups()
             .into_iter()
-            .filter(|n| !l.handed.contains(&n.group_id))
+            .filter(|n| !l.merge.handed.contains(&n.group_id))
             .collect();
         let mut ended = g.view();
         ended.member_count = 0;

@@ -34,6 +34,8 @@ mod merge;
 mod remeasure;
 mod search;
 mod state;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;

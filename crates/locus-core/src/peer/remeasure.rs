@@ -25,8 +25,8 @@ impl Peer {
     pub(super) fn on_remeasure_timer(&mut self, now: Time) {
         self.set_timer(Timer::Remeasure, now + self.cfg.remeasure_interval);
         let Some(l) = self.leading_mut() else { return };
-        l.improve_rounds = 0;
-        l.merge_tried.clear();
+        l.search.improve_rounds = 0;
+        l.merge.tried.clear();
         let targets: Vec<(GroupId, PeerRef)> = l
             .inter
             .iter()
@@ -50,11 +50,11 @@ impl Peer {
             return;
         }
         let Some(l) = self.leading_mut() else { return };
-        l.remeasures = l.remeasures.saturating_add(1);
-        let due = l.remeasures.is_power_of_two() && l.rewalks < MAX_REWALKS;
+        l.merge.remeasures = l.merge.remeasures.saturating_add(1);
+        let due = l.merge.remeasures.is_power_of_two() && l.merge.rewalks < MAX_REWALKS;
         let alone =
             l.members.len() <= 1 && !l.inter.values().any(|n| !n.random && n.rtt < threshold);
-        if due && alone && l.merge.is_none() {
+        if due && alone && l.merge.walk.is_none() {
             self.start_rewalk(now);
         }
     }
@@ -183,9 +183,9 @@ impl Peer {
                 if merge
                     && rtt < threshold.min(guard)
                     && larger
-                    && l.merge.is_none()
+                    && l.merge.walk.is_none()
                     && !n.random
-                    && !l.merge_tried.contains(&group)
+                    && !l.merge.tried.contains(&group)
                 {
                     let leader = n.leader.clone();
                     self.start_merge_walk(now, group, leader);

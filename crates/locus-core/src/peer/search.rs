@@ -30,7 +30,7 @@ impl Peer {
         let Some(l) = self.leading_mut() else { return };
         let near = l.near_links();
         let linked: BTreeSet<GroupId> = l.inter.keys().copied().collect();
-        let Some(search) = l.search.as_mut() else {
+        let Some(search) = l.search.current.as_mut() else {
             return;
         };
         let wanted = if search.improve {
@@ -46,7 +46,7 @@ impl Peer {
             improved = search.improve && search.connected > 0;
             remote = search.remote;
             linkless = search.connected == 0 && l.inter.is_empty();
-            l.search = None;
+            l.search.current = None;
         }
         for a in actions {
             match a {
@@ -120,7 +120,7 @@ impl Peer {
         let GroupRole::Leading(l) = &mut g.role else {
             return;
         };
-        if l.search.is_some() {
+        if l.search.current.is_some() {
             return;
         }
         // A remote group: fewer than `MIN_LINKS` links within the radius, the rest being the
@@ -142,10 +142,10 @@ impl Peer {
             && far_opened;
         let improve = l.near_links() >= target || remote;
         if improve {
-            if l.improve_rounds >= MAX_IMPROVE_ROUNDS {
+            if l.search.improve_rounds >= MAX_IMPROVE_ROUNDS {
                 return;
             }
-            l.improve_rounds += 1;
+            l.search.improve_rounds += 1;
         }
         // At its target, a leader still looks for a group closer than the farthest link it
         // opened (by a tenth at least); `prune_far_link` then drops that link.
@@ -178,7 +178,7 @@ impl Peer {
         // A search below target starts from the nearest neighbour (Figure 11). An improvement
         // round asks the nearest on its first round and a random neighbour on later ones, so
         // that back-to-back rounds see different neighbourhoods instead of one list again.
-        let start = if improve && l.improve_rounds > 1 && !near.is_empty() {
+        let start = if improve && l.search.improve_rounds > 1 && !near.is_empty() {
             roll % near.len()
         } else {
             0
@@ -193,11 +193,11 @@ impl Peer {
         match nearest {
             Some(group) => {
                 search.resume_from(group);
-                l.search = Some(search);
+                l.search.current = Some(search);
                 self.drive_search(now);
             }
             None => {
-                l.search = Some(search);
+                l.search.current = Some(search);
                 self.send(
                     Target::Rendezvous,
                     Request::GetBootList(GetBootListRequest { max }),
@@ -213,7 +213,7 @@ impl Peer {
         target: &PeerRef,
         result: Option<(Duration, &MeasureReply)>,
     ) {
-        if let Some(s) = self.leading_mut().and_then(|l| l.search.as_mut()) {
+        if let Some(s) = self.leading_mut().and_then(|l| l.search.current.as_mut()) {
             s.on_measured(target, result);
         }
         self.drive_search(now);
@@ -229,7 +229,7 @@ impl Peer {
             Ok(Response::Neighbors(r)) => Some(r),
             _ => None,
         };
-        if let Some(s) = self.leading_mut().and_then(|l| l.search.as_mut()) {
+        if let Some(s) = self.leading_mut().and_then(|l| l.search.current.as_mut()) {
             s.on_neighbors(group, reply);
         }
         self.drive_search(now);
@@ -240,7 +240,7 @@ impl Peer {
             Ok(Response::BootList(list)) => list,
             _ => Vec::new(),
         };
-        if let Some(s) = self.leading_mut().and_then(|l| l.search.as_mut()) {
+        if let Some(s) = self.leading_mut().and_then(|l| l.search.current.as_mut()) {
             s.add_seeds(list.into_iter().map(|v| (v.group_id, v.leader)));
         }
         self.drive_search(now);
@@ -251,7 +251,7 @@ impl Peer {
     /// locality gets linked, and the merge check then merges them.
     pub(super) fn search_towards(&mut self, now: Time, nearest: Vec<Measured>) {
         self.ensure_search(now);
-        if let Some(s) = self.leading_mut().and_then(|l| l.search.as_mut()) {
+        if let Some(s) = self.leading_mut().and_then(|l| l.search.current.as_mut()) {
             s.add_measured(nearest.into_iter().map(|m| (m.group, m.leader, m.rtt)));
         }
         self.drive_search(now);

@@ -140,29 +140,51 @@ pub(super) enum GroupRole {
     Leading(Box<Leading>),
 }
 
-/// What only a leader keeps.
+/// What only a leader keeps, in parts by concern.
 #[derive(Debug, Default)]
 pub(super) struct Leading {
     /// The member roster with the last report of each (the leader included).
     pub(super) members: BTreeMap<PeerId, (PeerRef, Time)>,
     /// The inter-group cache [0048].
     pub(super) inter: BTreeMap<GroupId, Neighbor>,
+    /// Neighbours whose leader is being replaced, with the candidates tried.
+    pub(super) replacing: BTreeMap<GroupId, Replacing>,
+    /// Looking for links: Figure 11, the random link, bridges.
+    pub(super) search: Searching,
+    /// Merge checks, re-walks and handovers.
+    pub(super) merge: Merging,
+    /// The heartbeat this leader builds and floods.
+    pub(super) heartbeat: Heartbeat,
+    /// Peers this leader lost (members gone silent, the leaders it succeeded), re-checked now
+    /// and then: when a partition heals, this is how two leaderships of one group meet without
+    /// the rendezvous (see `peer::leadership`).
+    pub(super) lost: BTreeMap<PeerId, Lost>,
+}
+
+/// A leader's search for inter-group links.
+#[derive(Debug, Default)]
+pub(super) struct Searching {
     /// Figure 11 in progress.
-    pub(super) search: Option<Search>,
+    pub(super) current: Option<Search>,
+    /// Improvement rounds run since the last re-measurement (see `MAX_IMPROVE_ROUNDS`).
+    pub(super) improve_rounds: u32,
     /// A random link in progress (the group asked for).
     pub(super) random_pending: bool,
     /// A bridge the rendezvous asked for in progress: measurements outstanding and the
     /// closest group of the main component measured so far.
     pub(super) bridge: Option<Bridge>,
-    /// Improvement rounds run since the last re-measurement (see `MAX_IMPROVE_ROUNDS`).
-    pub(super) improve_rounds: u32,
-    /// A merge check in progress: a walk restricted to one neighbour group.
-    pub(super) merge: Option<(u64, Walk)>,
+}
+
+/// A leader's merges, both ways, and its re-walks.
+#[derive(Debug, Default)]
+pub(super) struct Merging {
+    /// A merge check (or re-walk) in progress: a walk restricted to one neighbour group.
+    pub(super) walk: Option<(u64, Walk)>,
     /// The group of the merge check in progress (or of the last one).
-    pub(super) merge_target: Option<GroupId>,
+    pub(super) target: Option<GroupId>,
     /// Neighbours checked for a merge since the last re-measurement: a check that ends without
     /// a merge moves on to the next candidate instead of waiting a whole interval.
-    pub(super) merge_tried: BTreeSet<GroupId>,
+    pub(super) tried: BTreeSet<GroupId>,
     /// The merge walk in progress is a re-walk (see `MAX_REWALKS`), not a merge check.
     pub(super) rewalking: bool,
     /// Re-walks this leader has run (at most `MAX_REWALKS`).
@@ -172,23 +194,22 @@ pub(super) struct Leading {
     /// The neighbour groups this leader handed to the group it asked to merge into: they
     /// re-link to that group, so the merge closes none of their links.
     pub(super) handed: BTreeSet<GroupId>,
+    /// Handovers of merging groups, taken over only once the merging leader confirms it
+    /// followed (its first call as a member of this group), by merging leader.
+    pub(super) held: BTreeMap<PeerId, (Handover, Time)>,
     /// Links a merged group handed to this leader, being measured before they are taken over:
     /// the merged group and the link, by neighbour group (at most `max_inter_group_links`).
     pub(super) taking_over: BTreeMap<GroupId, (GroupId, HandedLink)>,
-    /// Neighbours whose leader is being replaced, with the candidates tried.
-    pub(super) replacing: BTreeMap<GroupId, Replacing>,
+}
+
+/// A leader's `Alive`.
+#[derive(Debug, Default)]
+pub(super) struct Heartbeat {
     /// The latest `Alive`, built every `alive_interval`; member reports get it in reply.
-    pub(super) alive: Option<Arc<Alive>>,
+    pub(super) latest: Option<Arc<Alive>>,
     /// `Alive` rounds still to flood after a change of leadership: members who missed the
     /// first flood hear a later one.
     pub(super) floods_left: u8,
-    /// Peers this leader lost (members gone silent, the leaders it succeeded), re-checked now
-    /// and then: when a partition heals, this is how two leaderships of one group meet without
-    /// the rendezvous (see `peer::leadership`).
-    pub(super) lost: BTreeMap<PeerId, Lost>,
-    /// Handovers of merging groups, taken over only once the merging leader confirms it
-    /// followed (its first call as a member of this group), by merging leader.
-    pub(super) handovers: BTreeMap<PeerId, (Handover, Time)>,
 }
 
 /// A peer a leader lost and re-checks with a doubling gap.
