@@ -4,8 +4,9 @@
 //! what it checked and how long that took:
 //! 1. up with 12 peers;
 //! 2. scale to 30;
-//! 3. `docker stop` the leader of the largest group: a successor leads, everyone follows it and
-//!    the neighbour groups link to it;
+//! 3. `docker stop` the leader of the largest group: a successor leads (the failover time, from
+//!    the stop, is printed beside the preset's bound `alive_timeout + alive_interval`), everyone
+//!    follows it and the neighbour groups link to it;
 //! 4. `docker stop` the rendezvous: groups keep their leaders and links; a new peer joins
 //!    through a peer's address; the restarted rendezvous' directory refills from announcements;
 //! 5. `docker kill` half of one region's peers, its leader first: the group heals.
@@ -32,6 +33,19 @@ const CONVERGE_TIMEOUT: Duration = Duration::from_secs(120);
 const RENDEZVOUS_OUTAGE: Duration = Duration::from_secs(5);
 /// Log lines printed per container on failure.
 const LOG_LINES: usize = 60;
+/// The protocol preset of the compose cluster's peers (`LOCUS_PRESET` in
+/// `docker-compose.yml`), for the failover bound printed beside the measured failover.
+const PRESET: &str = "test";
+/// How often the failover step looks for the successor.
+const FAILOVER_POLL: Duration = Duration::from_millis(250);
+
+/// The failover bound of [`PRESET`] for a leader that vanishes without a word: members give it
+/// up after `alive_timeout`, and the successor's first `Alive` reaches them within one
+/// `alive_interval`. A stopped leader hands its group over at once, so it should do better.
+fn failover_bound() -> Duration {
+    let p = locus_core::Config::preset(PRESET).unwrap_or_else(locus_core::Config::test);
+    p.alive_timeout + p.alive_interval
+}
 
 /// The suite's state: the timings so far and the containers a failure concerns.
 struct Suite<'a> {
@@ -119,6 +133,23 @@ impl Suite<'_> {
         self.involved.insert(old_leader.name.clone());
         let t = Instant::now();
         self.docker.docker(&["stop", &old_leader.id])?;
+        // The failover proper, from the stop: a successor leads the group at a later epoch.
+        let failover = self.successor_leads(&largest, &old_leader, t).await?;
+        let bound = failover_bound();
+        println!(
+            "  failover: a successor leads group {} {:.1} s after the stop (bound \
+             alive_timeout + alive_interval of the `{PRESET}` preset: {:.1} s)",
+            short(&largest.id),
+            failover.as_secs_f64(),
+            bound.as_secs_f64()
+        );
+        self.timings.push((
+            format!(
+                "failover after docker stop (bound {:.1} s)",
+                bound.as_secs_f64()
+            ),
+            failover,
+        ));
         let snap = self
             .converge(
                 "new leader after docker stop",
@@ -316,6 +347,34 @@ impl Suite<'_> {
         );
         print!("{}", snap.render());
         Ok(())
+    }
+
+    /// How long after `started` (just before the stop) the peers first report a leader of
+    /// `group` other than `old`, at a later epoch; polled every [`FAILOVER_POLL`].
+    async fn successor_leads(
+        &mut self,
+        group: &crate::cluster::Group,
+        old: &Container,
+        started: Instant,
+    ) -> Result<Duration> {
+        loop {
+            let snap = Snapshot::take(self.docker, self.regions).await?;
+            if let Some(g) = snap.groups().get(&group.id)
+                && g.epoch > group.epoch
+                && g.leader.as_ref().is_some_and(|l| l.id != old.id)
+            {
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() >= CONVERGE_TIMEOUT {
+                print!("{}", snap.render());
+                bail!(
+                    "no successor leads group {} {} s after the stop",
+                    short(&group.id),
+                    CONVERGE_TIMEOUT.as_secs()
+                );
+            }
+            tokio::time::sleep(FAILOVER_POLL).await;
+        }
     }
 
     /// Waits until the overlay has converged and `extra` finds nothing wrong; records and

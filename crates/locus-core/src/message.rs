@@ -251,12 +251,12 @@ pub struct Alive {
     pub opened_links: Vec<GroupId>,
 }
 
-/// The answer to an `Alive`: received, and when the receiver follows another leadership of
-/// the group than the one the `Alive` names (a stale `Alive`, or a second leader after a
-/// partition), that leadership, so the sender can check it and yield to the winner.
+/// The answer to an `Alive`: received, and when the receiver follows a leadership of the group
+/// of a higher term than the one the `Alive` names (a stale `Alive`, or a second leader after a
+/// partition), that leadership, so the sender can check it and yield to it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AliveAck {
-    /// The receiver's view of the group, when it differs from the `Alive`'s.
+    /// The receiver's view of the group, when its term is higher than the `Alive`'s.
     pub current: Option<GroupView>,
 }
 

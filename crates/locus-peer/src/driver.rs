@@ -6,8 +6,14 @@
 //! bounded `JoinSet`, with the request timeout as its deadline) and events (logs and metrics),
 //! as `locus_core::peer` prescribes. Every transmit's result is reported exactly once: the
 //! call's reply, its failure, its timeout, or an immediate failure when it cannot be sent.
+//!
+//! Calls to `Target::Rendezvous` go to the current rendezvous, moving on to the next when one
+//! fails (boot lists and `ResolveGroup` may come from any), except `AnnounceGroup`: it goes to
+//! every configured rendezvous, one call each with its own deadline, so that each holds the
+//! whole directory and losing any one loses nothing. The engine still hears once: of the first
+//! successful reply, or, when every call failed, of the last failure.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use locus_core::{
@@ -45,6 +51,15 @@ struct Dest {
     rendezvous: Option<usize>,
 }
 
+/// One announcement's calls to every rendezvous, until the last of them ends.
+#[derive(Debug)]
+struct FanOut {
+    /// Calls still under way.
+    pending: usize,
+    /// Whether the engine has had its result (the first success).
+    answered: bool,
+}
+
 /// The driver's state; [`Driver::run`] is its task.
 #[derive(Debug)]
 pub(crate) struct Driver {
@@ -59,6 +74,9 @@ pub(crate) struct Driver {
     rendezvous: Vec<String>,
     /// The rendezvous tried first; moves on when one fails.
     current_rendezvous: usize,
+    /// Announcements under way at several rendezvous, by transmit; at most one entry per
+    /// call in `calls`, so bounded like them.
+    fanouts: HashMap<RequestId, FanOut>,
     commands: mpsc::Receiver<Command>,
 }
 
@@ -82,6 +100,7 @@ impl Driver {
             ready: VecDeque::new(),
             rendezvous,
             current_rendezvous: 0,
+            fanouts: HashMap::new(),
             commands,
         }
     }
@@ -173,6 +192,24 @@ impl Driver {
                 self.current_rendezvous = (i + 1) % self.rendezvous.len();
             }
         }
+        if let Some(f) = self.fanouts.get_mut(&id) {
+            f.pending = f.pending.saturating_sub(1);
+            let deliver = match result {
+                Ok(reply) if !f.answered => {
+                    f.answered = true;
+                    Some(Ok(reply))
+                }
+                Ok(_) => None,
+                Err(e) => (f.pending == 0 && !f.answered).then_some(Err(e)),
+            };
+            if f.pending == 0 {
+                self.fanouts.remove(&id);
+            }
+            if let Some(result) = deliver {
+                self.peer.handle_response(self.clock.now(), id, result);
+            }
+            return;
+        }
         self.peer.handle_response(self.clock.now(), id, result);
     }
 
@@ -186,8 +223,8 @@ impl Driver {
     }
 
     fn send(&mut self, t: Transmit) {
+        let everywhere = matches!(t.request, Request::AnnounceGroup(_));
         let outgoing = Outgoing::new(Some(self.peer.me().clone()), t.request);
-        let rpc = outgoing.name();
         let dest = match t.to {
             Target::Peer(p) => Dest {
                 addr: p.addr.to_string(),
@@ -202,6 +239,10 @@ impl Driver {
                 self.ready.push_back((t.id, Err(e)));
                 return;
             }
+            Target::Rendezvous if everywhere => {
+                self.announce(t.id, outgoing);
+                return;
+            }
             Target::Rendezvous => {
                 let i = self.current_rendezvous % self.rendezvous.len();
                 Dest {
@@ -210,19 +251,54 @@ impl Driver {
                 }
             }
         };
-        if self.calls.len() >= self.max_inflight {
-            metrics::counter!(m::CALLS, "rpc" => rpc, "outcome" => "overloaded").increment(1);
-            let e = CallError::Unreachable("too many calls in flight".into());
+        if let Err(e) = self.spawn_call(t.id, dest, outgoing) {
             self.ready.push_back((t.id, Err(e)));
+        }
+    }
+
+    /// Sends an announcement to every rendezvous; see the module docs. Calls that do not fit
+    /// under `max_inflight` are skipped (that rendezvous hears the next announcement); the
+    /// transmit fails at once only when none could be sent.
+    fn announce(&mut self, id: RequestId, outgoing: Outgoing) {
+        let mut sent = 0;
+        let mut failure = None;
+        for i in 0..self.rendezvous.len() {
+            let dest = Dest {
+                addr: self.rendezvous[i].clone(),
+                rendezvous: Some(i),
+            };
+            match self.spawn_call(id, dest, outgoing.clone()) {
+                Ok(()) => sent += 1,
+                Err(e) => failure = Some(e),
+            }
+        }
+        if sent == 0 {
+            let e = failure.unwrap_or_else(|| CallError::Unreachable("no rendezvous".into()));
+            self.ready.push_back((id, Err(e)));
             return;
         }
-        let channel = match self.pool.channel(&dest.addr) {
-            Ok(c) => c,
-            Err(e) => {
-                self.ready.push_back((t.id, Err(e)));
-                return;
-            }
-        };
+        self.fanouts.insert(
+            id,
+            FanOut {
+                pending: sent,
+                answered: false,
+            },
+        );
+    }
+
+    /// Starts one call, or says why it cannot start: too many in flight, a bad address.
+    fn spawn_call(
+        &mut self,
+        id: RequestId,
+        dest: Dest,
+        outgoing: Outgoing,
+    ) -> Result<(), CallError> {
+        let rpc = outgoing.name();
+        if self.calls.len() >= self.max_inflight {
+            metrics::counter!(m::CALLS, "rpc" => rpc, "outcome" => "overloaded").increment(1);
+            return Err(CallError::Unreachable("too many calls in flight".into()));
+        }
+        let channel = self.pool.channel(&dest.addr)?;
         let ctx = self.ctx.clone();
         let to_rendezvous = dest.rendezvous.is_some();
         self.calls.spawn(async move {
@@ -234,8 +310,9 @@ impl Driver {
                 Err(CallError::Refused(_)) => "refused",
             };
             metrics::counter!(m::CALLS, "rpc" => rpc, "outcome" => outcome).increment(1);
-            (t.id, dest, result)
+            (id, dest, result)
         });
+        Ok(())
     }
 
     fn drain_events(&mut self) {

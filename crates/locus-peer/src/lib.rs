@@ -5,7 +5,8 @@
 //! validate each request through `locus-proto`, hand it over on a bounded channel and await
 //! the answer. The engine's outgoing calls go through a pool of lazily connected channels,
 //! each with the protocol's request timeout as deadline and a cap on calls in flight.
-//! Announcements to the rendezvous are simply the engine's calls to `Target::Rendezvous`.
+//! Announcements to the rendezvous are simply the engine's calls to `Target::Rendezvous`; the
+//! driver sends each to every configured rendezvous, so that each holds the whole directory.
 //!
 //! Modules:
 //! - [`config`]: settings from file, environment and flags; protocol presets.

@@ -31,6 +31,18 @@ pub const DEFAULT_MAX_WATCHERS: usize = 256;
 pub const DEFAULT_BOOT_LIST_SIZE: u32 = locus_core::config::DEFAULT_BOOT_LIST_SIZE;
 /// Longest the graceful shutdown waits for calls in progress.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Deadline of the `Measure` that checks an announcement with its leader (connection
+/// included). A leader answers a probe at once, so one second is a lost or hung peer, not a
+/// slow one; it stays within the peers' `request_timeout` of the `wan` and `test` presets
+/// (2 s, 1 s), so that a peer usually hears the outcome of its announcement (with `lan`,
+/// 500 ms, lower it to about 400 ms).
+pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+/// Announcements being checked with their leaders at once; more are refused with
+/// `RESOURCE_EXHAUSTED` (the leader announces again at its next interval). Checks happen only
+/// for a new group, a change of leader or epoch, or an end, so a healthy overlay of thousands
+/// of groups has a handful in flight; the cap bounds what a flood of forged announcements
+/// costs: this many connections and tasks, each for at most the check timeout.
+pub const DEFAULT_MAX_CHECKS_IN_FLIGHT: usize = 64;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -75,6 +87,14 @@ pub struct Settings {
     #[arg(long, env = "LOCUS_SHUTDOWN_GRACE_MS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shutdown_grace_ms: Option<u64>,
+    /// Milliseconds an announcement's check with its leader may take [default: 1000].
+    #[arg(long, env = "LOCUS_CHECK_TIMEOUT_MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check_timeout_ms: Option<u64>,
+    /// Announcements checked with their leaders at once [default: 64].
+    #[arg(long, env = "LOCUS_MAX_CHECKS_IN_FLIGHT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_checks_in_flight: Option<usize>,
     /// Log format [default: text].
     #[arg(long, env = "LOCUS_LOG_FORMAT")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -98,6 +118,10 @@ pub struct Config {
     pub seed: u64,
     /// See [`DEFAULT_SHUTDOWN_GRACE`].
     pub shutdown_grace: Duration,
+    /// See [`DEFAULT_CHECK_TIMEOUT`].
+    pub check_timeout: Duration,
+    /// See [`DEFAULT_MAX_CHECKS_IN_FLIGHT`].
+    pub max_checks_in_flight: usize,
     /// Log format.
     pub log_format: LogFormat,
 }
@@ -164,6 +188,8 @@ impl Settings {
             max_watchers: over.max_watchers.or(self.max_watchers),
             seed: over.seed.or(self.seed),
             shutdown_grace_ms: over.shutdown_grace_ms.or(self.shutdown_grace_ms),
+            check_timeout_ms: over.check_timeout_ms.or(self.check_timeout_ms),
+            max_checks_in_flight: over.max_checks_in_flight.or(self.max_checks_in_flight),
             log_format: over.log_format.or(self.log_format),
         }
     }
@@ -195,6 +221,14 @@ impl Settings {
                 self.shutdown_grace_ms
                     .unwrap_or(DEFAULT_SHUTDOWN_GRACE.as_millis() as u64),
             ),
+            check_timeout_ms: Some(
+                self.check_timeout_ms
+                    .unwrap_or(DEFAULT_CHECK_TIMEOUT.as_millis() as u64),
+            ),
+            max_checks_in_flight: Some(
+                self.max_checks_in_flight
+                    .unwrap_or(DEFAULT_MAX_CHECKS_IN_FLIGHT),
+            ),
             log_format: Some(self.log_format.unwrap_or_default()),
         };
         let metrics_listen = match full.metrics_listen.as_deref() {
@@ -218,6 +252,17 @@ impl Settings {
         if !(1..=1 << 16).contains(&max_watchers) {
             return Err(invalid("max_watchers", "must be between 1 and 65536"));
         }
+        let check_timeout = Duration::from_millis(full.check_timeout_ms.unwrap_or_default());
+        if !(1..=60_000).contains(&check_timeout.as_millis()) {
+            return Err(invalid("check_timeout_ms", "must be between 1 and 60000"));
+        }
+        let max_checks_in_flight = full.max_checks_in_flight.unwrap_or_default();
+        if !(1..=1 << 16).contains(&max_checks_in_flight) {
+            return Err(invalid(
+                "max_checks_in_flight",
+                "must be between 1 and 65536",
+            ));
+        }
         let config = Config {
             listen: full
                 .listen
@@ -228,6 +273,8 @@ impl Settings {
             max_watchers,
             seed: full.seed.unwrap_or_default(),
             shutdown_grace: Duration::from_millis(full.shutdown_grace_ms.unwrap_or_default()),
+            check_timeout,
+            max_checks_in_flight,
             log_format: full.log_format.unwrap_or_default(),
         };
         Ok((full, config))
@@ -281,5 +328,30 @@ mod tests {
             err.to_string(),
             "invalid entry_ttl_ms: must be greater than zero"
         );
+        for (settings, field) in [
+            (
+                Settings {
+                    check_timeout_ms: Some(0),
+                    ..Settings::default()
+                },
+                "check_timeout_ms",
+            ),
+            (
+                Settings {
+                    max_checks_in_flight: Some(0),
+                    ..Settings::default()
+                },
+                "max_checks_in_flight",
+            ),
+        ] {
+            let err = settings.resolve().unwrap_err();
+            assert!(
+                err.to_string().starts_with(&format!("invalid {field}: ")),
+                "{err}"
+            );
+        }
+        let config = Config::default();
+        assert_eq!(config.check_timeout, DEFAULT_CHECK_TIMEOUT);
+        assert_eq!(config.max_checks_in_flight, DEFAULT_MAX_CHECKS_IN_FLIGHT);
     }
 }

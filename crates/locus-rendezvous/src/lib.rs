@@ -11,6 +11,8 @@
 //! - [`config`]: settings from file, environment and flags, with their defaults.
 //! - `registry`: the directory under its lock, boot-list sampling, the change broadcast.
 //! - `service`: the `locus.v1.Rendezvous` handlers.
+//! - `check`: an announcement that would change the directory is checked with the leader it
+//!   names (a `Measure` under a deadline, a bounded number at once) before it is taken.
 //! - [`metrics`]: metric names and the Prometheus endpoint.
 //!
 //! [`run`] serves the rendezvous, gRPC health and server reflection on an already-bound
@@ -22,6 +24,7 @@
 
 #![warn(missing_docs)]
 
+mod check;
 pub mod config;
 pub mod metrics;
 mod registry;

@@ -13,3 +13,7 @@ pub const EXPIRED: &str = "locus_rendezvous_entries_expired_total";
 pub const WATCHERS: &str = "locus_rendezvous_watchers";
 /// Counter: `WatchOverlay` subscribers dropped for falling behind.
 pub const WATCHERS_DROPPED: &str = "locus_rendezvous_watchers_dropped_total";
+/// Counter: announcements checked with their leaders, by `outcome`: `confirmed`, `refused`
+/// (the leader did not bear the announcement out: forged, stale or unreachable), `overloaded`
+/// (refused unchecked, too many checks in flight).
+pub const CHECKS: &str = "locus_rendezvous_announcement_checks_total";

@@ -59,9 +59,21 @@ impl Registry {
         self.lock().directory.len()
     }
 
-    /// Records an announcement and broadcasts what it changed.
-    pub(crate) fn announce(&self, now: Time, a: Announcement) -> AnnounceReply {
+    /// Records an announcement and broadcasts what it changed; `checked` says that its leader
+    /// confirmed it (see [`Directory::needs_check`]). An unchecked announcement that needs a
+    /// check is handed back untouched. The decision and the change are one step under the
+    /// lock, so an entry that changed while the caller checked (an `ended` that removed it,
+    /// say) is judged as it stands now, never as it stood before.
+    pub(crate) fn announce(
+        &self,
+        now: Time,
+        a: Announcement,
+        checked: bool,
+    ) -> Result<AnnounceReply, Announcement> {
         let mut inner = self.lock();
+        if !checked && inner.directory.needs_check(&a) {
+            return Err(a);
+        }
         let before = inner
             .directory
             .resolve(a.group.group_id)
@@ -88,7 +100,7 @@ impl Registry {
             };
             self.broadcast(now, &change);
         }
-        reply
+        Ok(reply)
     }
 
     /// Drops the entries not refreshed within the TTL; returns how many expired.

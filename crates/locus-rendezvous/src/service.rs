@@ -1,7 +1,8 @@
 //! The `locus.v1.Rendezvous` gRPC service: thin handlers over the [`Registry`].
 //!
 //! Every handler validates its request through `locus-proto` (a malformed one is refused with
-//! `INVALID_ARGUMENT` naming the field), does one short step on the registry and answers.
+//! `INVALID_ARGUMENT` naming the field), does one short step on the registry and answers. An
+//! announcement that would change the directory is first checked with its leader (`check`).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
+use crate::check::Checker;
 use crate::config::{Config, DEFAULT_BOOT_LIST_SIZE};
 use crate::metrics as m;
 use crate::registry::{self, Registry};
@@ -30,6 +32,7 @@ pub(crate) struct Service {
     registry: Arc<Registry>,
     clock: Clock,
     watchers: Arc<Semaphore>,
+    checker: Checker,
     stopping: watch::Receiver<bool>,
 }
 
@@ -44,6 +47,7 @@ impl Service {
             registry,
             clock,
             watchers: Arc::new(Semaphore::new(config.max_watchers)),
+            checker: Checker::new(config.check_timeout, config.max_checks_in_flight),
             stopping,
         }
     }
@@ -74,7 +78,7 @@ impl pb::rendezvous_server::Rendezvous for Service {
         &self,
         request: tonic::Request<pb::AnnounceGroupRequest>,
     ) -> Result<tonic::Response<pb::AnnounceGroupReply>, Status> {
-        counted("AnnounceGroup", self.announce(request.into_inner()))
+        counted("AnnounceGroup", self.announce(request.into_inner()).await)
     }
 
     async fn resolve_group(
@@ -187,7 +191,7 @@ impl Service {
         )?))
     }
 
-    fn announce(
+    async fn announce(
         &self,
         request: pb::AnnounceGroupRequest,
     ) -> Result<tonic::Response<pb::AnnounceGroupReply>, Status> {
@@ -203,7 +207,32 @@ impl Service {
                 "group.leader: only a group's leader announces it, and the caller is not the leader".into(),
             )));
         }
-        let reply = self.registry.announce(self.clock.now(), announcement);
+        let reply = match self
+            .registry
+            .announce(self.clock.now(), announcement, false)
+        {
+            Ok(reply) => reply,
+            Err(announcement) => {
+                // An end is checked where the directory knows the leader to be: a forger
+                // naming the real leader's id at an address nobody answers must not end it.
+                let addr = if announcement.ended {
+                    self.registry
+                        .resolve(announcement.group.group_id)
+                        .filter(|v| v.leader.id == announcement.group.leader.id)
+                        .map(|v| v.leader.addr)
+                } else {
+                    None
+                }
+                .unwrap_or_else(|| announcement.group.leader.addr.clone());
+                // Outside the lock: other calls go on while the leader is asked. If the entry
+                // changed meanwhile, the directory judges the confirmed announcement against
+                // the entry as it is then.
+                self.checker.check(&announcement, &addr).await?;
+                self.registry
+                    .announce(self.clock.now(), announcement, true)
+                    .map_err(|_| Status::internal("a checked announcement handed back"))?
+            }
+        };
         metrics::gauge!(m::GROUPS).set(self.registry.len() as f64);
         Ok(tonic::Response::new(pb::AnnounceGroupRequest::reply(
             Response::Announced(reply),

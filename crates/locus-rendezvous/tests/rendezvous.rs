@@ -1,9 +1,11 @@
-//! The rendezvous on a real socket: announcements, the directory RPCs, the change stream,
-//! expiry, malformed requests and reflection.
+//! The rendezvous on a real socket: announcements checked with their leaders (real locus peers
+//! on loopback), the directory RPCs, the change stream, expiry, malformed requests and
+//! reflection.
 
 use std::time::Duration;
 
 use locus_proto::pb;
+use locus_proto::pb::peer_service_client::PeerServiceClient;
 use locus_proto::pb::rendezvous_client::RendezvousClient;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -11,6 +13,7 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 struct Running {
+    addr: String,
     client: RendezvousClient<Channel>,
     channel: Channel,
     stop: oneshot::Sender<()>,
@@ -33,6 +36,7 @@ async fn start(config: locus_rendezvous::Config) -> Running {
         .timeout(Duration::from_secs(5))
         .connect_lazy();
     Running {
+        addr: addr.to_string(),
         client: RendezvousClient::new(channel.clone()),
         channel,
         stop,
@@ -59,24 +63,129 @@ fn peer(n: u128) -> pb::PeerRef {
     }
 }
 
+/// An announcement of `group` by `leader` (both made up: nobody answers at the leader's
+/// address), for requests refused before any check.
 fn announce(group: u128, leader: u128, epoch: u64, members: u32) -> pb::AnnounceGroupRequest {
-    pb::AnnounceGroupRequest {
-        caller: Some(peer(leader)),
-        group: Some(pb::GroupView {
+    announce_view(
+        &pb::GroupView {
             group_id: id(group),
             epoch,
             leader: Some(peer(leader)),
             successors: vec![],
             member_count: members,
+        },
+        members,
+    )
+}
+
+/// An announcement of `view` by its leader, with `members` members and one neighbour.
+fn announce_view(view: &pb::GroupView, members: u32) -> pb::AnnounceGroupRequest {
+    pb::AnnounceGroupRequest {
+        caller: view.leader.clone(),
+        group: Some(pb::GroupView {
+            member_count: members,
+            ..view.clone()
         }),
         neighbors: vec![pb::NeighborGroup {
-            group_id: id(group + 1),
-            leader: Some(peer(leader + 1)),
+            group_id: id(7_000_000 + members as u128),
+            leader: Some(peer(7_000)),
             successors: vec![],
             rtt_us: 90_000,
         }],
         ended: false,
     }
+}
+
+/// A real locus peer on loopback. With no rendezvous and no bootstrap address it founds a group
+/// of its own and leads it, telling nobody: the tests announce for it.
+struct Peer {
+    addr: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Peer {
+    async fn start(n: u128, bootstrap: &[String]) -> Peer {
+        Peer::start_with(n, bootstrap, &[]).await
+    }
+
+    /// A peer that announces itself to `rendezvous`.
+    async fn start_with(n: u128, bootstrap: &[String], rendezvous: &[String]) -> Peer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let mut config = locus_peer::Config::new(locus_core::Config::test());
+        config.peer_id = Some(locus_core::PeerId(uuid::Uuid::from_u128(n)));
+        config.seed = Some(n as u64);
+        config.bootstrap = bootstrap.to_vec();
+        config.rendezvous = rendezvous.to_vec();
+        config.leave_grace = Duration::from_secs(1);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            locus_peer::run(listener, config, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Peer {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Graceful stop: a leader hands its group over; afterwards nothing answers at `addr`.
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(10), &mut self.task)
+            .await
+            .expect("the peer stops")
+            .unwrap();
+    }
+
+    /// The group this peer leads, once it leads one that `accept` accepts: its own answer to
+    /// a `Measure`, the same thing the rendezvous asks.
+    async fn leading(&self, accept: impl Fn(&pb::GroupView) -> bool) -> pb::GroupView {
+        let channel = Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .timeout(Duration::from_secs(2))
+            .connect_lazy();
+        let mut c = PeerServiceClient::new(channel);
+        let end = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut last = None;
+        while tokio::time::Instant::now() < end {
+            if let Ok(r) = c.measure(pb::MeasureRequest { caller: None }).await {
+                let r = r.into_inner();
+                let me = r.responder.as_ref().map(|p| p.peer_id.clone());
+                if let Some(g) = r.group.clone()
+                    && g.leader.as_ref().map(|l| l.peer_id.clone()) == me
+                    && accept(&g)
+                {
+                    return g;
+                }
+                last = Some(r);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{} leads no such group; last answer {last:?}", self.addr);
+    }
+}
+
+async fn group_entry(c: &mut RendezvousClient<Channel>, group: &str) -> Option<pb::GroupView> {
+    c.resolve_group(pb::ResolveGroupRequest {
+        caller: None,
+        group_id: group.to_string(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .group
+}
+
+fn leader_id(v: &pb::GroupView) -> String {
+    v.leader.as_ref().unwrap().peer_id.clone()
 }
 
 #[tokio::test]
@@ -92,33 +201,54 @@ async fn directory_rpcs_page_snapshot_and_stream_changes() {
         .unwrap()
         .into_inner();
 
-    for g in 0..5u128 {
+    // Five real leaders of five groups; a sixth peer joins the first group.
+    let mut leaders = Vec::new();
+    for n in 1..=5u128 {
+        leaders.push(Some(Peer::start(n, &[]).await));
+    }
+    let mut views = Vec::new();
+    for l in &leaders {
+        views.push(l.as_ref().unwrap().leading(|_| true).await);
+    }
+    let successor = Peer::start(6, &[leaders[0].as_ref().unwrap().addr.clone()]).await;
+    for v in &views {
         let reply = c
-            .announce_group(announce(100 + g * 10, 1000 + g, 1, 3))
+            .announce_group(announce_view(v, 3))
             .await
             .unwrap()
             .into_inner();
         assert!(reply.superseded_by.is_none());
     }
-    // A successor with a higher epoch takes over group 100; the old leader is then stale.
-    c.announce_group(announce(100, 2000, 2, 3)).await.unwrap();
+    // The first leader leaves; its successor takes the group over at a higher epoch, and
+    // announces it (checked with the successor, who answers as its leader).
+    let first = views[0].clone();
+    leaders[0].take().unwrap().stop().await;
+    let taken = successor
+        .leading(|g| g.group_id == first.group_id && g.epoch > first.epoch)
+        .await;
+    c.announce_group(announce_view(&taken, 3)).await.unwrap();
+    // The old leader's announcement can no longer take the group back: it does not answer.
     let stale = c
-        .announce_group(announce(100, 1000, 1, 3))
+        .announce_group(announce_view(&first, 3))
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap_err();
+    assert_eq!(stale.code(), Code::FailedPrecondition, "{stale:?}");
     assert_eq!(
-        stale.superseded_by.unwrap().leader.unwrap().peer_id,
-        id(2000)
+        leader_id(&group_entry(c, &first.group_id).await.unwrap()),
+        id(6)
     );
-    // A member count change, then an end.
-    c.announce_group(announce(110, 1001, 1, 4)).await.unwrap();
-    c.announce_group(pb::AnnounceGroupRequest {
+    // A member count change is a refresh: no check.
+    c.announce_group(announce_view(&views[1], 4)).await.unwrap();
+    // An end while its leader still leads the group is refused; once the leader is gone, it
+    // is taken.
+    let end = |v: &pb::GroupView| pb::AnnounceGroupRequest {
         ended: true,
-        ..announce(120, 1002, 1, 0)
-    })
-    .await
-    .unwrap();
+        ..announce_view(v, 0)
+    };
+    let refused = c.announce_group(end(&views[2])).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    leaders[2].take().unwrap().stop().await;
+    c.announce_group(end(&views[2])).await.unwrap();
 
     use pb::overlay_event::Kind;
     let mut kinds = Vec::new();
@@ -145,12 +275,12 @@ async fn directory_rpcs_page_snapshot_and_stream_changes() {
         });
     }
     assert_eq!(&kinds[..5], ["created"; 5]);
-    assert_eq!(kinds[5], format!("leader {}->{}", id(1000), id(2000)));
+    assert_eq!(kinds[5], format!("leader {}->{}", id(1), id(6)));
     assert_eq!(kinds[6], "members 3->4");
     assert_eq!(kinds[7], "ended Ended");
 
     // Four groups left, listed two by two in group-id order.
-    let first = c
+    let first_page = c
         .list_groups(pb::ListGroupsRequest {
             caller: None,
             page_size: 2,
@@ -159,27 +289,32 @@ async fn directory_rpcs_page_snapshot_and_stream_changes() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(first.groups.len(), 2);
-    assert!(!first.next_page_token.is_empty());
+    assert_eq!(first_page.groups.len(), 2);
+    assert!(!first_page.next_page_token.is_empty());
     let second = c
         .list_groups(pb::ListGroupsRequest {
             caller: None,
             page_size: 2,
-            page_token: first.next_page_token,
+            page_token: first_page.next_page_token,
         })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(second.groups.len(), 2);
     assert!(second.next_page_token.is_empty(), "the last page says so");
-    let ids: Vec<String> = first
+    let ids: Vec<String> = first_page
         .groups
         .iter()
         .chain(&second.groups)
         .map(|e| e.group.clone().unwrap().group_id)
         .collect();
-    assert_eq!(ids, vec![id(100), id(110), id(130), id(140)]);
-    let e = &first.groups[0];
+    let mut expected: Vec<String> = [0, 1, 3, 4]
+        .iter()
+        .map(|&i| views[i].group_id.clone())
+        .collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+    let e = &first_page.groups[0];
     assert_eq!(
         e.expires_at_unix_ms - e.announced_at_unix_ms,
         60_000,
@@ -195,24 +330,7 @@ async fn directory_rpcs_page_snapshot_and_stream_changes() {
     assert_eq!(overlay.links.len(), 4);
     assert!(!overlay.truncated);
 
-    let resolved = c
-        .resolve_group(pb::ResolveGroupRequest {
-            caller: None,
-            group_id: id(100),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(resolved.group.unwrap().leader.unwrap().peer_id, id(2000));
-    let gone = c
-        .resolve_group(pb::ResolveGroupRequest {
-            caller: None,
-            group_id: id(120),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(gone.group.is_none());
+    assert!(group_entry(c, &views[2].group_id).await.is_none());
     let boot = c
         .get_boot_list(pb::GetBootListRequest {
             caller: None,
@@ -236,6 +354,192 @@ async fn directory_rpcs_page_snapshot_and_stream_changes() {
 }
 
 #[tokio::test]
+async fn an_announced_leader_that_does_not_answer_is_refused_and_changes_nothing() {
+    let mut rv = start(config(Duration::from_secs(60))).await;
+    let c = &mut rv.client;
+    // Nobody listens at 127.0.0.1:2001.
+    let status = c.announce_group(announce(1, 1, 1, 3)).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status.message().contains(
+            "the announced leader did not answer as the leader of that group at that epoch"
+        ),
+        "{status:?}"
+    );
+    assert!(group_entry(c, &id(1)).await.is_none());
+    let overlay = c
+        .get_overlay(pb::GetOverlayRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(overlay.groups.is_empty(), "{overlay:?}");
+}
+
+#[tokio::test]
+async fn a_forged_takeover_of_a_group_is_refused_and_the_entry_keeps_its_leader() {
+    let mut rv = start(config(Duration::from_secs(60))).await;
+    let c = &mut rv.client;
+    let leader = Peer::start(11, &[]).await;
+    let view = leader.leading(|_| true).await;
+    // The real leader's announcement is taken.
+    let reply = c
+        .announce_group(announce_view(&view, 1))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(reply.superseded_by.is_none());
+    let before = group_entry(c, &view.group_id).await.unwrap();
+    assert_eq!(leader_id(&before), id(11));
+
+    // A made-up leader at a dead address, and a real peer that leads another group, each
+    // claiming the group one epoch on; and the real leader's id at the forger's address.
+    let other = Peer::start(12, &[]).await;
+    let other_view = other.leading(|_| true).await;
+    let forged = |leader: pb::PeerRef| {
+        announce_view(
+            &pb::GroupView {
+                epoch: view.epoch + 1,
+                leader: Some(leader),
+                ..view.clone()
+            },
+            1,
+        )
+    };
+    let cases = [
+        ("fake leader", forged(peer(99))),
+        (
+            "another group's leader",
+            forged(other_view.leader.clone().unwrap()),
+        ),
+        (
+            "the real leader's id elsewhere",
+            forged(pb::PeerRef {
+                peer_id: id(11),
+                addr: "127.0.0.1:1".into(),
+            }),
+        ),
+        (
+            "the real leader at an epoch it never reached",
+            forged(view.leader.clone().unwrap()),
+        ),
+        (
+            "a forged end",
+            pb::AnnounceGroupRequest {
+                ended: true,
+                ..announce_view(
+                    &pb::GroupView {
+                        leader: Some(pb::PeerRef {
+                            peer_id: id(11),
+                            addr: "127.0.0.1:1".into(),
+                        }),
+                        ..view.clone()
+                    },
+                    0,
+                )
+            },
+        ),
+    ];
+    for (case, request) in cases {
+        let status = c.announce_group(request).await.unwrap_err();
+        assert_eq!(
+            status.code(),
+            Code::FailedPrecondition,
+            "{case}: {status:?}"
+        );
+        let after = group_entry(c, &view.group_id).await.unwrap();
+        assert_eq!(after, before, "{case}: the entry is unchanged");
+    }
+    // The real leader's refresh is still taken (no check needed).
+    c.announce_group(announce_view(&view, 2)).await.unwrap();
+    assert_eq!(
+        group_entry(c, &view.group_id).await.unwrap().member_count,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_peer_announces_its_group_and_its_end_and_both_pass_the_check() {
+    async fn next(events: &mut tonic::Streaming<pb::OverlayEvent>) -> pb::OverlayEvent {
+        tokio::time::timeout(Duration::from_secs(10), events.message())
+            .await
+            .expect("an event within 10 s")
+            .unwrap()
+            .unwrap()
+    }
+    let mut rv = start(config(Duration::from_secs(60))).await;
+    let c = &mut rv.client;
+    let mut events = c
+        .watch_overlay(pb::WatchOverlayRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let lone = Peer::start_with(31, &[], &[rv.addr.clone()]).await;
+    let view = lone.leading(|_| true).await;
+    let created = next(&mut events).await;
+    assert_eq!(created.group_id, view.group_id);
+    assert!(
+        matches!(created.kind, Some(pb::overlay_event::Kind::Created(_))),
+        "{created:?}"
+    );
+    // Leaving, the last member ends its group; the end passes the check (its leader no longer
+    // answers as the leader), long before the 60 s TTL could explain it.
+    lone.stop().await;
+    let ended = next(&mut events).await;
+    assert_eq!(ended.group_id, view.group_id);
+    let Some(pb::overlay_event::Kind::Ended(e)) = ended.kind else {
+        panic!("{ended:?}")
+    };
+    assert_eq!(e.reason, pb::GroupEndReason::Ended as i32);
+    assert!(group_entry(c, &view.group_id).await.is_none());
+}
+
+#[tokio::test]
+async fn checks_run_outside_the_lock_under_a_deadline_and_a_cap() {
+    let rv = start(locus_rendezvous::Config {
+        check_timeout: Duration::from_millis(1500),
+        max_checks_in_flight: 1,
+        ..config(Duration::from_secs(60))
+    })
+    .await;
+    // A listener that never accepts: the connection opens (the kernel's backlog) and the
+    // HTTP/2 handshake never completes, so the check hangs until its deadline.
+    let hole = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hole_addr = hole.local_addr().unwrap().to_string();
+    let mut hung = announce(21, 21, 1, 1);
+    hung.caller.as_mut().unwrap().addr = hole_addr.clone();
+    hung.group.as_mut().unwrap().leader.as_mut().unwrap().addr = hole_addr;
+    let mut c = rv.client.clone();
+    let started = tokio::time::Instant::now();
+    let first = tokio::spawn(async move { c.announce_group(hung).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut c = rv.client.clone();
+    // The directory answers meanwhile.
+    tokio::time::timeout(
+        Duration::from_millis(500),
+        c.get_overlay(pb::GetOverlayRequest::default()),
+    )
+    .await
+    .expect("the directory answers while a check is under way")
+    .unwrap();
+    // A second check is one too many.
+    let status = c.announce_group(announce(22, 22, 1, 1)).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+
+    let status = first.await.unwrap().unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(
+        took >= Duration::from_millis(1400) && took < Duration::from_secs(4),
+        "the check ends at its deadline: {took:?}"
+    );
+    // The slot is free again.
+    let status = c.announce_group(announce(23, 23, 1, 1)).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    drop(hole);
+}
+
+#[tokio::test]
 async fn silent_groups_expire() {
     let mut rv = start(config(Duration::from_millis(300))).await;
     let c = &mut rv.client;
@@ -244,7 +548,9 @@ async fn silent_groups_expire() {
         .await
         .unwrap()
         .into_inner();
-    c.announce_group(announce(1, 10, 1, 2)).await.unwrap();
+    let leader = Peer::start(1, &[]).await;
+    let view = leader.leading(|_| true).await;
+    c.announce_group(announce_view(&view, 2)).await.unwrap();
     let created = events.message().await.unwrap().unwrap();
     assert!(matches!(
         created.kind,
@@ -569,21 +875,33 @@ async fn a_subscriber_that_falls_behind_is_dropped() {
     })
     .await;
     let mut c = rv.client.clone();
-    let mut events = c
+    // A subscriber with small HTTP/2 windows, so that it holds little of what it does not read.
+    let small = Channel::from_shared(format!("http://{}", rv.addr))
+        .unwrap()
+        .initial_stream_window_size(Some(65_535))
+        .initial_connection_window_size(Some(65_535))
+        .connect_lazy();
+    let mut events = RendezvousClient::new(small)
         .watch_overlay(pb::WatchOverlayRequest::default())
         .await
         .unwrap()
         .into_inner();
-    // Far more changes than the buffers hold (broadcast, per-subscriber queue, and the HTTP/2
-    // windows, about 2 MB), while the subscriber reads nothing: 8000 events of ~400 bytes.
+    // One real group whose member count changes with every announcement: a refresh, no check
+    // each time. Far more changes than the buffers hold (broadcast, per-subscriber queue, the
+    // HTTP/2 windows and send buffer), while the subscriber reads nothing.
+    let leader = Peer::start(1, &[]).await;
+    let view = leader.leading(|_| true).await;
+    c.announce_group(announce_view(&view, 1)).await.unwrap();
+    const CHANGES: u32 = 16_000;
     let mut writers = tokio::task::JoinSet::new();
-    for w in 0..8u128 {
+    for w in 0..8u32 {
         let mut c = c.clone();
+        let view = view.clone();
         writers.spawn(async move {
-            for g in (w * 1000)..(w + 1) * 1000 {
-                let mut a = announce(10 * g + 5, g + 1, 1, 1);
-                a.group.as_mut().unwrap().successors = (0..4).map(|s| peer(100_000 + s)).collect();
-                c.announce_group(a).await.unwrap();
+            for g in (w * CHANGES / 8)..(w + 1) * CHANGES / 8 {
+                c.announce_group(announce_view(&view, 2 + g % 4000))
+                    .await
+                    .unwrap();
             }
         });
     }
@@ -599,7 +917,7 @@ async fn a_subscriber_that_falls_behind_is_dropped() {
         }
     };
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
-    assert!(received < 8000);
+    assert!(received < CHANGES);
     // The service goes on.
     c.get_overlay(pb::GetOverlayRequest::default())
         .await

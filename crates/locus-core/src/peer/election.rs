@@ -27,6 +27,14 @@ impl Peer {
         let State::Member(g) = &mut self.state else {
             return;
         };
+        // The peers presumed gone, the leader this one followed among them, to re-check.
+        let lost: Vec<PeerRef> = g
+            .leadership
+            .iter()
+            .chain(std::iter::once(&g.leader))
+            .filter(|p| dead.contains(&p.id))
+            .cloned()
+            .collect();
         g.epoch = epoch;
         g.leader = me.clone();
         g.seq = 0;
@@ -46,13 +54,6 @@ impl Peer {
                 list.push(p.clone());
             }
         }
-        let lost: Vec<PeerRef> = g
-            .leadership
-            .iter()
-            .chain(std::iter::once(&g.leader))
-            .filter(|p| dead.contains(&p.id))
-            .cloned()
-            .collect();
         g.leadership = list;
         // The links keep their standing: a partition link stays one, and only links this
         // group opened may be pruned for closer ones.

@@ -232,7 +232,15 @@ impl Peer {
         }
         let (ask, elect): (Vec<PeerRef>, bool) = match g.leadership.iter().position(|p| p.id == me)
         {
-            Some(i) if i >= 1 => (g.leadership[..i].to_vec(), false),
+            Some(i) if i >= 1 => {
+                // The leader followed first, even when the list is older than it (it was
+                // followed after a check, before its first report refreshed the list).
+                let mut before = g.leadership[..i].to_vec();
+                if !before.iter().any(|p| p.id == g.leader.id) {
+                    before.insert(0, g.leader.clone());
+                }
+                (before, false)
+            }
             _ => {
                 let mut all: Vec<PeerRef> = g.leadership.clone();
                 if !all.iter().any(|p| p.id == g.leader.id) {
@@ -290,12 +298,13 @@ impl Peer {
             self.start_election(now);
         } else {
             let me = self.me.id;
-            let dead: Vec<PeerId> = g
+            let mut dead: Vec<PeerId> = g
                 .leadership
                 .iter()
                 .take_while(|p| p.id != me)
                 .map(|p| p.id)
                 .collect();
+            dead.push(g.leader.id);
             let epoch = g.epoch.saturating_add(1);
             self.become_leader(now, epoch, &dead);
         }

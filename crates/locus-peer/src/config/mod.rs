@@ -130,7 +130,8 @@ pub struct Config {
     pub peer_id: Option<PeerId>,
     /// Seed of the protocol's random choices; `None` draws one.
     pub seed: Option<u64>,
-    /// Rendezvous addresses, tried in turn.
+    /// Rendezvous addresses: announcements go to all of them, boot lists and `ResolveGroup`
+    /// to one at a time, moving on when one fails.
     pub rendezvous: Vec<String>,
     /// Peer addresses to bootstrap from.
     pub bootstrap: Vec<String>,
