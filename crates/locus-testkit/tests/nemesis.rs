@@ -126,7 +126,11 @@ fn split_group_heals_after(seed: u64, rendezvous_up: bool, partition: Duration) 
     let term_a = term(&sim.nodes()[leader_a].peer.group().expect("leads"));
     let term_b = term(&sim.nodes()[leader_b].peer.group().expect("leads"));
     println!("before the heal: A led by {leader_a} at {term_a:?}, B by {leader_b} at {term_b:?}");
-    let winner = if term_a > term_b { leader_a } else { leader_b };
+    let (winner, winning_term) = if term_a > term_b {
+        (leader_a, term_a)
+    } else {
+        (leader_b, term_b)
+    };
 
     sim.heal();
     let bound = heal_bound(&cfg, rendezvous_up);
@@ -150,6 +154,11 @@ fn split_group_heals_after(seed: u64, rendezvous_up: bool, partition: Duration) 
     assert_eq!(
         leader, winner,
         "seed {seed}: the higher term wins ({term_a:?} of {leader_a} against {term_b:?} of {leader_b})"
+    );
+    let epoch = sim.nodes()[leader].peer.group().expect("leads").epoch;
+    assert_eq!(
+        epoch, winning_term.0,
+        "seed {seed}: the two leaderships converge on the winner's term; no epoch is spent on it"
     );
     // And it stays healed, the whole overlay in steady state.
     sim.run_for(Duration::from_secs(10));
