@@ -33,6 +33,12 @@ enum Input {
         seq: u64,
         own_group: bool,
     },
+    /// An `Alive` that names the founder itself as the leader (a forged handover to it).
+    AliveNamingMe {
+        from: u8,
+        epoch: u64,
+        seq: u64,
+    },
     Claim {
         from: u8,
         epoch: u64,
@@ -82,6 +88,8 @@ fn input() -> impl Strategy<Value = Input> {
                 seq,
                 own_group
             }),
+        (any::<u8>(), epoch.clone(), any::<u64>())
+            .prop_map(|(from, epoch, seq)| Input::AliveNamingMe { from, epoch, seq }),
         (
             any::<u8>(),
             epoch,
@@ -178,6 +186,11 @@ proptest! {
                 Input::Alive { from, leader, epoch, seq, own_group } => {
                     let view = GroupView { group_id: gid(own_group), epoch, leader: peer(leader), successors: vec![peer(from)], member_count: 3 };
                     let alive = Alive { group: view, seq, leadership: vec![peer(leader), peer(from)], neighbors: vec![], roster: vec![peer(leader), peer(from)], merge_into: None, partition_links: vec![], opened_links: vec![] };
+                    p.handle_request(now, Some(peer(from)), Request::Alive(std::sync::Arc::new(alive))).map(|_| ())
+                }
+                Input::AliveNamingMe { from, epoch, seq } => {
+                    let view = GroupView { group_id: own, epoch, leader: me.clone(), successors: vec![peer(from)], member_count: 2 };
+                    let alive = Alive { group: view, seq, leadership: vec![me.clone(), peer(from)], neighbors: vec![], roster: vec![me.clone(), peer(from)], merge_into: None, partition_links: vec![], opened_links: vec![] };
                     p.handle_request(now, Some(peer(from)), Request::Alive(std::sync::Arc::new(alive))).map(|_| ())
                 }
                 Input::Claim { from, epoch, round, at, own_group } => {
