@@ -153,9 +153,24 @@ fn quiet_measure_bound(cfg: &Config, groups: usize, peers: usize, window: Durati
     ((per_leader * groups as f64 + peers as f64) * window.as_secs_f64()).ceil() as u64
 }
 
-/// Everything wrong with the overlay once quiet, as readable lines (empty when all holds).
+/// Everything wrong with the overlay once quiet, as readable lines (empty when all holds):
+/// the steady-state invariants, no peer on one group's roster while in another, the epoch
+/// bound and the quiet rate of Measure calls.
 fn quiet_violations(sim: &Sim, measures: u64) -> Vec<String> {
     let mut out = check::steady_state_violations(sim);
+    // No peer in two groups: a peer on a leader's roster is in that leader's group.
+    for (g, leaders) in sim.leaders() {
+        for m in sim.nodes()[leaders[0]].peer.members() {
+            if let Some(j) = sim.index_of(m.id).filter(|j| sim.nodes()[*j].up)
+                && let Some(other) = sim.nodes()[j].peer.group().map(|v| v.group_id)
+                && other != g
+            {
+                out.push(format!(
+                    "peer {j} is on the roster of group {g:?} but in group {other:?}"
+                ));
+            }
+        }
+    }
     for (g, leaders) in sim.leaders() {
         let epoch = sim.nodes()[leaders[0]].peer.group().expect("leads").epoch;
         let changes = sim.leadership_changes(g);
