@@ -26,6 +26,8 @@ pub const MAX_CANDIDATES: usize = 32;
 pub const MAX_BOOT_LIST: usize = 64;
 /// Peers in one `Nearby` reply.
 pub const MAX_NEARBY: usize = 64;
+/// Lost peers carried in one `Alive` (see `Alive::lost`).
+pub const MAX_LOST_PEERS: usize = 32;
 /// Links of each kind in one status reply.
 pub const MAX_STATUS_LINKS: usize = 256;
 /// Members one leader keeps on its roster; joins beyond it are refused, so that no stream of
@@ -249,6 +251,10 @@ pub struct Alive {
     /// The neighbour groups whose link this group opened (it may prune them for closer ones;
     /// the others are the neighbours' to keep), at most [`MAX_NEIGHBORS`].
     pub opened_links: Vec<GroupId>,
+    /// Peers the leader lost and still re-checks (at most [`MAX_LOST_PEERS`]): a successor
+    /// takes them over, so that a leadership on the far side of a healed partition is met
+    /// even when the leader that lost them is gone too.
+    pub lost: Vec<PeerRef>,
 }
 
 /// The answer to an `Alive`: received, and when the receiver follows a leadership of the group

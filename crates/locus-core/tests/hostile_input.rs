@@ -185,12 +185,12 @@ proptest! {
             let result = match i.clone() {
                 Input::Alive { from, leader, epoch, seq, own_group } => {
                     let view = GroupView { group_id: gid(own_group), epoch, leader: peer(leader), successors: vec![peer(from)], member_count: 3 };
-                    let alive = Alive { group: view, seq, leadership: vec![peer(leader), peer(from)], neighbors: vec![], roster: vec![peer(leader), peer(from)], merge_into: None, partition_links: vec![], opened_links: vec![] };
+                    let alive = Alive { group: view, seq, leadership: vec![peer(leader), peer(from)], neighbors: vec![], roster: vec![peer(leader), peer(from)], merge_into: None, partition_links: vec![], opened_links: vec![], lost: vec![] };
                     p.handle_request(now, Some(peer(from)), Request::Alive(std::sync::Arc::new(alive))).map(|_| ())
                 }
                 Input::AliveNamingMe { from, epoch, seq } => {
                     let view = GroupView { group_id: own, epoch, leader: me.clone(), successors: vec![peer(from)], member_count: 2 };
-                    let alive = Alive { group: view, seq, leadership: vec![me.clone(), peer(from)], neighbors: vec![], roster: vec![me.clone(), peer(from)], merge_into: None, partition_links: vec![], opened_links: vec![] };
+                    let alive = Alive { group: view, seq, leadership: vec![me.clone(), peer(from)], neighbors: vec![], roster: vec![me.clone(), peer(from)], merge_into: None, partition_links: vec![], opened_links: vec![], lost: vec![] };
                     p.handle_request(now, Some(peer(from)), Request::Alive(std::sync::Arc::new(alive))).map(|_| ())
                 }
                 Input::Claim { from, epoch, round, at, own_group } => {

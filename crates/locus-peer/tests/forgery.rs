@@ -205,6 +205,7 @@ async fn forged_claims_move_no_leader_and_no_epoch() {
                 merge_into: None,
                 partition_links: vec![],
                 opened_links: vec![],
+                lost: vec![],
             })
             .await;
         eprintln!("forged Alive at epoch {e}: {reply:?}");

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use locus_core::id::MAX_ADDR_LEN;
 use locus_core::message::{
-    self as core, MAX_CANDIDATES, MAX_LEADERSHIP, MAX_NEIGHBORS, MAX_ROSTER, MAX_RTT,
-    MAX_STATUS_LINKS, MAX_SUCCESSORS,
+    self as core, MAX_CANDIDATES, MAX_LEADERSHIP, MAX_LOST_PEERS, MAX_NEIGHBORS, MAX_ROSTER,
+    MAX_RTT, MAX_STATUS_LINKS, MAX_SUCCESSORS,
 };
 use locus_core::term::MAX_EPOCH;
 use locus_core::{GroupId, PeerId, PeerRef};
@@ -369,6 +369,7 @@ impl TryFrom<pb::GetPeerGroupMembersReply> for core::GroupMembersReply {
                 merge_into: None,
                 partition_links: group_ids(r.partition_links, MAX_NEIGHBORS, "partition_links")?,
                 opened_links: group_ids(r.opened_links, MAX_NEIGHBORS, "opened_links")?,
+                lost: list(r.lost, MAX_LOST_PEERS, "lost")?,
             })),
         };
         Ok(Self {
@@ -382,7 +383,7 @@ impl TryFrom<pb::GetPeerGroupMembersReply> for core::GroupMembersReply {
 
 impl From<core::GroupMembersReply> for pb::GetPeerGroupMembersReply {
     fn from(r: core::GroupMembersReply) -> Self {
-        let (alive_seq, neighbors, roster, partition_links, opened_links) = match r.alive {
+        let (alive_seq, neighbors, roster, partition_links, opened_links, lost) = match r.alive {
             Some(a) => {
                 let a = Arc::unwrap_or_clone(a);
                 (
@@ -391,9 +392,17 @@ impl From<core::GroupMembersReply> for pb::GetPeerGroupMembersReply {
                     all(a.roster),
                     ids(a.partition_links),
                     ids(a.opened_links),
+                    all(a.lost),
                 )
             }
-            None => (0, Vec::new(), Vec::new(), Vec::new(), Vec::new()),
+            None => (
+                0,
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+            ),
         };
         Self {
             group: Some(r.group.into()),
@@ -404,6 +413,7 @@ impl From<core::GroupMembersReply> for pb::GetPeerGroupMembersReply {
             roster,
             partition_links,
             opened_links,
+            lost,
         }
     }
 }

@@ -12,7 +12,8 @@
 //! validates the reply with [`Unary::reply_into_core`].
 
 use locus_core::message::{
-    self as core, MAX_BOOT_LIST, MAX_LEADERSHIP, MAX_NEARBY, MAX_NEIGHBORS, MAX_ROSTER,
+    self as core, MAX_BOOT_LIST, MAX_LEADERSHIP, MAX_LOST_PEERS, MAX_NEARBY, MAX_NEIGHBORS,
+    MAX_ROSTER,
 };
 use locus_core::{PeerRef, Request, Response};
 
@@ -227,6 +228,7 @@ impl Unary for pb::AliveRequest {
             merge_into: optional(self.merge_into, "merge_into")?,
             partition_links: group_ids(self.partition_links, MAX_NEIGHBORS, "partition_links")?,
             opened_links: group_ids(self.opened_links, MAX_NEIGHBORS, "opened_links")?,
+            lost: list(self.lost, MAX_LOST_PEERS, "lost")?,
         };
         Ok((caller(self.caller)?, Request::Alive(alive.into())))
     }
@@ -452,6 +454,7 @@ impl Outgoing {
                     merge_into: a.merge_into.map(Into::into),
                     partition_links: ids(a.partition_links),
                     opened_links: ids(a.opened_links),
+                    lost: all(a.lost),
                 }
             }),
             Request::NewLeader(c) => Self::NewLeader(pb::NewLeaderRequest {

@@ -100,6 +100,7 @@ fn requests() -> Vec<Request> {
                 merge_into: Some(view(9)),
                 partition_links: vec![group_id(2)],
                 opened_links: vec![group_id(2), group_id(3)],
+                lost: Vec::new(),
             }
             .into(),
         ),
@@ -113,6 +114,7 @@ fn requests() -> Vec<Request> {
                 merge_into: None,
                 partition_links: vec![],
                 opened_links: vec![],
+                lost: Vec::new(),
             }
             .into(),
         ),
@@ -279,6 +281,7 @@ fn every_response_round_trips_through_its_rpc() {
                         merge_into: None,
                         partition_links: vec![group_id(4)],
                         opened_links: vec![group_id(2)],
+                        lost: Vec::new(),
                     }
                     .into(),
                 ),

@@ -34,6 +34,7 @@ fn alive() -> pb::AliveRequest {
         merge_into: None,
         partition_links: vec![],
         opened_links: vec![],
+        lost: vec![],
     }
 }
 
@@ -359,6 +360,13 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                 ..alive()
             }),
             "partition_links[0]: invalid UUID",
+        ),
+        (
+            Outgoing::Alive(pb::AliveRequest {
+                lost: pb_peers(33),
+                ..alive()
+            }),
+            "lost: 33 entries, at most 32",
         ),
         (
             Outgoing::AnnounceGroup(pb::AnnounceGroupRequest {

@@ -110,6 +110,7 @@ fn alive(sim: &Sim, t: &Target, v: GroupView) -> Request {
         merge_into: None,
         partition_links: Vec::new(),
         opened_links: Vec::new(),
+        lost: Vec::new(),
     }))
 }
 

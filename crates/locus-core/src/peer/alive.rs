@@ -165,6 +165,7 @@ impl Peer {
             merge_into,
             partition_links: l.partition_links(),
             opened_links: l.opened_links(),
+            lost: l.lost.values().map(|x| x.peer.clone()).collect(),
         });
         if let GroupRole::Leading(l) = &mut g.role {
             l.heartbeat.latest = Some(Arc::clone(&alive));

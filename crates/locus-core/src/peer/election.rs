@@ -27,14 +27,18 @@ impl Peer {
         let State::Member(g) = &mut self.state else {
             return;
         };
-        // The peers presumed gone, the leader this one followed among them, to re-check.
-        let lost: Vec<PeerRef> = g
+        // The peers presumed gone, the leader this one followed among them, and those the
+        // old leader was still re-checking, to re-check.
+        let mut lost: Vec<PeerRef> = g
             .leadership
             .iter()
             .chain(std::iter::once(&g.leader))
             .filter(|p| dead.contains(&p.id))
             .cloned()
             .collect();
+        if let Some(a) = &g.replica {
+            lost.extend(a.lost.iter().filter(|p| p.id != me.id).cloned());
+        }
         g.epoch = epoch;
         g.leader = me.clone();
         g.seq = 0;

@@ -33,7 +33,7 @@ use crate::time::Time;
 /// timer asks again), so no stream of forged views makes a peer send without bound.
 pub(super) const MAX_CHECKS: usize = 16;
 /// Lost peers a leader keeps re-checking at most (the most recent are kept).
-pub(super) const MAX_LOST: usize = 32;
+pub(super) const MAX_LOST: usize = crate::message::MAX_LOST_PEERS;
 /// Lost peers checked per `alive_interval` at most.
 const LOST_CHECKS_PER_INTERVAL: usize = 4;
 /// The longest gap between two checks of a lost peer, in alive intervals (80 s at the `wan`
@@ -141,7 +141,8 @@ impl Peer {
         match why {
             CheckFor::Leadership => {}
             CheckFor::Succession => {
-                self.on_succession_checked(now, target, answer.is_some(), leads)
+                let view = answer.clone().flatten().filter(|_| leads);
+                self.on_succession_checked(now, target, answer.is_some(), view)
             }
             CheckFor::Handover => self.on_handover_checked(now, target, answer.is_some(), leads),
             CheckFor::Lost => self.on_lost_checked(target.id, answer),
@@ -258,29 +259,50 @@ impl Peer {
             pending: ask.iter().map(|p| (p.id, (p.clone(), 1))).collect(),
             elect,
             heard: g.last_alive,
+            live: None,
         });
         for p in ask {
             self.check(p, CheckFor::Succession);
         }
     }
 
-    fn on_succession_checked(&mut self, now: Time, target: PeerRef, answered: bool, leads: bool) {
+    fn on_succession_checked(
+        &mut self,
+        now: Time,
+        target: PeerRef,
+        answered: bool,
+        leads: Option<GroupView>,
+    ) {
         let State::Member(g) = &mut self.state else {
             return;
         };
+        let mine = term(&g.view());
         let Some(s) = g.succession.as_mut() else {
             return;
         };
-        if leads || g.last_alive != s.heard || !matches!(g.role, GroupRole::Follower) {
-            // Someone before this peer still leads (`leader_answered` followed it or took it
-            // as proof of life), or the leader was heard meanwhile: no takeover.
+        let higher = leads.as_ref().is_some_and(|v| term(v) >= mine);
+        if higher || g.last_alive != s.heard || !matches!(g.role, GroupRole::Follower) {
+            // Someone before this peer leads at this term or a higher one (`leader_answered`
+            // followed it or took it as proof of life), or the leader was heard meanwhile:
+            // no takeover.
             g.succession = None;
             if matches!(g.role, GroupRole::Follower) {
                 self.schedule_alive_check(now);
             }
             return;
         }
+        if let Some(v) = leads {
+            // A live leader of a lower term than the silent one this peer follows (after a
+            // partition, the two sides each took over): the silent one loses its rank, and the
+            // best live leadership that answered is followed once every check is in, rather
+            // than a third leadership made.
+            if s.live.as_ref().is_none_or(|l| term(&v) > term(l)) {
+                s.live = Some(v);
+            }
+            s.pending.remove(&target.id);
+        }
         let Some((peer, tries)) = s.pending.get(&target.id).cloned() else {
+            self.finish_succession(now);
             return;
         };
         if !answered && tries < CHECK_ATTEMPTS {
@@ -289,12 +311,26 @@ impl Peer {
             return;
         }
         s.pending.remove(&target.id);
+        self.finish_succession(now);
+    }
+
+    /// Every check of a succession is in: follow the best live leadership that answered, or
+    /// take over (elect, off the list).
+    fn finish_succession(&mut self, now: Time) {
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
+        let Some(s) = g.succession.as_ref() else {
+            return;
+        };
         if !s.pending.is_empty() {
             return;
         }
-        let elect = s.elect;
+        let (elect, live) = (s.elect, s.live.clone());
         g.succession = None;
-        if elect {
+        if let Some(v) = live {
+            self.follow(now, v.leader, v.epoch, true);
+        } else if elect {
             self.start_election(now);
         } else {
             let me = self.me.id;

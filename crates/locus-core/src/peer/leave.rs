@@ -142,6 +142,7 @@ impl Peer {
                         merge_into: None,
                         partition_links: l.partition_links(),
                         opened_links: l.opened_links(),
+                        lost: l.lost.values().map(|x| x.peer.clone()).collect(),
                     };
                     let mut targets = vec![successor];
                     targets.extend(links.iter().cloned());

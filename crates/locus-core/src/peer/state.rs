@@ -233,6 +233,9 @@ pub(super) struct Succession {
     pub(super) elect: bool,
     /// `Group::last_alive` when the check started: anything heard since calls it off.
     pub(super) heard: Time,
+    /// The best live leadership of a lower term than the one followed that answered: followed
+    /// at the end instead of taking over.
+    pub(super) live: Option<GroupView>,
 }
 
 /// Why a peer's leadership is being checked with a direct `Measure`.

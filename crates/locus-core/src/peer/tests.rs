@@ -120,6 +120,7 @@ fn alive(view: &GroupView, leader: u8, epoch: u64, seq: u64, list: &[u8]) -> Req
         merge_into: None,
         partition_links: Vec::new(),
         opened_links: Vec::new(),
+        lost: Vec::new(),
     }))
 }
 
