@@ -175,7 +175,7 @@ async fn dispatch(
             Err(s) => Err(call_error_from_status(&s)),
         },
         Outgoing::Leave(m) => unary!(c, ctx, leave, m),
-        Outgoing::Alive(m) => unary!(c, ctx, alive, m),
+        Outgoing::Alive(m) => unary!(c, ctx, alive, *m),
         Outgoing::NewLeader(m) => unary!(c, ctx, new_leader, m),
         Outgoing::GetStatus(m) => unary!(c, ctx, get_status, m),
         Outgoing::Nearby(m) => unary!(c, ctx, nearby, m),

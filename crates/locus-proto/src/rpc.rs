@@ -380,7 +380,8 @@ pub enum Outgoing {
     /// `PeerService.Leave`.
     Leave(pb::LeaveRequest),
     /// `PeerService.Alive`.
-    Alive(pb::AliveRequest),
+    /// Boxed: with its lists it is several times the size of the other requests.
+    Alive(Box<pb::AliveRequest>),
     /// `PeerService.NewLeader`.
     NewLeader(pb::NewLeaderRequest),
     /// `PeerService.GetStatus`.
@@ -442,7 +443,7 @@ impl Outgoing {
                 group_id: r.group_id.to_string(),
                 scope: pb::LinkScope::from(r.scope).into(),
             }),
-            Request::Alive(a) => Self::Alive({
+            Request::Alive(a) => Self::Alive(Box::new({
                 let a = std::sync::Arc::unwrap_or_clone(a);
                 pb::AliveRequest {
                     caller,
@@ -456,7 +457,7 @@ impl Outgoing {
                     opened_links: ids(a.opened_links),
                     lost: all(a.lost),
                 }
-            }),
+            })),
             Request::NewLeader(c) => Self::NewLeader(pb::NewLeaderRequest {
                 caller,
                 group_id: c.group_id.to_string(),

@@ -151,7 +151,7 @@ fn through_wire(o: Outgoing) -> Outgoing {
         Outgoing::ConnectIntraGroup(r) => Outgoing::ConnectIntraGroup(wire(&r)),
         Outgoing::ConnectInterGroup(r) => Outgoing::ConnectInterGroup(wire(&r)),
         Outgoing::Leave(r) => Outgoing::Leave(wire(&r)),
-        Outgoing::Alive(r) => Outgoing::Alive(wire(&r)),
+        Outgoing::Alive(r) => Outgoing::Alive(Box::new(wire(&*r))),
         Outgoing::NewLeader(r) => Outgoing::NewLeader(wire(&r)),
         Outgoing::GetStatus(r) => Outgoing::GetStatus(wire(&r)),
         Outgoing::Nearby(r) => Outgoing::Nearby(wire(&r)),

@@ -242,7 +242,7 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
             "rtt_us: rtt of 60000001 us, at most 60000000 us",
         ),
         (
-            Outgoing::Alive(pb::AliveRequest {
+            Outgoing::Alive(Box::new(pb::AliveRequest {
                 neighbors: vec![
                     neighbor(),
                     pb::NeighborGroup {
@@ -251,7 +251,7 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                     },
                 ],
                 ..alive()
-            }),
+            })),
             "neighbors[1].rtt_us: rtt of 18446744073709551615 us, at most 60000000 us",
         ),
         // Enums.
@@ -273,73 +273,73 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
         ),
         // Lists over their caps.
         (
-            Outgoing::Alive(pb::AliveRequest {
+            Outgoing::Alive(Box::new(pb::AliveRequest {
                 leadership: pb_peers(40),
                 ..alive()
-            }),
+            })),
             "leadership: 40 entries, at most 32",
         ),
         (
-            Outgoing::Alive(pb::AliveRequest {
+            Outgoing::Alive(Box::new(pb::AliveRequest {
                 roster: pb_peers(257),
                 ..alive()
-            }),
+            })),
             "roster: 257 entries, at most 256",
         ),
         (
-            Outgoing::Alive(pb::AliveRequest {
+            Outgoing::Alive(Box::new(pb::AliveRequest {
                 neighbors: vec![neighbor(); 65],
                 ..alive()
-            }),
+            })),
             "neighbors: 65 entries, at most 64",
         ),
         (
-            Outgoing::Alive(pb::AliveRequest {
+            Outgoing::Alive(Box::new(pb::AliveRequest {
                 group: Some(pb::GroupView {
                     successors: pb_peers(5),
                     ..group_view()
                 }),
                 ..alive()
-            }),
+            })),
             "group.successors: 5 entries, at most 4",
         ),
         (
-            Outgoing::Alive(pb::AliveRequest {
+            Outgoing::Alive(Box::new(pb::AliveRequest {
                 neighbors: vec![pb::NeighborGroup {
                     successors: pb_peers(5),
                     ..neighbor()
                 }],
                 ..alive()
-            }),
+            })),
             "neighbors[0].successors: 5 entries, at most 4",
         ),
         // Errors deep inside name the whole path.
         (
-            Outgoing::Alive(pb::AliveRequest {
+            Outgoing::Alive(Box::new(pb::AliveRequest {
                 roster: vec![pb_peer(1), pb_peer(2), with_peer_id("nope")],
                 ..alive()
-            }),
+            })),
             "roster[2].peer_id: invalid UUID",
         ),
         (
-            Outgoing::Alive(pb::AliveRequest {
+            Outgoing::Alive(Box::new(pb::AliveRequest {
                 merge_into: Some(pb::GroupView {
                     successors: vec![with_addr(String::new())],
                     ..group_view()
                 }),
                 ..alive()
-            }),
+            })),
             "merge_into.successors[0].addr: empty address",
         ),
         // Epochs are bounded: a view at 2^64-1 could never be superseded.
         (
-            Outgoing::Alive(pb::AliveRequest {
+            Outgoing::Alive(Box::new(pb::AliveRequest {
                 group: Some(pb::GroupView {
                     epoch: u64::MAX,
                     ..group_view()
                 }),
                 ..alive()
-            }),
+            })),
             "group.epoch: epoch 18446744073709551615 above the largest, 281474976710656",
         ),
         (
@@ -355,17 +355,17 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
             "group.epoch: epoch 281474976710657 above the largest, 281474976710656",
         ),
         (
-            Outgoing::Alive(pb::AliveRequest {
+            Outgoing::Alive(Box::new(pb::AliveRequest {
                 partition_links: vec!["nope".into()],
                 ..alive()
-            }),
+            })),
             "partition_links[0]: invalid UUID",
         ),
         (
-            Outgoing::Alive(pb::AliveRequest {
+            Outgoing::Alive(Box::new(pb::AliveRequest {
                 lost: pb_peers(33),
                 ..alive()
-            }),
+            })),
             "lost: 33 entries, at most 32",
         ),
         (
@@ -397,10 +397,10 @@ fn malformed_requests_are_rejected_naming_the_field() {
 
 #[test]
 fn the_error_exposes_field_and_violation() {
-    let err = Outgoing::Alive(pb::AliveRequest {
+    let err = Outgoing::Alive(Box::new(pb::AliveRequest {
         leadership: pb_peers(33),
         ..alive()
-    })
+    }))
     .into_core()
     .unwrap_err();
     assert_eq!(err.field(), "leadership");
