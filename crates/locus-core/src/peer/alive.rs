@@ -47,15 +47,27 @@ impl Peer {
     /// `alive_timeout + (i-1) * alive_interval` so that earlier successors go first [0063];
     /// members off the list wait for every successor, then elect [0064].
     pub(super) fn schedule_alive_check(&mut self, _now: Time) {
-        let State::Member(g) = &self.state else {
+        let Some(due) = self.succession_due() else {
             return;
+        };
+        // The checks before a takeover start early enough to end by the due time when the
+        // leader is gone (`leadership::succession_lead`), so that checking costs failover
+        // nothing.
+        let lead = super::leadership::succession_lead(&self.cfg);
+        self.set_timer(Timer::AliveCheck, due - lead);
+    }
+
+    /// When this follower may take over (or elect) if it hears nothing: `alive_timeout` after
+    /// the last sign of the leader, plus an alive interval per successor before it [0063].
+    pub(super) fn succession_due(&self) -> Option<Time> {
+        let State::Member(g) = &self.state else {
+            return None;
         };
         let stage = match g.leadership.iter().position(|p| p.id == self.me.id) {
             Some(i) if i >= 1 => i - 1,
             _ => g.leadership.len().saturating_sub(1),
         };
-        let at = g.last_alive + self.cfg.alive_timeout + self.cfg.alive_interval * stage as u32;
-        self.set_timer(Timer::AliveCheck, at);
+        Some(g.last_alive + self.cfg.alive_timeout + self.cfg.alive_interval * stage as u32)
     }
 
     pub(super) fn on_alive_timer(&mut self, now: Time) {

@@ -53,6 +53,14 @@ pub(super) fn check_timeout(cfg: &crate::Config) -> Duration {
     cfg.request_timeout.min(cfg.alive_interval) / 2
 }
 
+/// How long before its due time a successor starts checking: both attempts of a check that
+/// goes unanswered, so that a takeover after a crash comes no later than without checks.
+/// Shorter than `alive_interval`, so never before the leader has been silent for
+/// `alive_timeout − alive_interval`.
+pub(super) fn succession_lead(cfg: &crate::Config) -> Duration {
+    check_timeout(cfg) * u32::from(CHECK_ATTEMPTS)
+}
+
 impl Peer {
     /// Asks `target` directly, with one `Measure`, which leadership of this group it holds.
     pub(super) fn check(&mut self, target: PeerRef, why: CheckFor) {
@@ -228,7 +236,20 @@ impl Peer {
         let State::Member(g) = &mut self.state else {
             return;
         };
-        if !matches!(g.role, GroupRole::Follower) || g.succession.is_some() {
+        if !matches!(g.role, GroupRole::Follower) {
+            return;
+        }
+        if let Some(s) = &g.succession {
+            // The checks found the group leaderless before the due time: act now, unless the
+            // leader was heard meanwhile.
+            if s.pending.is_empty() && s.gone {
+                if g.last_alive == s.heard {
+                    self.succeed(now);
+                } else {
+                    g.succession = None;
+                    self.schedule_alive_check(now);
+                }
+            }
             return;
         }
         let (ask, elect): (Vec<PeerRef>, bool) = match g.leadership.iter().position(|p| p.id == me)
@@ -260,6 +281,7 @@ impl Peer {
             elect,
             heard: g.last_alive,
             live: None,
+            gone: false,
         });
         for p in ask {
             self.check(p, CheckFor::Succession);
@@ -326,11 +348,35 @@ impl Peer {
         if !s.pending.is_empty() {
             return;
         }
-        let (elect, live) = (s.elect, s.live.clone());
-        g.succession = None;
-        if let Some(v) = live {
+        if let Some(v) = s.live.clone() {
+            g.succession = None;
             self.follow(now, v.leader, v.epoch, true);
-        } else if elect {
+            return;
+        }
+        // Nobody before this peer leads: take over at the due time, not before (a leader
+        // whose process is gone refuses connections at once, well before `alive_timeout`).
+        let due = self.succession_due().unwrap_or(now);
+        if now < due {
+            if let State::Member(g) = &mut self.state
+                && let Some(s) = g.succession.as_mut()
+            {
+                s.gone = true;
+            }
+            self.set_timer(Timer::AliveCheck, due);
+            return;
+        }
+        self.succeed(now);
+    }
+
+    /// The succession found the group leaderless: take over, or elect when off the list.
+    fn succeed(&mut self, now: Time) {
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
+        let Some(s) = g.succession.take() else {
+            return;
+        };
+        if s.elect {
             self.start_election(now);
         } else {
             let me = self.me.id;

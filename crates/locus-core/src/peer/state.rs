@@ -236,6 +236,8 @@ pub(super) struct Succession {
     /// The best live leadership of a lower term than the one followed that answered: followed
     /// at the end instead of taking over.
     pub(super) live: Option<GroupView>,
+    /// Every check is in and nobody leads: the takeover waits for its due time.
+    pub(super) gone: bool,
 }
 
 /// Why a peer's leadership is being checked with a direct `Measure`.

@@ -404,9 +404,16 @@ fn a_claim_that_does_not_name_its_sender_as_candidate_is_refused() {
 
 // ---- succession ----
 
-/// The instant peer 1, heard last at 500 ms, first checks the leader: `alive_timeout` later.
-fn first_check() -> Time {
+/// The instant peer 1, heard last at 500 ms, may take over: `alive_timeout` later.
+fn due() -> Time {
     at(500) + Config::test().alive_timeout
+}
+
+/// The instant it first checks the leader: early enough for both attempts to time out by
+/// `due()`, so that checking costs failover nothing.
+fn first_check() -> Time {
+    let cfg = Config::test();
+    due() - cfg.request_timeout.min(cfg.alive_interval) / 2 * 2
 }
 
 #[test]
@@ -428,9 +435,15 @@ fn a_successor_whose_silent_leader_answers_the_check_does_not_take_over() {
 #[test]
 fn a_successor_takes_over_at_the_next_epoch_when_its_leader_fails_two_checks() {
     let (mut p, _) = successor();
-    let calls = run(&mut p, at(500), first_check(), |_| None);
+    let calls = run(&mut p, at(500), due() - Duration::from_micros(1), |_| None);
     let checks = calls.iter().filter(|(_, t)| is_check_of(t, 0)).count();
     assert_eq!(checks, 2, "two attempts before the takeover: {calls:?}");
+    assert_eq!(
+        p.role(),
+        Role::Member,
+        "no takeover before the due time, however fast the checks failed"
+    );
+    run(&mut p, due() - Duration::from_micros(1), due(), |_| None);
     assert_eq!(p.role(), Role::Leader);
     assert!(saw(&mut p, |e| matches!(
         e,
@@ -477,11 +490,11 @@ fn a_successor_checks_the_leader_it_follows_even_off_its_leadership_list() {
 #[test]
 fn a_new_leader_re_checks_the_leader_it_succeeded_and_tells_it_of_the_newer_term() {
     let (mut p, view) = successor();
-    run(&mut p, at(500), first_check(), |_| None);
+    run(&mut p, at(500), due(), |_| None);
     assert_eq!(p.role(), Role::Leader);
     // One alive interval later peer 0 is back, still leading epoch 1 as far as it knows.
-    let back = first_check() + Config::test().alive_interval;
-    let calls = run(&mut p, first_check(), back, leads(0, view));
+    let back = due() + Config::test().alive_interval;
+    let calls = run(&mut p, due(), back, leads(0, view));
     assert!(calls.iter().any(|(_, t)| is_check_of(t, 0)), "{calls:?}");
     let told = calls.iter().any(|(_, t)| {
         matches!((&t.to, &t.request), (Target::Peer(q), Request::Alive(a))
