@@ -6,7 +6,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{REGIONS, eventually, groups_by_region, overlay, peer, peer_id, rendezvous, status};
+use common::{
+    REGIONS, eventually, groups_by_region, overlay, peer, peer_id, regional_peers, rendezvous,
+    status,
+};
 use locus_proto::pb;
 
 /// Generous: convergence takes a few seconds; the deadline only bounds a failing test.
@@ -127,15 +130,7 @@ async fn three_regions_make_three_groups_and_a_crashed_leader_is_replaced() {
 async fn the_overlay_outlives_the_rendezvous_and_peers_bootstrap_each_other() {
     let rv = rendezvous(Duration::from_secs(3)).await;
     let rendezvous_addrs = vec![rv.addr.clone()];
-    let mut servers = Vec::new();
-    let mut peers: Vec<(String, &str)> = Vec::new();
-    for n in 100..106u32 {
-        let region = REGIONS[n as usize % 2];
-        let s = peer(peer_id(n), region, &rendezvous_addrs, &[]).await;
-        peers.push((s.addr.clone(), region));
-        servers.push(s);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (mut servers, mut peers) = regional_peers(100..106, 2, &rendezvous_addrs).await;
     let groups = eventually("one group per region", CONVERGE, || {
         groups_by_region(&peers)
     })

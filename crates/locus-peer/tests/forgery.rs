@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{REGIONS, channel, eventually, groups_by_region, overlay, peer, peer_id, rendezvous};
+use common::{channel, eventually, groups_by_region, overlay, regional_peers, rendezvous};
 use locus_proto::pb;
 use locus_proto::pb::peer_service_client::PeerServiceClient;
 use locus_proto::pb::rendezvous_client::RendezvousClient;
@@ -115,15 +115,7 @@ fn unix_us() -> u64 {
 async fn forged_claims_move_no_leader_and_no_epoch() {
     let rv = rendezvous(Duration::from_secs(3)).await;
     let rendezvous_addrs = vec![rv.addr.clone()];
-    let mut servers = Vec::new();
-    let mut peers: Vec<(String, &str)> = Vec::new();
-    for n in 600..609u32 {
-        let region = REGIONS[n as usize % 3];
-        let s = peer(peer_id(n), region, &rendezvous_addrs, &[]).await;
-        peers.push((s.addr.clone(), region));
-        servers.push(s);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (servers, peers) = regional_peers(600..609, 3, &rendezvous_addrs).await;
     let groups = eventually("one group per region", CONVERGE, || {
         groups_by_region(&peers)
     })

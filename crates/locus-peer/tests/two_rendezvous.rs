@@ -6,7 +6,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{REGIONS, Server, eventually, groups_by_region, overlay, peer, peer_id, rendezvous};
+use common::{
+    Server, eventually, groups_by_region, overlay, peer, peer_id, regional_peers, rendezvous,
+};
 use locus_proto::pb;
 use locus_proto::pb::rendezvous_client::RendezvousClient;
 
@@ -83,15 +85,7 @@ async fn stopping_one_loses_nothing(stopped: usize, first_peer: u32) {
     let mut rvs: Vec<Option<Server>> =
         vec![Some(rendezvous(TTL).await), Some(rendezvous(TTL).await)];
     let addrs: Vec<String> = rvs.iter().flatten().map(|s| s.addr.clone()).collect();
-    let mut servers = Vec::new();
-    let mut peers: Vec<(String, &str)> = Vec::new();
-    for n in first_peer..first_peer + 9 {
-        let region = REGIONS[n as usize % 3];
-        let s = peer(peer_id(n), region, &addrs, &[]).await;
-        peers.push((s.addr.clone(), region));
-        servers.push(s);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (mut servers, mut peers) = regional_peers(first_peer..first_peer + 9, 3, &addrs).await;
     let groups = eventually("one group per region", CONVERGE, || {
         groups_by_region(&peers)
     })

@@ -48,18 +48,7 @@ impl Peer {
             backed_off: false,
         }));
         self.set_timer(Timer::JoinDeadline, now + self.cfg.join_deadline);
-        let max = self.cfg.boot_list_size;
-        for source in boot {
-            let to = match source {
-                BootSource::Rendezvous => Target::Rendezvous,
-                BootSource::Peer(addr) => Target::Address(addr),
-            };
-            self.send(
-                to,
-                Request::GetBootList(GetBootListRequest { max }),
-                Purpose::Boot { walk: id },
-            );
-        }
+        self.ask_boot_lists(boot, id);
         self.drive_walk(now, id);
     }
 
@@ -105,7 +94,6 @@ impl Peer {
         let id = self.next_walk;
         self.next_walk += 1;
         let limits = self.walk_limits(now, self.cfg.max_tested_groups);
-        let max = self.cfg.boot_list_size;
         let State::Member(g) = &mut self.state else {
             return;
         };
@@ -129,6 +117,12 @@ impl Peer {
         let mut walk = Walk::new(limits, sources.len());
         walk.exclude(own);
         l.merge.walk = Some((id, walk));
+        self.ask_boot_lists(sources, id);
+    }
+
+    /// Asks every boot source for a boot list, for walk `id` [0044].
+    fn ask_boot_lists(&mut self, sources: Vec<BootSource>, id: u64) {
+        let max = self.cfg.boot_list_size;
         for source in sources {
             let to = match source {
                 BootSource::Rendezvous => Target::Rendezvous,

@@ -89,6 +89,26 @@ pub async fn peer(id: PeerId, region: &str, rendezvous: &[String], bootstrap: &[
     peer_with(protocol(), id, region, rendezvous, bootstrap).await
 }
 
+/// Peers `ids`, started 100 ms apart (joins overlap, as in a real start-up), in the first
+/// `regions` regions in turn, each configured with `rendezvous`; with their addresses and
+/// regions.
+pub async fn regional_peers(
+    ids: std::ops::Range<u32>,
+    regions: usize,
+    rendezvous: &[String],
+) -> (Vec<Server>, Vec<(String, &'static str)>) {
+    let mut servers = Vec::new();
+    let mut peers = Vec::new();
+    for n in ids {
+        let region = REGIONS[n as usize % regions];
+        let s = peer(peer_id(n), region, rendezvous, &[]).await;
+        peers.push((s.addr.clone(), region));
+        servers.push(s);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (servers, peers)
+}
+
 /// A peer with the given protocol settings in `region` of the three-region topology.
 pub async fn peer_with(
     protocol: locus_core::Config,
