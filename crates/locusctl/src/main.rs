@@ -1,11 +1,13 @@
 //! `locusctl`: the command-line client of a locus overlay.
 //!
 //! It reads the rendezvous' directory (groups, overlay, live events) and asks single peers for
-//! their status and nearby peers. Tables by default, JSON with `--output json`.
+//! their status and nearby peers. Tables by default, JSON with `--output json`, Graphviz for
+//! the overlay with `--output dot`.
 //!
 //! Exit codes: 0 success; 1 any other failure; 2 bad usage; 3 a service could not be reached
 //! or did not answer in time; 4 the group asked for is not in the directory.
 
+mod dot;
 mod output;
 mod table;
 mod units;
@@ -66,6 +68,8 @@ enum Output {
     Table,
     /// JSON (one document; one object per line for `watch`).
     Json,
+    /// Graphviz (`overlay` only): `locusctl overlay -o dot | dot -Tsvg > overlay.svg`.
+    Dot,
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,7 +89,8 @@ enum Command {
         /// The peer's address, `host:port`.
         addr: String,
     },
-    /// The overlay snapshot: groups and the inter-group links their leaders announced.
+    /// The overlay snapshot: groups and the inter-group links their leaders announced
+    /// (`-o dot` for Graphviz).
     Overlay,
     /// Follow the directory's changes as they happen, stamped in UTC (Ctrl-C to stop).
     Watch {
@@ -192,6 +197,9 @@ async fn execute(cli: Cli) -> Result<()> {
         Some(ms) => Duration::from_millis(ms),
         None => cli.timeout,
     };
+    if cli.output == Output::Dot && !matches!(cli.command, Command::Overlay) {
+        return Err(Failure::new(2, "`--output dot` is for `overlay` only"));
+    }
     let rv_addr = cli.rendezvous.clone();
     let rendezvous = || -> Result<RendezvousClient<Channel>> {
         Ok(RendezvousClient::new(channel(&rv_addr, timeout)?).max_decoding_message_size(64 << 20))
@@ -284,8 +292,13 @@ async fn execute(cli: Cli) -> Result<()> {
                 links: o.links.into_iter().map(LinkOut::from).collect(),
                 truncated: o.truncated,
             };
-            if json {
-                return print_json(&out);
+            match cli.output {
+                Output::Json => return print_json(&out),
+                Output::Dot => {
+                    print!("{}", dot::render(&out));
+                    return Ok(());
+                }
+                Output::Table => {}
             }
             let mut t = Table::new(&["GROUP", "LEADER", "EPOCH", "MEMBERS"]);
             for g in &out.groups {

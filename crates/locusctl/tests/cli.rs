@@ -96,6 +96,18 @@ async fn commands_show_the_directory_and_the_peers() {
         overlay.status.success() && stdout(&overlay).contains(&group),
         "{overlay:?}"
     );
+    // Graphviz: the lone group is one node, "1 member" in the singular; no links, no edges.
+    let dot = locusctl(&["-r", &rv, "overlay", "-o", "dot"]).await;
+    assert!(dot.status.success(), "{dot:?}");
+    assert_eq!(
+        stdout(&dot),
+        format!(
+            "graph overlay {{\n  node [shape=box];\n  \"{group}\" [label=\"{}\\nleader {peer}\\n1 member\"];\n}}\n",
+            &group[..8]
+        )
+    );
+    let dot_groups = locusctl(&["-r", &rv, "groups", "-o", "dot"]).await;
+    assert_eq!(dot_groups.status.code(), Some(2), "{dot_groups:?}");
     let peers = locusctl(&["-r", &rv, "peers"]).await;
     assert!(
         peers.status.success() && stdout(&peers).contains("leader"),
