@@ -61,12 +61,28 @@ pub enum Error {
     Reflection(#[from] tonic_reflection::server::Error),
 }
 
-/// Registers the locus schema and the health schema for server reflection, v1 and v1alpha.
+/// The services this server answers, and so the only ones reflection lists: the locus schema
+/// is one descriptor set that also describes `locus.v1.PeerService`, which a rendezvous does
+/// not serve, so listing every service in it would send grpcurl to calls that fail.
+const REFLECTED_SERVICES: [&str; 4] = [
+    <RendezvousServer<service::Service> as tonic::server::NamedService>::NAME,
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
+
+/// Registers the locus schema and the health schema for server reflection, v1 and v1alpha,
+/// listing only [`REFLECTED_SERVICES`] (their types still resolve for `describe`).
 macro_rules! reflection {
     ($build:ident) => {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(locus_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        REFLECTED_SERVICES
+            .iter()
+            .fold(
+                tonic_reflection::server::Builder::configure()
+                    .register_encoded_file_descriptor_set(locus_proto::FILE_DESCRIPTOR_SET)
+                    .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET),
+                |b, name| b.with_service_name(*name),
+            )
             .$build()
     };
 }

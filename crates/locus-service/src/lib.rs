@@ -11,6 +11,7 @@
 mod clock;
 
 use std::future::Future;
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 
 use axum::Router;
@@ -70,15 +71,33 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Installs the log subscriber: `RUST_LOG` filters (default `info`), JSON lines when `json`.
+/// Installs the log subscriber: logs go to standard error, filtered by `RUST_LOG` (default
+/// `info`), JSON lines when `json`; text is coloured only when standard error is a terminal and
+/// `NO_COLOR` is unset or empty ([`ansi_wanted`]).
 pub fn init_logging(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Standard error, so that standard output stays for what a command prints (`--print-config`)
+    // and a container's log driver still collects both.
+    let ansi = ansi_wanted(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     if json {
         builder.json().init();
     } else {
         builder.init();
     }
+}
+
+/// Whether log lines carry ANSI colour codes: only on a terminal, where someone reads them,
+/// never in a file, a pipe or `docker logs`, and not when `NO_COLOR` is set to anything but
+/// the empty string (<https://no-color.org>).
+pub fn ansi_wanted(is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// An error and its causes on one line, each cause once: most messages here already quote
@@ -163,4 +182,22 @@ where
             .map_err(ServeError::Metrics)?;
     }
     result.map_err(|e| ServeError::Service(Box::new(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::ansi_wanted;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(ansi_wanted(true, None));
+        // NO_COLOR="" counts as unset, as the convention says.
+        assert!(ansi_wanted(true, Some(OsStr::new(""))));
+        assert!(!ansi_wanted(true, Some(OsStr::new("1"))));
+        // A pipe or `docker logs`: never, whatever NO_COLOR says.
+        assert!(!ansi_wanted(false, None));
+        assert!(!ansi_wanted(false, Some(OsStr::new("1"))));
+    }
 }

@@ -1,13 +1,16 @@
 //! `locusctl`: the command-line client of a locus overlay.
 //!
 //! It reads the rendezvous' directory (groups, overlay, live events) and asks single peers for
-//! their status and nearby peers. Tables by default, JSON with `--output json`.
+//! their status and nearby peers. Tables by default, JSON with `--output json`, Graphviz for
+//! the overlay with `--output dot`.
 //!
 //! Exit codes: 0 success; 1 any other failure; 2 bad usage; 3 a service could not be reached
 //! or did not answer in time; 4 the group asked for is not in the directory.
 
+mod dot;
 mod output;
 mod table;
+mod units;
 
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,10 +19,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use locus_proto::pb;
 use locus_proto::pb::peer_service_client::PeerServiceClient;
 use locus_proto::pb::rendezvous_client::RendezvousClient;
-use output::{EventOut, GroupOut, LinkInfoOut, LinkOut, OverlayOut, PeerOut, StatusOut, ViewOut};
+use output::{EventOut, GroupOut, LinkInfoOut, LinkOut, OverlayOut, PeerOut, StatusOut};
 use serde::Serialize;
 use table::Table;
 use tonic::transport::Channel;
+use units::{count, ms, parse_duration};
 
 /// Command-line client for a locus overlay: groups, peers, the overlay and its live events.
 ///
@@ -40,9 +44,20 @@ struct Cli {
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Output::Table, global = true)]
     output: Output,
-    /// Deadline of each call, in milliseconds.
-    #[arg(long, default_value_t = 5000, global = true)]
-    timeout_ms: u64,
+    /// Deadline of each call, with its unit: `500ms`, `5s`, `1m`.
+    #[arg(long, short, value_name = "DURATION", value_parser = parse_duration,
+          default_value = "5s", global = true)]
+    timeout: Duration,
+    /// Deprecated spelling of `--timeout` in milliseconds; the health checks of images built
+    /// before `--timeout` existed still pass it.
+    #[arg(
+        long,
+        value_name = "MS",
+        global = true,
+        hide = true,
+        conflicts_with = "timeout"
+    )]
+    timeout_ms: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,13 +68,16 @@ enum Output {
     Table,
     /// JSON (one document; one object per line for `watch`).
     Json,
+    /// Graphviz (`overlay` only): `locusctl overlay -o dot | dot -Tsvg > overlay.svg`.
+    Dot,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Live groups in the rendezvous directory.
     Groups,
-    /// One group's entry: leader, successors, member count.
+    /// One group's entry: leader, successors, member count (with `-o json`, the same object as
+    /// an element of `groups -o json`).
     Group {
         /// The group id (UUID).
         id: String,
@@ -71,9 +89,10 @@ enum Command {
         /// The peer's address, `host:port`.
         addr: String,
     },
-    /// The overlay snapshot: groups and the inter-group links their leaders announced.
+    /// The overlay snapshot: groups and the inter-group links their leaders announced
+    /// (`-o dot` for Graphviz).
     Overlay,
-    /// Follow the directory's changes as they happen (Ctrl-C to stop).
+    /// Follow the directory's changes as they happen, stamped in UTC (Ctrl-C to stop).
     Watch {
         /// Start with the groups that exist already.
         #[arg(long)]
@@ -173,7 +192,14 @@ fn channel(addr: &str, timeout: Duration) -> Result<Channel> {
 }
 
 async fn execute(cli: Cli) -> Result<()> {
-    let timeout = Duration::from_millis(cli.timeout_ms);
+    let timeout = match cli.timeout_ms {
+        Some(0) => return Err(Failure::new(2, "--timeout-ms must be above 0")),
+        Some(ms) => Duration::from_millis(ms),
+        None => cli.timeout,
+    };
+    if cli.output == Output::Dot && !matches!(cli.command, Command::Overlay) {
+        return Err(Failure::new(2, "`--output dot` is for `overlay` only"));
+    }
     let rv_addr = cli.rendezvous.clone();
     let rendezvous = || -> Result<RendezvousClient<Channel>> {
         Ok(RendezvousClient::new(channel(&rv_addr, timeout)?).max_decoding_message_size(64 << 20))
@@ -201,7 +227,7 @@ async fn execute(cli: Cli) -> Result<()> {
                         g.leader_id.clone(),
                         g.leader_addr.clone(),
                         g.epoch.to_string(),
-                        g.member_count.to_string(),
+                        member_count(g.member_count),
                         g.expires_in(),
                     ]);
                 }
@@ -216,30 +242,30 @@ async fn execute(cli: Cli) -> Result<()> {
                     format!("`{id}` is not a group id (a UUID)"),
                 ));
             }
-            let reply = rendezvous()?
-                .resolve_group(pb::ResolveGroupRequest {
-                    caller: None,
-                    group_id: id.clone(),
-                })
+            let entry = find_group(&mut rendezvous()?, &id.to_ascii_lowercase())
                 .await
                 .map_err(rv_fail)?
-                .into_inner();
-            let view = reply.group.ok_or_else(|| {
-                Failure::new(
-                    4,
-                    format!("group {id} is not in the directory (unknown, ended or expired)"),
-                )
-            })?;
-            let out = ViewOut::from(view);
+                .ok_or_else(|| {
+                    Failure::new(
+                        4,
+                        format!("group {id} is not in the directory (unknown, ended or expired)"),
+                    )
+                })?;
+            let out = GroupOut::from(entry);
             if json {
                 print_json(&out)
             } else {
                 println!(
-                    "group     {}\nepoch     {}\nleader    {} {}\nmembers   {}",
-                    out.group_id, out.epoch, out.leader.peer_id, out.leader.addr, out.member_count
+                    "group      {}\nepoch      {}\nleader     {} {}\nmembers    {}\nexpires in {}",
+                    out.group_id,
+                    out.epoch,
+                    out.leader_id,
+                    out.leader_addr,
+                    member_count(out.member_count),
+                    out.expires_in()
                 );
                 for (i, s) in out.successors.iter().enumerate() {
-                    println!("successor {} {} {}", i + 1, s.peer_id, s.addr);
+                    println!("successor  {} {} {}", i + 1, s.peer_id, s.addr);
                 }
                 Ok(())
             }
@@ -266,8 +292,13 @@ async fn execute(cli: Cli) -> Result<()> {
                 links: o.links.into_iter().map(LinkOut::from).collect(),
                 truncated: o.truncated,
             };
-            if json {
-                return print_json(&out);
+            match cli.output {
+                Output::Json => return print_json(&out),
+                Output::Dot => {
+                    print!("{}", dot::render(&out));
+                    return Ok(());
+                }
+                Output::Table => {}
             }
             let mut t = Table::new(&["GROUP", "LEADER", "EPOCH", "MEMBERS"]);
             for g in &out.groups {
@@ -275,7 +306,7 @@ async fn execute(cli: Cli) -> Result<()> {
                     g.group_id.clone(),
                     g.leader_addr.clone(),
                     g.epoch.to_string(),
-                    g.member_count.to_string(),
+                    member_count(g.member_count),
                 ]);
             }
             print!("{}", t.render());
@@ -317,7 +348,10 @@ async fn execute(cli: Cli) -> Result<()> {
                         } else {
                             println!(
                                 "{}  {}  epoch {}  {}",
-                                e.at_unix_ms, e.group_id, e.epoch, e.change
+                                units::timestamp(e.at_unix_ms),
+                                e.group_id,
+                                e.epoch,
+                                e.change
                             );
                         }
                     }
@@ -420,6 +454,43 @@ async fn list_groups(
     }
 }
 
+/// The directory entry of group `id` (lowercase canonical UUID), read page by page: ListGroups
+/// carries the announcement times that ResolveGroup lacks, so `group` and `groups` show the
+/// same entry. Pages come in group-id order, so the search stops at the first page past `id`.
+async fn find_group(
+    c: &mut RendezvousClient<Channel>,
+    id: &str,
+) -> std::result::Result<Option<pb::GroupEntry>, tonic::Status> {
+    let mut page_token = String::new();
+    loop {
+        let page = c
+            .list_groups(pb::ListGroupsRequest {
+                caller: None,
+                page_size: 1024,
+                page_token,
+            })
+            .await?
+            .into_inner();
+        let mut past = false;
+        for entry in page.groups {
+            let gid = entry.group.as_ref().map_or("", |g| g.group_id.as_str());
+            if gid == id {
+                return Ok(Some(entry));
+            }
+            past |= gid > id;
+        }
+        if past || page.next_page_token.is_empty() {
+            return Ok(None);
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+/// A member count as tables show it: 0 means the sender did not know (`GroupView`).
+fn member_count(n: u32) -> String {
+    if n == 0 { "?".into() } else { n.to_string() }
+}
+
 async fn peers(
     c: &mut RendezvousClient<Channel>,
     timeout: Duration,
@@ -435,33 +506,45 @@ async fn peers(
         let Some(leader) = view.leader.clone() else {
             continue;
         };
-        let mut add = |p: &pb::PeerRef, role: &str, rtt: Option<u64>| {
-            seen.entry(p.peer_id.clone()).or_insert_with(|| PeerOut {
-                peer_id: p.peer_id.clone(),
-                addr: p.addr.clone(),
-                group_id: view.group_id.clone(),
-                role: role.into(),
-                rtt_to_leader_us: rtt,
-            });
+        let out = |p: &pb::PeerRef, role: &str| PeerOut {
+            peer_id: p.peer_id.clone(),
+            addr: p.addr.clone(),
+            group_id: view.group_id.clone(),
+            role: role.into(),
+            rtt_to_leader_us: None,
         };
-        add(&leader, "leader", None);
+        seen.entry(leader.peer_id.clone())
+            .or_insert_with(|| out(&leader, "leader"));
         for s in &view.successors {
-            add(s, "successor", None);
+            seen.entry(s.peer_id.clone())
+                .or_insert_with(|| out(s, "successor"));
         }
-        // The leader's own view adds its intra-group links; a leader that does not answer
-        // leaves what the directory knows.
-        let Ok(ch) = channel(&leader.addr, timeout) else {
-            continue;
+        // The leader's intra-group links name its members and the RTT to each, successors
+        // included: they are members too. A leader that does not answer leaves what the
+        // directory knows, and says so, for its members are then missing from the table.
+        let status = match channel(&leader.addr, timeout) {
+            Ok(ch) => PeerServiceClient::new(ch)
+                .get_status(pb::GetStatusRequest { caller: None })
+                .await
+                .map(tonic::Response::into_inner),
+            Err(f) => Err(tonic::Status::invalid_argument(f.message)),
         };
-        if let Ok(status) = PeerServiceClient::new(ch)
-            .get_status(pb::GetStatusRequest { caller: None })
-            .await
-        {
-            for l in status.into_inner().intra {
-                if let Some(p) = &l.peer {
-                    add(p, "member", Some(l.rtt_us));
+        match status {
+            Ok(status) => {
+                for l in status.intra {
+                    let Some(p) = &l.peer else { continue };
+                    seen.entry(p.peer_id.clone())
+                        .or_insert_with(|| out(p, "member"))
+                        .rtt_to_leader_us = Some(l.rtt_us);
                 }
             }
+            Err(s) => eprintln!(
+                "locusctl: leader {} of group {} did not answer ({}): its other members \
+                 and their RTTs are not shown",
+                leader.addr,
+                view.group_id,
+                s.message()
+            ),
         }
     }
     let peers: Vec<PeerOut> = seen.into_values().collect();
@@ -475,7 +558,11 @@ async fn peers(
             p.addr.clone(),
             p.group_id.clone(),
             p.role.clone(),
-            p.rtt_to_leader_us.map(ms).unwrap_or_else(|| "-".into()),
+            match (&*p.role, p.rtt_to_leader_us) {
+                (_, Some(rtt)) => ms(rtt),
+                ("leader", None) => "(leader)".into(),
+                (_, None) => "-".into(),
+            },
         ]);
     }
     print!("{}", t.render());
@@ -490,8 +577,16 @@ fn print_status(s: StatusOut, json: bool) -> Result<()> {
     println!("role    {}", s.role);
     match &s.group {
         Some(g) => println!(
-            "group   {} (epoch {}, leader {} {}, {} members)",
-            g.group_id, g.epoch, g.leader.peer_id, g.leader.addr, g.member_count
+            "group   {} (epoch {}, leader {} {}, {})",
+            g.group_id,
+            g.epoch,
+            g.leader.peer_id,
+            g.leader.addr,
+            // Only a leader counts its members; a member reports 0 for "not known here".
+            match g.member_count {
+                0 => "members known to the leader".to_string(),
+                n => count(u64::from(n), "member"),
+            }
         ),
         None => println!("group   -"),
     }
@@ -527,10 +622,6 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Failure::new(1, e.to_string()))?;
     println!("{text}");
     Ok(())
-}
-
-fn ms(us: u64) -> String {
-    format!("{:.1} ms", us as f64 / 1000.0)
 }
 
 pub(crate) fn now_ms() -> u64 {

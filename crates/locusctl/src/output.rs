@@ -4,6 +4,7 @@ use locus_proto::pb;
 use serde::Serialize;
 
 use crate::now_ms;
+use crate::units::count;
 
 #[derive(Debug, Serialize)]
 pub(crate) struct PeerRefOut {
@@ -42,6 +43,7 @@ impl From<pb::GroupView> for ViewOut {
     }
 }
 
+/// One directory entry: an element of `groups -o json`, and the whole of `group -o json`.
 #[derive(Debug, Serialize)]
 pub(crate) struct GroupOut {
     pub(crate) group_id: String,
@@ -49,6 +51,7 @@ pub(crate) struct GroupOut {
     pub(crate) leader_addr: String,
     pub(crate) epoch: u64,
     pub(crate) member_count: u32,
+    pub(crate) successors: Vec<PeerRefOut>,
     pub(crate) announced_at_unix_ms: u64,
     pub(crate) expires_at_unix_ms: u64,
 }
@@ -70,6 +73,7 @@ impl From<pb::GroupEntry> for GroupOut {
             leader_addr: leader.addr,
             epoch: g.epoch,
             member_count: g.member_count,
+            successors: g.successors.into_iter().map(|p| Some(p).into()).collect(),
             announced_at_unix_ms: e.announced_at_unix_ms,
             expires_at_unix_ms: e.expires_at_unix_ms,
         }
@@ -182,9 +186,9 @@ impl From<pb::OverlayEvent> for EventOut {
             Some(Kind::Created(c)) => {
                 let g = c.group.unwrap_or_default();
                 format!(
-                    "created: leader {}, {} members",
+                    "created: leader {}, {}",
                     g.leader.unwrap_or_default().addr,
-                    g.member_count
+                    count(u64::from(g.member_count), "member")
                 )
             }
             Some(Kind::LeaderChanged(l)) => format!(

@@ -68,6 +68,19 @@ async fn commands_show_the_directory_and_the_peers() {
         one.status.success() && stdout(&one).contains(&peer),
         "{one:?}"
     );
+    // `group -o json` is one element of `groups -o json`: the same keys, the same entry (the
+    // announcement times move with every announce).
+    let one = locusctl(&["-r", &rv, "-o", "json", "group", &group]).await;
+    assert!(one.status.success(), "{one:?}");
+    let mut one: serde_json::Value = serde_json::from_slice(&one.stdout).unwrap();
+    let mut listed = groups_json(&rv).await[0].clone();
+    for v in [&mut one, &mut listed] {
+        let o = v.as_object_mut().unwrap();
+        for time in ["announced_at_unix_ms", "expires_at_unix_ms"] {
+            assert!(o.remove(time).unwrap().as_u64().unwrap() > 0, "{time}");
+        }
+    }
+    assert_eq!(one, listed);
     let missing = locusctl(&["-r", &rv, "group", "67e55044-10b1-426f-9247-bb680e5fe0c8"]).await;
     assert_eq!(missing.status.code(), Some(4), "{missing:?}");
     let bad = locusctl(&["-r", &rv, "group", "not-a-uuid"]).await;
@@ -83,6 +96,18 @@ async fn commands_show_the_directory_and_the_peers() {
         overlay.status.success() && stdout(&overlay).contains(&group),
         "{overlay:?}"
     );
+    // Graphviz: the lone group is one node, "1 member" in the singular; no links, no edges.
+    let dot = locusctl(&["-r", &rv, "overlay", "-o", "dot"]).await;
+    assert!(dot.status.success(), "{dot:?}");
+    assert_eq!(
+        stdout(&dot),
+        format!(
+            "graph overlay {{\n  node [shape=box];\n  \"{group}\" [label=\"{}\\nleader {peer}\\n1 member\"];\n}}\n",
+            &group[..8]
+        )
+    );
+    let dot_groups = locusctl(&["-r", &rv, "groups", "-o", "dot"]).await;
+    assert_eq!(dot_groups.status.code(), Some(2), "{dot_groups:?}");
     let peers = locusctl(&["-r", &rv, "peers"]).await;
     assert!(
         peers.status.success() && stdout(&peers).contains("leader"),
@@ -126,6 +151,18 @@ async fn commands_show_the_directory_and_the_peers() {
         first["change"].as_str().unwrap().starts_with("created"),
         "{first}"
     );
+    // As text: an RFC 3339 UTC stamp with milliseconds, then the change in words.
+    let line = first_line(&["-r", &rv, "watch", "--include-existing"]).await;
+    let (stamp, rest) = line.split_once("  ").unwrap();
+    assert_eq!(stamp.len(), "2024-05-04T13:25:18.123Z".len(), "{line}");
+    assert!(
+        stamp.starts_with("20") && stamp.as_bytes()[10] == b'T' && stamp.ends_with('Z'),
+        "{line}"
+    );
+    assert_eq!(
+        rest.trim_end(),
+        format!("{group}  epoch 1  created: leader {peer}, 1 member")
+    );
 
     let health = locusctl(&["health", &peer]).await;
     assert!(
@@ -135,10 +172,39 @@ async fn commands_show_the_directory_and_the_peers() {
     let health = locusctl(&["health", &rv, "--service", "locus.v1.Rendezvous"]).await;
     assert!(health.status.success(), "{health:?}");
 
-    // Nobody listens on port 1.
-    let down = locusctl(&["-r", "127.0.0.1:1", "--timeout-ms", "500", "groups"]).await;
-    assert_eq!(down.status.code(), Some(3), "{down:?}");
-    assert!(String::from_utf8_lossy(&down.stderr).contains("is it running"));
+    // Nobody listens on port 1: with a duration, and with the deprecated milliseconds that
+    // the images' health checks pass.
+    for timeout in [["--timeout", "500ms"], ["--timeout-ms", "500"]] {
+        let down = locusctl(&["-r", "127.0.0.1:1", timeout[0], timeout[1], "groups"]).await;
+        assert_eq!(down.status.code(), Some(3), "{down:?}");
+        assert!(String::from_utf8_lossy(&down.stderr).contains("is it running"));
+    }
+    // A duration without its unit is a usage error, not a guess.
+    let bare = locusctl(&["-r", "127.0.0.1:1", "--timeout", "5", "groups"]).await;
+    assert_eq!(bare.status.code(), Some(2), "{bare:?}");
+    assert!(String::from_utf8_lossy(&bare.stderr).contains("has no unit"));
+}
+
+/// The first line `locusctl ARGS` prints (it runs until killed, as `watch` does).
+async fn first_line(args: &[&str]) -> String {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_locusctl"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        line
+    })
+    .await
+    .unwrap()
 }
 
 /// `locusctl -o json groups`, parsed.
@@ -201,6 +267,47 @@ async fn groups_shows_the_new_leader_after_the_leader_crashes() {
     .await;
     let group = before[0]["group_id"].clone();
     let leader = before[0]["leader_addr"].as_str().unwrap().to_string();
+
+    // `peers`: the leader and both others, each of them with the RTT its leader measured to it
+    // (the successors are members too, and used to show "-").
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = locusctl(&["-r", &rv, "-o", "json", "peers"]).await;
+        assert!(out.status.success(), "{out:?}");
+        let peers: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let peers = peers.as_array().unwrap();
+        let complete = peers.len() == 3
+            && peers.iter().all(|p| {
+                (p["role"] == "leader") == (p["addr"] == leader.as_str())
+                    && (p["role"] == "leader") == p["rtt_to_leader_us"].is_null()
+            });
+        if complete {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no RTTs to the leader: {peers:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let table = stdout(&locusctl(&["-r", &rv, "peers"]).await);
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    assert!(
+        rows.iter()
+            .all(|r| r.ends_with(" ms") || r.ends_with("(leader)")),
+        "{table}"
+    );
+
+    // A member does not know the member count and says so instead of "0 members".
+    let (member, _) = peers.iter().find(|(addr, _)| *addr != leader).unwrap();
+    let status = stdout(&locusctl(&["peer", member]).await);
+    assert!(
+        status.contains(", members known to the leader)") && !status.contains("0 members"),
+        "{status}"
+    );
+    let status = stdout(&locusctl(&["peer", &leader]).await);
+    assert!(status.contains(", 3 members)"), "{status}");
 
     // Crash the leader: its task stops without a goodbye.
     let (_, task) = peers.iter().find(|(addr, _)| *addr == leader).unwrap();
