@@ -73,15 +73,9 @@ pub enum Error {
     SiteName(usize),
 }
 
-/// Registers the locus schema and the health schema for server reflection, v1 and v1alpha.
-macro_rules! reflection {
-    ($build:ident) => {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(locus_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .$build()
-    };
-}
+/// The service reflection lists: the peer's own (health and reflection come with it).
+const SERVED: [&str; 1] =
+    [<PeerServiceServer<server::Handler> as tonic::server::NamedService>::NAME];
 
 /// The address other peers reach a peer at that listens on `local`: the address itself, or,
 /// for an unspecified IP (`0.0.0.0`), the `HOSTNAME` environment variable (set in containers)
@@ -166,8 +160,8 @@ pub async fn run(
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .layer(emulation::Layer::new(site))
         .add_service(health_service)
-        .add_service(reflection!(build_v1)?)
-        .add_service(reflection!(build_v1alpha)?)
+        .add_service(locus_service::reflection(&SERVED).build_v1()?)
+        .add_service(locus_service::reflection(&SERVED).build_v1alpha()?)
         .add_service(
             PeerServiceServer::new(server::Handler::new(commands_tx))
                 .max_decoding_message_size(MAX_MESSAGE_SIZE),

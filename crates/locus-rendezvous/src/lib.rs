@@ -61,31 +61,9 @@ pub enum Error {
     Reflection(#[from] tonic_reflection::server::Error),
 }
 
-/// The services this server answers, and so the only ones reflection lists: the locus schema
-/// is one descriptor set that also describes `locus.v1.PeerService`, which a rendezvous does
-/// not serve, so listing every service in it would send grpcurl to calls that fail.
-const REFLECTED_SERVICES: [&str; 4] = [
-    <RendezvousServer<service::Service> as tonic::server::NamedService>::NAME,
-    "grpc.health.v1.Health",
-    "grpc.reflection.v1.ServerReflection",
-    "grpc.reflection.v1alpha.ServerReflection",
-];
-
-/// Registers the locus schema and the health schema for server reflection, v1 and v1alpha,
-/// listing only [`REFLECTED_SERVICES`] (their types still resolve for `describe`).
-macro_rules! reflection {
-    ($build:ident) => {
-        REFLECTED_SERVICES
-            .iter()
-            .fold(
-                tonic_reflection::server::Builder::configure()
-                    .register_encoded_file_descriptor_set(locus_proto::FILE_DESCRIPTOR_SET)
-                    .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET),
-                |b, name| b.with_service_name(*name),
-            )
-            .$build()
-    };
-}
+/// The service reflection lists: the rendezvous' own (health and reflection come with it).
+const SERVED: [&str; 1] =
+    [<RendezvousServer<service::Service> as tonic::server::NamedService>::NAME];
 
 /// Serves the rendezvous on `listener` until `shutdown` resolves, then stops accepting calls,
 /// ends the `WatchOverlay` streams and waits up to `config.shutdown_grace` for calls in
@@ -132,8 +110,8 @@ pub async fn run(
     let serve = Server::builder()
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .add_service(health_service)
-        .add_service(reflection!(build_v1)?)
-        .add_service(reflection!(build_v1alpha)?)
+        .add_service(locus_service::reflection(&SERVED).build_v1()?)
+        .add_service(locus_service::reflection(&SERVED).build_v1alpha()?)
         .add_service(RendezvousServer::new(service).max_decoding_message_size(MAX_MESSAGE_SIZE))
         .serve_with_incoming_shutdown(incoming, async move {
             let _ = stop.wait_for(|s| *s).await;

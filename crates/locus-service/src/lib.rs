@@ -3,8 +3,9 @@
 //! `locus-rendezvous` and `locus-peer` are different services around the same kind of process:
 //! a wall clock the core can use ([`Clock`]), a Prometheus endpoint ([`serve_metrics`]),
 //! graceful stop on SIGTERM or Ctrl-C ([`shutdown_signal`]), `RUST_LOG`-driven logging as text
-//! or JSON ([`init_logging`]), one-line error reports ([`report`]), and the process around a
-//! service's `run(listener, config, shutdown)` ([`serve`]).
+//! or JSON ([`init_logging`]), one-line error reports ([`report`]), server reflection that
+//! lists what a service serves ([`reflection`]), and the process around a service's
+//! `run(listener, config, shutdown)` ([`serve`]).
 
 #![warn(missing_docs)]
 
@@ -21,6 +22,25 @@ use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 pub use clock::Clock;
+
+/// A server reflection builder over the locus and health schemas that lists only `services`
+/// (with the health and reflection services themselves): one descriptor set describes both
+/// `locus.v1.PeerService` and `locus.v1.Rendezvous`, and listing a service a server does not
+/// serve sends grpcurl to calls that fail. Every type still resolves for `describe`. Call
+/// `build_v1()` and `build_v1alpha()` on it.
+pub fn reflection(services: &[&str]) -> tonic_reflection::server::Builder<'static> {
+    const ALWAYS: [&str; 3] = [
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ];
+    services.iter().chain(ALWAYS.iter()).fold(
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(locus_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET),
+        |b, name| b.with_service_name(*name),
+    )
+}
 
 /// Serves `GET /metrics` (Prometheus text format) on `listener` until `shutdown` resolves.
 pub async fn serve_metrics(
