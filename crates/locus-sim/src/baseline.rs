@@ -5,7 +5,8 @@
 //! - **k-nearest bound** — every peer's `deg(v)` smallest RTTs to other running peers: no graph
 //!   with these degrees has a lower mean link RTT;
 //! - **landmark binning** (Ratnasamy, Handley, Karp, Shenker, "Topologically-aware overlay
-//!   construction and server selection", INFOCOM 2002) — see [`landmark_binning`].
+//!   construction and server selection", INFOCOM 2002) — see [`landmark_binning`];
+//! - **Vivaldi** — in [`crate::vivaldi`], bridged by [`bridge`] like landmark binning.
 //!
 //! Peers are numbered `0..n` here, in the order of [`crate::overlay::Overlay::peers`]; `sites`
 //! maps them to the latency model.
@@ -212,7 +213,22 @@ pub fn landmark_binning(
     }
     let mut edges: Vec<(usize, usize)> = set.into_iter().collect();
     edges.sort_unstable();
-    let labels = crate::graph::component_labels(n, &edges);
+    let (components_before_bridging, bridges) = bridge(n, &mut edges, rng);
+    Binning {
+        edges,
+        landmarks,
+        bins,
+        components_before_bridging,
+        bridges,
+    }
+}
+
+/// Bridges the components of `edges` to the largest (ties: the lowest label) with one link
+/// each, between random peers of the two; returns the components before and the links added.
+/// Both baselines that can come out split (landmark binning and Vivaldi) are bridged this
+/// way, so that their path stretch is defined and their link RTTs carry a comparable cost.
+pub fn bridge(n: usize, edges: &mut Vec<(usize, usize)>, rng: &mut Rng) -> (usize, usize) {
+    let labels = crate::graph::component_labels(n, edges);
     let mut members: std::collections::BTreeMap<usize, Vec<usize>> =
         std::collections::BTreeMap::new();
     for (v, &c) in labels.iter().enumerate() {
@@ -224,7 +240,7 @@ pub fn landmark_binning(
         .iter()
         .max_by_key(|(c, m)| (m.len(), std::cmp::Reverse(**c)))
     {
-        let big = members[&largest].clone();
+        let big = &members[&largest];
         for (c, m) in &members {
             if *c != largest {
                 let a = m[rng.below(m.len() as u64) as usize];
@@ -234,13 +250,7 @@ pub fn landmark_binning(
             }
         }
     }
-    Binning {
-        edges,
-        landmarks,
-        bins,
-        components_before_bridging,
-        bridges,
-    }
+    (components_before_bridging, bridges)
 }
 
 #[cfg(test)]
