@@ -408,44 +408,53 @@ pub fn compute(
     // after everything else, so that the figures above do not move with it.
     let mut viv_rng = Rng::new(overlay.seed ^ 0x0076_6976_616c_6469);
     let budget = join.probes_mean.round() as usize;
-    let mut viv_first = Vec::new();
-    let mut viv = Vec::new();
-    for factor in vivaldi::BUDGET_FACTORS {
-        let b = vivaldi::overlay(
-            model,
-            &sites,
-            budget * factor as usize,
-            mean_degree,
-            &mut viv_rng,
-        );
-        let us = mean_rtt_us(model, &sites, &b.edges);
-        let random = baseline::random_graph(n, &b.edges, &mut viv_rng);
-        let (knn, _) = baseline::knn_bound(model, &sites, &degrees(n, &b.edges), &mut viv_rng);
-        viv.push(Vivaldi {
-            budget_factor: factor,
-            samples_per_peer: b.samples_per_peer,
-            median_relative_error: vivaldi::median_relative_error(
-                model,
-                &sites,
-                &b.coords,
-                vivaldi::ERROR_PAIRS,
-                &mut viv_rng,
-            ),
-            k: b.k,
-            links: b.edges.len(),
-            mean_degree: 2.0 * b.edges.len() as f64 / n.max(1) as f64,
-            components_before_bridging: b.components_before_bridging,
-            bridges: b.bridges,
-            components: graph::components(n, b.edges.iter().copied()),
-            mean_link_rtt_ms: ms(us),
-            random_ratio: ratio(us, mean_rtt_us(model, &sites, &random)),
-            optimality_gap: ratio(us, knn),
-            path_stretch: stretch(model, &sites, &b.edges, &pairs),
-        });
-        if factor == 1 {
-            viv_first = b.edges;
-        }
-    }
+    let budgets: Vec<usize> = vivaldi::BUDGET_FACTORS
+        .iter()
+        .map(|&f| budget * f as usize)
+        .collect();
+    let built: Vec<vivaldi::Baseline> = vivaldi::embed(model, &sites, &budgets, &mut viv_rng)
+        .into_iter()
+        .zip(&budgets)
+        .map(|(coords, &samples)| vivaldi::overlay(coords, samples, mean_degree, &mut viv_rng))
+        .collect();
+    // One scan of every sampled peer's nearest RTTs serves the three bounds.
+    let viv_degrees: Vec<Vec<usize>> = built.iter().map(|b| degrees(n, &b.edges)).collect();
+    let viv_knn = baseline::knn_bounds(model, &sites, &viv_degrees, &mut viv_rng);
+    let viv: Vec<Vivaldi> = vivaldi::BUDGET_FACTORS
+        .iter()
+        .zip(&built)
+        .zip(&viv_knn)
+        .map(|((&factor, b), &knn)| {
+            let us = mean_rtt_us(model, &sites, &b.edges);
+            let random = baseline::random_graph(n, &b.edges, &mut viv_rng);
+            Vivaldi {
+                budget_factor: factor,
+                samples_per_peer: b.samples_per_peer,
+                median_relative_error: vivaldi::median_relative_error(
+                    model,
+                    &sites,
+                    &b.coords,
+                    vivaldi::ERROR_PAIRS,
+                    &mut viv_rng,
+                ),
+                k: b.k,
+                links: b.edges.len(),
+                mean_degree: 2.0 * b.edges.len() as f64 / n.max(1) as f64,
+                components_before_bridging: b.components_before_bridging,
+                bridges: b.bridges,
+                components: graph::components(n, b.edges.iter().copied()),
+                mean_link_rtt_ms: ms(us),
+                random_ratio: ratio(us, mean_rtt_us(model, &sites, &random)),
+                optimality_gap: ratio(us, knn),
+                path_stretch: stretch(model, &sites, &b.edges, &pairs),
+            }
+        })
+        .collect();
+    let viv_first = built
+        .into_iter()
+        .next()
+        .map(|b| b.edges)
+        .unwrap_or_default();
 
     let to_ms = |v: Vec<u64>| v.into_iter().map(|x| x as f64 / 1e3).collect::<Vec<f64>>();
     let edge_ms = |e: &[(usize, usize)]| {

@@ -103,140 +103,215 @@ fn plane(a: [f64; 2], b: [f64; 2]) -> f64 {
     (a[0] - b[0]).hypot(a[1] - b[1])
 }
 
-/// Runs Vivaldi on every peer: `samples` rounds, in each of which every peer in turn samples
-/// the RTT to one random other peer and updates against that peer's current coordinate.
-/// Rounds keep the order fair (no peer runs ahead on a stale space) and deterministic.
-/// Pairs the model has no RTT for spend the sample without an update.
+/// Runs Vivaldi on every peer: rounds in each of which every peer in turn samples the RTT to
+/// one random other peer and updates against that peer's current coordinate; returns the
+/// coordinates after each of `checkpoints` rounds (ascending), so that the ablation's larger
+/// budgets continue the same run instead of starting over. Rounds keep the order fair (no peer
+/// runs ahead on a stale space) and deterministic. Pairs the model has no RTT for spend the
+/// sample without an update.
 pub fn embed(
     model: &dyn LatencyModel,
     sites: &[usize],
-    samples: usize,
+    checkpoints: &[usize],
     rng: &mut Rng,
-) -> Vec<Coord> {
+) -> Vec<Vec<Coord>> {
     let n = sites.len();
     let mut coords = vec![Coord::default(); n];
-    if n < 2 {
-        return coords;
-    }
-    for _ in 0..samples {
-        for i in 0..n {
-            let mut j = rng.below(n as u64 - 1) as usize;
-            if j >= i {
-                j += 1;
+    let mut out = Vec::with_capacity(checkpoints.len());
+    let mut done = 0;
+    for &until in checkpoints {
+        while n >= 2 && done < until {
+            for i in 0..n {
+                let mut j = rng.below(n as u64 - 1) as usize;
+                if j >= i {
+                    j += 1;
+                }
+                if let Some(us) = baseline::rtt(model, sites, i, j) {
+                    let other = coords[j];
+                    coords[i].update(&other, us as f64 / 1e3, rng);
+                }
             }
-            if let Some(us) = baseline::rtt(model, sites, i, j) {
-                let other = coords[j];
-                coords[i].update(&other, us as f64 / 1e3, rng);
-            }
+            done += 1;
         }
+        out.push(coords.clone());
     }
-    coords
+    out
 }
 
 /// For every peer, the `k` other peers nearest by estimated distance, nearest first (ties by
-/// index, so the lists are the same on every machine).
+/// index, so the lists are the same on every machine and for any number of threads).
 ///
-/// A uniform grid over the plane, about four peers per cell on average, searched ring by
-/// ring around the peer's cell: a peer in ring `r + 1` is at least `r` cell widths away in
-/// the plane, so once the `k`-th best estimate is within that plus the smallest possible
-/// heights no further ring can improve it. At 100,000 peers this is a fraction of a second
-/// where comparing all pairs would be 10^10 distances.
+/// A uniform grid over the plane, about four peers per cell on average, each cell's peers
+/// sorted by height, searched ring by ring around the peer's cell. A cell is skipped when its
+/// nearest corner plus both smallest heights cannot beat the `k`-th estimate so far, and a
+/// cell's scan stops at the first peer too high to; the rings stop when a peer in ring
+/// `r + 1`, at least `r` cells away in the plane, cannot either. At 100,000 peers this takes
+/// seconds where comparing all pairs would be 10^10 distances.
 pub fn nearest(coords: &[Coord], k: usize) -> Vec<Vec<usize>> {
     let n = coords.len();
     let k = k.min(n.saturating_sub(1));
     if n == 0 {
         return Vec::new();
     }
-    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
-    for c in coords {
-        for d in 0..2 {
-            lo[d] = lo[d].min(c.vec[d]);
-            hi[d] = hi[d].max(c.vec[d]);
-        }
-    }
-    let side = (hi[0] - lo[0]).max(hi[1] - lo[1]);
-    let per_axis = ((n as f64 / 4.0).sqrt().ceil() as usize).max(1);
-    let cell = (side / per_axis as f64).max(ZERO_MS);
-    let dims = [
-        ((hi[0] - lo[0]) / cell) as usize + 1,
-        ((hi[1] - lo[1]) / cell) as usize + 1,
-    ];
-    let cell_of = |c: &Coord| -> [usize; 2] {
-        [0, 1].map(|d| (((c.vec[d] - lo[d]) / cell) as usize).min(dims[d] - 1))
-    };
-    // Counting sort of the peers into cells.
-    let mut start = vec![0usize; dims[0] * dims[1] + 1];
-    let cells: Vec<usize> = coords
-        .iter()
-        .map(|c| {
-            let [x, y] = cell_of(c);
-            y * dims[0] + x
-        })
-        .collect();
-    for &c in &cells {
-        start[c + 1] += 1;
-    }
-    for c in 0..dims[0] * dims[1] {
-        start[c + 1] += start[c];
-    }
-    let mut fill = start.clone();
-    let mut items = vec![0usize; n];
-    for (v, &c) in cells.iter().enumerate() {
-        items[fill[c]] = v;
-        fill[c] += 1;
-    }
-    let min_height = coords
-        .iter()
-        .map(|c| c.height)
-        .fold(f64::INFINITY, f64::min);
-    let rings = dims[0].max(dims[1]);
+    let grid = Grid::new(coords);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(8);
+    let chunk = n.div_ceil(threads).max(1);
+    let queries: Vec<usize> = (0..n).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = queries
+            .chunks(chunk)
+            .map(|c| {
+                let grid = &grid;
+                scope.spawn(move || {
+                    c.iter()
+                        .map(|&v| grid.nearest(coords, v, k))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a nearest-peer worker panicked"))
+            .collect()
+    })
+}
 
-    let mut out = Vec::with_capacity(n);
-    let mut best: Vec<(f64, usize)> = Vec::with_capacity(k + 1);
-    for (v, me) in coords.iter().enumerate() {
-        best.clear();
-        if k == 0 {
-            out.push(Vec::new());
-            continue;
+/// The peers bucketed into square cells of the plane, for [`nearest`].
+struct Grid {
+    lo: [f64; 2],
+    cell: f64,
+    dims: [usize; 2],
+    /// Cell `c`'s peers are `items[start[c]..start[c + 1]]`, lowest height first.
+    start: Vec<usize>,
+    items: Vec<usize>,
+    /// Smallest height in each cell.
+    min_height: Vec<f64>,
+    /// Smallest height of all.
+    lowest: f64,
+}
+
+impl Grid {
+    fn new(coords: &[Coord]) -> Self {
+        let n = coords.len();
+        let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+        for c in coords {
+            for d in 0..2 {
+                lo[d] = lo[d].min(c.vec[d]);
+                hi[d] = hi[d].max(c.vec[d]);
+            }
         }
-        let [cx, cy] = cell_of(me);
-        let consider = |x: usize, y: usize, best: &mut Vec<(f64, usize)>| {
-            let c = y * dims[0] + x;
-            for &u in &items[start[c]..start[c + 1]] {
-                if u == v {
-                    continue;
-                }
-                let e = (me.distance(&coords[u]), u);
-                let worse = |a: &(f64, usize), b: &(f64, usize)| {
-                    a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).is_gt()
-                };
-                if best.len() == k && !worse(&best[k - 1], &e) {
-                    continue;
-                }
-                let at = best.partition_point(|b| !worse(b, &e));
-                best.insert(at, e);
-                best.truncate(k);
+        let side = (hi[0] - lo[0]).max(hi[1] - lo[1]);
+        let per_axis = ((n as f64 / 4.0).sqrt().ceil() as usize).max(1);
+        let cell = (side / per_axis as f64).max(ZERO_MS);
+        let dims = [0, 1].map(|d| ((hi[d] - lo[d]) / cell) as usize + 1);
+        let mut grid = Self {
+            lo,
+            cell,
+            dims,
+            start: vec![0; dims[0] * dims[1] + 1],
+            items: Vec::with_capacity(n),
+            min_height: vec![f64::INFINITY; dims[0] * dims[1]],
+            lowest: coords
+                .iter()
+                .map(|c| c.height)
+                .fold(f64::INFINITY, f64::min),
+        };
+        let mut by_cell: Vec<(usize, usize)> = coords
+            .iter()
+            .enumerate()
+            .map(|(v, c)| (grid.index(grid.cell_of(c)), v))
+            .collect();
+        by_cell.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then(coords[a.1].height.total_cmp(&coords[b.1].height))
+                .then(a.1.cmp(&b.1))
+        });
+        for &(c, v) in &by_cell {
+            grid.start[c + 1] += 1;
+            grid.min_height[c] = grid.min_height[c].min(coords[v].height);
+            grid.items.push(v);
+        }
+        for c in 0..grid.min_height.len() {
+            grid.start[c + 1] += grid.start[c];
+        }
+        grid
+    }
+
+    fn cell_of(&self, c: &Coord) -> [usize; 2] {
+        [0, 1].map(|d| (((c.vec[d] - self.lo[d]) / self.cell) as usize).min(self.dims[d] - 1))
+    }
+
+    fn index(&self, [x, y]: [usize; 2]) -> usize {
+        y * self.dims[0] + x
+    }
+
+    /// Plane distance from `p` to the nearest point of cell `[x, y]`.
+    fn gap(&self, p: [f64; 2], [x, y]: [usize; 2]) -> f64 {
+        let axis = |d: usize, i: usize| {
+            let (a, b) = (
+                self.lo[d] + i as f64 * self.cell,
+                self.lo[d] + (i + 1) as f64 * self.cell,
+            );
+            (a - p[d]).max(p[d] - b).max(0.0)
+        };
+        axis(0, x).hypot(axis(1, y))
+    }
+
+    fn nearest(&self, coords: &[Coord], v: usize, k: usize) -> Vec<usize> {
+        if k == 0 {
+            return Vec::new();
+        }
+        let me = &coords[v];
+        let [cx, cy] = self.cell_of(me);
+        let worse = |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+        let mut best: Vec<(f64, usize)> = Vec::with_capacity(k + 1);
+        let kth = |best: &Vec<(f64, usize)>| {
+            if best.len() == k {
+                best[k - 1].0
+            } else {
+                f64::INFINITY
             }
         };
-        for r in 0..rings {
-            let (x0, x1) = (cx.saturating_sub(r), (cx + r).min(dims[0] - 1));
-            let (y0, y1) = (cy.saturating_sub(r), (cy + r).min(dims[1] - 1));
+        for r in 0..self.dims[0].max(self.dims[1]) {
+            let (x0, x1) = (cx.saturating_sub(r), (cx + r).min(self.dims[0] - 1));
+            let (y0, y1) = (cy.saturating_sub(r), (cy + r).min(self.dims[1] - 1));
             for y in y0..=y1 {
                 for x in x0..=x1 {
                     // Only the ring's border: the inside was searched at smaller r.
-                    if x.abs_diff(cx) == r || y.abs_diff(cy) == r {
-                        consider(x, y, &mut best);
+                    if x.abs_diff(cx) != r && y.abs_diff(cy) != r {
+                        continue;
+                    }
+                    let c = self.index([x, y]);
+                    let floor = self.gap(me.vec, [x, y]) + me.height;
+                    // `>` rather than `>=`: an equal estimate may still win on the index.
+                    if floor + self.min_height[c] > kth(&best) {
+                        continue;
+                    }
+                    for &u in &self.items[self.start[c]..self.start[c + 1]] {
+                        if floor + coords[u].height > kth(&best) {
+                            break;
+                        }
+                        if u == v {
+                            continue;
+                        }
+                        let e = (me.distance(&coords[u]), u);
+                        if best.len() == k && worse(&e, &best[k - 1]).is_ge() {
+                            continue;
+                        }
+                        let at = best.partition_point(|b| worse(b, &e).is_lt());
+                        best.insert(at, e);
+                        best.truncate(k);
                     }
                 }
             }
-            let reach = r as f64 * cell + me.height + min_height;
-            if best.len() == k && best[k - 1].0 <= reach {
+            if r as f64 * self.cell + me.height + self.lowest > kth(&best) {
                 break;
             }
         }
-        out.push(best.iter().map(|&(_, u)| u).collect());
+        best.into_iter().map(|(_, u)| u).collect()
     }
-    out
 }
 
 /// The Vivaldi overlay and how it was built.
@@ -256,8 +331,8 @@ pub struct Baseline {
     pub bridges: usize,
 }
 
-/// Vivaldi as an overlay with the locus overlay's mean degree: [`embed`] with `samples` per
-/// peer, then every peer links to its `k` nearest by estimated distance.
+/// Vivaldi as an overlay with the locus overlay's mean degree: every peer links to its `k`
+/// nearest by estimated distance on `coords` (from [`embed`] after `samples` rounds).
 ///
 /// `k` is the one whose graph (the union of every peer's `k` links, undirected) has the mean
 /// degree closest to `mean_degree` (ties to the smaller `k`): a peer also gets the links of
@@ -265,15 +340,8 @@ pub struct Baseline {
 /// again as locus, and with them a shorter path stretch that says nothing about locality.
 /// Components left over are bridged to the largest with one random link each, as landmark
 /// binning's are ([`baseline::bridge`]).
-pub fn overlay(
-    model: &dyn LatencyModel,
-    sites: &[usize],
-    samples: usize,
-    mean_degree: f64,
-    rng: &mut Rng,
-) -> Baseline {
-    let n = sites.len();
-    let coords = embed(model, sites, samples, rng);
+pub fn overlay(coords: Vec<Coord>, samples: usize, mean_degree: f64, rng: &mut Rng) -> Baseline {
+    let n = coords.len();
     let k_max = (mean_degree.round() as usize).clamp(1, n.saturating_sub(1).max(1));
     let lists = nearest(&coords, k_max);
     // Links after each k: the union grows by every peer's k-th nearest.
@@ -357,13 +425,13 @@ mod tests {
         let (m, _) = square(300, 4);
         let sites: Vec<usize> = (0..300).collect();
         let mut rng = Rng::new(9);
-        let before =
-            median_relative_error(&m, &sites, &embed(&m, &sites, 0, &mut rng), 2_000, &mut rng);
+        let runs = embed(&m, &sites, &[0, 200], &mut rng);
+        let before = median_relative_error(&m, &sites, &runs[0], 2_000, &mut rng);
         // With random peers the error falls slowly at first (on 400 such points: 0.43 after
         // 10 samples per peer, 0.26 after 60, 0.11 after 100, 0.01 after 200): the heights
         // absorb the early errors and shrink back only as the plane settles.
-        let coords = embed(&m, &sites, 200, &mut rng);
-        let after = median_relative_error(&m, &sites, &coords, 2_000, &mut rng);
+        let coords = &runs[1];
+        let after = median_relative_error(&m, &sites, coords, 2_000, &mut rng);
         eprintln!("median relative error {before:.3} at the origin, {after:.3} after 200 samples");
         assert!(before > 0.9, "all at the origin: error {before}");
         assert!(
@@ -377,12 +445,13 @@ mod tests {
     }
 
     #[test]
-    fn embedding_is_deterministic_for_a_seed() {
+    fn embedding_is_deterministic_for_a_seed_and_checkpoints_continue_it() {
         let (m, _) = square(50, 1);
         let sites: Vec<usize> = (0..50).collect();
-        let a = embed(&m, &sites, 20, &mut Rng::new(3));
-        let b = embed(&m, &sites, 20, &mut Rng::new(3));
-        assert_eq!(a, b);
+        let a = embed(&m, &sites, &[20], &mut Rng::new(3));
+        let b = embed(&m, &sites, &[10, 20], &mut Rng::new(3));
+        assert_eq!(a[0], b[1], "a checkpoint does not change the run");
+        assert_ne!(b[0], b[1]);
     }
 
     #[test]
@@ -420,7 +489,9 @@ mod tests {
     fn overlay_links_nearby_peers_with_the_target_degree_in_one_component() {
         let (m, points) = square(400, 2);
         let sites: Vec<usize> = (0..400).collect();
-        let b = overlay(&m, &sites, 200, 7.0, &mut Rng::new(5));
+        let mut rng = Rng::new(5);
+        let coords = embed(&m, &sites, &[200], &mut rng).remove(0);
+        let b = overlay(coords, 200, 7.0, &mut rng);
         let mean_degree = 2.0 * b.edges.len() as f64 / 400.0;
         assert!(
             (6.0..=8.0).contains(&mean_degree),
