@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reruns every benchmark in docs/benchmarks.md. Outputs go to $OUT (default /tmp/locus-bench);
-# the plots used by the document are copied to docs/plots/. Takes about 7 minutes on 2 cores.
+# the plots used by the document are copied to docs/plots/. Takes about 10 minutes on 2 cores
+# (the 100k run about 2 of them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/locus-bench}
@@ -27,6 +28,9 @@ run planetlab-partition --matrix "$PL" --arrival sequential --partition 30s:60s:
 run synthetic-1k --synthetic continents=5,metros=2,seed=7 --peers 1000 --arrival poisson:100 --seed 1
 run synthetic-3k --synthetic continents=5,metros=6,seed=7 --peers 3000 --arrival poisson:100 --seed 1
 run synthetic-10k --synthetic continents=5,metros=20,seed=7 --peers 10000 --arrival poisson:100 --seed 1
+# The 100k run's world (1,000 metros) with a fifth of its peers and no churn, arriving as the
+# smaller synthetic runs do: the Vivaldi baseline's synthetic data set beside the 100k run.
+run synthetic-20k --synthetic continents=5,metros=200,seed=7 --peers 20000 --arrival poisson:100 --seed 1
 run synthetic-2k-churn --synthetic continents=5,metros=4,seed=7 --peers 2000 --arrival poisson:100 --churn 20:10m --crash 0.05 --leave 0.05 --seed 1
 run synthetic-2k-partition --synthetic continents=5,metros=4,seed=7 --peers 2000 --arrival poisson:100 --partition 30s:60s:0.2 --seed 1
 run synthetic-2k-partition-settle180 --synthetic continents=5,metros=4,seed=7 --peers 2000 --arrival poisson:100 --partition 30s:60s:0.2 --settle 180s --seed 1
@@ -34,9 +38,9 @@ run synthetic-2k-partition-settle180 --synthetic continents=5,metros=4,seed=7 --
 # Synthetic worlds keep about 100 peers per metro at every size, so 1k/3k/10k/100k compare.
 run synthetic-100k-churn --synthetic continents=5,metros=200,seed=7 --peers 100000 --arrival poisson:1000 --settle 30s --churn 1000:10m --seed 1
 "$SIM" scaling docs/plots/join_cost_vs_n.svg "$OUT/synthetic-1k" "$OUT/synthetic-3k" "$OUT/synthetic-10k" "$OUT/synthetic-100k-churn"
-for r in planetlab-sequential-s1 planetlab-all-at-once-s1 seattle-sequential synthetic-10k synthetic-2k-churn synthetic-100k-churn; do
+for r in planetlab-sequential-s1 planetlab-all-at-once-s1 seattle-sequential synthetic-10k synthetic-20k synthetic-2k-churn synthetic-100k-churn; do
   for p in link_rtt_cdf group_sizes join_probes; do cp "$OUT/$r/$p.svg" "docs/plots/${r%-s1}-$p.svg"; done
 done
 python3 docs/bench_table.py "$OUT" planetlab-sequential-s1 planetlab-sequential-s2 planetlab-sequential-s3 \
   planetlab-all-at-once-s1 planetlab-all-at-once-s2 planetlab-all-at-once-s3 planetlab-poisson \
-  seattle-sequential synthetic-1k synthetic-3k synthetic-10k synthetic-100k-churn
+  seattle-sequential synthetic-1k synthetic-3k synthetic-10k synthetic-20k synthetic-100k-churn

@@ -5,7 +5,8 @@
 //! - **k-nearest bound** — every peer's `deg(v)` smallest RTTs to other running peers: no graph
 //!   with these degrees has a lower mean link RTT;
 //! - **landmark binning** (Ratnasamy, Handley, Karp, Shenker, "Topologically-aware overlay
-//!   construction and server selection", INFOCOM 2002) — see [`landmark_binning`].
+//!   construction and server selection", INFOCOM 2002) — see [`landmark_binning`];
+//! - **Vivaldi** — in [`crate::vivaldi`], bridged by [`bridge`] like landmark binning.
 //!
 //! Peers are numbered `0..n` here, in the order of [`crate::overlay::Overlay::peers`]; `sites`
 //! maps them to the latency model.
@@ -51,11 +52,67 @@ pub fn knn_bound(
     degree: &[usize],
     rng: &mut Rng,
 ) -> (f64, Vec<u64>) {
-    let n = sites.len();
     let total_degree: usize = degree.iter().sum();
     if total_degree == 0 {
         return (0.0, Vec::new());
     }
+    let (sample, rows) = nearest_rows(model, sites, degree, rng);
+    let sum: u128 = rows
+        .iter()
+        .flat_map(|(_, row)| row)
+        .map(|&x| u128::from(x))
+        .sum();
+    let nearest_rtts = rows.into_iter().flat_map(|(_, row)| row).collect();
+    let scale = sites.len() as f64 / sample as f64;
+    (sum as f64 * scale / total_degree as f64, nearest_rtts)
+}
+
+/// The k-nearest bound (µs) for each of several degree sequences on the same peers, from one
+/// scan: every sampled peer's nearest RTTs, as many as its largest degree among them, are
+/// found once and summed per sequence. Sampled as [`knn_bound`]; the bound of each sequence
+/// equals what [`knn_bound`] gives for it on the same sample.
+pub fn knn_bounds(
+    model: &dyn LatencyModel,
+    sites: &[usize],
+    degrees: &[Vec<usize>],
+    rng: &mut Rng,
+) -> Vec<f64> {
+    let n = sites.len();
+    let most: Vec<usize> = (0..n)
+        .map(|v| degrees.iter().map(|d| d[v]).max().unwrap_or(0))
+        .collect();
+    if most.iter().all(|&k| k == 0) {
+        return vec![0.0; degrees.len()];
+    }
+    let (sample, rows) = nearest_rows(model, sites, &most, rng);
+    let scale = n as f64 / sample as f64;
+    degrees
+        .iter()
+        .map(|degree| {
+            let total: usize = degree.iter().sum();
+            if total == 0 {
+                return 0.0;
+            }
+            let sum: u128 = rows
+                .iter()
+                .flat_map(|(v, row)| &row[..degree[*v].min(row.len())])
+                .map(|&x| u128::from(x))
+                .sum();
+            sum as f64 * scale / total as f64
+        })
+        .collect()
+}
+
+/// The peers the k-nearest bound looks at (all, or a uniform sample of [`KNN_EXACT_UP_TO`]),
+/// and for each with `want[v] > 0` its `want[v]` smallest RTTs to other peers, ascending:
+/// `(sample size, [(peer, rtts)])`.
+fn nearest_rows(
+    model: &dyn LatencyModel,
+    sites: &[usize],
+    want: &[usize],
+    rng: &mut Rng,
+) -> (usize, Vec<(usize, Vec<u64>)>) {
+    let n = sites.len();
     let mut sample: Vec<usize> = (0..n).collect();
     if n > KNN_EXACT_UP_TO {
         rng.shuffle(&mut sample);
@@ -65,11 +122,10 @@ pub fn knn_bound(
     // Each sampled peer scans every other: split the sample over the machine's cores and join
     // the parts in order, so the result does not depend on the split.
     let part = |chunk: &[usize]| {
-        let mut sum = 0u128;
-        let mut nearest = Vec::new();
+        let mut rows = Vec::new();
         let mut row: Vec<u64> = Vec::with_capacity(n);
         for &v in chunk {
-            let k = degree[v];
+            let k = want[v];
             if k == 0 {
                 continue;
             }
@@ -84,33 +140,27 @@ pub fn knn_bound(
                 continue;
             }
             row.select_nth_unstable(k - 1);
-            sum += row[..k].iter().map(|&x| u128::from(x)).sum::<u128>();
-            nearest.extend_from_slice(&row[..k]);
+            let mut nearest = row[..k].to_vec();
+            nearest.sort_unstable();
+            rows.push((v, nearest));
         }
-        (sum, nearest)
+        rows
     };
     let threads = std::thread::available_parallelism()
         .map_or(1, |t| t.get())
         .min(8);
     let chunk = sample.len().div_ceil(threads).max(1);
-    let parts: Vec<(u128, Vec<u64>)> = std::thread::scope(|scope| {
+    let rows: Vec<(usize, Vec<u64>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = sample
             .chunks(chunk)
             .map(|c| scope.spawn(move || part(c)))
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().expect("a knn worker panicked"))
+            .flat_map(|h| h.join().expect("a knn worker panicked"))
             .collect()
     });
-    let mut sum = 0u128;
-    let mut nearest_rtts = Vec::new();
-    for (s, r) in parts {
-        sum += s;
-        nearest_rtts.extend(r);
-    }
-    let scale = n as f64 / sample.len() as f64;
-    (sum as f64 * scale / total_degree as f64, nearest_rtts)
+    (sample.len(), rows)
 }
 
 /// The landmark-binning overlay and how it was built.
@@ -212,7 +262,22 @@ pub fn landmark_binning(
     }
     let mut edges: Vec<(usize, usize)> = set.into_iter().collect();
     edges.sort_unstable();
-    let labels = crate::graph::component_labels(n, &edges);
+    let (components_before_bridging, bridges) = bridge(n, &mut edges, rng);
+    Binning {
+        edges,
+        landmarks,
+        bins,
+        components_before_bridging,
+        bridges,
+    }
+}
+
+/// Bridges the components of `edges` to the largest (ties: the lowest label) with one link
+/// each, between random peers of the two; returns the components before and the links added.
+/// Both baselines that can come out split (landmark binning and Vivaldi) are bridged this
+/// way, so that their path stretch is defined and their link RTTs carry a comparable cost.
+pub fn bridge(n: usize, edges: &mut Vec<(usize, usize)>, rng: &mut Rng) -> (usize, usize) {
+    let labels = crate::graph::component_labels(n, edges);
     let mut members: std::collections::BTreeMap<usize, Vec<usize>> =
         std::collections::BTreeMap::new();
     for (v, &c) in labels.iter().enumerate() {
@@ -224,7 +289,7 @@ pub fn landmark_binning(
         .iter()
         .max_by_key(|(c, m)| (m.len(), std::cmp::Reverse(**c)))
     {
-        let big = members[&largest].clone();
+        let big = &members[&largest];
         for (c, m) in &members {
             if *c != largest {
                 let a = m[rng.below(m.len() as u64) as usize];
@@ -234,13 +299,7 @@ pub fn landmark_binning(
             }
         }
     }
-    Binning {
-        edges,
-        landmarks,
-        bins,
-        components_before_bridging,
-        bridges,
-    }
+    (components_before_bridging, bridges)
 }
 
 #[cfg(test)]
@@ -280,6 +339,21 @@ mod tests {
         assert_eq!(bound, exact as f64 / 20.0);
         assert!(bound < 1_100.0);
         assert_eq!(rtts.len(), 20);
+    }
+
+    #[test]
+    fn knn_bounds_match_one_bound_per_degree_sequence() {
+        let m = clusters(30);
+        let sites: Vec<usize> = (0..30).collect();
+        let degrees: Vec<Vec<usize>> = vec![vec![2; 30], (0..30).map(|v| v % 5).collect()];
+        let both = knn_bounds(&m, &sites, &degrees, &mut Rng::new(1));
+        for (d, b) in degrees.iter().zip(&both) {
+            assert_eq!(*b, knn_bound(&m, &sites, d, &mut Rng::new(1)).0);
+        }
+        assert!(
+            both.iter().all(|b| (1_000.0..1_100.0).contains(b)),
+            "{both:?}"
+        );
     }
 
     #[test]

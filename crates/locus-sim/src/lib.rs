@@ -14,6 +14,7 @@
 //! - [`overlay`]: the snapshot written to `overlay.json`.
 //! - [`metrics`]: every figure, recomputable from an overlay and the model alone.
 //! - [`baseline`]: random graph, k-nearest bound and landmark binning on the same peers.
+//! - [`vivaldi`]: Vivaldi coordinates and the overlay of the nearest by estimate.
 //! - [`graph`]: components, shortest paths, quantiles.
 //! - [`plot`]: the SVG plots.
 //! - [`model`]: naming and loading latency models.
@@ -28,6 +29,7 @@ pub mod model;
 pub mod overlay;
 pub mod plot;
 pub mod scenario;
+pub mod vivaldi;
 
 use std::time::Duration;
 

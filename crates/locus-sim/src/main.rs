@@ -442,6 +442,23 @@ fn print_summary(args: &RunArgs, o: &Outcome, m: &Metrics) {
         l.path_stretch.median,
         l.path_stretch.p90
     );
+    for v in &m.vivaldi {
+        println!(
+            "  vivaldi {}x ({} samples/peer, k {}, mean degree {:.2}): median relative error {:.3}; mean link RTT {:.2} ms, random_ratio {:.3}, gap {:.2}, stretch {:.2}/{:.2}, components {} ({} before bridging)",
+            v.budget_factor,
+            v.samples_per_peer,
+            v.k,
+            v.mean_degree,
+            v.median_relative_error,
+            v.mean_link_rtt_ms,
+            v.random_ratio,
+            v.optimality_gap,
+            v.path_stretch.median,
+            v.path_stretch.p90,
+            v.components,
+            v.components_before_bridging
+        );
+    }
     println!(
         "  groups: {} (mean {:.1}, median {:.0}, max {}, {} singletons, {} ungrouped); intra {:.2} ms vs inter {:.2} ms{}",
         g.count,

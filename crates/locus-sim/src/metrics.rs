@@ -2,7 +2,8 @@
 //! that anyone holding `overlay.json` and the matrix gets the same `metrics.json`.
 //!
 //! Every figure that needs randomness (the random graphs, sampled pairs for path stretch, the
-//! landmarks) draws from a generator seeded with the overlay's seed.
+//! landmarks) draws from a generator seeded with the overlay's seed; the Vivaldi baseline
+//! from a second one, so that adding it left every other figure as it was.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::baseline;
 use crate::graph::{self, Weighted, mean, quantile};
 use crate::overlay::{LinkKind, Overlay};
+use crate::vivaldi;
 
 /// Random graphs averaged for `random_ratio`.
 pub const RANDOM_SAMPLES: usize = 5;
@@ -109,6 +111,37 @@ pub struct Landmark {
     pub path_stretch: Stretch,
 }
 
+/// The figures of the Vivaldi baseline at one sample budget, on the same peers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Vivaldi {
+    /// Samples per peer as a multiple of locus's mean probes per join (1, 2 or 4).
+    pub budget_factor: u32,
+    /// RTT samples every peer spent: `budget_factor × round(locus probes per join mean)`.
+    pub samples_per_peer: usize,
+    /// Median of `|estimated − modelled RTT| ÷ modelled RTT` over random pairs.
+    pub median_relative_error: f64,
+    /// Nearest peers (by estimated distance) each peer linked to.
+    pub k: usize,
+    /// Links (including bridges).
+    pub links: usize,
+    /// Mean degree, `2 × links / peers`.
+    pub mean_degree: f64,
+    /// Components before bridging.
+    pub components_before_bridging: usize,
+    /// Links added to connect them.
+    pub bridges: usize,
+    /// Components after bridging.
+    pub components: usize,
+    /// Mean RTT over its links, ms.
+    pub mean_link_rtt_ms: f64,
+    /// Its mean link RTT over the random graph's (with its own degree sequence).
+    pub random_ratio: f64,
+    /// Its mean link RTT over the k-nearest bound for its own degrees.
+    pub optimality_gap: f64,
+    /// Its path stretch on the same sampled pairs.
+    pub path_stretch: Stretch,
+}
+
 /// Everything in `metrics.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
@@ -147,6 +180,10 @@ pub struct Metrics {
     pub groups: Groups,
     /// Landmark binning on the same peers.
     pub landmark: Landmark,
+    /// Vivaldi on the same peers, at each of [`vivaldi::BUDGET_FACTORS`] (empty in runs
+    /// written before the baseline existed).
+    #[serde(default)]
+    pub vivaldi: Vec<Vivaldi>,
 }
 
 /// Per-link RTT samples behind the figures, for the plots (ms).
@@ -160,6 +197,8 @@ pub struct Samples {
     pub knn: Vec<f64>,
     /// Link RTTs of landmark binning.
     pub landmark: Vec<f64>,
+    /// Link RTTs of Vivaldi at locus's probe budget.
+    pub vivaldi: Vec<f64>,
     /// Group sizes.
     pub group_sizes: Vec<usize>,
     /// Probes per join.
@@ -365,6 +404,58 @@ pub fn compute(
         path_stretch: stretch(model, &sites, &bin.edges, &pairs),
     };
 
+    // Vivaldi at locus's probe budget and the ablation's multiples. Its own generator, drawn
+    // after everything else, so that the figures above do not move with it.
+    let mut viv_rng = Rng::new(overlay.seed ^ 0x0076_6976_616c_6469);
+    let budget = join.probes_mean.round() as usize;
+    let budgets: Vec<usize> = vivaldi::BUDGET_FACTORS
+        .iter()
+        .map(|&f| budget * f as usize)
+        .collect();
+    let built: Vec<vivaldi::Baseline> = vivaldi::embed(model, &sites, &budgets, &mut viv_rng)
+        .into_iter()
+        .zip(&budgets)
+        .map(|(coords, &samples)| vivaldi::overlay(coords, samples, mean_degree, &mut viv_rng))
+        .collect();
+    // One scan of every sampled peer's nearest RTTs serves the three bounds.
+    let viv_degrees: Vec<Vec<usize>> = built.iter().map(|b| degrees(n, &b.edges)).collect();
+    let viv_knn = baseline::knn_bounds(model, &sites, &viv_degrees, &mut viv_rng);
+    let viv: Vec<Vivaldi> = vivaldi::BUDGET_FACTORS
+        .iter()
+        .zip(&built)
+        .zip(&viv_knn)
+        .map(|((&factor, b), &knn)| {
+            let us = mean_rtt_us(model, &sites, &b.edges);
+            let random = baseline::random_graph(n, &b.edges, &mut viv_rng);
+            Vivaldi {
+                budget_factor: factor,
+                samples_per_peer: b.samples_per_peer,
+                median_relative_error: vivaldi::median_relative_error(
+                    model,
+                    &sites,
+                    &b.coords,
+                    vivaldi::ERROR_PAIRS,
+                    &mut viv_rng,
+                ),
+                k: b.k,
+                links: b.edges.len(),
+                mean_degree: 2.0 * b.edges.len() as f64 / n.max(1) as f64,
+                components_before_bridging: b.components_before_bridging,
+                bridges: b.bridges,
+                components: graph::components(n, b.edges.iter().copied()),
+                mean_link_rtt_ms: ms(us),
+                random_ratio: ratio(us, mean_rtt_us(model, &sites, &random)),
+                optimality_gap: ratio(us, knn),
+                path_stretch: stretch(model, &sites, &b.edges, &pairs),
+            }
+        })
+        .collect();
+    let viv_first = built
+        .into_iter()
+        .next()
+        .map(|b| b.edges)
+        .unwrap_or_default();
+
     let to_ms = |v: Vec<u64>| v.into_iter().map(|x| x as f64 / 1e3).collect::<Vec<f64>>();
     let edge_ms = |e: &[(usize, usize)]| {
         to_ms(
@@ -378,6 +469,7 @@ pub fn compute(
         random: edge_ms(&random_first),
         knn: to_ms(knn_rtts),
         landmark: edge_ms(&bin.edges),
+        vivaldi: edge_ms(&viv_first),
         group_sizes: sizes.clone(),
         join_probes: overlay.joins.iter().map(|j| j.probes).collect(),
     };
@@ -411,6 +503,7 @@ pub fn compute(
             true_localities,
         },
         landmark,
+        vivaldi: viv,
     };
     (metrics, samples)
 }

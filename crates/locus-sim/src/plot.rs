@@ -1,5 +1,5 @@
 //! SVG plots of a run: the CDF of link RTT (locus, random, k-nearest bound, landmark
-//! binning), group sizes, probes per join, and join cost against N across runs.
+//! binning, Vivaldi), group sizes, probes per join, and join cost against N across runs.
 //!
 //! SVG text is left to the viewer's fonts, so no font files are needed here.
 
@@ -32,11 +32,12 @@ fn cdf(values: &[f64]) -> Vec<(f64, f64)> {
 
 /// CDF of link RTT on a log axis, one curve per overlay.
 pub fn link_rtt_cdf(path: &Path, title: &str, s: &Samples) -> Result<()> {
-    let curves: [(&str, &[f64], RGBColor); 4] = [
+    let curves: [(&str, &[f64], RGBColor); 5] = [
         ("locus", &s.locus, RGBColor(31, 119, 180)),
         ("random (same degrees)", &s.random, RGBColor(214, 39, 40)),
         ("k-nearest bound", &s.knn, RGBColor(44, 160, 44)),
         ("landmark binning", &s.landmark, RGBColor(255, 127, 14)),
+        ("Vivaldi (same probes)", &s.vivaldi, RGBColor(148, 103, 189)),
     ];
     let max = curves
         .iter()

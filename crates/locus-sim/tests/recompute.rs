@@ -42,4 +42,24 @@ fn metrics_recompute_from_overlay_json_and_the_matrix() {
         "{}",
         recomputed.random_ratio
     );
+
+    // The Vivaldi baseline spends locus's mean probes per join, then twice and four times that,
+    // and its overlay has about locus's mean degree, in one component.
+    let budget = recomputed.join.probes_mean.round() as usize;
+    let spent: Vec<usize> = recomputed
+        .vivaldi
+        .iter()
+        .map(|v| v.samples_per_peer)
+        .collect();
+    assert_eq!(spent, [budget, 2 * budget, 4 * budget]);
+    for v in &recomputed.vivaldi {
+        assert_eq!(v.components, 1);
+        assert!(
+            (v.mean_degree - recomputed.mean_degree).abs() < 2.0,
+            "Vivaldi mean degree {} against {}",
+            v.mean_degree,
+            recomputed.mean_degree
+        );
+        assert!(v.median_relative_error > 0.0 && v.median_relative_error < 1.0);
+    }
 }
