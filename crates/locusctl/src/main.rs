@@ -431,27 +431,17 @@ fn uuid_ok(s: &str) -> std::result::Result<(), ()> {
     if ok { Ok(()) } else { Err(()) }
 }
 
-/// Every page of the directory.
+/// Every directory entry, page by page.
 async fn list_groups(
     c: &mut RendezvousClient<Channel>,
 ) -> std::result::Result<Vec<pb::GroupEntry>, tonic::Status> {
     let mut out = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = c
-            .list_groups(pb::ListGroupsRequest {
-                caller: None,
-                page_size: 1024,
-                page_token,
-            })
-            .await?
-            .into_inner();
-        out.extend(page.groups);
-        if page.next_page_token.is_empty() {
-            return Ok(out);
-        }
-        page_token = page.next_page_token;
-    }
+    pages(c, |entries| {
+        out.extend(entries);
+        true
+    })
+    .await?;
+    Ok(out)
 }
 
 /// The directory entry of group `id` (lowercase canonical UUID), read page by page: ListGroups
@@ -461,9 +451,32 @@ async fn find_group(
     c: &mut RendezvousClient<Channel>,
     id: &str,
 ) -> std::result::Result<Option<pb::GroupEntry>, tonic::Status> {
+    let mut found = None;
+    pages(c, |entries| {
+        let mut past = false;
+        for entry in entries {
+            let gid = entry.group.as_ref().map_or("", |g| g.group_id.as_str());
+            past |= gid > id;
+            if gid == id {
+                found = Some(entry);
+                return false;
+            }
+        }
+        !past
+    })
+    .await?;
+    Ok(found)
+}
+
+/// Hands the directory's pages to `page` in group-id order until it returns `false` or the
+/// last page.
+async fn pages(
+    c: &mut RendezvousClient<Channel>,
+    mut page: impl FnMut(Vec<pb::GroupEntry>) -> bool,
+) -> std::result::Result<(), tonic::Status> {
     let mut page_token = String::new();
     loop {
-        let page = c
+        let reply = c
             .list_groups(pb::ListGroupsRequest {
                 caller: None,
                 page_size: 1024,
@@ -471,18 +484,10 @@ async fn find_group(
             })
             .await?
             .into_inner();
-        let mut past = false;
-        for entry in page.groups {
-            let gid = entry.group.as_ref().map_or("", |g| g.group_id.as_str());
-            if gid == id {
-                return Ok(Some(entry));
-            }
-            past |= gid > id;
+        if !page(reply.groups) || reply.next_page_token.is_empty() {
+            return Ok(());
         }
-        if past || page.next_page_token.is_empty() {
-            return Ok(None);
-        }
-        page_token = page.next_page_token;
+        page_token = reply.next_page_token;
     }
 }
 

@@ -75,13 +75,7 @@ impl Peer {
         if l.near_links() <= target {
             return;
         }
-        let mut rtts: Vec<Duration> = l
-            .inter
-            .values()
-            .filter(|n| !n.random)
-            .map(|n| n.rtt)
-            .collect();
-        rtts.sort();
+        let rtts = l.near_rtts();
         let keep_within = rtts[target - 1];
         self.drop_farthest_opened(own, keep_within);
     }
@@ -99,16 +93,10 @@ impl Peer {
         let GroupRole::Leading(l) = &mut g.role else {
             return;
         };
-        let mut rtts: Vec<Duration> = l
-            .inter
-            .values()
-            .filter(|n| !n.random)
-            .map(|n| n.rtt)
-            .collect();
+        let rtts = l.near_rtts();
         if rtts.len() <= MIN_LINKS {
             return;
         }
-        rtts.sort();
         let keep_within = rtts[MIN_LINKS - 1].max(radius);
         self.drop_farthest_opened(own, keep_within);
     }

@@ -287,6 +287,18 @@ impl Leading {
             .collect()
     }
 
+    /// The RTTs of the links kept for closeness (not partition links), shortest first.
+    pub(super) fn near_rtts(&self) -> Vec<Duration> {
+        let mut rtts: Vec<Duration> = self
+            .inter
+            .values()
+            .filter(|n| !n.random)
+            .map(|n| n.rtt)
+            .collect();
+        rtts.sort();
+        rtts
+    }
+
     /// Inter-group links opened for closeness (not the random ones).
     pub(super) fn near_links(&self) -> usize {
         self.inter.values().filter(|n| !n.random).count()
