@@ -16,6 +16,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use locus_core::message::Role;
 use locus_core::{
     CallError, Event, Peer, PeerRef, Request, RequestError, RequestId, Response, Target, Transmit,
 };
@@ -111,10 +112,21 @@ impl Driver {
     }
 
     /// Runs until `stop` turns true, then leaves the overlay gracefully: tells the group, hands
-    /// leadership over, and waits up to `leave_grace` for those calls.
-    pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>, leave_grace: Duration) {
+    /// leadership over, and waits up to `leave_grace` for those calls. `in_group` says, after
+    /// every step, whether the peer is in a group (its readiness: gRPC health).
+    pub(crate) async fn run(
+        mut self,
+        mut stop: watch::Receiver<bool>,
+        leave_grace: Duration,
+        in_group: watch::Sender<bool>,
+    ) {
         loop {
             self.flush();
+            let joined = matches!(
+                self.peer.role(),
+                Role::Member | Role::Electing | Role::Leader
+            );
+            in_group.send_if_modified(|v| std::mem::replace(v, joined) != joined);
             if let Some((id, result)) = self.ready.pop_front() {
                 self.peer.handle_response(self.clock.now(), id, result);
                 continue;
@@ -131,6 +143,7 @@ impl Driver {
                 }
             }
         }
+        in_group.send_if_modified(|v| std::mem::replace(v, false));
         self.leave(leave_grace).await;
     }
 

@@ -150,10 +150,27 @@ pub async fn run(
     driver.peer_mut().join(clock.now(), boot);
 
     let (stop_tx, stop) = watch::channel(false);
+    // The server as a whole ("") serves from the start; `locus.v1.PeerService` only once the
+    // peer is in a group (readiness): a peer still walking has no group to answer for.
     let (health, health_service) = tonic_health::server::health_reporter();
     health
-        .set_serving::<PeerServiceServer<server::Handler>>()
+        .set_not_serving::<PeerServiceServer<server::Handler>>()
         .await;
+    let (in_group, mut ready) = watch::channel(false);
+    let reporter = health.clone();
+    tokio::spawn(async move {
+        while ready.changed().await.is_ok() {
+            if *ready.borrow_and_update() {
+                reporter
+                    .set_serving::<PeerServiceServer<server::Handler>>()
+                    .await;
+            } else {
+                reporter
+                    .set_not_serving::<PeerServiceServer<server::Handler>>()
+                    .await;
+            }
+        }
+    });
     let mut server_stop = stop.clone();
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let serve = Server::builder()
@@ -169,7 +186,7 @@ pub async fn run(
         .serve_with_incoming_shutdown(incoming, async move {
             let _ = server_stop.wait_for(|s| *s).await;
         });
-    let drive = driver.run(stop, config.leave_grace);
+    let drive = driver.run(stop, config.leave_grace, in_group);
     tokio::pin!(serve, drive);
 
     tokio::select! {
