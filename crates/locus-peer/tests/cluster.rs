@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{
-    REGIONS, eventually, groups_by_region, overlay, peer, peer_id, regional_peers, rendezvous,
-    status,
+    REGIONS, eventually, groups_by_region, listed_groups, overlay, peer, peer_id, regional_peers,
+    rendezvous, status,
 };
 use locus_proto::pb;
 
@@ -19,10 +19,9 @@ const HANDOVER: Duration = Duration::from_secs(30);
 
 /// The rendezvous' view: group id → (leader id, member count).
 async fn directory(rv: &str) -> Result<BTreeMap<String, (String, u32)>, String> {
-    let o = overlay(rv).await.ok_or("the rendezvous does not answer")?;
-    Ok(o.groups
+    Ok(listed_groups(rv)
+        .await?
         .into_iter()
-        .filter_map(|e| e.group)
         .map(|g| {
             let leader = g.leader.map(|l| l.peer_id).unwrap_or_default();
             (g.group_id, (leader, g.member_count))

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{channel, eventually, groups_by_region, overlay, regional_peers, rendezvous};
+use common::{channel, eventually, groups_by_region, listed_groups, regional_peers, rendezvous};
 use locus_proto::pb;
 use locus_proto::pb::peer_service_client::PeerServiceClient;
 use locus_proto::pb::rendezvous_client::RendezvousClient;
@@ -41,10 +41,9 @@ async fn standing(peers: &[(String, &str)]) -> Result<Standing, String> {
 }
 
 async fn directory(rv: &str) -> Result<Directory, String> {
-    let o = overlay(rv).await.ok_or("the rendezvous does not answer")?;
-    Ok(o.groups
+    Ok(listed_groups(rv)
+        .await?
         .into_iter()
-        .filter_map(|e| e.group)
         .map(|g| {
             let leader = g.leader.map(|l| l.peer_id).unwrap_or_default();
             (g.group_id, (leader, g.epoch))

@@ -120,31 +120,7 @@ async fn commands_show_the_directory_and_the_peers() {
     );
 
     // `watch` starts with the existing group, one JSON object per line.
-    let rv_for_watch = rv.clone();
-    let first = tokio::task::spawn_blocking(move || {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_locusctl"))
-            .args([
-                "-r",
-                &rv_for_watch,
-                "-o",
-                "json",
-                "watch",
-                "--include-existing",
-            ])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        child.kill().unwrap();
-        child.wait().unwrap();
-        line
-    })
-    .await
-    .unwrap();
+    let first = first_line(&["-r", &rv, "-o", "json", "watch", "--include-existing"]).await;
     let first: serde_json::Value = serde_json::from_str(&first).unwrap();
     assert_eq!(first["group_id"], group.as_str());
     assert!(

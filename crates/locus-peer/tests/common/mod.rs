@@ -109,6 +109,12 @@ pub async fn regional_peers(
     (servers, peers)
 }
 
+/// The groups the rendezvous at `rv` lists (its overlay snapshot).
+pub async fn listed_groups(rv: &str) -> Result<Vec<pb::GroupView>, String> {
+    let o = overlay(rv).await.ok_or("the rendezvous does not answer")?;
+    Ok(o.groups.into_iter().filter_map(|e| e.group).collect())
+}
+
 /// A peer with the given protocol settings in `region` of the three-region topology.
 pub async fn peer_with(
     protocol: locus_core::Config,
