@@ -5,9 +5,10 @@
 //! within the TTL expires.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::Duration;
 
-use crate::id::GroupId;
+use crate::id::{GroupId, PeerId};
 use crate::message::{
     AnnounceReply, Announcement, GroupView, MAX_BOOT_LIST, MeasureReply, NeighborGroup,
 };
@@ -47,6 +48,9 @@ pub struct Directory {
     ttl: Duration,
     max_groups: usize,
     entries: BTreeMap<GroupId, Entry>,
+    /// The group each peer leads, by the entries: one identity leads at most one group
+    /// ([`Directory::authorize`]).
+    leaders: BTreeMap<PeerId, GroupId>,
     components: Components,
     /// Bridge requests handed out, to spread them over the main component.
     bridges: u64,
@@ -124,6 +128,7 @@ impl Directory {
             ttl,
             max_groups: MAX_GROUPS,
             entries: BTreeMap::new(),
+            leaders: BTreeMap::new(),
             components: Components::default(),
             bridges: 0,
         }
@@ -159,7 +164,7 @@ impl Directory {
             if let Some(e) = self.entries.get(&id)
                 && e.view.leader.id == a.group.leader.id
             {
-                self.entries.remove(&id);
+                self.remove(id);
                 self.components.dirty = true;
                 changes.push(Change::GroupEnded(id));
             }
@@ -194,6 +199,12 @@ impl Directory {
                 {
                     self.components.dirty = true;
                 }
+                if e.view.leader.id != a.group.leader.id {
+                    if self.leaders.get(&e.view.leader.id) == Some(&id) {
+                        self.leaders.remove(&e.view.leader.id);
+                    }
+                    self.leaders.insert(a.group.leader.id, id);
+                }
                 e.view = a.group;
                 e.neighbors = a.neighbors;
                 e.refreshed = now;
@@ -209,6 +220,7 @@ impl Directory {
                     );
                 }
                 changes.push(Change::GroupCreated(a.group.clone()));
+                self.leaders.insert(a.group.leader.id, id);
                 self.entries.insert(
                     id,
                     Entry {
@@ -539,7 +551,7 @@ impl Directory {
         }
         dead.into_iter()
             .map(|id| {
-                self.entries.remove(&id);
+                self.remove(id);
                 Change::GroupEnded(id)
             })
             .collect()
@@ -573,6 +585,49 @@ impl Directory {
         out
     }
 
+    fn remove(&mut self, id: GroupId) {
+        if let Some(e) = self.entries.remove(&id)
+            && self.leaders.get(&e.view.leader.id) == Some(&id)
+        {
+            self.leaders.remove(&e.view.leader.id);
+        }
+    }
+
+    /// Whether the authenticated peer `caller` may make announcement `a` (docs/security.md):
+    /// - only the leader it names announces a group, and one peer leads one group;
+    /// - only the current leader ends a group;
+    /// - a new leader (or epoch) of an existing group is taken from a successor the entry
+    ///   lists, or once the current leader is found gone ([`Authorization::CheckGone`]);
+    /// - an announcement from an older leadership than the entry's passes, since
+    ///   [`Directory::announce`] only answers it with the entry.
+    pub fn authorize(&self, caller: PeerId, a: &Announcement) -> Authorization {
+        let id = a.group.group_id;
+        if a.group.leader.id != caller {
+            return Authorization::Refuse(Refusal::NotLeader);
+        }
+        let entry = self.entries.get(&id);
+        if a.ended {
+            return match entry {
+                Some(e) if e.view.leader.id != caller => {
+                    Authorization::Refuse(Refusal::NotCurrentLeader)
+                }
+                _ => Authorization::Accept,
+            };
+        }
+        if let Some(&other) = self.leaders.get(&caller)
+            && other != id
+        {
+            return Authorization::Refuse(Refusal::LeadsAnother(other));
+        }
+        match entry {
+            None => Authorization::Accept,
+            Some(e) if e.view.leader.id == caller => Authorization::Accept,
+            Some(e) if term(&a.group) < term(&e.view) => Authorization::Accept,
+            Some(e) if e.view.successors.iter().any(|s| s.id == caller) => Authorization::Accept,
+            Some(e) => Authorization::CheckGone(e.view.clone()),
+        }
+    }
+
     /// The entry of one group.
     pub fn resolve(&self, id: GroupId) -> Option<&Entry> {
         self.entries.get(&id)
@@ -592,6 +647,59 @@ impl Directory {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// What [`Directory::authorize`] makes of an authenticated peer's announcement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authorization {
+    /// Take it.
+    Accept,
+    /// Take it only if the entry's leader (this view) no longer answers as that group's
+    /// leader ([`still_leads`]).
+    CheckGone(GroupView),
+    /// Refuse it.
+    Refuse(Refusal),
+}
+
+/// Why an authenticated peer's announcement is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The announcement names another peer as leader.
+    NotLeader,
+    /// An `ended` from a peer that does not lead the group now.
+    NotCurrentLeader,
+    /// The peer already leads this other group.
+    LeadsAnother(GroupId),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::NotLeader => {
+                f.write_str("group.leader: only a group's leader announces it, and the certificate names another peer")
+            }
+            Refusal::NotCurrentLeader => {
+                f.write_str("ended: only the group's current leader ends it")
+            }
+            Refusal::LeadsAnother(g) => write!(
+                f,
+                "group: this peer already leads group {g} in the directory; one peer leads one group"
+            ),
+        }
+    }
+}
+
+/// Whether `reply` (`None`: no answer), from the leader of `entry`, shows it still leading that
+/// group at the entry's epoch or later.
+pub fn still_leads(entry: &GroupView, reply: Option<&MeasureReply>) -> bool {
+    reply.is_some_and(|r| {
+        r.responder.id == entry.leader.id
+            && r.group.as_ref().is_some_and(|v| {
+                v.group_id == entry.group_id
+                    && v.leader.id == r.responder.id
+                    && v.epoch >= entry.epoch
+            })
+    })
 }
 
 /// Whether the announced leader's own answer to a `Measure` (`None`: no answer) bears out the
@@ -634,6 +742,97 @@ mod tests {
                 ended: false,
             },
         )
+    }
+
+    fn peer(n: u128) -> PeerId {
+        PeerId(Uuid::from_u128(n))
+    }
+
+    fn announcement(v: GroupView, ended: bool) -> Announcement {
+        Announcement {
+            group: v,
+            neighbors: vec![],
+            ended,
+        }
+    }
+
+    #[test]
+    fn authenticated_announcements_follow_the_leadership_rules() {
+        let mut d = Directory::new(Duration::from_secs(30));
+        let mut g1 = view(1, 10, 1, 3);
+        g1.successors = vec![PeerRef::new(peer(11), "p11")];
+        // Only the leader it names announces a group.
+        assert_eq!(
+            d.authorize(peer(99), &announcement(g1.clone(), false)),
+            Authorization::Refuse(Refusal::NotLeader)
+        );
+        assert_eq!(
+            d.authorize(peer(10), &announcement(g1.clone(), false)),
+            Authorization::Accept
+        );
+        announce(&mut d, 0, g1.clone());
+        // One peer leads one group.
+        assert_eq!(
+            d.authorize(peer(10), &announcement(view(2, 10, 1, 1), false)),
+            Authorization::Refuse(Refusal::LeadsAnother(g1.group_id))
+        );
+        // The listed successor takes over at epoch + 1; anyone else only once 10 is gone.
+        assert_eq!(
+            d.authorize(peer(11), &announcement(view(1, 11, 2, 2), false)),
+            Authorization::Accept
+        );
+        assert_eq!(
+            d.authorize(peer(12), &announcement(view(1, 12, 2, 2), false)),
+            Authorization::CheckGone(g1.clone())
+        );
+        // An older leadership passes: the directory only answers it with the entry.
+        assert_eq!(
+            d.authorize(peer(5), &announcement(view(1, 5, 0, 2), false)),
+            Authorization::Accept
+        );
+        assert!(d.announce(Time::ZERO, announcement(view(1, 5, 0, 2), false)).0.superseded_by.is_some());
+        // Only the current leader ends it.
+        assert_eq!(
+            d.authorize(peer(11), &announcement(view(1, 11, 1, 0), true)),
+            Authorization::Refuse(Refusal::NotCurrentLeader)
+        );
+        assert_eq!(
+            d.authorize(peer(10), &announcement(g1.clone(), true)),
+            Authorization::Accept
+        );
+        // After a successor took over, the old leader is free to found a group again, and the
+        // new one leads only this group.
+        announce(&mut d, 1, view(1, 11, 2, 2));
+        assert_eq!(
+            d.authorize(peer(10), &announcement(view(2, 10, 1, 1), false)),
+            Authorization::Accept
+        );
+        assert_eq!(
+            d.authorize(peer(11), &announcement(view(3, 11, 1, 1), false)),
+            Authorization::Refuse(Refusal::LeadsAnother(g1.group_id))
+        );
+        // Once the group ends, its last leader may found another.
+        d.announce(Time::ZERO, announcement(view(1, 11, 2, 0), true));
+        assert!(d.resolve(g1.group_id).is_none());
+        assert_eq!(
+            d.authorize(peer(11), &announcement(view(3, 11, 1, 1), false)),
+            Authorization::Accept
+        );
+    }
+
+    #[test]
+    fn a_leader_still_leads_only_by_its_own_answer() {
+        let entry = view(1, 10, 3, 2);
+        let reply = |responder: u128, leader: u128, epoch: u64| MeasureReply {
+            responder: PeerRef::new(peer(responder), "x"),
+            group: Some(view(1, leader, epoch, 2)),
+        };
+        assert!(still_leads(&entry, Some(&reply(10, 10, 3))));
+        assert!(still_leads(&entry, Some(&reply(10, 10, 4))));
+        assert!(!still_leads(&entry, None));
+        assert!(!still_leads(&entry, Some(&reply(10, 11, 4))));
+        assert!(!still_leads(&entry, Some(&reply(10, 10, 2))));
+        assert!(!still_leads(&entry, Some(&reply(12, 12, 3))));
     }
 
     #[test]

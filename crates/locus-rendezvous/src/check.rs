@@ -14,12 +14,13 @@ use std::time::Duration;
 
 use locus_core::Response;
 use locus_core::message::{Announcement, MeasureReply};
-use locus_core::rendezvous::confirms;
+use locus_core::message::GroupView;
+use locus_core::rendezvous::{confirms, still_leads};
 use locus_proto::pb::peer_service_client::PeerServiceClient;
 use locus_proto::{Unary, pb};
+use locus_service::tls::{self, ClientTls, Expect};
 use tokio::sync::Semaphore;
 use tonic::Status;
-use tonic::transport::Endpoint;
 
 use crate::metrics as m;
 
@@ -36,15 +37,44 @@ pub(crate) const NOT_CONFIRMED: &str =
 pub(crate) struct Checker {
     timeout: Duration,
     in_flight: Arc<Semaphore>,
+    tls: ClientTls,
 }
 
 impl Checker {
-    /// A checker whose probes take at most `timeout`, at most `max_in_flight` at once.
-    pub(crate) fn new(timeout: Duration, max_in_flight: usize) -> Self {
+    /// A checker whose probes take at most `timeout`, at most `max_in_flight` at once, over
+    /// `tls`.
+    pub(crate) fn new(timeout: Duration, max_in_flight: usize, tls: ClientTls) -> Self {
         Checker {
             timeout,
             in_flight: Arc::new(Semaphore::new(max_in_flight)),
+            tls,
         }
+    }
+
+    /// Whether the leader of `entry` still answers as that group's leader, asked at the
+    /// entry's address over TLS that proves it is that peer (docs/security.md). Bounded like
+    /// [`Checker::check`].
+    pub(crate) async fn still_leads(&self, entry: &GroupView) -> Result<bool, Status> {
+        let Ok(_permit) = self.in_flight.try_acquire() else {
+            metrics::counter!(m::CHECKS, "outcome" => "overloaded").increment(1);
+            return Err(Status::resource_exhausted(
+                "too many announcements are being checked, try again later",
+            ));
+        };
+        let reply = measure(
+            &self.tls,
+            &entry.leader.addr,
+            Expect::Peer(entry.leader.id),
+            self.timeout,
+        )
+        .await;
+        if let Err(why) = &reply {
+            tracing::debug!(group = %entry.group_id, leader = %entry.leader.id, %why, "the entry's leader did not answer");
+        }
+        let alive = still_leads(entry, reply.as_ref().ok());
+        metrics::counter!(m::CHECKS, "outcome" => if alive { "leader_alive" } else { "leader_gone" })
+            .increment(1);
+        Ok(alive)
     }
 
     /// Asks the leader at `addr` whether it bears `a` out. `RESOURCE_EXHAUSTED` when too many
@@ -57,7 +87,13 @@ impl Checker {
                 "too many announcements are being checked with their leaders, try again later",
             ));
         };
-        let reply = measure(addr, self.timeout).await;
+        let reply = measure(
+            &self.tls,
+            addr,
+            Expect::Peer(a.group.leader.id),
+            self.timeout,
+        )
+        .await;
         if let Err(why) = &reply {
             tracing::debug!(group = %a.group.group_id, %addr, %why, "announced leader did not answer");
         }
@@ -96,17 +132,19 @@ impl Checker {
 }
 
 /// One `Measure` of the peer at `addr`, connection included, within `timeout`; the reply
-/// validated through `locus-proto`. The rendezvous names no caller and sends no site, so a
-/// peer with distance emulation answers it without delay.
-async fn measure(addr: &str, timeout: Duration) -> Result<MeasureReply, String> {
-    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| format!("bad address: {e}"))?
-        .connect_timeout(timeout)
-        .tcp_nodelay(true);
+/// validated through `locus-proto`. With TLS, the connection is refused unless the peer's
+/// certificate names `expect`. The rendezvous names no caller and sends no site, so a peer
+/// with distance emulation answers it without delay.
+async fn measure(
+    tls: &ClientTls,
+    addr: &str,
+    expect: Expect,
+    timeout: Duration,
+) -> Result<MeasureReply, String> {
+    // A connection per check: checks are rare (not refreshes), and a pool would have to be
+    // bounded and pruned for addresses that forgers make up.
+    let channel = tls::lazy_channel(tls, addr, expect, timeout)?;
     let call = async {
-        // A connection per check: checks are rare (not refreshes), and a pool would have to
-        // be bounded and pruned for addresses that forgers make up.
-        let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
         let mut client = PeerServiceClient::new(channel).max_decoding_message_size(MAX_REPLY_SIZE);
         let mut request = tonic::Request::new(pb::MeasureRequest { caller: None });
         request.set_timeout(timeout);

@@ -44,6 +44,10 @@ pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 /// costs: this many connections and tasks, each for at most the check timeout.
 pub const DEFAULT_MAX_CHECKS_IN_FLIGHT: usize = 64;
 
+/// Lifetime of the certificates the rendezvous issues to peers (and of its own, which it
+/// re-issues itself at two thirds of it): see [`locus_service::tls::pki::DEFAULT_CERT_TTL`].
+pub const DEFAULT_CERT_TTL: Duration = locus_service::tls::pki::DEFAULT_CERT_TTL;
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -99,6 +103,55 @@ pub struct Settings {
     #[arg(long, env = "LOCUS_LOG_FORMAT")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
+    /// The cluster CA's certificate, PEM [required unless insecure_plaintext].
+    #[arg(long, env = "LOCUS_CA")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
+    /// The cluster CA's private key, PEM: the rendezvous issues certificates [required unless
+    /// insecure_plaintext].
+    #[arg(long, env = "LOCUS_CA_KEY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_key: Option<PathBuf>,
+    /// Join tokens, one per line, read at each enrollment [default: none, so no peer can
+    /// enroll].
+    #[arg(long, env = "LOCUS_TOKENS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<PathBuf>,
+    /// This rendezvous' name in its certificate [default: $HOSTNAME, else `rendezvous`].
+    #[arg(long, env = "LOCUS_NAME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// DNS names and IP addresses its certificate carries besides `rendezvous.locus`,
+    /// comma-separated [default: localhost,127.0.0.1,rendezvous and the name].
+    #[arg(long, env = "LOCUS_TLS_NAMES", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_names: Option<Vec<String>>,
+    /// Seconds the certificates it issues are valid [default: 86400].
+    #[arg(long, env = "LOCUS_CERT_TTL_S")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_ttl_s: Option<u64>,
+    /// Serve without TLS, for local experiments only: anyone can then speak for any peer. Logs
+    /// a warning at start [default: false].
+    #[arg(long, env = "LOCUS_INSECURE_PLAINTEXT", num_args = 0..=1, default_missing_value = "true")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insecure_plaintext: Option<bool>,
+}
+
+/// Where the rendezvous' TLS material lives, and what it issues.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tls {
+    /// The CA certificate.
+    pub ca: PathBuf,
+    /// The CA key.
+    pub ca_key: PathBuf,
+    /// The join tokens file; `None`: enrollment is off.
+    pub tokens: Option<PathBuf>,
+    /// Its identity's name.
+    pub name: String,
+    /// Further SANs of its own certificate.
+    pub names: Vec<String>,
+    /// Lifetime of the certificates it issues. See [`DEFAULT_CERT_TTL`].
+    pub cert_ttl: Duration,
 }
 
 /// The rendezvous' resolved configuration.
@@ -124,12 +177,19 @@ pub struct Config {
     pub max_checks_in_flight: usize,
     /// Log format.
     pub log_format: LogFormat,
+    /// TLS material; `None` only with `insecure_plaintext`.
+    pub tls: Option<Tls>,
 }
 
 impl Default for Config {
+    /// The defaults in plaintext, for tests that embed [`crate::run`]; the binary resolves its
+    /// settings, which need TLS material or an explicit `insecure_plaintext`.
     fn default() -> Self {
-        Settings::default()
-            .resolve()
+        Settings {
+            insecure_plaintext: Some(true),
+            ..Settings::default()
+        }
+        .resolve()
             .expect("the defaults are valid")
             .1
     }
@@ -191,6 +251,13 @@ impl Settings {
             check_timeout_ms: over.check_timeout_ms.or(self.check_timeout_ms),
             max_checks_in_flight: over.max_checks_in_flight.or(self.max_checks_in_flight),
             log_format: over.log_format.or(self.log_format),
+            ca: over.ca.or(self.ca),
+            ca_key: over.ca_key.or(self.ca_key),
+            tokens: over.tokens.or(self.tokens),
+            name: over.name.or(self.name),
+            tls_names: over.tls_names.or(self.tls_names),
+            cert_ttl_s: over.cert_ttl_s.or(self.cert_ttl_s),
+            insecure_plaintext: over.insecure_plaintext.or(self.insecure_plaintext),
         }
     }
 
@@ -230,6 +297,13 @@ impl Settings {
                     .unwrap_or(DEFAULT_MAX_CHECKS_IN_FLIGHT),
             ),
             log_format: Some(self.log_format.unwrap_or_default()),
+            name: Some(self.name.unwrap_or_else(default_name)),
+            tls_names: self.tls_names,
+            cert_ttl_s: Some(self.cert_ttl_s.unwrap_or(DEFAULT_CERT_TTL.as_secs())),
+            insecure_plaintext: Some(self.insecure_plaintext.unwrap_or(false)),
+            ca: self.ca,
+            ca_key: self.ca_key,
+            tokens: self.tokens,
         };
         let metrics_listen = match full.metrics_listen.as_deref() {
             Some("off") | None => None,
@@ -263,7 +337,54 @@ impl Settings {
                 "must be between 1 and 65536",
             ));
         }
+        let name = full.name.clone().unwrap_or_default();
+        if !locus_service::tls::pki::valid_name(&name) {
+            return Err(invalid(
+                "name",
+                "must be 1 to 64 of letters, digits, '.', '_' and '-'",
+            ));
+        }
+        let cert_ttl = Duration::from_secs(full.cert_ttl_s.unwrap_or_default());
+        if !(60..=366 * 24 * 3600).contains(&cert_ttl.as_secs()) {
+            return Err(invalid("cert_ttl_s", "must be between 60 and 31622400"));
+        }
+        let tls = match (
+            full.insecure_plaintext.unwrap_or(false),
+            &full.ca,
+            &full.ca_key,
+        ) {
+            (true, None, None) => None,
+            (true, _, _) => {
+                return Err(invalid(
+                    "insecure_plaintext",
+                    "cannot be set together with ca and ca_key",
+                ));
+            }
+            (false, Some(ca), Some(ca_key)) => Some(Tls {
+                ca: ca.clone(),
+                ca_key: ca_key.clone(),
+                tokens: full.tokens.clone(),
+                names: full.tls_names.clone().unwrap_or_else(|| {
+                    let mut names: Vec<String> = ["localhost", "127.0.0.1", "rendezvous"]
+                        .map(String::from)
+                        .into();
+                    if !names.contains(&name) {
+                        names.push(name.clone());
+                    }
+                    names
+                }),
+                name,
+                cert_ttl,
+            }),
+            (false, _, _) => {
+                return Err(invalid(
+                    "ca",
+                    "TLS needs ca and ca_key (create them with `locusctl ca init`); for a local experiment without TLS, set insecure_plaintext",
+                ));
+            }
+        };
         let config = Config {
+            tls,
             listen: full
                 .listen
                 .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid")),
@@ -281,6 +402,14 @@ impl Settings {
     }
 }
 
+/// `$HOSTNAME` when it is a valid name (containers set it), else `rendezvous`.
+fn default_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| locus_service::tls::pki::valid_name(h))
+        .unwrap_or_else(|| "rendezvous".to_string())
+}
+
 /// A seed from the clock and the process id: boot-list sampling needs spread, not secrecy.
 fn random_seed() -> u64 {
     let t = std::time::SystemTime::now()
@@ -294,6 +423,39 @@ fn random_seed() -> u64 {
 mod tests {
     use super::*;
 
+    fn plaintext() -> Settings {
+        Settings {
+            insecure_plaintext: Some(true),
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn tls_is_on_unless_plaintext_is_asked_for() {
+        let err = Settings::default().resolve().unwrap_err();
+        assert!(err.to_string().starts_with("invalid ca: TLS needs ca and ca_key"), "{err}");
+        let (_, config) = plaintext().resolve().unwrap();
+        assert_eq!(config.tls, None);
+        let both = Settings {
+            ca: Some("ca.pem".into()),
+            ca_key: Some("ca-key.pem".into()),
+            ..plaintext()
+        };
+        assert!(both.resolve().is_err());
+        let (_, config) = Settings {
+            ca: Some("ca.pem".into()),
+            ca_key: Some("ca-key.pem".into()),
+            name: Some("rv".into()),
+            ..Settings::default()
+        }
+        .resolve()
+        .unwrap();
+        let tls = config.tls.unwrap();
+        assert_eq!(tls.names, ["localhost", "127.0.0.1", "rendezvous", "rv"]);
+        assert_eq!(tls.cert_ttl, DEFAULT_CERT_TTL);
+        assert_eq!(tls.tokens, None);
+    }
+
     #[test]
     fn flags_win_over_the_file_and_absent_flags_keep_it() {
         let file: Settings = serde_yaml::from_str("entry_ttl_ms: 3000\nmax_watchers: 9\n").unwrap();
@@ -301,7 +463,7 @@ mod tests {
             max_watchers: Some(4),
             ..Settings::default()
         };
-        let (full, config) = file.merge(flags).resolve().unwrap();
+        let (full, config) = file.merge(flags).merge(plaintext()).resolve().unwrap();
         assert_eq!(config.entry_ttl, Duration::from_millis(3000));
         assert_eq!(config.max_watchers, 4);
         assert_eq!(config.watch_buffer, DEFAULT_WATCH_BUFFER);
@@ -320,7 +482,7 @@ mod tests {
         );
         let err = Settings {
             entry_ttl_ms: Some(0),
-            ..Settings::default()
+            ..plaintext()
         }
         .resolve()
         .unwrap_err();
@@ -332,14 +494,14 @@ mod tests {
             (
                 Settings {
                     check_timeout_ms: Some(0),
-                    ..Settings::default()
+                    ..plaintext()
                 },
                 "check_timeout_ms",
             ),
             (
                 Settings {
                     max_checks_in_flight: Some(0),
-                    ..Settings::default()
+                    ..plaintext()
                 },
                 "max_checks_in_flight",
             ),

@@ -11,6 +11,8 @@
 //! - [`config`]: settings from file, environment and flags, with their defaults.
 //! - `registry`: the directory under its lock, boot-list sampling, the change broadcast.
 //! - `service`: the `locus.v1.Rendezvous` handlers.
+//! - `authority`: the cluster CA's side: enrollment of peers with a join token, renewal, the
+//!   rendezvous' own certificate (docs/security.md).
 //! - `check`: an announcement that would change the directory is checked with the leader it
 //!   names (a `Measure` under a deadline, a bounded number at once) before it is taken.
 //! - [`metrics`]: metric names and the Prometheus endpoint.
@@ -24,6 +26,7 @@
 
 #![warn(missing_docs)]
 
+mod authority;
 mod check;
 pub mod config;
 pub mod metrics;
@@ -39,6 +42,7 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use locus_service::tls;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
@@ -59,6 +63,9 @@ pub enum Error {
     /// The reflection service could not be built from the descriptor sets.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// The TLS material could not be loaded or used.
+    #[error("TLS: {0}")]
+    Tls(#[from] locus_service::tls::TlsError),
 }
 
 /// The service reflection lists: the rendezvous' own (health and reflection come with it).
@@ -99,23 +106,77 @@ pub async fn run(
         }
     });
 
+    let authority = match &config.tls {
+        Some(tls) => {
+            let authority = Arc::new(authority::Authority::load(tls)?);
+            // The rendezvous' own certificate is renewed like a peer's: at two thirds of it.
+            let renewing = Arc::clone(&authority);
+            tasks.spawn(async move {
+                loop {
+                    let not_after = renewing.credentials().not_after();
+                    let wait = tls::renew_in(std::time::SystemTime::now(), not_after);
+                    tokio::time::sleep(wait).await;
+                    match renewing.renew_own() {
+                        Ok(()) => tracing::info!("own certificate renewed"),
+                        Err(e) => tracing::error!(error = %e, "cannot renew own certificate"),
+                    }
+                }
+            });
+            tracing::info!(
+                identity = %authority.credentials().identity(),
+                enrollment = tls.tokens.is_some(),
+                "mutual TLS on"
+            );
+            Some(authority)
+        }
+        None => {
+            tracing::warn!(
+                "TLS is OFF (insecure_plaintext): anyone who reaches this port can speak for any peer; use it for local experiments only"
+            );
+            None
+        }
+    };
+    let client = match &authority {
+        Some(a) => tls::ClientTls::Tls(a.credentials().client_config()?),
+        None => tls::ClientTls::Plaintext,
+    };
+
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<RendezvousServer<service::Service>>()
         .await;
-    let service = service::Service::new(registry, clock, &config, stopping.clone());
+    let service = service::Service::new(
+        registry,
+        clock,
+        &config,
+        stopping.clone(),
+        authority.clone(),
+        client,
+    );
     let addr = listener.local_addr().ok();
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let mut stop = stopping.clone();
-    let serve = Server::builder()
+    let router = Server::builder()
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .add_service(health_service)
         .add_service(locus_service::reflection(&SERVED).build_v1()?)
         .add_service(locus_service::reflection(&SERVED).build_v1alpha()?)
-        .add_service(RendezvousServer::new(service).max_decoding_message_size(MAX_MESSAGE_SIZE))
-        .serve_with_incoming_shutdown(incoming, async move {
-            let _ = stop.wait_for(|s| *s).await;
-        });
+        .add_service(RendezvousServer::new(service).max_decoding_message_size(MAX_MESSAGE_SIZE));
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    let serve: std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
+        match &authority {
+            // Clients without a certificate get through the handshake, for `Enroll`; the
+            // handlers refuse them everything else.
+            Some(a) => Box::pin(router.serve_with_incoming_shutdown(
+                tls::incoming(listener, a.credentials().server_config(true)?),
+                stopped,
+            )),
+            None => Box::pin(router.serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                stopped,
+            )),
+        };
     tokio::pin!(serve);
     tracing::info!(
         ?addr,

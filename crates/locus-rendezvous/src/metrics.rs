@@ -15,5 +15,12 @@ pub const WATCHERS: &str = "locus_rendezvous_watchers";
 pub const WATCHERS_DROPPED: &str = "locus_rendezvous_watchers_dropped_total";
 /// Counter: announcements checked with their leaders, by `outcome`: `confirmed`, `refused`
 /// (the leader did not bear the announcement out: forged, stale or unreachable), `overloaded`
-/// (refused unchecked, too many checks in flight).
+/// (refused unchecked, too many checks in flight); with TLS, a takeover's check of the current
+/// leader: `leader_alive` (refused), `leader_gone` (taken).
 pub const CHECKS: &str = "locus_rendezvous_announcement_checks_total";
+/// Counter: enrollments and renewals, by `outcome`: `enrolled`, `renewed`, `bad_token`, `off`
+/// (no tokens file).
+pub const ENROLLMENTS: &str = "locus_rendezvous_enrollments_total";
+/// Counter: announcements refused by the authorization rules (docs/security.md), by `rule`:
+/// `not_leader`, `not_current_leader`, `leads_another`, `leader_alive`.
+pub const UNAUTHORIZED: &str = "locus_rendezvous_unauthorized_announcements_total";

@@ -9,8 +9,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use locus_core::message::{AnnounceReply, Announcement, GroupView};
-use locus_core::rendezvous::{Change, Directory, Entry};
-use locus_core::{GroupId, PeerRef, Rng, Time};
+use locus_core::rendezvous::{Authorization, Change, Directory, Entry};
+use locus_core::{GroupId, PeerId, PeerRef, Rng, Time};
 use locus_proto::directory::OverlayChange;
 use locus_proto::pb;
 use tokio::sync::broadcast;
@@ -103,6 +103,12 @@ impl Registry {
         Ok(reply)
     }
 
+    /// What the directory makes of an announcement from the authenticated peer `caller`
+    /// ([`Directory::authorize`]).
+    pub(crate) fn authorize(&self, caller: PeerId, a: &Announcement) -> Authorization {
+        self.lock().directory.authorize(caller, a)
+    }
+
     /// Drops the entries not refreshed within the TTL; returns how many expired.
     pub(crate) fn expire(&self, now: Time) -> usize {
         let mut inner = self.lock();
@@ -178,7 +184,9 @@ impl Registry {
     }
 }
 
-/// Whether `caller` may announce `group`: only its leader does.
-pub(crate) fn is_leader(caller: &PeerRef, group: &GroupView) -> bool {
+/// Whether `caller` may announce `group` on a plaintext rendezvous: only its leader does. It
+/// says nothing about who sent it, since both come from the request: with TLS, the
+/// certificate decides ([`Registry::authorize`]).
+pub(crate) fn names_itself_leader(caller: &PeerRef, group: &GroupView) -> bool {
     caller.id == group.leader.id
 }

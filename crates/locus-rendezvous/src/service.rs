@@ -16,11 +16,16 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
+use locus_core::PeerId;
+use locus_core::rendezvous::{Authorization, Refusal};
+use locus_service::Clock;
+use locus_service::tls::{self, Identity};
+
+use crate::authority::Authority;
 use crate::check::Checker;
 use crate::config::{Config, DEFAULT_BOOT_LIST_SIZE};
 use crate::metrics as m;
 use crate::registry::{self, Registry};
-use locus_service::Clock;
 
 /// Events queued per subscriber between its forwarding task and its HTTP/2 stream; the shared
 /// broadcast buffer absorbs the rest.
@@ -34,6 +39,24 @@ pub(crate) struct Service {
     watchers: Arc<Semaphore>,
     checker: Checker,
     stopping: watch::Receiver<bool>,
+    /// The CA side; `None` on a plaintext rendezvous.
+    authority: Option<Arc<Authority>>,
+}
+
+/// Who made a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Caller {
+    /// The identity of the client's verified certificate.
+    Verified(Identity),
+    /// A plaintext rendezvous knows nothing of its callers.
+    Plaintext,
+}
+
+/// The refusal of a call without a client certificate, on a TLS rendezvous.
+fn unauthenticated() -> Status {
+    Status::unauthenticated(
+        "a client certificate from the cluster CA is required: peers enroll (Enroll), operators use one from `locusctl cert operator`",
+    )
 }
 
 impl Service {
@@ -42,14 +65,41 @@ impl Service {
         clock: Clock,
         config: &Config,
         stopping: watch::Receiver<bool>,
+        authority: Option<Arc<Authority>>,
+        client: tls::ClientTls,
     ) -> Self {
         Service {
             registry,
             clock,
             watchers: Arc::new(Semaphore::new(config.max_watchers)),
-            checker: Checker::new(config.check_timeout, config.max_checks_in_flight),
+            checker: Checker::new(config.check_timeout, config.max_checks_in_flight, client),
             stopping,
+            authority,
         }
+    }
+
+    /// Who made `request`: on a TLS rendezvous, the identity its certificate names
+    /// (`UNAUTHENTICATED` without one); and the `caller` it names, if any, must be that
+    /// identity (`PERMISSION_DENIED` otherwise).
+    fn authenticate<T>(
+        &self,
+        request: &tonic::Request<T>,
+        named: Option<&pb::PeerRef>,
+    ) -> Result<Caller, Status> {
+        if self.authority.is_none() {
+            return Ok(Caller::Plaintext);
+        }
+        let identity = tls::caller(request)?.ok_or_else(unauthenticated)?;
+        if let Some(named) = named {
+            let same = matches!(&identity, Identity::Peer(id) if uuid::Uuid::parse_str(&named.peer_id).is_ok_and(|u| u == id.0));
+            if !same {
+                return Err(Status::permission_denied(format!(
+                    "caller: names peer {:?}, but the client certificate names {identity}",
+                    named.peer_id
+                )));
+            }
+        }
+        Ok(Caller::Verified(identity))
     }
 }
 
@@ -71,14 +121,21 @@ impl pb::rendezvous_server::Rendezvous for Service {
         &self,
         request: tonic::Request<pb::GetBootListRequest>,
     ) -> Result<tonic::Response<pb::GetBootListReply>, Status> {
-        counted("GetBootList", self.boot_list(request.into_inner()))
+        let result = self
+            .authenticate(&request, request.get_ref().caller.as_ref())
+            .and_then(|_| self.boot_list(request.into_inner()));
+        counted("GetBootList", result)
     }
 
     async fn announce_group(
         &self,
         request: tonic::Request<pb::AnnounceGroupRequest>,
     ) -> Result<tonic::Response<pb::AnnounceGroupReply>, Status> {
-        counted("AnnounceGroup", self.announce(request.into_inner()).await)
+        let result = match self.authenticate(&request, request.get_ref().caller.as_ref()) {
+            Ok(caller) => self.announce(caller, request.into_inner()).await,
+            Err(e) => Err(e),
+        };
+        counted("AnnounceGroup", result)
     }
 
     async fn resolve_group(
@@ -86,6 +143,7 @@ impl pb::rendezvous_server::Rendezvous for Service {
         request: tonic::Request<pb::ResolveGroupRequest>,
     ) -> Result<tonic::Response<pb::ResolveGroupReply>, Status> {
         let result = (|| {
+            self.authenticate(&request, request.get_ref().caller.as_ref())?;
             let (_, request) = request.into_inner().into_core()?;
             let Request::ResolveGroup(group) = request else {
                 return Err(Status::internal(
@@ -103,8 +161,9 @@ impl pb::rendezvous_server::Rendezvous for Service {
         &self,
         request: tonic::Request<pb::ListGroupsRequest>,
     ) -> Result<tonic::Response<pb::ListGroupsReply>, Status> {
-        let result = ListGroups::try_from(request.into_inner())
-            .map_err(Status::from)
+        let result = self
+            .authenticate(&request, request.get_ref().caller.as_ref())
+            .and_then(|_| ListGroups::try_from(request.into_inner()).map_err(Status::from))
             .map(|req| {
                 let ttl = self.registry.ttl();
                 let (groups, more) = self.registry.with_entries(|entries| {
@@ -138,8 +197,9 @@ impl pb::rendezvous_server::Rendezvous for Service {
         &self,
         request: tonic::Request<pb::GetOverlayRequest>,
     ) -> Result<tonic::Response<pb::GetOverlayReply>, Status> {
-        let result = directory::overlay_caller(request.into_inner())
-            .map_err(Status::from)
+        let result = self
+            .authenticate(&request, request.get_ref().caller.as_ref())
+            .and_then(|_| directory::overlay_caller(request.into_inner()).map_err(Status::from))
             .map(|_| {
                 let ttl = self.registry.ttl();
                 let mut reply = pb::GetOverlayReply {
@@ -167,7 +227,47 @@ impl pb::rendezvous_server::Rendezvous for Service {
         &self,
         request: tonic::Request<pb::WatchOverlayRequest>,
     ) -> Result<tonic::Response<Self::WatchOverlayStream>, Status> {
-        counted("WatchOverlay", self.watch(request.into_inner()))
+        let result = self
+            .authenticate(&request, request.get_ref().caller.as_ref())
+            .and_then(|_| self.watch(request.into_inner()));
+        counted("WatchOverlay", result)
+    }
+
+    async fn enroll(
+        &self,
+        request: tonic::Request<pb::EnrollRequest>,
+    ) -> Result<tonic::Response<pb::EnrollReply>, Status> {
+        let result = match &self.authority {
+            Some(authority) => authority
+                .enroll(request.into_inner())
+                .map(tonic::Response::new),
+            None => Err(Status::failed_precondition(
+                "this rendezvous runs without TLS (insecure_plaintext): there is nothing to enroll in",
+            )),
+        };
+        counted("Enroll", result)
+    }
+
+    async fn renew(
+        &self,
+        request: tonic::Request<pb::RenewRequest>,
+    ) -> Result<tonic::Response<pb::EnrollReply>, Status> {
+        let result = (|| {
+            let Some(authority) = &self.authority else {
+                return Err(Status::failed_precondition(
+                    "this rendezvous runs without TLS (insecure_plaintext): there is nothing to renew",
+                ));
+            };
+            let Caller::Verified(Identity::Peer(id)) = self.authenticate(&request, None)? else {
+                return Err(Status::permission_denied(
+                    "only a peer renews its certificate, and the client certificate names no peer",
+                ));
+            };
+            authority
+                .renew(id, request.into_inner())
+                .map(tonic::Response::new)
+        })();
+        counted("Renew", result)
     }
 }
 
@@ -193,6 +293,7 @@ impl Service {
 
     async fn announce(
         &self,
+        who: Caller,
         request: pb::AnnounceGroupRequest,
     ) -> Result<tonic::Response<pb::AnnounceGroupReply>, Status> {
         let (caller, request) = request.into_core()?;
@@ -202,7 +303,78 @@ impl Service {
             ));
         };
         let caller = caller.ok_or_else(|| refused(RequestError::MissingCaller))?;
-        if !registry::is_leader(&caller, &announcement.group) {
+        let reply = match who {
+            Caller::Verified(Identity::Peer(id)) => {
+                self.authorized_announce(id, announcement).await?
+            }
+            Caller::Verified(other) => {
+                return Err(Status::permission_denied(format!(
+                    "only peers announce groups, and the client certificate names {other}"
+                )));
+            }
+            Caller::Plaintext => self.checked_announce(&caller, announcement).await?,
+        };
+        metrics::gauge!(m::GROUPS).set(self.registry.len() as f64);
+        Ok(tonic::Response::new(pb::AnnounceGroupRequest::reply(
+            Response::Announced(reply),
+        )?))
+    }
+
+    /// An announcement from the authenticated peer `caller`, judged by the directory's rules
+    /// (docs/security.md); a takeover by a peer the entry does not list as successor waits for
+    /// the current leader to be found gone.
+    async fn authorized_announce(
+        &self,
+        caller: PeerId,
+        announcement: locus_core::message::Announcement,
+    ) -> Result<locus_core::message::AnnounceReply, Status> {
+        let refuse = |rule: &'static str, status: Status| {
+            metrics::counter!(m::UNAUTHORIZED, "rule" => rule).increment(1);
+            tracing::warn!(
+                peer = %caller, group = %announcement.group.group_id, rule,
+                "announcement refused"
+            );
+            Err(status)
+        };
+        match self.registry.authorize(caller, &announcement) {
+            Authorization::Accept => {}
+            Authorization::Refuse(why) => {
+                let (rule, status) = match why {
+                    Refusal::NotLeader => ("not_leader", Status::permission_denied(why.to_string())),
+                    Refusal::NotCurrentLeader => {
+                        ("not_current_leader", Status::permission_denied(why.to_string()))
+                    }
+                    Refusal::LeadsAnother(_) => {
+                        ("leads_another", Status::failed_precondition(why.to_string()))
+                    }
+                };
+                return refuse(rule, status);
+            }
+            Authorization::CheckGone(entry) => {
+                if self.checker.still_leads(&entry).await? {
+                    return refuse(
+                        "leader_alive",
+                        Status::failed_precondition(format!(
+                            "group {}: its leader {} still answers as leader at epoch {}, and the entry does not list this peer as a successor",
+                            entry.group_id, entry.leader.id, entry.epoch
+                        )),
+                    );
+                }
+            }
+        }
+        self.registry
+            .announce(self.clock.now(), announcement, true)
+            .map_err(|_| Status::internal("an authorized announcement handed back"))
+    }
+
+    /// An announcement on a plaintext rendezvous: a change is taken only once the leader it
+    /// names bears it out (`check`).
+    async fn checked_announce(
+        &self,
+        caller: &locus_core::PeerRef,
+        announcement: locus_core::message::Announcement,
+    ) -> Result<locus_core::message::AnnounceReply, Status> {
+        if !registry::names_itself_leader(caller, &announcement.group) {
             return Err(refused(RequestError::Invalid(
                 "group.leader: only a group's leader announces it, and the caller is not the leader".into(),
             )));
@@ -233,10 +405,7 @@ impl Service {
                     .map_err(|_| Status::internal("a checked announcement handed back"))?
             }
         };
-        metrics::gauge!(m::GROUPS).set(self.registry.len() as f64);
-        Ok(tonic::Response::new(pb::AnnounceGroupRequest::reply(
-            Response::Announced(reply),
-        )?))
+        Ok(reply)
     }
 
     fn watch(

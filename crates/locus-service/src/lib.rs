@@ -5,11 +5,13 @@
 //! graceful stop on SIGTERM or Ctrl-C ([`shutdown_signal`]), `RUST_LOG`-driven logging as text
 //! or JSON ([`init_logging`]), one-line error reports ([`report`]), server reflection that
 //! lists what a service serves ([`reflection`]), and the process around a service's
-//! `run(listener, config, shutdown)` ([`serve`]).
+//! `run(listener, config, shutdown)` ([`serve`]), and mutual TLS with the cluster's certificates
+//! ([`tls`]).
 
 #![warn(missing_docs)]
 
 mod clock;
+pub mod tls;
 
 use std::future::Future;
 use std::io::IsTerminal as _;

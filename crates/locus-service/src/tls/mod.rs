@@ -1,0 +1,469 @@
+//! Mutual TLS for every locus connection: rustls on ring, TLS 1.3 only (docs/security.md).
+//!
+//! - [`pki`]: identities, the cluster CA, signing requests and join tokens.
+//! - [`Credentials`]: the CA to trust and this process' own certificate, which renewal
+//!   replaces in place: new connections present the new one, open ones keep theirs.
+//! - [`incoming`]: a listener's connections after their handshake, for tonic's
+//!   `serve_with_incoming`, with a deadline and a cap on handshakes in progress.
+//! - [`Connector`]: the client side, which verifies that the server is the identity the caller
+//!   meant ([`Expect`]), not merely someone the CA knows.
+//! - [`caller`]: the identity of the verified certificate a request came with.
+//!
+//! Nothing here reads a request body: an identity comes from a certificate chain that rustls
+//! has verified against the cluster CA.
+
+pub mod pki;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::server::WebPkiClientVerifier;
+use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use thiserror::Error;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint};
+
+use locus_core::PeerId;
+pub use pki::Identity;
+
+/// Longest a TLS handshake may take, on either side, before the connection is dropped.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Handshakes a server runs at once; connections beyond are closed at once (load shedding),
+/// so that a flood of idle connections cannot hold the accept loop.
+pub const MAX_HANDSHAKES: usize = 256;
+
+/// Why TLS could not be set up.
+#[derive(Debug, Error)]
+pub enum TlsError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// PEM text holds no usable certificate or key.
+    #[error("{0}")]
+    Pem(String),
+    /// rustls refused the configuration or the key.
+    #[error("TLS: {0}")]
+    Rustls(#[from] rustls::Error),
+    /// The trust roots could not make a verifier.
+    #[error("TLS verifier: {0}")]
+    Verifier(String),
+    /// The certificate is not one a locus CA issues.
+    #[error(transparent)]
+    Pki(#[from] pki::PkiError),
+    /// A replacement certificate names another identity than the current one.
+    #[error("the new certificate names {new}, not {current}")]
+    IdentityChanged {
+        /// The identity so far.
+        current: Identity,
+        /// The one the new certificate names.
+        new: Identity,
+    },
+}
+
+/// When to renew a certificate valid until `not_after`: after two thirds of what is left of it
+/// at `now`, and at least a second from now. Renewing from the time of issue, that is at two
+/// thirds of the lifetime, leaving a third for retries while no rendezvous answers.
+pub fn renew_in(now: SystemTime, not_after: SystemTime) -> Duration {
+    let left = not_after.duration_since(now).unwrap_or_default();
+    (left * 2 / 3).max(Duration::from_secs(1))
+}
+
+/// Reads a file, naming it in the error.
+pub fn read_file(path: &std::path::Path) -> Result<String, TlsError> {
+    std::fs::read_to_string(path).map_err(|source| TlsError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// The certificates in PEM text, in order.
+pub fn pem_certs(pem: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::Pem(format!("bad certificate PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(TlsError::Pem("no certificate in the PEM text".into()));
+    }
+    Ok(certs)
+}
+
+fn pem_key(pem: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| TlsError::Pem(format!("bad private key PEM: {e}")))
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn roots(ca_pem: &str) -> Result<Arc<RootCertStore>, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in pem_certs(ca_pem)? {
+        roots
+            .add(cert)
+            .map_err(|e| TlsError::Verifier(e.to_string()))?;
+    }
+    Ok(Arc::new(roots))
+}
+
+/// What this process trusts and presents.
+#[derive(Debug)]
+pub struct Credentials {
+    ca_pem: String,
+    roots: Arc<RootCertStore>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    current: RwLock<Current>,
+}
+
+#[derive(Debug, Clone)]
+struct Current {
+    key: Arc<CertifiedKey>,
+    identity: Identity,
+    not_after: SystemTime,
+}
+
+impl Credentials {
+    /// Trust `ca_pem`; present `cert_pem` (the certificate first, then any intermediates) with
+    /// `key_pem`.
+    pub fn new(ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<Arc<Self>, TlsError> {
+        let provider = provider();
+        let current = load(&provider, cert_pem, key_pem)?;
+        Ok(Arc::new(Credentials {
+            ca_pem: ca_pem.to_string(),
+            roots: roots(ca_pem)?,
+            provider,
+            current: RwLock::new(current),
+        }))
+    }
+
+    /// Presents `cert_pem` and `key_pem` from now on; they must name the same identity.
+    pub fn replace(&self, cert_pem: &str, key_pem: &str) -> Result<(), TlsError> {
+        let next = load(&self.provider, cert_pem, key_pem)?;
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        if next.identity != current.identity {
+            return Err(TlsError::IdentityChanged {
+                current: current.identity.clone(),
+                new: next.identity,
+            });
+        }
+        *current = next;
+        Ok(())
+    }
+
+    fn current(&self) -> Current {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Who this process is.
+    pub fn identity(&self) -> Identity {
+        self.current().identity
+    }
+
+    /// When the certificate presented now stops being valid.
+    pub fn not_after(&self) -> SystemTime {
+        self.current().not_after
+    }
+
+    /// The CA certificate this process trusts (PEM).
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// A server configuration that presents the current certificate and requires one from
+    /// every client, or accepts clients without one when `anonymous_clients` (the rendezvous,
+    /// for enrollment; its handlers then refuse everything else from them).
+    pub fn server_config(
+        self: &Arc<Self>,
+        anonymous_clients: bool,
+    ) -> Result<Arc<ServerConfig>, TlsError> {
+        let builder = WebPkiClientVerifier::builder_with_provider(
+            Arc::clone(&self.roots),
+            Arc::clone(&self.provider),
+        );
+        let builder = if anonymous_clients {
+            builder.allow_unauthenticated()
+        } else {
+            builder
+        };
+        let verifier = builder
+            .build()
+            .map_err(|e| TlsError::Verifier(e.to_string()))?;
+        let mut config = ServerConfig::builder_with_provider(Arc::clone(&self.provider))
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_client_cert_verifier(verifier)
+            .with_cert_resolver(Arc::new(Resolver(Arc::clone(self))));
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Arc::new(config))
+    }
+
+    /// A client configuration that presents the current certificate.
+    pub fn client_config(self: &Arc<Self>) -> Result<Arc<ClientConfig>, TlsError> {
+        let mut config = ClientConfig::builder_with_provider(Arc::clone(&self.provider))
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_root_certificates(Arc::clone(&self.roots))
+            .with_client_cert_resolver(Arc::new(Resolver(Arc::clone(self))));
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Arc::new(config))
+    }
+}
+
+/// A client configuration that trusts `ca_pem` and presents no certificate: what a peer uses
+/// to enroll.
+pub fn anonymous_client_config(ca_pem: &str) -> Result<Arc<ClientConfig>, TlsError> {
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots(ca_pem)?)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+fn load(
+    provider: &rustls::crypto::CryptoProvider,
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<Current, TlsError> {
+    let chain = pem_certs(cert_pem)?;
+    let (identity, not_after) = pki::identity_of(&chain[0])?;
+    let key = CertifiedKey::from_der(chain, pem_key(key_pem)?, provider)?;
+    Ok(Current {
+        key: Arc::new(key),
+        identity,
+        not_after,
+    })
+}
+
+/// Presents the credentials' current certificate, on both sides of a connection.
+#[derive(Debug)]
+struct Resolver(Arc<Credentials>);
+
+impl rustls::server::ResolvesServerCert for Resolver {
+    fn resolve(&self, _: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.current().key)
+    }
+}
+
+impl rustls::client::ResolvesClientCert for Resolver {
+    fn resolve(&self, _: &[&[u8]], _: &[rustls::SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.current().key)
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// The connections of `listener` once their TLS handshake has completed, for tonic's
+/// `serve_with_incoming`. Handshakes run in their own tasks, at most [`MAX_HANDSHAKES`] at
+/// once and each within [`HANDSHAKE_TIMEOUT`], so one slow client holds nobody else up; a
+/// failed handshake is counted (`locus_tls_handshakes_total{outcome}`) and logged at debug.
+/// The accept loop ends when the stream is dropped.
+pub fn incoming(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+) -> ReceiverStream<Result<tokio_rustls::server::TlsStream<TcpStream>, std::io::Error>> {
+    let (tx, rx) = mpsc::channel(64);
+    let acceptor = TlsAcceptor::from(config);
+    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                () = tx.closed() => return,
+            };
+            let (tcp, from) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors, say: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = Arc::clone(&handshakes).try_acquire_owned() else {
+                metrics::counter!(HANDSHAKES, "outcome" => "shed").increment(1);
+                continue;
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => {
+                        metrics::counter!(HANDSHAKES, "outcome" => "ok").increment(1);
+                        let _ = tx.send(Ok(stream)).await;
+                    }
+                    Ok(Err(e)) => {
+                        metrics::counter!(HANDSHAKES, "outcome" => "failed").increment(1);
+                        tracing::debug!(%from, error = %e, "TLS handshake failed");
+                    }
+                    Err(_) => {
+                        metrics::counter!(HANDSHAKES, "outcome" => "timeout").increment(1);
+                        tracing::debug!(%from, "TLS handshake timed out");
+                    }
+                }
+            });
+        }
+    });
+    ReceiverStream::new(rx)
+}
+
+/// Counter of server-side TLS handshakes by outcome: `ok`, `failed` (no certificate, another
+/// CA, expired, not TLS), `timeout`, `shed` (too many at once).
+pub const HANDSHAKES: &str = "locus_tls_handshakes_total";
+
+/// Whom a client means to reach.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Expect {
+    /// This peer and no other.
+    Peer(PeerId),
+    /// Any peer of the cluster (an address given by the operator, with no id).
+    AnyPeer,
+    /// A rendezvous.
+    Rendezvous,
+}
+
+impl Expect {
+    fn server_name(&self) -> ServerName<'static> {
+        let name = match self {
+            Expect::Peer(_) | Expect::AnyPeer => pki::PEER_SERVER_NAME,
+            Expect::Rendezvous => pki::RENDEZVOUS_SERVER_NAME,
+        };
+        ServerName::try_from(name).expect("the fixed server names are valid DNS names")
+    }
+
+    fn admits(&self, identity: &Identity) -> bool {
+        match (self, identity) {
+            (Expect::Peer(want), Identity::Peer(got)) => want == got,
+            (Expect::AnyPeer, Identity::Peer(_)) => true,
+            (Expect::Rendezvous, Identity::Rendezvous(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+/// A tonic connector that dials TCP, runs the TLS handshake and checks that the server's
+/// certificate names the identity expected: a peer that answers at an address another peer
+/// was announced at is refused before any request is sent.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    config: Arc<ClientConfig>,
+    expect: Expect,
+}
+
+impl Connector {
+    /// Connects with `config`, expecting `expect` at the other end.
+    pub fn new(config: Arc<ClientConfig>, expect: Expect) -> Self {
+        Connector { config, expect }
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower::Service<http::Uri> for Connector {
+    type Response = TokioIo<tokio_rustls::client::TlsStream<TcpStream>>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let config = Arc::clone(&self.config);
+        let expect = self.expect.clone();
+        Box::pin(async move {
+            let host = uri.host().ok_or("address without a host")?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let port = uri.port_u16().ok_or("address without a port")?;
+            let tcp = TcpStream::connect((host, port)).await?;
+            tcp.set_nodelay(true)?;
+            let handshake = TlsConnector::from(config).connect(expect.server_name(), tcp);
+            let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+                .await
+                .map_err(|_| "TLS handshake timed out")??;
+            let cert = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .ok_or("the server presented no certificate")?;
+            let (identity, _) = pki::identity_of(cert)?;
+            if !expect.admits(&identity) {
+                return Err(format!(
+                    "{identity} answered at {host}:{port}, not the {} expected",
+                    match &expect {
+                        Expect::Peer(id) => format!("peer {id}"),
+                        Expect::AnyPeer => "peer".to_string(),
+                        Expect::Rendezvous => "rendezvous".to_string(),
+                    }
+                )
+                .into());
+            }
+            Ok(TokioIo::new(stream))
+        })
+    }
+}
+
+/// How a process reaches others: with TLS (its client configuration), or in plaintext.
+#[derive(Debug, Clone)]
+pub enum ClientTls {
+    /// Mutual TLS with this configuration.
+    Tls(Arc<ClientConfig>),
+    /// Plaintext, only by an explicit setting (see docs/security.md).
+    Plaintext,
+}
+
+/// A lazily connected channel to `addr` (`host:port`), with `connect_timeout` for the TCP
+/// connection and the handshake each.
+pub fn lazy_channel(
+    tls: &ClientTls,
+    addr: &str,
+    expect: Expect,
+    connect_timeout: Duration,
+) -> Result<Channel, String> {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| format!("bad address {addr:?}: {e}"))?
+        .connect_timeout(connect_timeout)
+        .tcp_nodelay(true);
+    Ok(match tls {
+        ClientTls::Tls(config) => {
+            endpoint.connect_with_connector_lazy(Connector::new(Arc::clone(config), expect))
+        }
+        ClientTls::Plaintext => endpoint.connect_lazy(),
+    })
+}
+
+/// The identity of the verified client certificate `request` came with: `Ok(None)` on a
+/// plaintext connection or a TLS one without a client certificate (the rendezvous'
+/// enrollment), an error for a certificate that names no locus identity.
+pub fn caller<T>(request: &tonic::Request<T>) -> Result<Option<Identity>, tonic::Status> {
+    let Some(certs) = request.peer_certs() else {
+        return Ok(None);
+    };
+    let Some(leaf) = certs.first() else {
+        return Ok(None);
+    };
+    pki::identity_of(leaf)
+        .map(|(identity, _)| Some(identity))
+        .map_err(|e| tonic::Status::permission_denied(format!("client certificate: {e}")))
+}
