@@ -340,23 +340,28 @@ pub enum Expect {
     AnyPeer,
     /// A rendezvous.
     Rendezvous,
+    /// A peer or a rendezvous: an operator's tool given an address (`locusctl health`).
+    AnyServer,
 }
 
 impl Expect {
-    fn server_name(&self) -> ServerName<'static> {
-        let name = match self {
-            Expect::Peer(_) | Expect::AnyPeer => pki::PEER_SERVER_NAME,
-            Expect::Rendezvous => pki::RENDEZVOUS_SERVER_NAME,
-        };
-        ServerName::try_from(name).expect("the fixed server names are valid DNS names")
-    }
-
     fn admits(&self, identity: &Identity) -> bool {
         match (self, identity) {
             (Expect::Peer(want), Identity::Peer(got)) => want == got,
-            (Expect::AnyPeer, Identity::Peer(_)) => true,
-            (Expect::Rendezvous, Identity::Rendezvous(_)) => true,
+            (Expect::AnyPeer | Expect::AnyServer, Identity::Peer(_)) => true,
+            (Expect::Rendezvous | Expect::AnyServer, Identity::Rendezvous(_)) => true,
             _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Expect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expect::Peer(id) => write!(f, "peer {id}"),
+            Expect::AnyPeer => f.write_str("a peer"),
+            Expect::Rendezvous => f.write_str("a rendezvous"),
+            Expect::AnyServer => f.write_str("a peer or rendezvous"),
         }
     }
 }
@@ -397,7 +402,8 @@ impl tower::Service<http::Uri> for Connector {
             let port = uri.port_u16().ok_or("address without a port")?;
             let tcp = TcpStream::connect((host, port)).await?;
             tcp.set_nodelay(true)?;
-            let handshake = TlsConnector::from(config).connect(expect.server_name(), tcp);
+            let name = ServerName::try_from(pki::SERVER_NAME).map_err(|e| e.to_string())?;
+            let handshake = TlsConnector::from(config).connect(name, tcp);
             let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
                 .await
                 .map_err(|_| "TLS handshake timed out")??;
@@ -409,15 +415,10 @@ impl tower::Service<http::Uri> for Connector {
                 .ok_or("the server presented no certificate")?;
             let (identity, _) = pki::identity_of(cert)?;
             if !expect.admits(&identity) {
-                return Err(format!(
-                    "{identity} answered at {host}:{port}, not the {} expected",
-                    match &expect {
-                        Expect::Peer(id) => format!("peer {id}"),
-                        Expect::AnyPeer => "peer".to_string(),
-                        Expect::Rendezvous => "rendezvous".to_string(),
-                    }
-                )
-                .into());
+                return Err(
+                    format!("{identity} answered at {host}:{port}, not {expect} as expected")
+                        .into(),
+                );
             }
             Ok(TokioIo::new(stream))
         })

@@ -2,10 +2,11 @@
 //! issues them ([`Ca`]), a peer's key and signing request ([`KeyRequest`]), and join tokens.
 //!
 //! Every certificate a locus CA issues names exactly one identity as a URI SAN:
-//! `locus://peer/<uuid>`, `locus://rendezvous/<name>` or `locus://operator/<name>`. Peers and
-//! rendezvous certificates also carry a fixed DNS name ([`PEER_SERVER_NAME`],
-//! [`RENDEZVOUS_SERVER_NAME`]) that clients verify as the server name, since peers are dialled
-//! by addresses that no certificate could list; the URI then says which peer answered.
+//! `locus://peer/<uuid>`, `locus://rendezvous/<name>` or `locus://operator/<name>`. Peer and
+//! rendezvous certificates also carry one fixed DNS name, [`SERVER_NAME`], that clients verify
+//! as the server name, since peers are dialled by addresses that no certificate could list;
+//! the URI SAN then says who answered, and the client checks that it is whom it meant
+//! (`tls::Expect`).
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -20,10 +21,9 @@ use rustls::pki_types::CertificateSigningRequestDer;
 use thiserror::Error;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
-/// The DNS name every peer certificate carries, and clients verify when they dial a peer.
-pub const PEER_SERVER_NAME: &str = "peer.locus";
-/// The DNS name every rendezvous certificate carries, and peers verify when they dial one.
-pub const RENDEZVOUS_SERVER_NAME: &str = "rendezvous.locus";
+/// The DNS name every peer and rendezvous certificate carries, and clients verify as the
+/// server name (`grpcurl -servername server.locus`).
+pub const SERVER_NAME: &str = "server.locus";
 /// Default lifetime of a peer's certificate: a day, renewed at two thirds of it, so a peer cut
 /// off from every rendezvous keeps working for eight hours past its renewal time.
 pub const DEFAULT_CERT_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -276,8 +276,7 @@ fn leaf_params(
         return Err(PkiError::Name(n.clone()));
     }
     let mut dns: Vec<String> = match identity {
-        Identity::Peer(_) => vec![PEER_SERVER_NAME.to_string()],
-        Identity::Rendezvous(_) => vec![RENDEZVOUS_SERVER_NAME.to_string()],
+        Identity::Peer(_) | Identity::Rendezvous(_) => vec![SERVER_NAME.to_string()],
         Identity::Operator(_) => vec![],
     };
     dns.extend(names.iter().cloned());
