@@ -790,7 +790,12 @@ mod tests {
             d.authorize(peer(5), &announcement(view(1, 5, 0, 2), false)),
             Authorization::Accept
         );
-        assert!(d.announce(Time::ZERO, announcement(view(1, 5, 0, 2), false)).0.superseded_by.is_some());
+        assert!(
+            d.announce(Time::ZERO, announcement(view(1, 5, 0, 2), false))
+                .0
+                .superseded_by
+                .is_some()
+        );
         // Only the current leader ends it.
         assert_eq!(
             d.authorize(peer(11), &announcement(view(1, 11, 1, 0), true)),

@@ -1,5 +1,7 @@
-//! Outgoing calls: a pool of lazily connected channels, one per peer address, and the call of
-//! one core [`Transmit`](locus_core::Transmit) with its deadline.
+//! Outgoing calls: a pool of lazily connected channels, one per peer address and expected
+//! identity, and the call of one core [`Transmit`](locus_core::Transmit) with its deadline.
+//! With TLS, a channel only connects when the certificate at the address names the identity
+//! expected there ([`Expect`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -8,56 +10,62 @@ use locus_core::{CallError, RequestError, Response};
 use locus_proto::pb::peer_service_client::PeerServiceClient;
 use locus_proto::pb::rendezvous_client::RendezvousClient;
 use locus_proto::{Outgoing, Unary, call_error_from_reply, call_error_from_status, pb};
+use locus_service::tls::{self, ClientTls, Expect};
 use tonic::metadata::AsciiMetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::emulation::SITE_METADATA_KEY;
 
-/// Channels by address, at most `max`; the oldest is closed to make room.
+/// A channel's key: the address, and whom the channel expects to find there.
+type Key = (String, Expect);
+
+/// Channels by address and expected identity, at most `max`; the oldest is closed to make
+/// room.
 #[derive(Debug)]
 pub(crate) struct Pool {
-    channels: HashMap<String, Channel>,
-    order: VecDeque<String>,
+    channels: HashMap<Key, Channel>,
+    order: VecDeque<Key>,
     max: usize,
     connect_timeout: Duration,
+    tls: ClientTls,
 }
 
 impl Pool {
-    pub(crate) fn new(max: usize, connect_timeout: Duration) -> Self {
+    pub(crate) fn new(max: usize, connect_timeout: Duration, tls: ClientTls) -> Self {
         Pool {
             channels: HashMap::new(),
             order: VecDeque::new(),
             max: max.max(1),
             connect_timeout,
+            tls,
         }
     }
 
-    /// The channel to `addr`, created (not yet connected) if new.
-    pub(crate) fn channel(&mut self, addr: &str) -> Result<Channel, CallError> {
-        if let Some(c) = self.channels.get(addr) {
+    /// The channel to `expect` at `addr`, created (not yet connected) if new.
+    pub(crate) fn channel(&mut self, addr: &str, expect: &Expect) -> Result<Channel, CallError> {
+        let key = (addr.to_string(), expect.clone());
+        if let Some(c) = self.channels.get(&key) {
             return Ok(c.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| CallError::Unreachable(format!("bad address {addr:?}: {e}")))?
-            .connect_timeout(self.connect_timeout)
-            .tcp_nodelay(true);
+        let channel = tls::lazy_channel(&self.tls, addr, expect.clone(), self.connect_timeout)
+            .map_err(CallError::Unreachable)?;
         while self.channels.len() >= self.max {
             let Some(oldest) = self.order.pop_front() else {
                 break;
             };
             self.channels.remove(&oldest);
         }
-        let channel = endpoint.connect_lazy();
-        self.channels.insert(addr.to_string(), channel.clone());
-        self.order.push_back(addr.to_string());
+        self.channels.insert(key.clone(), channel.clone());
+        self.order.push_back(key);
         Ok(channel)
     }
 
     /// Closes the channel to an address that could not be reached, so that a dead peer does
     /// not keep a reconnecting channel.
-    pub(crate) fn forget(&mut self, addr: &str) {
-        if self.channels.remove(addr).is_some() {
-            self.order.retain(|a| a != addr);
+    pub(crate) fn forget(&mut self, addr: &str, expect: &Expect) {
+        let key = (addr.to_string(), expect.clone());
+        if self.channels.remove(&key).is_some() {
+            self.order.retain(|k| *k != key);
         }
     }
 }

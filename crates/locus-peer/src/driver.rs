@@ -27,6 +27,7 @@ use tokio::task::JoinSet;
 use crate::client::{self, CallContext, Pool};
 use crate::metrics as m;
 use locus_service::Clock;
+use locus_service::tls::Expect;
 
 /// What the gRPC handlers ask of the driver.
 #[derive(Debug)]
@@ -49,6 +50,8 @@ type Completed = (RequestId, Dest, Result<Response, CallError>);
 #[derive(Debug, Clone)]
 struct Dest {
     addr: String,
+    /// Whom the call must find at `addr` (checked on the TLS handshake).
+    expect: Expect,
     rendezvous: Option<usize>,
 }
 
@@ -197,7 +200,7 @@ impl Driver {
             return;
         };
         if let Err(CallError::Unreachable(_) | CallError::Timeout) = &result {
-            self.pool.forget(&dest.addr);
+            self.pool.forget(&dest.addr, &dest.expect);
             if let Some(i) = dest.rendezvous
                 && i == self.current_rendezvous
                 && !self.rendezvous.is_empty()
@@ -241,10 +244,12 @@ impl Driver {
         let dest = match t.to {
             Target::Peer(p) => Dest {
                 addr: p.addr.to_string(),
+                expect: Expect::Peer(p.id),
                 rendezvous: None,
             },
             Target::Address(addr) => Dest {
                 addr,
+                expect: Expect::AnyPeer,
                 rendezvous: None,
             },
             Target::Rendezvous if self.rendezvous.is_empty() => {
@@ -260,6 +265,7 @@ impl Driver {
                 let i = self.current_rendezvous % self.rendezvous.len();
                 Dest {
                     addr: self.rendezvous[i].clone(),
+                    expect: Expect::Rendezvous,
                     rendezvous: Some(i),
                 }
             }
@@ -278,6 +284,7 @@ impl Driver {
         for i in 0..self.rendezvous.len() {
             let dest = Dest {
                 addr: self.rendezvous[i].clone(),
+                expect: Expect::Rendezvous,
                 rendezvous: Some(i),
             };
             match self.spawn_call(id, dest, outgoing.clone()) {
@@ -311,7 +318,7 @@ impl Driver {
             metrics::counter!(m::CALLS, "rpc" => rpc, "outcome" => "overloaded").increment(1);
             return Err(CallError::Unreachable("too many calls in flight".into()));
         }
-        let channel = self.pool.channel(&dest.addr)?;
+        let channel = self.pool.channel(&dest.addr, &dest.expect)?;
         let ctx = self.ctx.clone();
         let to_rendezvous = dest.rendezvous.is_some();
         self.calls.spawn(async move {

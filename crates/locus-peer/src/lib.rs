@@ -13,6 +13,8 @@
 //! - `driver`: the task that owns the engine: commands, timers, calls, graceful leave.
 //! - `server`: the `locus.v1.PeerService` handlers.
 //! - `client`: the channel pool and the call of one transmit.
+//! - `enroll`: the peer's certificate: from files, or enrolled with a rendezvous by join
+//!   token, and renewed before it expires (docs/security.md).
 //! - [`emulation`]: distance emulation for test clusters, a tower layer on the server.
 //! - [`metrics`]: metric names and the Prometheus endpoint.
 //!
@@ -27,6 +29,7 @@ mod client;
 pub mod config;
 mod driver;
 pub mod emulation;
+mod enroll;
 pub mod metrics;
 mod server;
 
@@ -36,9 +39,11 @@ use std::sync::Arc;
 
 use locus_core::{BootSource, Peer, PeerId, PeerRef};
 use locus_proto::pb::peer_service_server::PeerServiceServer;
+use locus_service::tls::{self, ClientTls, Identity};
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
@@ -71,6 +76,15 @@ pub enum Error {
     /// The site's region name cannot travel in request metadata.
     #[error("site: region {0} has a name that is not valid metadata")]
     SiteName(usize),
+    /// The peer has no certificate it can use.
+    #[error("certificate: {0}")]
+    Enroll(#[from] enroll::EnrollError),
+    /// The TLS configuration could not be built.
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
+    /// The certificate names someone other than a peer.
+    #[error("certificate: it names {0}, not a peer")]
+    NotAPeer(Identity),
 }
 
 /// The service reflection lists: the peer's own (health and reflection come with it).
@@ -99,14 +113,52 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
     config.protocol.validate()?;
+    tokio::pin!(shutdown);
+    // Background tasks (certificate renewal) end with `run`, even when it is dropped.
+    let mut tasks = JoinSet::new();
+    let credentials = match &config.tls {
+        Some(tls) => {
+            let creds = tokio::select! {
+                c = enroll::credentials(tls, &config.rendezvous, config.protocol.request_timeout) => c?,
+                () = &mut shutdown => return Ok(()),
+            };
+            Some(creds)
+        }
+        None => {
+            tracing::warn!(
+                "TLS is OFF (insecure_plaintext): anyone who reaches this peer can speak for any peer; use it for local experiments only"
+            );
+            None
+        }
+    };
+    let client_tls = match &credentials {
+        Some(creds) => ClientTls::Tls(creds.client_config()?),
+        None => ClientTls::Plaintext,
+    };
+    if let Some(creds) = &credentials
+        && !config.rendezvous.is_empty()
+    {
+        tasks.spawn(enroll::renew_forever(
+            Arc::clone(creds),
+            client_tls.clone(),
+            config.rendezvous.clone(),
+            config.protocol.request_timeout,
+        ));
+    }
     let clock = locus_service::Clock::new();
     let addr = config
         .advertise
         .clone()
         .unwrap_or_else(|| advertised_addr(listener.local_addr().unwrap_or(config.listen)));
-    let id = config
-        .peer_id
-        .unwrap_or_else(|| PeerId(uuid::Uuid::new_v4()));
+    let id = match &credentials {
+        Some(creds) => match creds.identity() {
+            Identity::Peer(id) => id,
+            other => return Err(Error::NotAPeer(other)),
+        },
+        None => config
+            .peer_id
+            .unwrap_or_else(|| PeerId(uuid::Uuid::new_v4())),
+    };
     let seed = config
         .seed
         .unwrap_or_else(|| id.0.as_u64_pair().0 ^ clock_seed());
@@ -133,7 +185,11 @@ pub async fn run(
     boot.extend(config.bootstrap.iter().cloned().map(BootSource::Peer));
 
     let (commands_tx, commands) = mpsc::channel(config.command_queue);
-    let pool = client::Pool::new(config.client_pool_size, config.protocol.request_timeout);
+    let pool = client::Pool::new(
+        config.client_pool_size,
+        config.protocol.request_timeout,
+        client_tls,
+    );
     let ctx = client::CallContext {
         site: site.as_ref().map(|s| s.name().clone()),
         timeout: config.protocol.request_timeout,
@@ -172,20 +228,31 @@ pub async fn run(
         }
     });
     let mut server_stop = stop.clone();
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let serve = Server::builder()
+    let router = Server::builder()
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .layer(emulation::Layer::new(site))
         .add_service(health_service)
         .add_service(locus_service::reflection(&SERVED).build_v1()?)
         .add_service(locus_service::reflection(&SERVED).build_v1alpha()?)
         .add_service(
-            PeerServiceServer::new(server::Handler::new(commands_tx))
+            PeerServiceServer::new(server::Handler::new(commands_tx, credentials.is_some()))
                 .max_decoding_message_size(MAX_MESSAGE_SIZE),
-        )
-        .serve_with_incoming_shutdown(incoming, async move {
-            let _ = server_stop.wait_for(|s| *s).await;
-        });
+        );
+    let stopped = async move {
+        let _ = server_stop.wait_for(|s| *s).await;
+    };
+    let serve: std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
+        match &credentials {
+            // Every client must present a certificate from the cluster CA at the handshake.
+            Some(creds) => Box::pin(router.serve_with_incoming_shutdown(
+                tls::incoming(listener, creds.server_config(false)?),
+                stopped,
+            )),
+            None => Box::pin(router.serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                stopped,
+            )),
+        };
     let drive = driver.run(stop, config.leave_grace, in_group);
     tokio::pin!(serve, drive);
 
@@ -195,7 +262,7 @@ pub async fn run(
             return Ok(());
         }
         () = &mut drive => return Ok(()),
-        () = shutdown => {}
+        () = &mut shutdown => {}
     }
     health
         .set_not_serving::<PeerServiceServer<server::Handler>>()
@@ -206,6 +273,7 @@ pub async fn run(
     // hold the shutdown.
     let grace = config.leave_grace + config.protocol.request_timeout;
     let (_, served) = tokio::join!(drive, tokio::time::timeout(grace, serve));
+    tasks.shutdown().await;
     match served {
         Ok(result) => result.map_err(Error::from),
         Err(_) => Ok(()),

@@ -1,7 +1,14 @@
-//! The `locus.v1.PeerService` handlers: validate through `locus-proto`, hand the request to the
-//! driver, await its answer. Nothing else happens here.
+//! The `locus.v1.PeerService` handlers: authenticate the caller by its certificate, validate
+//! through `locus-proto`, hand the request to the driver, await its answer.
+//!
+//! With TLS, who calls is the identity of the client certificate, never the request's
+//! `caller`: a `caller` that names anyone else is refused with `PERMISSION_DENIED`, and the
+//! RPCs that change a peer's state ([`PEER_ONLY`]) need a peer's certificate. Operators and
+//! the rendezvous read (Measure, GetStatus, ...) without naming a caller.
 
+use locus_core::PeerRef;
 use locus_proto::{Unary, pb, refused};
+use locus_service::tls::{self, Identity};
 use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status};
 
@@ -12,11 +19,53 @@ use crate::metrics as m;
 #[derive(Debug, Clone)]
 pub(crate) struct Handler {
     commands: mpsc::Sender<Command>,
+    /// Whether calls come over mutual TLS (and must be authenticated).
+    tls: bool,
+}
+
+/// The RPCs only a peer may call: they change the callee's group, links or leadership.
+pub(crate) const PEER_ONLY: [&str; 5] = [
+    "ConnectIntraGroup",
+    "ConnectInterGroup",
+    "Leave",
+    "Alive",
+    "NewLeader",
+];
+
+/// Whether `identity`, the caller's verified certificate, may make call `rpc` naming `caller`.
+pub(crate) fn authorize(
+    rpc: &str,
+    identity: &Identity,
+    caller: Option<&PeerRef>,
+) -> Result<(), Status> {
+    match identity {
+        Identity::Peer(id) => match caller {
+            Some(c) if c.id != *id => Err(Status::permission_denied(format!(
+                "caller: names peer {}, but the client certificate names peer {id}",
+                c.id
+            ))),
+            _ => Ok(()),
+        },
+        other => {
+            if let Some(c) = caller {
+                return Err(Status::permission_denied(format!(
+                    "caller: names peer {}, but the client certificate names {other}",
+                    c.id
+                )));
+            }
+            if PEER_ONLY.contains(&rpc) {
+                return Err(Status::permission_denied(format!(
+                    "{rpc} needs a peer's certificate, and the client certificate names {other}"
+                )));
+            }
+            Ok(())
+        }
+    }
 }
 
 impl Handler {
-    pub(crate) fn new(commands: mpsc::Sender<Command>) -> Self {
-        Handler { commands }
+    pub(crate) fn new(commands: mpsc::Sender<Command>, tls: bool) -> Self {
+        Handler { commands, tls }
     }
 
     async fn unary<R>(&self, request: Request<R>) -> Result<Response<R::Reply>, Status>
@@ -37,7 +86,23 @@ impl Handler {
     where
         R: Unary + Send,
     {
+        let identity = if self.tls {
+            // The handshake already required a certificate; this is for a server built
+            // otherwise.
+            Some(tls::caller(&request)?.ok_or_else(|| {
+                Status::unauthenticated("a client certificate from the cluster CA is required")
+            })?)
+        } else {
+            None
+        };
+        if let Some(identity) = &identity {
+            // Whether this kind of client may call this RPC at all, before reading the body.
+            authorize(R::NAME, identity, None)?;
+        }
         let (caller, request) = request.into_inner().into_core()?;
+        if let Some(identity) = &identity {
+            authorize(R::NAME, identity, caller.as_ref())?;
+        }
         let (reply, answer) = oneshot::channel();
         let command = Command::Request {
             caller,

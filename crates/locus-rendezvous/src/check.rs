@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use locus_core::Response;
-use locus_core::message::{Announcement, MeasureReply};
 use locus_core::message::GroupView;
+use locus_core::message::{Announcement, MeasureReply};
 use locus_core::rendezvous::{confirms, still_leads};
 use locus_proto::pb::peer_service_client::PeerServiceClient;
 use locus_proto::{Unary, pb};

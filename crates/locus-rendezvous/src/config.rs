@@ -190,8 +190,8 @@ impl Default for Config {
             ..Settings::default()
         }
         .resolve()
-            .expect("the defaults are valid")
-            .1
+        .expect("the defaults are valid")
+        .1
     }
 }
 
@@ -433,7 +433,11 @@ mod tests {
     #[test]
     fn tls_is_on_unless_plaintext_is_asked_for() {
         let err = Settings::default().resolve().unwrap_err();
-        assert!(err.to_string().starts_with("invalid ca: TLS needs ca and ca_key"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("invalid ca: TLS needs ca and ca_key"),
+            "{err}"
+        );
         let (_, config) = plaintext().resolve().unwrap();
         assert_eq!(config.tls, None);
         let both = Settings {

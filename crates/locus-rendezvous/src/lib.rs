@@ -38,11 +38,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use locus_proto::pb::rendezvous_server::RendezvousServer;
+use locus_service::tls;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use locus_service::tls;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 

@@ -340,13 +340,17 @@ impl Service {
             Authorization::Accept => {}
             Authorization::Refuse(why) => {
                 let (rule, status) = match why {
-                    Refusal::NotLeader => ("not_leader", Status::permission_denied(why.to_string())),
-                    Refusal::NotCurrentLeader => {
-                        ("not_current_leader", Status::permission_denied(why.to_string()))
+                    Refusal::NotLeader => {
+                        ("not_leader", Status::permission_denied(why.to_string()))
                     }
-                    Refusal::LeadsAnother(_) => {
-                        ("leads_another", Status::failed_precondition(why.to_string()))
-                    }
+                    Refusal::NotCurrentLeader => (
+                        "not_current_leader",
+                        Status::permission_denied(why.to_string()),
+                    ),
+                    Refusal::LeadsAnother(_) => (
+                        "leads_another",
+                        Status::failed_precondition(why.to_string()),
+                    ),
                 };
                 return refuse(rule, status);
             }

@@ -111,10 +111,60 @@ pub struct Settings {
     #[arg(long, env = "LOCUS_LOG_FORMAT")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
+    /// The cluster CA's certificate, PEM [required unless insecure_plaintext].
+    #[arg(long, env = "LOCUS_CA")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
+    /// This peer's certificate, PEM, naming its id (with `key`); instead, `token_file`
+    /// enrolls with the rendezvous [default: none].
+    #[arg(long, env = "LOCUS_CERT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// The private key of `cert`, PEM [default: none].
+    #[arg(long, env = "LOCUS_KEY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// A file holding a join token: the peer enrolls with the rendezvous at start, which
+    /// picks its id and signs its key, and renews the certificate before it expires
+    /// [default: none].
+    #[arg(long, env = "LOCUS_TOKEN_FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
+    /// Run without TLS, for local experiments only: anyone can then speak for any peer. Logs a
+    /// warning at start [default: false].
+    #[arg(long, env = "LOCUS_INSECURE_PLAINTEXT", num_args = 0..=1, default_missing_value = "true")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insecure_plaintext: Option<bool>,
     /// Protocol settings.
     #[command(flatten)]
     #[serde(default)]
     pub protocol: ProtocolSettings,
+}
+
+/// How a peer gets its certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentitySource {
+    /// A certificate and key in files.
+    Files {
+        /// The certificate.
+        cert: PathBuf,
+        /// Its key.
+        key: PathBuf,
+    },
+    /// Enrollment with a rendezvous, with the token in this file.
+    Enroll {
+        /// The token file.
+        token_file: PathBuf,
+    },
+}
+
+/// A peer's TLS settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    /// The CA certificate.
+    pub ca: PathBuf,
+    /// Where its own certificate comes from.
+    pub identity: IdentitySource,
 }
 
 /// A peer's resolved configuration.
@@ -150,11 +200,13 @@ pub struct Config {
     pub log_format: LogFormat,
     /// The protocol engine's settings.
     pub protocol: locus_core::Config,
+    /// TLS settings; `None` only with `insecure_plaintext`.
+    pub tls: Option<Tls>,
 }
 
 impl Config {
     /// A configuration for a peer in tests and embedding: the given protocol settings, no
-    /// metrics, no boot sources, no emulation, and the other defaults.
+    /// metrics, no boot sources, no emulation, plaintext, and the other defaults.
     pub fn new(protocol: locus_core::Config) -> Self {
         Config {
             listen: DEFAULT_LISTEN.parse().expect("valid"),
@@ -171,6 +223,7 @@ impl Config {
             leave_grace: DEFAULT_LEAVE_GRACE,
             log_format: LogFormat::Text,
             protocol,
+            tls: None,
         }
     }
 }
@@ -248,6 +301,11 @@ impl Settings {
             command_queue: over.command_queue.or(self.command_queue),
             leave_grace_ms: over.leave_grace_ms.or(self.leave_grace_ms),
             log_format: over.log_format.or(self.log_format),
+            ca: over.ca.or(self.ca),
+            cert: over.cert.or(self.cert),
+            key: over.key.or(self.key),
+            token_file: over.token_file.or(self.token_file),
+            insecure_plaintext: over.insecure_plaintext.or(self.insecure_plaintext),
             protocol: self.protocol.merge(over.protocol),
         }
     }
@@ -280,6 +338,7 @@ impl Settings {
                     .unwrap_or(DEFAULT_LEAVE_GRACE.as_millis() as u64),
             ),
             log_format: Some(self.log_format.unwrap_or_default()),
+            insecure_plaintext: Some(self.insecure_plaintext.unwrap_or(false)),
             protocol: self.protocol.complete(),
             ..self
         };
@@ -335,6 +394,60 @@ impl Settings {
             }
             None => None,
         };
+        let tls = match (
+            full.insecure_plaintext.unwrap_or(false),
+            &full.ca,
+            &full.cert,
+            &full.key,
+            &full.token_file,
+        ) {
+            (true, None, None, None, None) => None,
+            (true, ..) => {
+                return Err(invalid(
+                    "insecure_plaintext",
+                    "cannot be set together with ca, cert, key or token_file",
+                ));
+            }
+            (false, None, ..) => {
+                return Err(invalid(
+                    "ca",
+                    "TLS needs the cluster CA (ca) and either cert and key or token_file; for a local experiment without TLS, set insecure_plaintext",
+                ));
+            }
+            (false, Some(ca), Some(cert), Some(key), None) => Some(Tls {
+                ca: ca.clone(),
+                identity: IdentitySource::Files {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                },
+            }),
+            (false, Some(ca), None, None, Some(token_file)) => {
+                if rendezvous.is_empty() {
+                    return Err(invalid(
+                        "token_file",
+                        "enrollment needs a rendezvous (rendezvous)",
+                    ));
+                }
+                Some(Tls {
+                    ca: ca.clone(),
+                    identity: IdentitySource::Enroll {
+                        token_file: token_file.clone(),
+                    },
+                })
+            }
+            (false, Some(_), ..) => {
+                return Err(invalid(
+                    "cert",
+                    "give cert and key together, or token_file alone",
+                ));
+            }
+        };
+        if tls.is_some() && peer_id.is_some() {
+            return Err(invalid(
+                "peer_id",
+                "with TLS, the certificate names the peer's id",
+            ));
+        }
         let positive = |field, v: usize| {
             if (1..=1 << 20).contains(&v) {
                 Ok(v)
@@ -363,6 +476,7 @@ impl Settings {
             leave_grace: Duration::from_millis(full.leave_grace_ms.unwrap_or_default()),
             log_format: full.log_format.unwrap_or_default(),
             protocol,
+            tls,
         };
         Ok((full, config))
     }
@@ -380,6 +494,48 @@ fn is_host_port(s: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn plaintext() -> Settings {
+        Settings {
+            insecure_plaintext: Some(true),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn tls_is_on_unless_plaintext_is_asked_for() {
+        let bad = |s: Settings| s.resolve().unwrap_err().to_string();
+        assert!(bad(Settings::default()).starts_with("invalid ca: TLS needs the cluster CA"));
+        let enroll = Settings {
+            ca: Some("ca.pem".into()),
+            token_file: Some("token".into()),
+            rendezvous: Some(vec!["rv:7100".into()]),
+            ..Default::default()
+        };
+        let (_, config) = enroll.clone().resolve().unwrap();
+        assert_eq!(
+            config.tls.unwrap().identity,
+            IdentitySource::Enroll {
+                token_file: "token".into()
+            }
+        );
+        let s = Settings {
+            rendezvous: None,
+            ..enroll.clone()
+        };
+        assert!(bad(s).starts_with("invalid token_file"));
+        let s = Settings {
+            cert: Some("c.pem".into()),
+            ..enroll.clone()
+        };
+        assert!(bad(s).starts_with("invalid cert"));
+        let s = Settings {
+            insecure_plaintext: Some(true),
+            ..enroll
+        };
+        assert!(bad(s).starts_with("invalid insecure_plaintext"));
+        assert_eq!(plaintext().resolve().unwrap().1.tls, None);
+    }
+
     #[test]
     fn preset_is_the_base_and_fields_override_it() {
         let file: Settings = serde_yaml::from_str(
@@ -393,7 +549,7 @@ mod tests {
             },
             ..Default::default()
         };
-        let (full, config) = file.merge(flags).resolve().unwrap();
+        let (full, config) = file.merge(flags).merge(plaintext()).resolve().unwrap();
         assert_eq!(config.protocol.alive_interval, Duration::from_millis(700));
         assert_eq!(config.protocol.alive_timeout, Duration::from_millis(2500));
         assert_eq!(
@@ -427,12 +583,12 @@ mod tests {
         let bad = |s: Settings| s.resolve().unwrap_err().to_string();
         let s = Settings {
             bootstrap: Some(vec!["no-port".into()]),
-            ..Default::default()
+            ..plaintext()
         };
         assert_eq!(bad(s), "invalid bootstrap: `no-port` is not `host:port`");
         let s = Settings {
             site: Some("eu".into()),
-            ..Default::default()
+            ..plaintext()
         };
         assert_eq!(bad(s), "invalid site: needs a topology file (`topology`)");
         let s = Settings {
@@ -440,7 +596,7 @@ mod tests {
                 alive_timeout_ms: Some(1),
                 ..Default::default()
             },
-            ..Default::default()
+            ..plaintext()
         };
         assert!(bad(s).starts_with("protocol: invalid alive_timeout"));
     }

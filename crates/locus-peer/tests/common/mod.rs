@@ -50,7 +50,7 @@ impl Server {
     }
 }
 
-async fn spawn<F, Fut>(run: F) -> Server
+pub async fn spawn<F, Fut>(run: F) -> Server
 where
     F: FnOnce(TcpListener, oneshot::Receiver<()>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,

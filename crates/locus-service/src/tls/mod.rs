@@ -415,10 +415,10 @@ impl tower::Service<http::Uri> for Connector {
                 .ok_or("the server presented no certificate")?;
             let (identity, _) = pki::identity_of(cert)?;
             if !expect.admits(&identity) {
-                return Err(
-                    format!("{identity} answered at {host}:{port}, not {expect} as expected")
-                        .into(),
-                );
+                return Err(format!(
+                    "{identity} answered at {host}:{port}, not {expect} as expected"
+                )
+                .into());
             }
             Ok(TokioIo::new(stream))
         })

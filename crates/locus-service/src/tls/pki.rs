@@ -14,8 +14,7 @@ use std::time::{Duration, SystemTime};
 use locus_core::PeerId;
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
-    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
-    SerialNumber,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 use rustls::pki_types::CertificateSigningRequestDer;
 use thiserror::Error;
@@ -257,7 +256,8 @@ impl Ca {
         let csr = CertificateSigningRequestParams::from_der(&CertificateSigningRequestDer::from(
             csr_der.to_vec(),
         ))?;
-        let cert = leaf_params(identity, &[], validity)?.signed_by(&csr.public_key, &self.issuer)?;
+        let cert =
+            leaf_params(identity, &[], validity)?.signed_by(&csr.public_key, &self.issuer)?;
         Ok(cert.pem())
     }
 }
@@ -439,7 +439,11 @@ mod tests {
                 .is_err()
         );
         assert!(matches!(
-            ca.issue(&Identity::Operator("a b".into()), &[], Validity::for_ttl(DEFAULT_CERT_TTL)),
+            ca.issue(
+                &Identity::Operator("a b".into()),
+                &[],
+                Validity::for_ttl(DEFAULT_CERT_TTL)
+            ),
             Err(PkiError::Name(_))
         ));
     }
