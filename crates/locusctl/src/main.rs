@@ -2,27 +2,33 @@
 //!
 //! It reads the rendezvous' directory (groups, overlay, live events) and asks single peers for
 //! their status and nearby peers. Tables by default, JSON with `--output json`, Graphviz for
-//! the overlay with `--output dot`.
+//! the overlay with `--output dot`. It talks plaintext, or TLS with `--ca` and an operator's
+//! `--cert`/`--key` ([`client`]); makes the cluster's CA, operator certificates and join tokens
+//! ([`certs`]); and puts a bounded load on a service ([`bench`]).
 //!
 //! Exit codes: 0 success; 1 any other failure; 2 bad usage; 3 a service could not be reached
 //! or did not answer in time; 4 the group asked for is not in the directory.
 
+mod bench;
+mod certs;
+mod client;
 mod dot;
 mod output;
 mod table;
 mod units;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand, ValueEnum};
+use client::{Client, Svc, TlsArgs};
 use locus_proto::pb;
-use locus_proto::pb::peer_service_client::PeerServiceClient;
 use locus_proto::pb::rendezvous_client::RendezvousClient;
+use locus_service::tls::Expect;
 use output::{EventOut, GroupOut, LinkInfoOut, LinkOut, OverlayOut, PeerOut, StatusOut};
 use serde::Serialize;
 use table::Table;
-use tonic::transport::Channel;
 use units::{count, ms, parse_duration};
 
 /// Command-line client for a locus overlay: groups, peers, the overlay and its live events.
@@ -58,6 +64,8 @@ struct Cli {
         conflicts_with = "timeout"
     )]
     timeout_ms: Option<u64>,
+    #[command(flatten)]
+    tls: TlsArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -115,7 +123,82 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         limit: u32,
     },
+    /// A bounded load of one read RPC, with its rate and latency percentiles:
+    /// `locusctl bench --rpc get-boot-list --concurrency 16 --requests 20000 --duration-s 30`.
+    Bench(bench::BenchArgs),
+    /// The cluster's certificate authority.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Join tokens, which peers trade for their certificates.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Certificates: make one for an operator, or show what one says.
+    #[command(subcommand)]
+    Cert(CertCommand),
 }
+
+#[derive(Debug, Subcommand)]
+enum CaCommand {
+    /// A new CA: DIR/ca.pem (trusted by everyone) and DIR/ca-key.pem (for the rendezvous only).
+    Init {
+        /// Where to write them (created if missing).
+        #[arg(long)]
+        dir: PathBuf,
+        /// The CA's name (its certificate's common name is "NAME CA").
+        #[arg(long, default_value = "locus")]
+        name: String,
+        /// Days the CA is valid.
+        #[arg(long, default_value_t = DEFAULT_CA_DAYS)]
+        ttl_days: u64,
+        /// Overwrite existing files: every certificate the old CA issued stops being trusted.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// A new join token, appended to the rendezvous' tokens file (created 0600 if missing) and
+    /// printed, for a peer's token file.
+    Create {
+        /// The rendezvous' tokens file (its `--tokens`).
+        #[arg(long)]
+        tokens: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CertCommand {
+    /// A key and client certificate for an operator: OUT/NAME.pem and OUT/NAME-key.pem.
+    Operator {
+        /// The directory of `ca init`: ca.pem and ca-key.pem.
+        #[arg(long)]
+        ca_dir: PathBuf,
+        /// The operator's name.
+        #[arg(long)]
+        name: String,
+        /// Where to write them (created if missing).
+        #[arg(long)]
+        out_dir: PathBuf,
+        /// Days the certificate is valid.
+        #[arg(long, default_value_t = DEFAULT_OPERATOR_DAYS)]
+        ttl_days: u64,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// What a certificate (PEM) says: identity, expiry, issuer.
+    Show {
+        /// The certificate file.
+        file: PathBuf,
+    },
+}
+
+/// Default lifetime of a CA, in days: [`locus_service::tls::pki::DEFAULT_CA_TTL`].
+const DEFAULT_CA_DAYS: u64 = locus_service::tls::pki::DEFAULT_CA_TTL.as_secs() / 86_400;
+/// Default lifetime of an operator's certificate, in days:
+/// [`locus_service::tls::pki::DEFAULT_OPERATOR_TTL`].
+const DEFAULT_OPERATOR_DAYS: u64 = locus_service::tls::pki::DEFAULT_OPERATOR_TTL.as_secs() / 86_400;
 
 /// A failure, with the exit code it maps to.
 #[derive(Debug)]
@@ -131,42 +214,21 @@ impl Failure {
             message: message.into(),
         }
     }
-
-    /// A failed call to `what` at `addr`, with a hint for the common causes.
-    fn call(what: &str, addr: &str, status: tonic::Status) -> Self {
-        use tonic::Code;
-        match status.code() {
-            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => Failure::new(
-                3,
-                format!(
-                    "{what} at {addr} did not answer ({}): is it running, and is the address right?",
-                    status.message()
-                ),
-            ),
-            Code::Unimplemented => Failure::new(
-                1,
-                format!("{addr} does not serve this call: is it a {what}?"),
-            ),
-            _ => Failure::new(
-                1,
-                format!(
-                    "{what} at {addr}: {:?}: {}",
-                    status.code(),
-                    status.message()
-                ),
-            ),
-        }
-    }
 }
 
 type Result<T> = std::result::Result<T, Failure>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // A benchmark must not be limited by a client on one core; the rest make a call or two.
+    let runtime = if matches!(cli.command, Command::Bench(_)) {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    }
+    .enable_all()
+    .build();
+    let runtime = match runtime {
         Ok(r) => r,
         Err(e) => {
             eprintln!("locusctl: cannot start: {e}");
@@ -182,15 +244,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn channel(addr: &str, timeout: Duration) -> Result<Channel> {
-    let endpoint = Channel::from_shared(format!("http://{addr}"))
-        .map_err(|_| Failure::new(2, format!("`{addr}` is not an address: use host:port")))?;
-    Ok(endpoint
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .connect_lazy())
-}
-
 async fn execute(cli: Cli) -> Result<()> {
     let timeout = match cli.timeout_ms {
         Some(0) => return Err(Failure::new(2, "--timeout-ms must be above 0")),
@@ -200,13 +253,46 @@ async fn execute(cli: Cli) -> Result<()> {
     if cli.output == Output::Dot && !matches!(cli.command, Command::Overlay) {
         return Err(Failure::new(2, "`--output dot` is for `overlay` only"));
     }
-    let rv_addr = cli.rendezvous.clone();
-    let rendezvous = || -> Result<RendezvousClient<Channel>> {
-        Ok(RendezvousClient::new(channel(&rv_addr, timeout)?).max_decoding_message_size(64 << 20))
-    };
-    let rv_fail = |s| Failure::call("rendezvous", &cli.rendezvous, s);
     let json = cli.output == Output::Json;
-    match cli.command {
+    // The certificate commands make no calls, and need no TLS flags to be right.
+    let command = match cli.command {
+        Command::Ca(CaCommand::Init {
+            dir,
+            name,
+            ttl_days,
+            force,
+        }) => return certs::ca_init(&dir, &name, ttl_days, force),
+        Command::Token(TokenCommand::Create { tokens }) => return certs::token_create(&tokens),
+        Command::Cert(CertCommand::Operator {
+            ca_dir,
+            name,
+            out_dir,
+            ttl_days,
+            force,
+        }) => return certs::cert_operator(&ca_dir, &name, &out_dir, ttl_days, force),
+        Command::Cert(CertCommand::Show { file }) => {
+            let out = certs::cert_show(&file)?;
+            if json {
+                return print_json(&out);
+            }
+            println!("identity   {}", out.identity);
+            println!(
+                "not after  {}{}",
+                out.not_after,
+                if out.expired { " (expired)" } else { "" }
+            );
+            println!("issuer     {}", out.issuer);
+            if !out.dns_names.is_empty() {
+                println!("dns names  {}", out.dns_names.join(", "));
+            }
+            return Ok(());
+        }
+        command => command,
+    };
+    let client = Client::new(&cli.tls, timeout)?;
+    let rendezvous = || client.rendezvous(&cli.rendezvous);
+    let rv_fail = |s| client.fail("rendezvous", &cli.rendezvous, s);
+    match command {
         Command::Groups => {
             let groups = list_groups(&mut rendezvous()?).await.map_err(rv_fail)?;
             let groups: Vec<GroupOut> = groups.into_iter().map(GroupOut::from).collect();
@@ -270,14 +356,15 @@ async fn execute(cli: Cli) -> Result<()> {
                 Ok(())
             }
         }
-        Command::Peers => peers(&mut rendezvous()?, timeout, json)
+        Command::Peers => peers(&mut rendezvous()?, &client, json)
             .await
             .map_err(rv_fail)?,
         Command::Peer { addr } => {
-            let status = PeerServiceClient::new(channel(&addr, timeout)?)
+            let status = client
+                .peer(&addr, Expect::AnyPeer)?
                 .get_status(pb::GetStatusRequest { caller: None })
                 .await
-                .map_err(|s| Failure::call("peer", &addr, s))?
+                .map_err(|s| client.fail("peer", &addr, s))?
                 .into_inner();
             print_status(StatusOut::from(status), json)
         }
@@ -327,7 +414,9 @@ async fn execute(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Watch { include_existing } => {
-            let mut stream = rendezvous()?
+            // No deadline: the stream runs until the operator stops it.
+            let channel = client.channel(&cli.rendezvous, Expect::Rendezvous)?;
+            let mut stream = RendezvousClient::new(channel)
                 .watch_overlay(pb::WatchOverlayRequest {
                     caller: None,
                     include_existing,
@@ -371,12 +460,14 @@ async fn execute(cli: Cli) -> Result<()> {
         }
         Command::Health { addr, service } => {
             use tonic_health::pb::health_check_response::ServingStatus;
-            let reply =
-                tonic_health::pb::health_client::HealthClient::new(channel(&addr, timeout)?)
-                    .check(tonic_health::pb::HealthCheckRequest { service })
-                    .await
-                    .map_err(|s| Failure::call("service", &addr, s))?
-                    .into_inner();
+            let reply = tonic_health::pb::health_client::HealthClient::with_interceptor(
+                client.channel(&addr, Expect::AnyServer)?,
+                client.deadline(),
+            )
+            .check(tonic_health::pb::HealthCheckRequest { service })
+            .await
+            .map_err(|s| client.fail("service", &addr, s))?
+            .into_inner();
             let status = ServingStatus::try_from(reply.status).unwrap_or(ServingStatus::Unknown);
             if json {
                 print_json(&serde_json::json!({ "status": status.as_str_name() }))?;
@@ -392,13 +483,14 @@ async fn execute(cli: Cli) -> Result<()> {
             }
         }
         Command::Nearby { addr, limit } => {
-            let reply = PeerServiceClient::new(channel(&addr, timeout)?)
+            let reply = client
+                .peer(&addr, Expect::AnyPeer)?
                 .nearby(pb::NearbyRequest {
                     caller: None,
                     limit,
                 })
                 .await
-                .map_err(|s| Failure::call("peer", &addr, s))?
+                .map_err(|s| client.fail("peer", &addr, s))?
                 .into_inner();
             let out: Vec<LinkInfoOut> = reply.peers.into_iter().map(LinkInfoOut::from).collect();
             if json {
@@ -414,6 +506,10 @@ async fn execute(cli: Cli) -> Result<()> {
             }
             print!("{}", t.render());
             Ok(())
+        }
+        Command::Bench(args) => bench::run(args, &client, &cli.rendezvous, json).await,
+        Command::Ca(_) | Command::Token(_) | Command::Cert(_) => {
+            unreachable!("handled before any connection is set up")
         }
     }
 }
@@ -433,7 +529,7 @@ fn uuid_ok(s: &str) -> std::result::Result<(), ()> {
 
 /// Every directory entry, page by page.
 async fn list_groups(
-    c: &mut RendezvousClient<Channel>,
+    c: &mut RendezvousClient<Svc>,
 ) -> std::result::Result<Vec<pb::GroupEntry>, tonic::Status> {
     let mut out = Vec::new();
     pages(c, |entries| {
@@ -448,7 +544,7 @@ async fn list_groups(
 /// carries the announcement times that ResolveGroup lacks, so `group` and `groups` show the
 /// same entry. Pages come in group-id order, so the search stops at the first page past `id`.
 async fn find_group(
-    c: &mut RendezvousClient<Channel>,
+    c: &mut RendezvousClient<Svc>,
     id: &str,
 ) -> std::result::Result<Option<pb::GroupEntry>, tonic::Status> {
     let mut found = None;
@@ -471,7 +567,7 @@ async fn find_group(
 /// Hands the directory's pages to `page` in group-id order until it returns `false` or the
 /// last page.
 async fn pages(
-    c: &mut RendezvousClient<Channel>,
+    c: &mut RendezvousClient<Svc>,
     mut page: impl FnMut(Vec<pb::GroupEntry>) -> bool,
 ) -> std::result::Result<(), tonic::Status> {
     let mut page_token = String::new();
@@ -497,8 +593,8 @@ fn member_count(n: u32) -> String {
 }
 
 async fn peers(
-    c: &mut RendezvousClient<Channel>,
-    timeout: Duration,
+    c: &mut RendezvousClient<Svc>,
+    client: &Client,
     json: bool,
 ) -> std::result::Result<Result<()>, tonic::Status> {
     let overlay = c
@@ -527,8 +623,11 @@ async fn peers(
         // The leader's intra-group links name its members and the RTT to each, successors
         // included: they are members too. A leader that does not answer leaves what the
         // directory knows, and says so, for its members are then missing from the table.
-        let status = match channel(&leader.addr, timeout) {
-            Ok(ch) => PeerServiceClient::new(ch)
+        // Over TLS, the leader must be the peer the directory names, not whoever answers there.
+        let expect = locus_core::PeerRef::try_from(leader.clone())
+            .map_or(Expect::AnyPeer, |p| Expect::Peer(p.id));
+        let status = match client.peer(&leader.addr, expect) {
+            Ok(mut c) => c
                 .get_status(pb::GetStatusRequest { caller: None })
                 .await
                 .map(tonic::Response::into_inner),
@@ -548,7 +647,7 @@ async fn peers(
                  and their RTTs are not shown",
                 leader.addr,
                 view.group_id,
-                s.message()
+                client::describe(&s)
             ),
         }
     }
