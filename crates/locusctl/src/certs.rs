@@ -16,12 +16,124 @@ use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 use crate::{Failure, units};
 
+/// `locusctl ca`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum CaCommand {
+    /// A new CA: DIR/ca.pem (trusted by everyone) and DIR/ca-key.pem (for the rendezvous only).
+    Init {
+        /// Where to write them (created if missing).
+        #[arg(long)]
+        dir: PathBuf,
+        /// The CA's name (its certificate's common name is "NAME CA").
+        #[arg(long, default_value = "locus")]
+        name: String,
+        /// Days the CA is valid.
+        #[arg(long, default_value_t = DEFAULT_CA_DAYS)]
+        ttl_days: u64,
+        /// Overwrite existing files: every certificate the old CA issued stops being trusted.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `locusctl token`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum TokenCommand {
+    /// A new join token, appended to the rendezvous' tokens file (created 0600 if missing) and
+    /// printed, for a peer's token file.
+    Create {
+        /// The rendezvous' tokens file (its `--tokens`).
+        #[arg(long)]
+        tokens: PathBuf,
+    },
+}
+
+/// `locusctl cert`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum CertCommand {
+    /// A key and client certificate for an operator: OUT/NAME.pem and OUT/NAME-key.pem.
+    Operator {
+        /// The directory of `ca init`: ca.pem and ca-key.pem.
+        #[arg(long)]
+        ca_dir: PathBuf,
+        /// The operator's name.
+        #[arg(long)]
+        name: String,
+        /// Where to write them (created if missing).
+        #[arg(long)]
+        out_dir: PathBuf,
+        /// Days the certificate is valid.
+        #[arg(long, default_value_t = DEFAULT_OPERATOR_DAYS)]
+        ttl_days: u64,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// What a certificate (PEM) says: identity, expiry, issuer.
+    Show {
+        /// The certificate file.
+        file: PathBuf,
+    },
+}
+
+/// Default lifetime of a CA, in days: [`locus_service::tls::pki::DEFAULT_CA_TTL`].
+const DEFAULT_CA_DAYS: u64 = locus_service::tls::pki::DEFAULT_CA_TTL.as_secs() / 86_400;
+/// Default lifetime of an operator's certificate, in days:
+/// [`locus_service::tls::pki::DEFAULT_OPERATOR_TTL`].
+const DEFAULT_OPERATOR_DAYS: u64 = locus_service::tls::pki::DEFAULT_OPERATOR_TTL.as_secs() / 86_400;
+
 const SECRET: u32 = 0o600;
 const PUBLIC: u32 = 0o644;
 const DAY: u64 = 24 * 3600;
 
+/// `ca …`.
+pub(crate) fn ca(command: CaCommand) -> Result<(), Failure> {
+    match command {
+        CaCommand::Init {
+            dir,
+            name,
+            ttl_days,
+            force,
+        } => ca_init(&dir, &name, ttl_days, force),
+    }
+}
+
+/// `token …`.
+pub(crate) fn token(command: TokenCommand) -> Result<(), Failure> {
+    match command {
+        TokenCommand::Create { tokens } => token_create(&tokens),
+    }
+}
+
+/// `cert …`, printing JSON with `json`.
+pub(crate) fn cert(command: CertCommand, json: bool) -> Result<(), Failure> {
+    match command {
+        CertCommand::Operator {
+            ca_dir,
+            name,
+            out_dir,
+            ttl_days,
+            force,
+        } => cert_operator(&ca_dir, &name, &out_dir, ttl_days, force),
+        CertCommand::Show { file } => {
+            let out = cert_show(&file)?;
+            if json {
+                return crate::print_json(&out);
+            }
+            println!("identity   {}", out.identity);
+            let expired = if out.expired { " (expired)" } else { "" };
+            println!("not after  {}{expired}", out.not_after);
+            println!("issuer     {}", out.issuer);
+            if !out.dns_names.is_empty() {
+                println!("dns names  {}", out.dns_names.join(", "));
+            }
+            Ok(())
+        }
+    }
+}
+
 /// `ca init`: a new CA in `dir`, as `ca.pem` and `ca-key.pem`.
-pub(crate) fn ca_init(dir: &Path, name: &str, ttl_days: u64, force: bool) -> Result<(), Failure> {
+fn ca_init(dir: &Path, name: &str, ttl_days: u64, force: bool) -> Result<(), Failure> {
     if !pki::valid_name(name) {
         return Err(Failure::new(
             2,
@@ -45,7 +157,7 @@ pub(crate) fn ca_init(dir: &Path, name: &str, ttl_days: u64, force: bool) -> Res
 }
 
 /// `token create`: a new join token appended to `file`, and printed.
-pub(crate) fn token_create(file: &Path) -> Result<(), Failure> {
+fn token_create(file: &Path) -> Result<(), Failure> {
     let token = pki::new_token();
     let mut f = OpenOptions::new()
         .read(true)
@@ -68,13 +180,25 @@ pub(crate) fn token_create(file: &Path) -> Result<(), Failure> {
     }
     f.write_all(line.as_bytes())
         .map_err(|e| io_failure(file, e))?;
+    let mode = f
+        .metadata()
+        .map_err(|e| io_failure(file, e))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        eprintln!(
+            "locusctl: warning: {} is readable by others (mode {:o}): chmod 600 it",
+            file.display(),
+            mode & 0o777
+        );
+    }
     println!("{token}");
     Ok(())
 }
 
 /// `cert operator`: a key and a client certificate for operator `name`, signed by the CA in
 /// `ca_dir`, as `out_dir/NAME.pem` and `out_dir/NAME-key.pem`.
-pub(crate) fn cert_operator(
+fn cert_operator(
     ca_dir: &Path,
     name: &str,
     out_dir: &Path,
@@ -136,7 +260,7 @@ pub(crate) struct CertOut {
 }
 
 /// `cert show`: who the first certificate in `file` names, until when, and who issued it.
-pub(crate) fn cert_show(file: &Path) -> Result<CertOut, Failure> {
+fn cert_show(file: &Path) -> Result<CertOut, Failure> {
     let pem = read(file)?;
     let chain =
         tls::pem_certs(&pem).map_err(|e| Failure::new(1, format!("{}: {e}", file.display())))?;

@@ -17,7 +17,6 @@ mod output;
 mod table;
 mod units;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -123,82 +122,21 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         limit: u32,
     },
-    /// A bounded load of one read RPC, with its rate and latency percentiles:
-    /// `locusctl bench --rpc get-boot-list --concurrency 16 --requests 20000 --duration-s 30`.
+    /// A bounded load of one read RPC: its rate, outcomes and latency percentiles.
+    ///
+    /// `locusctl bench --rpc get-boot-list --concurrency 16 --requests 20000 --duration-s 30`
+    /// stops after 20000 calls or 30 s, whichever comes first.
     Bench(bench::BenchArgs),
     /// The cluster's certificate authority.
     #[command(subcommand)]
-    Ca(CaCommand),
+    Ca(certs::CaCommand),
     /// Join tokens, which peers trade for their certificates.
     #[command(subcommand)]
-    Token(TokenCommand),
+    Token(certs::TokenCommand),
     /// Certificates: make one for an operator, or show what one says.
     #[command(subcommand)]
-    Cert(CertCommand),
+    Cert(certs::CertCommand),
 }
-
-#[derive(Debug, Subcommand)]
-enum CaCommand {
-    /// A new CA: DIR/ca.pem (trusted by everyone) and DIR/ca-key.pem (for the rendezvous only).
-    Init {
-        /// Where to write them (created if missing).
-        #[arg(long)]
-        dir: PathBuf,
-        /// The CA's name (its certificate's common name is "NAME CA").
-        #[arg(long, default_value = "locus")]
-        name: String,
-        /// Days the CA is valid.
-        #[arg(long, default_value_t = DEFAULT_CA_DAYS)]
-        ttl_days: u64,
-        /// Overwrite existing files: every certificate the old CA issued stops being trusted.
-        #[arg(long)]
-        force: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum TokenCommand {
-    /// A new join token, appended to the rendezvous' tokens file (created 0600 if missing) and
-    /// printed, for a peer's token file.
-    Create {
-        /// The rendezvous' tokens file (its `--tokens`).
-        #[arg(long)]
-        tokens: PathBuf,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum CertCommand {
-    /// A key and client certificate for an operator: OUT/NAME.pem and OUT/NAME-key.pem.
-    Operator {
-        /// The directory of `ca init`: ca.pem and ca-key.pem.
-        #[arg(long)]
-        ca_dir: PathBuf,
-        /// The operator's name.
-        #[arg(long)]
-        name: String,
-        /// Where to write them (created if missing).
-        #[arg(long)]
-        out_dir: PathBuf,
-        /// Days the certificate is valid.
-        #[arg(long, default_value_t = DEFAULT_OPERATOR_DAYS)]
-        ttl_days: u64,
-        /// Overwrite existing files.
-        #[arg(long)]
-        force: bool,
-    },
-    /// What a certificate (PEM) says: identity, expiry, issuer.
-    Show {
-        /// The certificate file.
-        file: PathBuf,
-    },
-}
-
-/// Default lifetime of a CA, in days: [`locus_service::tls::pki::DEFAULT_CA_TTL`].
-const DEFAULT_CA_DAYS: u64 = locus_service::tls::pki::DEFAULT_CA_TTL.as_secs() / 86_400;
-/// Default lifetime of an operator's certificate, in days:
-/// [`locus_service::tls::pki::DEFAULT_OPERATOR_TTL`].
-const DEFAULT_OPERATOR_DAYS: u64 = locus_service::tls::pki::DEFAULT_OPERATOR_TTL.as_secs() / 86_400;
 
 /// A failure, with the exit code it maps to.
 #[derive(Debug)]
@@ -256,37 +194,9 @@ async fn execute(cli: Cli) -> Result<()> {
     let json = cli.output == Output::Json;
     // The certificate commands make no calls, and need no TLS flags to be right.
     let command = match cli.command {
-        Command::Ca(CaCommand::Init {
-            dir,
-            name,
-            ttl_days,
-            force,
-        }) => return certs::ca_init(&dir, &name, ttl_days, force),
-        Command::Token(TokenCommand::Create { tokens }) => return certs::token_create(&tokens),
-        Command::Cert(CertCommand::Operator {
-            ca_dir,
-            name,
-            out_dir,
-            ttl_days,
-            force,
-        }) => return certs::cert_operator(&ca_dir, &name, &out_dir, ttl_days, force),
-        Command::Cert(CertCommand::Show { file }) => {
-            let out = certs::cert_show(&file)?;
-            if json {
-                return print_json(&out);
-            }
-            println!("identity   {}", out.identity);
-            println!(
-                "not after  {}{}",
-                out.not_after,
-                if out.expired { " (expired)" } else { "" }
-            );
-            println!("issuer     {}", out.issuer);
-            if !out.dns_names.is_empty() {
-                println!("dns names  {}", out.dns_names.join(", "));
-            }
-            return Ok(());
-        }
+        Command::Ca(c) => return certs::ca(c),
+        Command::Token(c) => return certs::token(c),
+        Command::Cert(c) => return certs::cert(c, json),
         command => command,
     };
     let client = Client::new(&cli.tls, timeout)?;
