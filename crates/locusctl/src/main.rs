@@ -324,14 +324,17 @@ async fn execute(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Watch { include_existing } => {
-            // No deadline: the stream runs until the operator stops it.
+            // No deadline on the call, which runs until the operator stops it (a server may
+            // hold a stream to its grpc-timeout); only its start is bounded, here.
             let channel = client.channel(&cli.rendezvous, Expect::Rendezvous)?;
-            let mut stream = RendezvousClient::new(channel)
-                .watch_overlay(pb::WatchOverlayRequest {
-                    caller: None,
-                    include_existing,
-                })
+            let mut watcher = RendezvousClient::new(channel);
+            let started = watcher.watch_overlay(pb::WatchOverlayRequest {
+                caller: None,
+                include_existing,
+            });
+            let mut stream = tokio::time::timeout(timeout, started)
                 .await
+                .map_err(|_| rv_fail(tonic::Status::deadline_exceeded("no reply in time")))?
                 .map_err(rv_fail)?
                 .into_inner();
             loop {
