@@ -43,7 +43,7 @@ pub mod pb {
 
 pub use error::{MismatchedResponse, ProtoError, Violation};
 pub use rpc::{Outgoing, Unary};
-pub use status::{REFUSAL_METADATA_KEY, call_error_from_reply, call_error_from_status, refused};
+pub use status::{ERROR_DOMAIN, call_error_from_reply, call_error_from_status, refused};
 
 /// The encoded `FileDescriptorSet` of the schema (imports included), for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

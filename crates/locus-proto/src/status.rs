@@ -10,25 +10,30 @@
 //! | [`refused`]`(RequestError::Full)` | `RESOURCE_EXHAUSTED` |
 //! | [`MismatchedResponse`] (a bug in the node) | `INTERNAL` |
 //!
-//! A [`RequestError`] also travels whole, as a `locus.v1.Refusal` in the binary metadata entry
-//! [`REFUSAL_METADATA_KEY`], so that the caller gets back exactly what the callee said —
-//! in particular the leader that a `NotLeader` refusal names.
+//! A [`RequestError`] also travels whole, as a `google.rpc.ErrorInfo` in the status details
+//! (domain [`ERROR_DOMAIN`], reason the refusal's kind, metadata its leader or group), and a
+//! [`ProtoError`] as a `google.rpc.BadRequest` naming the field, so that grpcurl and clients in
+//! other languages read them (`tonic-types`), and the caller gets back exactly what the callee
+//! said — in particular the leader that a `NotLeader` refusal names.
 
-use locus_core::{CallError, RequestError};
-use prost::Message;
-use tonic::metadata::{MetadataMap, MetadataValue};
+use std::collections::HashMap;
+
+use locus_core::{CallError, PeerRef, RequestError};
 use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::convert::{group_id, optional};
+use crate::convert::group_id;
 use crate::error::{MismatchedResponse, ProtoError};
 use crate::pb;
 
-/// The binary metadata entry of a refusing status that carries the encoded `locus.v1.Refusal`.
-pub const REFUSAL_METADATA_KEY: &str = "locus-refusal-bin";
+/// The `google.rpc.ErrorInfo` domain of locus' refusals.
+pub const ERROR_DOMAIN: &str = "locus.v1";
 
 impl From<ProtoError> for Status {
     fn from(e: ProtoError) -> Self {
-        Status::invalid_argument(e.to_string())
+        let details =
+            ErrorDetails::with_bad_request_violation(e.field(), e.violation().to_string());
+        Status::with_error_details(Code::InvalidArgument, e.to_string(), details)
     }
 }
 
@@ -52,74 +57,79 @@ pub fn refused(e: RequestError) -> Status {
         RequestError::Full => Code::ResourceExhausted,
     };
     let message = e.to_string();
-    let mut metadata = MetadataMap::new();
-    let refusal = refusal(e).encode_to_vec();
-    metadata.insert_bin(REFUSAL_METADATA_KEY, MetadataValue::from_bytes(&refusal));
-    Status::with_metadata(code, message, metadata)
+    let (reason, metadata) = error_info(e);
+    Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata),
+    )
 }
 
-/// The wire form of a refusal.
-fn refusal(e: RequestError) -> pb::Refusal {
-    use pb::RefusalKind as K;
-    let mut r = pb::Refusal::default();
-    let kind = match e {
+/// A refusal's `ErrorInfo` reason and metadata.
+fn error_info(e: RequestError) -> (&'static str, HashMap<String, String>) {
+    let mut metadata = HashMap::new();
+    let reason = match e {
         RequestError::NotLeader { leader } => {
-            r.leader = leader.map(Into::into);
-            K::NotLeader
+            if let Some(leader) = leader {
+                metadata.insert("leader_peer_id".to_string(), leader.id.to_string());
+                metadata.insert("leader_addr".to_string(), leader.addr.to_string());
+            }
+            "NOT_LEADER"
         }
         RequestError::WrongGroup(group) => {
-            r.group_id = group.to_string();
-            K::WrongGroup
+            metadata.insert("group_id".to_string(), group.to_string());
+            "WRONG_GROUP"
         }
-        RequestError::NotJoined => K::NotJoined,
-        RequestError::MissingCaller => K::MissingCaller,
-        RequestError::Unsupported => K::Unsupported,
-        RequestError::Full => K::Full,
+        RequestError::NotJoined => "NOT_JOINED",
+        RequestError::MissingCaller => "MISSING_CALLER",
+        RequestError::Unsupported => "UNSUPPORTED",
+        RequestError::Full => "FULL",
         RequestError::Invalid(detail) => {
-            r.detail = detail;
-            K::Invalid
+            metadata.insert("detail".to_string(), detail);
+            "INVALID"
         }
     };
-    r.kind = kind.into();
-    r
+    (reason, metadata)
 }
 
 /// The refusal a status carries, if it carries a well-formed one. A `NotLeader` whose leader
 /// does not validate loses the leader rather than the refusal: the caller never follows an
 /// address it cannot check.
 fn refusal_from_status(status: &Status) -> Option<RequestError> {
-    use pb::RefusalKind as K;
-    let bytes = status
-        .metadata()
-        .get_bin(REFUSAL_METADATA_KEY)?
-        .to_bytes()
-        .ok()?;
-    let r = pb::Refusal::decode(bytes.as_ref()).ok()?;
-    Some(match K::try_from(r.kind).ok()? {
-        K::Unspecified => return None,
-        K::NotLeader => RequestError::NotLeader {
-            leader: optional(r.leader, "leader").ok().flatten(),
+    let info = status.get_details_error_info()?;
+    if info.domain != ERROR_DOMAIN {
+        return None;
+    }
+    let get = |k: &str| info.metadata.get(k).cloned().unwrap_or_default();
+    Some(match info.reason.as_str() {
+        "NOT_LEADER" => RequestError::NotLeader {
+            leader: PeerRef::try_from(pb::PeerRef {
+                peer_id: get("leader_peer_id"),
+                addr: get("leader_addr"),
+            })
+            .ok(),
         },
-        K::WrongGroup => RequestError::WrongGroup(group_id(&r.group_id, "group_id").ok()?),
-        K::NotJoined => RequestError::NotJoined,
-        K::MissingCaller => RequestError::MissingCaller,
-        K::Unsupported => RequestError::Unsupported,
-        K::Invalid => RequestError::Invalid(r.detail),
-        K::Full => RequestError::Full,
+        "WRONG_GROUP" => RequestError::WrongGroup(group_id(&get("group_id"), "group_id").ok()?),
+        "NOT_JOINED" => RequestError::NotJoined,
+        "MISSING_CALLER" => RequestError::MissingCaller,
+        "UNSUPPORTED" => RequestError::Unsupported,
+        "INVALID" => RequestError::Invalid(get("detail")),
+        "FULL" => RequestError::Full,
+        _ => return None,
     })
 }
 
 /// How a call that ended in `status` failed, as the core understands it.
 ///
 /// `DEADLINE_EXCEEDED` is a timeout; `FAILED_PRECONDITION`, `INVALID_ARGUMENT` and
-/// `UNIMPLEMENTED` are refusals, recovered exactly from the refusal metadata when present
+/// `UNIMPLEMENTED` are refusals, recovered exactly from the `ErrorInfo` details when present
 /// (else `UNIMPLEMENTED` is `Unsupported` and the others `Invalid` with the status message);
 /// every other code — `UNAVAILABLE` first of all — means the peer could not be reached or could
 /// not answer, which the core treats alike.
 pub fn call_error_from_status(status: &Status) -> CallError {
     match status.code() {
         Code::DeadlineExceeded => CallError::Timeout,
-        // A full group says so in the refusal metadata; any other RESOURCE_EXHAUSTED (a message
+        // A full group says so in its `ErrorInfo`; any other RESOURCE_EXHAUSTED (a message
         // over the size limit) is a failure to get an answer.
         Code::ResourceExhausted if refusal_from_status(status).is_some() => {
             CallError::Refused(refusal_from_status(status).unwrap_or(RequestError::Full))

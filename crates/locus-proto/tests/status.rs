@@ -1,13 +1,17 @@
-//! Refusals become one status code each, cross the wire as HTTP/2 headers, and come back as
-//! the same `RequestError`; transport failures become the core's `CallError`.
+//! Refusals become one status code each with a `google.rpc.ErrorInfo`, cross the wire as HTTP/2
+//! headers, and come back as the same `RequestError`; malformed requests carry a
+//! `google.rpc.BadRequest` naming the field; transport failures become the core's `CallError`.
 
 mod common;
 
 use common::{group_id, peer};
 use locus_core::{CallError, RequestError};
-use locus_proto::{REFUSAL_METADATA_KEY, call_error_from_status, refused};
+use std::collections::HashMap;
+
+use locus_proto::{ERROR_DOMAIN, call_error_from_status, refused};
 use tonic::codegen::http::HeaderMap;
 use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 
 /// A status as the client sees it: written to trailers by the server, parsed by the client.
 fn through_wire(status: &Status) -> Status {
@@ -88,19 +92,14 @@ fn statuses_without_a_refusal_map_by_code() {
 
 #[test]
 fn a_not_leader_naming_an_invalid_leader_keeps_the_refusal_but_not_the_leader() {
-    use prost::Message;
-    let refusal = locus_proto::pb::Refusal {
-        kind: locus_proto::pb::RefusalKind::NotLeader.into(),
-        leader: Some(locus_proto::pb::PeerRef {
-            peer_id: "not-a-uuid".into(),
-            addr: "evil:1".into(),
-        }),
-        ..Default::default()
-    };
-    let mut status = Status::failed_precondition("not the leader");
-    status.metadata_mut().insert_bin(
-        REFUSAL_METADATA_KEY,
-        tonic::metadata::MetadataValue::from_bytes(&refusal.encode_to_vec()),
+    let metadata = HashMap::from([
+        ("leader_peer_id".to_string(), "not-a-uuid".to_string()),
+        ("leader_addr".to_string(), "evil:1".to_string()),
+    ]);
+    let status = Status::with_error_details(
+        Code::FailedPrecondition,
+        "not the leader",
+        ErrorDetails::with_error_info("NOT_LEADER", ERROR_DOMAIN, metadata),
     );
     assert_eq!(
         call_error_from_status(&through_wire(&status)),
@@ -109,14 +108,47 @@ fn a_not_leader_naming_an_invalid_leader_keeps_the_refusal_but_not_the_leader() 
 }
 
 #[test]
-fn garbage_refusal_metadata_falls_back_on_the_code() {
-    let mut status = Status::unimplemented("nope");
-    status.metadata_mut().insert_bin(
-        REFUSAL_METADATA_KEY,
-        tonic::metadata::MetadataValue::from_bytes(&[0xff, 0xff, 0xff]),
-    );
+fn details_of_another_domain_or_reason_fall_back_on_the_code() {
+    for (reason, domain) in [
+        ("NOT_LEADER", "example.com"),
+        ("NO_SUCH_REASON", ERROR_DOMAIN),
+    ] {
+        let status = Status::with_error_details(
+            Code::Unimplemented,
+            "nope",
+            ErrorDetails::with_error_info(reason, domain, HashMap::new()),
+        );
+        assert_eq!(
+            call_error_from_status(&through_wire(&status)),
+            CallError::Refused(RequestError::Unsupported)
+        );
+    }
+}
+
+#[test]
+fn refusals_and_bad_requests_are_readable_google_rpc_details() {
+    let status = through_wire(&refused(RequestError::NotLeader {
+        leader: Some(peer(3)),
+    }));
+    let info = status.get_details_error_info().expect("an ErrorInfo");
     assert_eq!(
-        call_error_from_status(&through_wire(&status)),
-        CallError::Refused(RequestError::Unsupported)
+        (info.reason.as_str(), info.domain.as_str()),
+        ("NOT_LEADER", ERROR_DOMAIN)
     );
+    assert_eq!(info.metadata["leader_peer_id"], peer(3).id.to_string());
+    assert_eq!(info.metadata["leader_addr"], peer(3).addr.to_string());
+
+    let bad = locus_proto::pb::MeasureRequest {
+        caller: Some(locus_proto::pb::PeerRef {
+            peer_id: "zz".into(),
+            addr: "a:1".into(),
+        }),
+    };
+    use locus_proto::Unary;
+    let status = through_wire(&Status::from(bad.into_core().unwrap_err()));
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let request = status.get_details_bad_request().expect("a BadRequest");
+    assert_eq!(request.field_violations.len(), 1);
+    assert_eq!(request.field_violations[0].field, "caller.peer_id");
+    assert_eq!(request.field_violations[0].description, "invalid UUID");
 }
