@@ -89,9 +89,10 @@ impl Handler {
         let identity = if self.tls {
             // The handshake already required a certificate; this is for a server built
             // otherwise.
-            Some(tls::caller(&request)?.ok_or_else(|| {
+            let identity = tls::caller(&request).ok_or_else(|| {
                 Status::unauthenticated("a client certificate from the cluster CA is required")
-            })?)
+            })?;
+            Some(identity)
         } else {
             None
         };

@@ -96,7 +96,8 @@ impl Service {
         if self.authority.is_none() {
             return Ok(Caller::Plaintext);
         }
-        let identity = tls::caller(request)?.ok_or_else(unauthenticated)?;
+        let identity = tls::caller(request).ok_or_else(unauthenticated)?;
+        let identity = Identity::clone(&identity);
         if let Some(named) = named {
             let same = matches!(&identity, Identity::Peer(id) if uuid::Uuid::parse_str(&named.peer_id).is_ok_and(|u| u == id.0));
             if !same {

@@ -280,7 +280,7 @@ impl rustls::client::ResolvesClientCert for Resolver {
 pub fn incoming(
     listener: TcpListener,
     config: Arc<ServerConfig>,
-) -> ReceiverStream<Result<tokio_rustls::server::TlsStream<TcpStream>, std::io::Error>> {
+) -> ReceiverStream<Result<Verified, std::io::Error>> {
     let (tx, rx) = mpsc::channel(64);
     let acceptor = TlsAcceptor::from(config);
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
@@ -309,10 +309,16 @@ pub fn incoming(
             tokio::spawn(async move {
                 let _permit = permit;
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => {
-                        metrics::counter!(HANDSHAKES, "outcome" => "ok").increment(1);
-                        let _ = tx.send(Ok(stream)).await;
-                    }
+                    Ok(Ok(stream)) => match Verified::new(stream) {
+                        Ok(stream) => {
+                            metrics::counter!(HANDSHAKES, "outcome" => "ok").increment(1);
+                            let _ = tx.send(Ok(stream)).await;
+                        }
+                        Err(e) => {
+                            metrics::counter!(HANDSHAKES, "outcome" => "failed").increment(1);
+                            tracing::debug!(%from, error = %e, "client certificate names no locus identity");
+                        }
+                    },
                     Ok(Err(e)) => {
                         metrics::counter!(HANDSHAKES, "outcome" => "failed").increment(1);
                         tracing::debug!(%from, error = %e, "TLS handshake failed");
@@ -326,6 +332,89 @@ pub fn incoming(
         }
     });
     ReceiverStream::new(rx)
+}
+
+/// A server-side TLS connection whose client certificate (if any) has been verified and read
+/// once: handlers get its identity from the request's extensions ([`caller`]) without parsing
+/// the certificate on every call.
+#[derive(Debug)]
+pub struct Verified {
+    stream: tokio_rustls::server::TlsStream<TcpStream>,
+    info: ConnInfo,
+}
+
+/// What a handler learns of a [`Verified`] connection.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// The client's address.
+    pub remote: Option<std::net::SocketAddr>,
+    /// The identity its certificate names; `None` without a certificate.
+    pub identity: Option<Arc<Identity>>,
+}
+
+impl Verified {
+    /// Reads the identity of the client's certificate, which rustls has verified; a
+    /// certificate that names no locus identity is refused.
+    fn new(stream: tokio_rustls::server::TlsStream<TcpStream>) -> Result<Self, pki::PkiError> {
+        let (tcp, session) = stream.get_ref();
+        let identity = match session.peer_certificates().and_then(|c| c.first()) {
+            Some(leaf) => Some(Arc::new(pki::identity_of(leaf)?.0)),
+            None => None,
+        };
+        let info = ConnInfo {
+            remote: tcp.peer_addr().ok(),
+            identity,
+        };
+        Ok(Verified { stream, info })
+    }
+}
+
+impl tonic::transport::server::Connected for Verified {
+    type ConnectInfo = ConnInfo;
+
+    fn connect_info(&self) -> ConnInfo {
+        self.info.clone()
+    }
+}
+
+impl tokio::io::AsyncRead for Verified {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Verified {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
 }
 
 /// Counter of server-side TLS handshakes by outcome: `ok`, `failed` (no certificate, another
@@ -510,17 +599,12 @@ pub fn lazy_channel_with(
     Ok(endpoint.connect_with_connector_lazy(Connector::new(config, expect, policy)))
 }
 
-/// The identity of the verified client certificate `request` came with: `Ok(None)` on a
-/// plaintext connection or a TLS one without a client certificate (the rendezvous'
-/// enrollment), an error for a certificate that names no locus identity.
-pub fn caller<T>(request: &tonic::Request<T>) -> Result<Option<Identity>, tonic::Status> {
-    let Some(certs) = request.peer_certs() else {
-        return Ok(None);
-    };
-    let Some(leaf) = certs.first() else {
-        return Ok(None);
-    };
-    pki::identity_of(leaf)
-        .map(|(identity, _)| Some(identity))
-        .map_err(|e| tonic::Status::permission_denied(format!("client certificate: {e}")))
+/// The identity of the verified client certificate `request` came with, read once per
+/// connection by [`incoming`]: `None` on a plaintext connection or a TLS one without a client
+/// certificate (the rendezvous' enrollment).
+pub fn caller<T>(request: &tonic::Request<T>) -> Option<Arc<Identity>> {
+    request
+        .extensions()
+        .get::<ConnInfo>()
+        .and_then(|info| info.identity.clone())
 }
