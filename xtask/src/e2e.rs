@@ -287,6 +287,7 @@ impl Suite<'_> {
         } else {
             args.push("peer");
         }
+        let t = Instant::now();
         self.docker.compose_output(&args)?;
         let snap = self
             .converge(
