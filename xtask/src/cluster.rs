@@ -200,6 +200,21 @@ impl Snapshot {
         groups
     }
 
+    /// Whether every peer (`expect_peers` of them, when given) answers as a member or leader
+    /// of a group: all have joined, though the overlay may not have converged yet.
+    pub(crate) fn all_in_groups(&self, expect_peers: Option<usize>) -> bool {
+        expect_peers.is_none_or(|n| self.peers.len() == n)
+            && self.peers.iter().all(|p| {
+                p.status.as_ref().is_ok_and(|s| {
+                    s.group.is_some()
+                        && matches!(
+                            pb::Role::try_from(s.role),
+                            Ok(pb::Role::Member | pb::Role::Leader)
+                        )
+                })
+            })
+    }
+
     /// Every way this snapshot falls short of a converged overlay; empty when converged.
     ///
     /// Converged: every peer answers and is a member or leader of a group; every group has

@@ -138,7 +138,13 @@ impl Suite<'_> {
         let t = Instant::now();
         crate::up(self.docker, START_PEERS)?;
         let snap = self
-            .converge("12 peers converged", t, Some(START_PEERS), |_| Vec::new())
+            .converge_timed(
+                "12 peers converged",
+                t,
+                Some(START_PEERS),
+                |_| Vec::new(),
+                true,
+            )
             .await?;
         print!("{}", snap.render());
 
@@ -150,7 +156,13 @@ impl Suite<'_> {
         let t = Instant::now();
         crate::scale(self.docker, SCALED_PEERS)?;
         let snap = self
-            .converge("30 peers converged", t, Some(SCALED_PEERS), |_| Vec::new())
+            .converge_timed(
+                "30 peers converged",
+                t,
+                Some(SCALED_PEERS),
+                |_| Vec::new(),
+                true,
+            )
             .await?;
         print!("{}", snap.render());
 
@@ -353,11 +365,12 @@ impl Suite<'_> {
         let t = Instant::now();
         crate::scale(self.docker, replicas)?;
         let snap = self
-            .converge(
-                "late peers joined after the restart",
+            .converge_timed(
+                "late peers converged after the restart",
                 t,
                 Some(peers),
                 |_| Vec::new(),
+                true,
             )
             .await?;
         println!("  checked: {peers} peers in groups, the directory matches");
@@ -542,18 +555,39 @@ impl Suite<'_> {
         peers: Option<usize>,
         extra: impl Fn(&Snapshot) -> Vec<String>,
     ) -> Result<Snapshot> {
+        self.converge_timed(what, started, peers, extra, false)
+            .await
+    }
+
+    /// [`Suite::converge`], recording also when every peer was first in a group (`record_join`),
+    /// for the steps that add peers.
+    async fn converge_timed(
+        &mut self,
+        what: &str,
+        started: Instant,
+        peers: Option<usize>,
+        extra: impl Fn(&Snapshot) -> Vec<String>,
+        record_join: bool,
+    ) -> Result<Snapshot> {
+        let mut joined = None;
         loop {
             let snap = Snapshot::take(self.docker, self.regions, self.client).await?;
+            if joined.is_none() && snap.all_in_groups(peers) {
+                joined = Some(started.elapsed());
+            }
             let mut problems = snap.check(peers);
             problems.extend(extra(&snap));
             if problems.is_empty() {
                 let took = started.elapsed();
+                let joined = joined.unwrap_or(took);
                 let groups = snap.groups();
                 println!(
-                    "  ok: {what} in {:.1} s (bound {} s): {} peers, {} groups, one leader \
-                     each, one group per region, links at current leaders, graph connected{}",
+                    "  ok: {what} in {:.1} s (bound {} s; every peer in a group at {:.1} s): {} \
+                     peers, {} groups, one leader each, one group per region, links at current \
+                     leaders, graph connected{}",
                     took.as_secs_f64(),
                     CONVERGE_TIMEOUT.as_secs(),
+                    joined.as_secs_f64(),
                     snap.peers.len(),
                     groups.len(),
                     if snap.directory.is_some() {
@@ -562,6 +596,10 @@ impl Suite<'_> {
                         ""
                     }
                 );
+                if record_join {
+                    self.timings
+                        .push((format!("{what}: every peer in a group"), joined));
+                }
                 self.timings.push((what.to_string(), took));
                 return Ok(snap);
             }

@@ -130,8 +130,14 @@ async fn run(task: Task) -> Result<ExitCode> {
             if !no_build {
                 images::build(&root)?;
             }
+            let started = Instant::now();
             up(&docker, peers)?;
-            let snap = wait_converged(&docker, &regions, &client, Some(peers), timeout_s).await?;
+            println!(
+                "xtask: containers started in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            let snap =
+                wait_converged(&docker, &regions, &client, Some(peers), timeout_s, started).await?;
             print!("{}", snap.render());
             let port = port_env("LOCUS_RENDEZVOUS_PORT", 7100);
             println!(
@@ -157,8 +163,10 @@ async fn run(task: Task) -> Result<ExitCode> {
         }
         Task::Scale { peers, timeout_s } => {
             let (docker, client, _) = mode(&root, docker.clone(), running_plaintext(&docker)?)?;
+            let started = Instant::now();
             scale(&docker, peers)?;
-            let snap = wait_converged(&docker, &regions, &client, Some(peers), timeout_s).await?;
+            let snap =
+                wait_converged(&docker, &regions, &client, Some(peers), timeout_s, started).await?;
             print!("{}", snap.render());
         }
         Task::Status => {
@@ -237,23 +245,32 @@ pub(crate) fn down(docker: &Docker) -> Result<()> {
     docker.compose(&["down", "--remove-orphans", "--volumes", "--timeout", "5"])
 }
 
-/// Polls the cluster until it has converged; the error lists what is still wrong.
+/// Polls the cluster until it has converged; the error lists what is still wrong. Prints, in
+/// seconds since `started` (just before Compose was called), when every peer was first in a
+/// group (joined) and when the overlay had converged.
 pub(crate) async fn wait_converged(
     docker: &Docker,
     regions: &Regions,
     client: &ClientTls,
     peers: Option<usize>,
     timeout_s: u64,
+    started: Instant,
 ) -> Result<Snapshot> {
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(timeout_s);
+    let deadline = Instant::now() + Duration::from_secs(timeout_s);
+    let mut joined = None;
     loop {
         let snap = Snapshot::take(docker, regions, client).await?;
+        if joined.is_none() && snap.all_in_groups(peers) {
+            joined = Some(started.elapsed());
+        }
         let problems = snap.check(peers);
         if problems.is_empty() {
+            let converged = started.elapsed();
             println!(
-                "xtask: converged in {:.1} s",
-                started.elapsed().as_secs_f64()
+                "xtask: {} peers joined (each in a group) in {:.1} s, converged in {:.1} s",
+                snap.peers.len(),
+                joined.unwrap_or(converged).as_secs_f64(),
+                converged.as_secs_f64()
             );
             return Ok(snap);
         }
