@@ -242,7 +242,15 @@ pub(crate) fn scale(docker: &Docker, peers: usize) -> Result<()> {
 
 /// Stops and removes the cluster, one-off containers included.
 pub(crate) fn down(docker: &Docker) -> Result<()> {
-    docker.compose(&["down", "--remove-orphans", "--volumes", "--timeout", "5"])
+    let args = ["down", "--remove-orphans", "--volumes", "--timeout", "5"];
+    if let Err(e) = docker.compose(&args) {
+        // The engine can still count a removed container's endpoint on the network for a
+        // moment ("has active endpoints"): once more, when only the network is left.
+        eprintln!("xtask: {e:#}; once more in 2 s");
+        std::thread::sleep(Duration::from_secs(2));
+        return docker.compose(&args);
+    }
+    Ok(())
 }
 
 /// Polls the cluster until it has converged; the error lists what is still wrong. Prints, in
