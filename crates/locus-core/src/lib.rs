@@ -8,6 +8,7 @@
 //!
 //! Modules:
 //! - [`id`], [`time`], [`rng`]: identities, injected instants, the seeded generator.
+//! - [`addr`]: peer addresses parsed, and the IP classes a peer may dial.
 //! - [`config`]: settings with the seed's defaults and presets.
 //! - [`message`]: every request and reply, with the caps that bound them.
 //! - [`peer`]: the [`Peer`] engine drivers run; its submodules hold the procedures.
@@ -20,6 +21,7 @@
 
 #![warn(missing_docs)]
 
+pub mod addr;
 pub mod config;
 mod election;
 pub mod event;

@@ -10,7 +10,7 @@ use locus_core::{CallError, RequestError, Response};
 use locus_proto::pb::peer_service_client::PeerServiceClient;
 use locus_proto::pb::rendezvous_client::RendezvousClient;
 use locus_proto::{Outgoing, Unary, call_error_from_reply, call_error_from_status, pb};
-use locus_service::tls::{self, ClientTls, Expect};
+use locus_service::tls::{self, ClientTls, Expect, Policy};
 use tonic::metadata::AsciiMetadataValue;
 use tonic::transport::Channel;
 
@@ -28,16 +28,24 @@ pub(crate) struct Pool {
     max: usize,
     connect_timeout: Duration,
     tls: ClientTls,
+    /// Which IPs the peers that messages name may be dialled at.
+    policy: Policy,
 }
 
 impl Pool {
-    pub(crate) fn new(max: usize, connect_timeout: Duration, tls: ClientTls) -> Self {
+    pub(crate) fn new(
+        max: usize,
+        connect_timeout: Duration,
+        tls: ClientTls,
+        policy: Policy,
+    ) -> Self {
         Pool {
             channels: HashMap::new(),
             order: VecDeque::new(),
             max: max.max(1),
             connect_timeout,
             tls,
+            policy,
         }
     }
 
@@ -47,8 +55,22 @@ impl Pool {
         if let Some(c) = self.channels.get(&key) {
             return Ok(c.clone());
         }
-        let channel = tls::lazy_channel(&self.tls, addr, expect.clone(), self.connect_timeout)
-            .map_err(CallError::Unreachable)?;
+        // A peer named in a message is dialled only at IPs the policy admits; the rendezvous
+        // and bootstrap addresses are the operator's own settings.
+        let policy = match expect {
+            Expect::Peer(_) => self.policy,
+            _ => Policy {
+                allow_private: true,
+            },
+        };
+        let channel = tls::lazy_channel_with(
+            &self.tls,
+            addr,
+            expect.clone(),
+            self.connect_timeout,
+            policy,
+        )
+        .map_err(CallError::Unreachable)?;
         while self.channels.len() >= self.max {
             let Some(oldest) = self.order.pop_front() else {
                 break;

@@ -189,6 +189,9 @@ pub async fn run(
         config.client_pool_size,
         config.protocol.request_timeout,
         client_tls,
+        tls::Policy {
+            allow_private: config.allow_private_addresses,
+        },
     );
     let ctx = client::CallContext {
         site: site.as_ref().map(|s| s.name().clone()),

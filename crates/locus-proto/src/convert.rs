@@ -2,8 +2,9 @@
 //!
 //! Going out, `From<core::X> for pb::X` never fails: the core keeps its own caps. Coming in,
 //! `TryFrom<pb::X> for core::X` checks everything the core relies on — required fields present,
-//! identities parse as UUIDs, lists within their `MAX_*` caps, addresses non-empty and at most
-//! [`MAX_ADDR_LEN`] bytes, RTTs at most [`MAX_RTT`], enums set — and names the offending field
+//! identities parse as UUIDs, lists within their `MAX_*` caps, addresses `host:port` of at
+//! most [`MAX_ADDR_LEN`] bytes and of no IP class that no peer is at
+//! (`locus_core::addr::parse`), RTTs at most [`MAX_RTT`], enums set — and names the offending field
 //! in the [`ProtoError`]. Requests, which carry the caller beside the core message, convert
 //! through [`rpc::Unary`](crate::rpc::Unary).
 
@@ -206,6 +207,8 @@ impl TryFrom<pb::PeerRef> for PeerRef {
                 Violation::AddressTooLong { len, max },
             ));
         }
+        locus_core::addr::parse(&p.addr)
+            .map_err(|e| ProtoError::new("addr", Violation::Address(e)))?;
         Ok(PeerRef {
             id,
             addr: p.addr.into(),

@@ -41,6 +41,10 @@ pub enum Violation {
         /// The cap.
         max: usize,
     },
+    /// A peer address that is not `host:port`, or an IP of a class no peer is at
+    /// (`locus_core::addr::parse`).
+    #[error("{0}")]
+    Address(locus_core::addr::AddrError),
     /// A round-trip time above `MAX_RTT`: a measurement error.
     #[error("rtt of {rtt_us} us, at most {max_us} us")]
     RttTooLarge {

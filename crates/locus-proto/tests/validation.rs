@@ -195,6 +195,26 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
             measure(with_addr("a".repeat(MAX_ADDR_LEN + 1))),
             "caller.addr: address of 261 bytes, at most 260",
         ),
+        (
+            measure(with_addr("no-port".into())),
+            "caller.addr: not host:port: no port",
+        ),
+        (
+            measure(with_addr("bad host:7000".into())),
+            "caller.addr: not host:port: the host is neither a DNS name nor an IP literal (IPv6 in brackets)",
+        ),
+        (
+            measure(with_addr("169.254.169.254:80".into())),
+            "caller.addr: link-local address refused",
+        ),
+        (
+            measure(with_addr("0.0.0.0:7000".into())),
+            "caller.addr: unspecified address refused",
+        ),
+        (
+            measure(with_addr("[ff02::1]:7000".into())),
+            "caller.addr: multicast address refused",
+        ),
         // Required sub-messages.
         (
             Outgoing::ConnectInterGroup(pb::ConnectInterGroupRequest {

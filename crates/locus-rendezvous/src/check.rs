@@ -18,7 +18,7 @@ use locus_core::message::{Announcement, MeasureReply};
 use locus_core::rendezvous::{confirms, still_leads};
 use locus_proto::pb::peer_service_client::PeerServiceClient;
 use locus_proto::{Unary, pb};
-use locus_service::tls::{self, ClientTls, Expect};
+use locus_service::tls::{self, ClientTls, Expect, Policy};
 use tokio::sync::Semaphore;
 use tonic::Status;
 
@@ -38,16 +38,23 @@ pub(crate) struct Checker {
     timeout: Duration,
     in_flight: Arc<Semaphore>,
     tls: ClientTls,
+    policy: Policy,
 }
 
 impl Checker {
     /// A checker whose probes take at most `timeout`, at most `max_in_flight` at once, over
     /// `tls`.
-    pub(crate) fn new(timeout: Duration, max_in_flight: usize, tls: ClientTls) -> Self {
+    pub(crate) fn new(
+        timeout: Duration,
+        max_in_flight: usize,
+        tls: ClientTls,
+        policy: Policy,
+    ) -> Self {
         Checker {
             timeout,
             in_flight: Arc::new(Semaphore::new(max_in_flight)),
             tls,
+            policy,
         }
     }
 
@@ -66,6 +73,7 @@ impl Checker {
             &entry.leader.addr,
             Expect::Peer(entry.leader.id),
             self.timeout,
+            self.policy,
         )
         .await;
         if let Err(why) = &reply {
@@ -92,6 +100,7 @@ impl Checker {
             addr,
             Expect::Peer(a.group.leader.id),
             self.timeout,
+            self.policy,
         )
         .await;
         if let Err(why) = &reply {
@@ -140,10 +149,11 @@ async fn measure(
     addr: &str,
     expect: Expect,
     timeout: Duration,
+    policy: Policy,
 ) -> Result<MeasureReply, String> {
     // A connection per check: checks are rare (not refreshes), and a pool would have to be
     // bounded and pruned for addresses that forgers make up.
-    let channel = tls::lazy_channel(tls, addr, expect, timeout)?;
+    let channel = tls::lazy_channel_with(tls, addr, expect, timeout, policy)?;
     let call = async {
         let mut client = PeerServiceClient::new(channel).max_decoding_message_size(MAX_REPLY_SIZE);
         let mut request = tonic::Request::new(pb::MeasureRequest { caller: None });

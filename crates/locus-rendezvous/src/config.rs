@@ -135,6 +135,11 @@ pub struct Settings {
     #[arg(long, env = "LOCUS_INSECURE_PLAINTEXT", num_args = 0..=1, default_missing_value = "true")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub insecure_plaintext: Option<bool>,
+    /// Check announced leaders at loopback and private addresses too (see the peers'
+    /// setting of the same name) [default: false].
+    #[arg(long, env = "LOCUS_ALLOW_PRIVATE_ADDRESSES", num_args = 0..=1, default_missing_value = "true")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_private_addresses: Option<bool>,
 }
 
 /// Where the rendezvous' TLS material lives, and what it issues.
@@ -179,14 +184,18 @@ pub struct Config {
     pub log_format: LogFormat,
     /// TLS material; `None` only with `insecure_plaintext`.
     pub tls: Option<Tls>,
+    /// Whether announced leaders are checked at loopback and private addresses.
+    pub allow_private_addresses: bool,
 }
 
 impl Default for Config {
-    /// The defaults in plaintext, for tests that embed [`crate::run`]; the binary resolves its
-    /// settings, which need TLS material or an explicit `insecure_plaintext`.
+    /// The defaults in plaintext with private addresses allowed, for tests that embed
+    /// [`crate::run`] on loopback; the binary resolves its settings, which need TLS material or
+    /// an explicit `insecure_plaintext`.
     fn default() -> Self {
         Settings {
             insecure_plaintext: Some(true),
+            allow_private_addresses: Some(true),
             ..Settings::default()
         }
         .resolve()
@@ -258,6 +267,9 @@ impl Settings {
             tls_names: over.tls_names.or(self.tls_names),
             cert_ttl_s: over.cert_ttl_s.or(self.cert_ttl_s),
             insecure_plaintext: over.insecure_plaintext.or(self.insecure_plaintext),
+            allow_private_addresses: over
+                .allow_private_addresses
+                .or(self.allow_private_addresses),
         }
     }
 
@@ -301,6 +313,7 @@ impl Settings {
             tls_names: self.tls_names,
             cert_ttl_s: Some(self.cert_ttl_s.unwrap_or(DEFAULT_CERT_TTL.as_secs())),
             insecure_plaintext: Some(self.insecure_plaintext.unwrap_or(false)),
+            allow_private_addresses: Some(self.allow_private_addresses.unwrap_or(false)),
             ca: self.ca,
             ca_key: self.ca_key,
             tokens: self.tokens,
@@ -385,6 +398,7 @@ impl Settings {
         };
         let config = Config {
             tls,
+            allow_private_addresses: full.allow_private_addresses.unwrap_or(false),
             listen: full
                 .listen
                 .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid")),

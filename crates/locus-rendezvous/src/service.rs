@@ -72,7 +72,14 @@ impl Service {
             registry,
             clock,
             watchers: Arc::new(Semaphore::new(config.max_watchers)),
-            checker: Checker::new(config.check_timeout, config.max_checks_in_flight, client),
+            checker: Checker::new(
+                config.check_timeout,
+                config.max_checks_in_flight,
+                client,
+                tls::Policy {
+                    allow_private: config.allow_private_addresses,
+                },
+            ),
             stopping,
             authority,
         }

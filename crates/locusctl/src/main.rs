@@ -2,11 +2,16 @@
 //!
 //! It reads the rendezvous' directory (groups, overlay, live events) and asks single peers for
 //! their status and nearby peers. Tables by default, JSON with `--output json`, Graphviz for
-//! the overlay with `--output dot`.
+//! the overlay with `--output dot`. It talks plaintext, or TLS with `--ca` and an operator's
+//! `--cert`/`--key` ([`client`]); makes the cluster's CA, operator certificates and join tokens
+//! ([`certs`]); and puts a bounded load on a service ([`bench`]).
 //!
 //! Exit codes: 0 success; 1 any other failure; 2 bad usage; 3 a service could not be reached
 //! or did not answer in time; 4 the group asked for is not in the directory.
 
+mod bench;
+mod certs;
+mod client;
 mod dot;
 mod output;
 mod table;
@@ -16,13 +21,13 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand, ValueEnum};
+use client::{Client, Svc, TlsArgs};
 use locus_proto::pb;
-use locus_proto::pb::peer_service_client::PeerServiceClient;
 use locus_proto::pb::rendezvous_client::RendezvousClient;
+use locus_service::tls::Expect;
 use output::{EventOut, GroupOut, LinkInfoOut, LinkOut, OverlayOut, PeerOut, StatusOut};
 use serde::Serialize;
 use table::Table;
-use tonic::transport::Channel;
 use units::{count, ms, parse_duration};
 
 /// Command-line client for a locus overlay: groups, peers, the overlay and its live events.
@@ -58,6 +63,8 @@ struct Cli {
         conflicts_with = "timeout"
     )]
     timeout_ms: Option<u64>,
+    #[command(flatten)]
+    tls: TlsArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -115,6 +122,20 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         limit: u32,
     },
+    /// A bounded load of one read RPC: its rate, outcomes and latency percentiles.
+    ///
+    /// `locusctl bench --rpc get-boot-list --concurrency 16 --requests 20000 --duration-s 30`
+    /// stops after 20000 calls or 30 s, whichever comes first.
+    Bench(bench::BenchArgs),
+    /// The cluster's certificate authority.
+    #[command(subcommand)]
+    Ca(certs::CaCommand),
+    /// Join tokens, which peers trade for their certificates.
+    #[command(subcommand)]
+    Token(certs::TokenCommand),
+    /// Certificates: make one for an operator, or show what one says.
+    #[command(subcommand)]
+    Cert(certs::CertCommand),
 }
 
 /// A failure, with the exit code it maps to.
@@ -131,42 +152,21 @@ impl Failure {
             message: message.into(),
         }
     }
-
-    /// A failed call to `what` at `addr`, with a hint for the common causes.
-    fn call(what: &str, addr: &str, status: tonic::Status) -> Self {
-        use tonic::Code;
-        match status.code() {
-            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => Failure::new(
-                3,
-                format!(
-                    "{what} at {addr} did not answer ({}): is it running, and is the address right?",
-                    status.message()
-                ),
-            ),
-            Code::Unimplemented => Failure::new(
-                1,
-                format!("{addr} does not serve this call: is it a {what}?"),
-            ),
-            _ => Failure::new(
-                1,
-                format!(
-                    "{what} at {addr}: {:?}: {}",
-                    status.code(),
-                    status.message()
-                ),
-            ),
-        }
-    }
 }
 
 type Result<T> = std::result::Result<T, Failure>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // A benchmark must not be limited by a client on one core; the rest make a call or two.
+    let runtime = if matches!(cli.command, Command::Bench(_)) {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    }
+    .enable_all()
+    .build();
+    let runtime = match runtime {
         Ok(r) => r,
         Err(e) => {
             eprintln!("locusctl: cannot start: {e}");
@@ -182,15 +182,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn channel(addr: &str, timeout: Duration) -> Result<Channel> {
-    let endpoint = Channel::from_shared(format!("http://{addr}"))
-        .map_err(|_| Failure::new(2, format!("`{addr}` is not an address: use host:port")))?;
-    Ok(endpoint
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .connect_lazy())
-}
-
 async fn execute(cli: Cli) -> Result<()> {
     let timeout = match cli.timeout_ms {
         Some(0) => return Err(Failure::new(2, "--timeout-ms must be above 0")),
@@ -200,13 +191,18 @@ async fn execute(cli: Cli) -> Result<()> {
     if cli.output == Output::Dot && !matches!(cli.command, Command::Overlay) {
         return Err(Failure::new(2, "`--output dot` is for `overlay` only"));
     }
-    let rv_addr = cli.rendezvous.clone();
-    let rendezvous = || -> Result<RendezvousClient<Channel>> {
-        Ok(RendezvousClient::new(channel(&rv_addr, timeout)?).max_decoding_message_size(64 << 20))
-    };
-    let rv_fail = |s| Failure::call("rendezvous", &cli.rendezvous, s);
     let json = cli.output == Output::Json;
-    match cli.command {
+    // The certificate commands make no calls, and need no TLS flags to be right.
+    let command = match cli.command {
+        Command::Ca(c) => return certs::ca(c),
+        Command::Token(c) => return certs::token(c),
+        Command::Cert(c) => return certs::cert(c, json),
+        command => command,
+    };
+    let client = Client::new(&cli.tls, timeout)?;
+    let rendezvous = || client.rendezvous(&cli.rendezvous);
+    let rv_fail = |s| client.fail("rendezvous", &cli.rendezvous, s);
+    match command {
         Command::Groups => {
             let groups = list_groups(&mut rendezvous()?).await.map_err(rv_fail)?;
             let groups: Vec<GroupOut> = groups.into_iter().map(GroupOut::from).collect();
@@ -270,14 +266,15 @@ async fn execute(cli: Cli) -> Result<()> {
                 Ok(())
             }
         }
-        Command::Peers => peers(&mut rendezvous()?, timeout, json)
+        Command::Peers => peers(&mut rendezvous()?, &client, json)
             .await
             .map_err(rv_fail)?,
         Command::Peer { addr } => {
-            let status = PeerServiceClient::new(channel(&addr, timeout)?)
+            let status = client
+                .peer(&addr, Expect::AnyPeer)?
                 .get_status(pb::GetStatusRequest { caller: None })
                 .await
-                .map_err(|s| Failure::call("peer", &addr, s))?
+                .map_err(|s| client.fail("peer", &addr, s))?
                 .into_inner();
             print_status(StatusOut::from(status), json)
         }
@@ -327,12 +324,17 @@ async fn execute(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Watch { include_existing } => {
-            let mut stream = rendezvous()?
-                .watch_overlay(pb::WatchOverlayRequest {
-                    caller: None,
-                    include_existing,
-                })
+            // No deadline on the call, which runs until the operator stops it (a server may
+            // hold a stream to its grpc-timeout); only its start is bounded, here.
+            let channel = client.channel(&cli.rendezvous, Expect::Rendezvous)?;
+            let mut watcher = RendezvousClient::new(channel);
+            let started = watcher.watch_overlay(pb::WatchOverlayRequest {
+                caller: None,
+                include_existing,
+            });
+            let mut stream = tokio::time::timeout(timeout, started)
                 .await
+                .map_err(|_| rv_fail(tonic::Status::deadline_exceeded("no reply in time")))?
                 .map_err(rv_fail)?
                 .into_inner();
             loop {
@@ -371,12 +373,14 @@ async fn execute(cli: Cli) -> Result<()> {
         }
         Command::Health { addr, service } => {
             use tonic_health::pb::health_check_response::ServingStatus;
-            let reply =
-                tonic_health::pb::health_client::HealthClient::new(channel(&addr, timeout)?)
-                    .check(tonic_health::pb::HealthCheckRequest { service })
-                    .await
-                    .map_err(|s| Failure::call("service", &addr, s))?
-                    .into_inner();
+            let reply = tonic_health::pb::health_client::HealthClient::with_interceptor(
+                client.channel(&addr, Expect::AnyServer)?,
+                client.deadline(),
+            )
+            .check(tonic_health::pb::HealthCheckRequest { service })
+            .await
+            .map_err(|s| client.fail("service", &addr, s))?
+            .into_inner();
             let status = ServingStatus::try_from(reply.status).unwrap_or(ServingStatus::Unknown);
             if json {
                 print_json(&serde_json::json!({ "status": status.as_str_name() }))?;
@@ -392,13 +396,14 @@ async fn execute(cli: Cli) -> Result<()> {
             }
         }
         Command::Nearby { addr, limit } => {
-            let reply = PeerServiceClient::new(channel(&addr, timeout)?)
+            let reply = client
+                .peer(&addr, Expect::AnyPeer)?
                 .nearby(pb::NearbyRequest {
                     caller: None,
                     limit,
                 })
                 .await
-                .map_err(|s| Failure::call("peer", &addr, s))?
+                .map_err(|s| client.fail("peer", &addr, s))?
                 .into_inner();
             let out: Vec<LinkInfoOut> = reply.peers.into_iter().map(LinkInfoOut::from).collect();
             if json {
@@ -414,6 +419,10 @@ async fn execute(cli: Cli) -> Result<()> {
             }
             print!("{}", t.render());
             Ok(())
+        }
+        Command::Bench(args) => bench::run(args, &client, &cli.rendezvous, json).await,
+        Command::Ca(_) | Command::Token(_) | Command::Cert(_) => {
+            unreachable!("handled before any connection is set up")
         }
     }
 }
@@ -433,7 +442,7 @@ fn uuid_ok(s: &str) -> std::result::Result<(), ()> {
 
 /// Every directory entry, page by page.
 async fn list_groups(
-    c: &mut RendezvousClient<Channel>,
+    c: &mut RendezvousClient<Svc>,
 ) -> std::result::Result<Vec<pb::GroupEntry>, tonic::Status> {
     let mut out = Vec::new();
     pages(c, |entries| {
@@ -448,7 +457,7 @@ async fn list_groups(
 /// carries the announcement times that ResolveGroup lacks, so `group` and `groups` show the
 /// same entry. Pages come in group-id order, so the search stops at the first page past `id`.
 async fn find_group(
-    c: &mut RendezvousClient<Channel>,
+    c: &mut RendezvousClient<Svc>,
     id: &str,
 ) -> std::result::Result<Option<pb::GroupEntry>, tonic::Status> {
     let mut found = None;
@@ -471,7 +480,7 @@ async fn find_group(
 /// Hands the directory's pages to `page` in group-id order until it returns `false` or the
 /// last page.
 async fn pages(
-    c: &mut RendezvousClient<Channel>,
+    c: &mut RendezvousClient<Svc>,
     mut page: impl FnMut(Vec<pb::GroupEntry>) -> bool,
 ) -> std::result::Result<(), tonic::Status> {
     let mut page_token = String::new();
@@ -497,8 +506,8 @@ fn member_count(n: u32) -> String {
 }
 
 async fn peers(
-    c: &mut RendezvousClient<Channel>,
-    timeout: Duration,
+    c: &mut RendezvousClient<Svc>,
+    client: &Client,
     json: bool,
 ) -> std::result::Result<Result<()>, tonic::Status> {
     let overlay = c
@@ -527,8 +536,11 @@ async fn peers(
         // The leader's intra-group links name its members and the RTT to each, successors
         // included: they are members too. A leader that does not answer leaves what the
         // directory knows, and says so, for its members are then missing from the table.
-        let status = match channel(&leader.addr, timeout) {
-            Ok(ch) => PeerServiceClient::new(ch)
+        // Over TLS, the leader must be the peer the directory names, not whoever answers there.
+        let expect = locus_core::PeerRef::try_from(leader.clone())
+            .map_or(Expect::AnyPeer, |p| Expect::Peer(p.id));
+        let status = match client.peer(&leader.addr, expect) {
+            Ok(mut c) => c
                 .get_status(pb::GetStatusRequest { caller: None })
                 .await
                 .map(tonic::Response::into_inner),
@@ -548,7 +560,7 @@ async fn peers(
                  and their RTTs are not shown",
                 leader.addr,
                 view.group_id,
-                s.message()
+                client::describe(&s)
             ),
         }
     }

@@ -48,16 +48,21 @@ pub(crate) fn ms(us: u64) -> String {
 /// `2024-05-04T13:25:18.123Z`. UTC rather than local time: the static binaries run `FROM
 /// scratch` with no time-zone data, and a UTC stamp sorts and compares across machines.
 pub(crate) fn timestamp(unix_ms: u64) -> String {
-    let secs = unix_ms / 1000;
-    let days = (secs / 86_400) as i64;
+    let seconds = date_time(unix_ms / 1000);
+    format!("{}.{:03}Z", &seconds[..seconds.len() - 1], unix_ms % 1000)
+}
+
+/// Seconds since the Unix epoch as RFC 3339 in UTC, `2024-05-04T13:25:18Z`: for certificate
+/// lifetimes, which have no fractions.
+pub(crate) fn date_time(unix_s: u64) -> String {
+    let days = (unix_s / 86_400) as i64;
     let (y, m, d) = civil_from_days(days);
-    let day_secs = secs % 86_400;
+    let day_secs = unix_s % 86_400;
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
         day_secs / 3600,
         day_secs / 60 % 60,
         day_secs % 60,
-        unix_ms % 1000
     )
 }
 
@@ -108,5 +113,6 @@ mod tests {
         assert_eq!(timestamp(1_714_829_118_123), "2024-05-04T13:25:18.123Z");
         // The first day of a March-based era year.
         assert_eq!(timestamp(4_107_542_400_000), "2100-03-01T00:00:00.000Z");
+        assert_eq!(date_time(1_714_829_118), "2024-05-04T13:25:18Z");
     }
 }

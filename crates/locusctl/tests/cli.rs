@@ -1,5 +1,7 @@
 //! locusctl against a rendezvous and a peer running in-process on real sockets.
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
@@ -7,19 +9,32 @@ use tokio::net::TcpListener;
 
 /// Runs locusctl with `args` (off the runtime's threads: it blocks).
 async fn locusctl(args: &[&str]) -> Output {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_locusctl"))
-            .args(&args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
+    locusctl_env(args, &[]).await
+}
+
+/// Runs locusctl with `args` and the environment variables `env`, and none of the TLS ones
+/// the test's own environment may hold.
+async fn locusctl_env(args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_locusctl"));
+    command
+        .args(args)
+        .env_remove("LOCUS_CA")
+        .env_remove("LOCUS_CERT")
+        .env_remove("LOCUS_KEY");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
 }
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,6 +154,47 @@ async fn commands_show_the_directory_and_the_peers() {
         rest.trim_end(),
         format!("{group}  epoch 1  created: leader {peer}, 1 member")
     );
+
+    // `bench` in plaintext, against the peer (by the RPC) and the rendezvous.
+    for (rpc, addr, name) in [
+        ("get-status", peer.as_str(), "GetStatus"),
+        ("measure", peer.as_str(), "Measure"),
+        ("resolve-group", rv.as_str(), "ResolveGroup"),
+    ] {
+        let report = ok(&[
+            "-o",
+            "json",
+            "bench",
+            "--rpc",
+            rpc,
+            "--requests",
+            "40",
+            "--concurrency",
+            "4",
+            addr,
+        ])
+        .await;
+        let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+        assert_eq!(report["rpc"], name, "{report}");
+        assert_eq!(report["ok"], 40, "{report}");
+        assert_eq!(report["tls"], "plaintext", "{report}");
+    }
+    let table = ok(&[
+        "-r",
+        &rv,
+        "bench",
+        "--rpc",
+        "get-overlay",
+        "--requests",
+        "20",
+    ])
+    .await;
+    assert!(
+        table.contains("20 calls completed") && table.contains("P99.9"),
+        "{table}"
+    );
+    let wrong = locusctl(&["bench", "--rpc", "list-groups", "--target", "peer", &peer]).await;
+    assert_eq!(wrong.status.code(), Some(2), "{wrong:?}");
 
     let health = locusctl(&["health", &peer]).await;
     assert!(
@@ -298,4 +354,272 @@ async fn groups_shows_the_new_leader_after_the_leader_crashes() {
     for (_, task) in peers {
         task.abort();
     }
+}
+
+/// A file's permission bits.
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// `locusctl ARGS`, which must succeed; its standard output.
+async fn ok(args: &[&str]) -> String {
+    let out = locusctl(args).await;
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    stdout(&out)
+}
+
+/// A CA made by `ca init` in `dir/ca`, and an operator certificate for `alice` from it in
+/// `dir/op`: the paths of the CA certificate, the operator's certificate and its key.
+async fn cluster_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let ca = dir.join("ca");
+    let op = dir.join("op");
+    let (ca_s, op_s) = (ca.to_str().unwrap(), op.to_str().unwrap());
+    ok(&["ca", "init", "--dir", ca_s, "--name", "test"]).await;
+    let printed = ok(&[
+        "cert",
+        "operator",
+        "--ca-dir",
+        ca_s,
+        "--name",
+        "alice",
+        "--out-dir",
+        op_s,
+    ])
+    .await;
+    assert!(printed.contains("LOCUS_CERT="), "{printed}");
+    (
+        ca.join("ca.pem"),
+        op.join("alice.pem"),
+        op.join("alice-key.pem"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_commands_write_keys_private_and_never_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = cluster_pki(dir.path()).await;
+    let ca_key = ca.with_file_name("ca-key.pem");
+    assert_eq!(mode(&ca), 0o644);
+    assert_eq!(mode(&ca_key), 0o600);
+    assert_eq!(mode(&cert), 0o644);
+    assert_eq!(mode(&key), 0o600);
+
+    // A second `ca init` would orphan every certificate: refused, the files untouched.
+    let before = std::fs::read(&ca_key).unwrap();
+    let again = locusctl(&[
+        "ca",
+        "init",
+        "--dir",
+        ca.parent().unwrap().to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
+    assert!(stderr(&again).contains("--force"), "{again:?}");
+    assert_eq!(std::fs::read(&ca_key).unwrap(), before);
+    let forced = locusctl(&[
+        "ca",
+        "init",
+        "--force",
+        "--dir",
+        ca.parent().unwrap().to_str().unwrap(),
+    ])
+    .await;
+    assert!(forced.status.success(), "{forced:?}");
+    assert_ne!(std::fs::read(&ca_key).unwrap(), before);
+    assert_eq!(mode(&ca_key), 0o600);
+
+    // What the operator's certificate says.
+    let shown = ok(&["-o", "json", "cert", "show", cert.to_str().unwrap()]).await;
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["identity"], "operator alice");
+    assert_eq!(shown["issuer"], "test CA");
+    assert_eq!(shown["expired"], false);
+    let not_after = shown["not_after"].as_str().unwrap();
+    assert!(
+        not_after.ends_with('Z') && not_after.as_bytes()[10] == b'T',
+        "{shown}"
+    );
+    let shown = ok(&["cert", "show", ca.to_str().unwrap()]).await;
+    assert!(
+        shown.starts_with("identity   CA\n") && shown.contains("issuer     locus CA\n"),
+        "{shown}"
+    );
+
+    // Tokens: each one new, appended on its own line, the file private.
+    let tokens = dir.path().join("tokens");
+    let t = tokens.to_str().unwrap();
+    let first = ok(&["token", "create", "--tokens", t]).await;
+    let second = ok(&["token", "create", "--tokens", t]).await;
+    assert_ne!(first, second);
+    assert_eq!(first.trim().len(), 64, "{first}");
+    assert_eq!(
+        std::fs::read_to_string(&tokens).unwrap(),
+        format!("{first}{second}")
+    );
+    assert_eq!(mode(&tokens), 0o600);
+}
+
+/// A rendezvous serving TLS with the CA whose certificate is `ca` (its key beside it).
+async fn tls_rendezvous(ca: &Path) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let rv = listener.local_addr().unwrap().to_string();
+    let config = locus_rendezvous::Config {
+        metrics_listen: None,
+        tls: Some(locus_rendezvous::config::Tls {
+            ca: ca.to_path_buf(),
+            ca_key: ca.with_file_name("ca-key.pem"),
+            tokens: None,
+            name: "rv".into(),
+            names: vec!["localhost".into(), "127.0.0.1".into()],
+            cert_ttl: Duration::from_secs(3600),
+        }),
+        ..Default::default()
+    };
+    tokio::spawn(locus_rendezvous::run(
+        listener,
+        config,
+        std::future::pending(),
+    ));
+    rv
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_rendezvous_answers_operators_and_tells_the_others_how_to_fix_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = cluster_pki(dir.path()).await;
+    let rv = tls_rendezvous(&ca).await;
+    let (ca_s, cert_s, key_s) = (
+        ca.to_str().unwrap(),
+        cert.to_str().unwrap(),
+        key.to_str().unwrap(),
+    );
+
+    // With the operator's certificate, by flag and by environment.
+    let groups = ok(&[
+        "-r", &rv, "--ca", ca_s, "--cert", cert_s, "--key", key_s, "-o", "json", "groups",
+    ])
+    .await;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&groups).unwrap(),
+        serde_json::json!([])
+    );
+    let env = [
+        ("LOCUS_CA", ca.as_path()),
+        ("LOCUS_CERT", cert.as_path()),
+        ("LOCUS_KEY", key.as_path()),
+    ];
+    let by_env = locusctl_env(&["-r", &rv, "overlay"], &env).await;
+    assert!(by_env.status.success(), "{by_env:?}");
+
+    // The CA alone is enough for health, not for the directory.
+    let health = ok(&["--ca", ca_s, "health", &rv]).await;
+    assert_eq!(health, "SERVING\n");
+    let anonymous = locusctl(&["-r", &rv, "--ca", ca_s, "groups"]).await;
+    assert_eq!(anonymous.status.code(), Some(1), "{anonymous:?}");
+    let message = stderr(&anonymous);
+    assert!(
+        message.contains("UNAUTHENTICATED") && message.contains("pass --ca/--cert/--key"),
+        "{message}"
+    );
+    assert_eq!(message.lines().count(), 1, "{message}");
+
+    // Plaintext against TLS, and TLS with another cluster's CA: named, with the fix.
+    let plaintext = locusctl(&["-r", &rv, "groups"]).await;
+    assert!(!plaintext.status.success(), "{plaintext:?}");
+    assert!(
+        stderr(&plaintext).contains("pass --ca/--cert/--key"),
+        "{plaintext:?}"
+    );
+    let other = dir.path().join("other");
+    ok(&["ca", "init", "--dir", other.to_str().unwrap()]).await;
+    let other_ca = other.join("ca.pem");
+    let wrong = locusctl(&[
+        "-r",
+        &rv,
+        "--ca",
+        other_ca.to_str().unwrap(),
+        "--cert",
+        cert_s,
+        "--key",
+        key_s,
+        "groups",
+    ])
+    .await;
+    assert!(!wrong.status.success(), "{wrong:?}");
+    let message = stderr(&wrong);
+    assert!(
+        message.contains("not from the CA given by --ca"),
+        "{message}"
+    );
+
+    // Half a credential is a usage error, before any call.
+    let half = locusctl(&["-r", &rv, "--ca", ca_s, "--cert", cert_s, "groups"]).await;
+    assert_eq!(half.status.code(), Some(2), "{half:?}");
+
+    // A bounded benchmark: exactly the calls asked for, all OK, percentiles in order.
+    let report = ok(&[
+        "-r",
+        &rv,
+        "--ca",
+        ca_s,
+        "--cert",
+        cert_s,
+        "--key",
+        key_s,
+        "-o",
+        "json",
+        "bench",
+        "--rpc",
+        "get-boot-list",
+        "--concurrency",
+        "8",
+        "--connections",
+        "2",
+        "--requests",
+        "500",
+    ])
+    .await;
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["ok"], 500, "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+    assert_eq!(
+        report["codes"],
+        serde_json::json!({ "OK": 500 }),
+        "{report}"
+    );
+    assert_eq!(report["stopped_by"], "requests", "{report}");
+    assert_eq!(report["rpc"], "GetBootList", "{report}");
+    assert!(
+        report["tls"].as_str().unwrap().contains("operator alice"),
+        "{report}"
+    );
+    let l = &report["latency_us"];
+    let (p50, p90, p99, p999, max) = (
+        l["p50"].as_u64().unwrap(),
+        l["p90"].as_u64().unwrap(),
+        l["p99"].as_u64().unwrap(),
+        l["p99_9"].as_u64().unwrap(),
+        l["max"].as_u64().unwrap(),
+    );
+    assert!(
+        0 < p50 && p50 <= p90 && p90 <= p99 && p99 <= p999 && p999 <= max,
+        "{report}"
+    );
+    assert!(report["requests_per_s"].as_f64().unwrap() > 0.0, "{report}");
+
+    // Without a certificate the benchmark stops at its first call, with the reason.
+    let refused = locusctl(&[
+        "-r",
+        &rv,
+        "--ca",
+        ca_s,
+        "bench",
+        "--rpc",
+        "list-groups",
+        "--requests",
+        "10",
+    ])
+    .await;
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(stderr(&refused).contains("UNAUTHENTICATED"), "{refused:?}");
 }

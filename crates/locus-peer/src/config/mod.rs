@@ -135,6 +135,13 @@ pub struct Settings {
     #[arg(long, env = "LOCUS_INSECURE_PLAINTEXT", num_args = 0..=1, default_missing_value = "true")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub insecure_plaintext: Option<bool>,
+    /// Dial peers at loopback and private addresses too (10/8, 172.16/12, 192.168/16,
+    /// 100.64/10, fc00::/7, 127/8, ::1): test clusters, containers on a private network, a
+    /// cluster inside one VPC. Link-local, multicast and unspecified addresses are never
+    /// dialled [default: false].
+    #[arg(long, env = "LOCUS_ALLOW_PRIVATE_ADDRESSES", num_args = 0..=1, default_missing_value = "true")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_private_addresses: Option<bool>,
     /// Protocol settings.
     #[command(flatten)]
     #[serde(default)]
@@ -202,11 +209,14 @@ pub struct Config {
     pub protocol: locus_core::Config,
     /// TLS settings; `None` only with `insecure_plaintext`.
     pub tls: Option<Tls>,
+    /// Whether peers that messages name may be dialled at loopback and private addresses.
+    pub allow_private_addresses: bool,
 }
 
 impl Config {
     /// A configuration for a peer in tests and embedding: the given protocol settings, no
-    /// metrics, no boot sources, no emulation, plaintext, and the other defaults.
+    /// metrics, no boot sources, no emulation, plaintext, loopback and private addresses
+    /// allowed, and the other defaults.
     pub fn new(protocol: locus_core::Config) -> Self {
         Config {
             listen: DEFAULT_LISTEN.parse().expect("valid"),
@@ -224,6 +234,7 @@ impl Config {
             log_format: LogFormat::Text,
             protocol,
             tls: None,
+            allow_private_addresses: true,
         }
     }
 }
@@ -306,6 +317,9 @@ impl Settings {
             key: over.key.or(self.key),
             token_file: over.token_file.or(self.token_file),
             insecure_plaintext: over.insecure_plaintext.or(self.insecure_plaintext),
+            allow_private_addresses: over
+                .allow_private_addresses
+                .or(self.allow_private_addresses),
             protocol: self.protocol.merge(over.protocol),
         }
     }
@@ -339,6 +353,7 @@ impl Settings {
             ),
             log_format: Some(self.log_format.unwrap_or_default()),
             insecure_plaintext: Some(self.insecure_plaintext.unwrap_or(false)),
+            allow_private_addresses: Some(self.allow_private_addresses.unwrap_or(false)),
             protocol: self.protocol.complete(),
             ..self
         };
@@ -477,6 +492,7 @@ impl Settings {
             log_format: full.log_format.unwrap_or_default(),
             protocol,
             tls,
+            allow_private_addresses: full.allow_private_addresses.unwrap_or(false),
         };
         Ok((full, config))
     }

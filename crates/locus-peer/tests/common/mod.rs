@@ -141,6 +141,31 @@ pub async fn peer_with(
     .await
 }
 
+/// A peer with the `test` preset in `region`, its configuration changed by `change` first.
+pub async fn peer_with_config(
+    id: PeerId,
+    region: &str,
+    rendezvous: &[String],
+    change: impl FnOnce(&mut locus_peer::Config),
+) -> Server {
+    let topology = Arc::new(Topology::parse(THREE_REGIONS).unwrap());
+    let mut config = locus_peer::Config::new(protocol());
+    config.peer_id = Some(id);
+    config.seed = Some(id.0.as_u64_pair().1);
+    config.rendezvous = rendezvous.to_vec();
+    config.emulation = Some((topology, SiteSpec::Named(region.into())));
+    config.leave_grace = Duration::from_secs(1);
+    change(&mut config);
+    spawn(|listener, stopped| async move {
+        locus_peer::run(listener, config, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    })
+    .await
+}
+
 pub fn peer_id(n: u32) -> PeerId {
     PeerId(uuid::Uuid::from_u128(
         0x1000_0000_0000_4000_8000_0000_0000_0000 | u128::from(n),

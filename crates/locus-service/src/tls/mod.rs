@@ -34,6 +34,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
 use locus_core::PeerId;
+pub use locus_core::addr::Policy;
 pub use pki::Identity;
 
 /// Longest a TLS handshake may take, on either side, before the connection is dropped.
@@ -366,26 +367,37 @@ impl std::fmt::Display for Expect {
     }
 }
 
-/// A tonic connector that dials TCP, runs the TLS handshake and checks that the server's
-/// certificate names the identity expected: a peer that answers at an address another peer
-/// was announced at is refused before any request is sent.
+/// A tonic connector that resolves the address, dials only IPs its [`Policy`] admits, and,
+/// with TLS, runs the handshake and checks that the server's certificate names the identity
+/// expected: a peer that answers at an address another peer was announced at is refused before
+/// any request is sent.
 #[derive(Debug, Clone)]
 pub struct Connector {
-    config: Arc<ClientConfig>,
+    tls: Option<Arc<ClientConfig>>,
     expect: Expect,
+    policy: Policy,
 }
 
 impl Connector {
-    /// Connects with `config`, expecting `expect` at the other end.
-    pub fn new(config: Arc<ClientConfig>, expect: Expect) -> Self {
-        Connector { config, expect }
+    /// Connects with `config` (plaintext when `None`), expecting `expect` at the other end,
+    /// dialling what `policy` admits.
+    pub fn new(config: Option<Arc<ClientConfig>>, expect: Expect, policy: Policy) -> Self {
+        Connector {
+            tls: config,
+            expect,
+            policy,
+        }
     }
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// A connection, plaintext or TLS.
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
+
 impl tower::Service<http::Uri> for Connector {
-    type Response = TokioIo<tokio_rustls::client::TlsStream<TcpStream>>;
+    type Response = TokioIo<Box<dyn Io>>;
     type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
 
@@ -394,14 +406,18 @@ impl tower::Service<http::Uri> for Connector {
     }
 
     fn call(&mut self, uri: http::Uri) -> Self::Future {
-        let config = Arc::clone(&self.config);
+        let config = self.tls.clone();
         let expect = self.expect.clone();
+        let policy = self.policy;
         Box::pin(async move {
             let host = uri.host().ok_or("address without a host")?;
             let host = host.trim_start_matches('[').trim_end_matches(']');
             let port = uri.port_u16().ok_or("address without a port")?;
-            let tcp = TcpStream::connect((host, port)).await?;
+            let tcp = dial(host, port, policy).await?;
             tcp.set_nodelay(true)?;
+            let Some(config) = config else {
+                return Ok(TokioIo::new(Box::new(tcp) as Box<dyn Io>));
+            };
             let name = ServerName::try_from(pki::SERVER_NAME).map_err(|e| e.to_string())?;
             let handshake = TlsConnector::from(config).connect(name, tcp);
             let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
@@ -420,8 +436,33 @@ impl tower::Service<http::Uri> for Connector {
                 )
                 .into());
             }
-            Ok(TokioIo::new(stream))
+            Ok(TokioIo::new(Box::new(stream) as Box<dyn Io>))
         })
+    }
+}
+
+/// Connects to the first address `host` resolves to that `policy` admits; refuses when it
+/// resolves to none.
+async fn dial(host: &str, port: u16, policy: Policy) -> Result<TcpStream, BoxError> {
+    let mut refused = None;
+    let mut last = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        if let Err(class) = policy.admits(addr.ip()) {
+            refused = Some((addr.ip(), class));
+            continue;
+        }
+        match TcpStream::connect(addr).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last = Some(e),
+        }
+    }
+    match (last, refused) {
+        (Some(e), _) => Err(e.into()),
+        (None, Some((ip, class))) => Err(format!(
+            "{host}:{port} resolves to {ip}, a {class} address, which this process does not dial (allow_private_addresses)"
+        )
+        .into()),
+        (None, None) => Err(format!("{host}:{port} resolves to no address").into()),
     }
 }
 
@@ -435,23 +476,38 @@ pub enum ClientTls {
 }
 
 /// A lazily connected channel to `addr` (`host:port`), with `connect_timeout` for the TCP
-/// connection and the handshake each.
+/// connection and the handshake each, dialling any address but the classes no peer is at:
+/// for operator tools, which dial what their user typed.
 pub fn lazy_channel(
     tls: &ClientTls,
     addr: &str,
     expect: Expect,
     connect_timeout: Duration,
 ) -> Result<Channel, String> {
+    let policy = Policy {
+        allow_private: true,
+    };
+    lazy_channel_with(tls, addr, expect, connect_timeout, policy)
+}
+
+/// [`lazy_channel`] that dials only the IPs `policy` admits: for peers and the rendezvous,
+/// which dial what messages tell them.
+pub fn lazy_channel_with(
+    tls: &ClientTls,
+    addr: &str,
+    expect: Expect,
+    connect_timeout: Duration,
+    policy: Policy,
+) -> Result<Channel, String> {
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|e| format!("bad address {addr:?}: {e}"))?
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true);
-    Ok(match tls {
-        ClientTls::Tls(config) => {
-            endpoint.connect_with_connector_lazy(Connector::new(Arc::clone(config), expect))
-        }
-        ClientTls::Plaintext => endpoint.connect_lazy(),
-    })
+    let config = match tls {
+        ClientTls::Tls(config) => Some(Arc::clone(config)),
+        ClientTls::Plaintext => None,
+    };
+    Ok(endpoint.connect_with_connector_lazy(Connector::new(config, expect, policy)))
 }
 
 /// The identity of the verified client certificate `request` came with: `Ok(None)` on a
