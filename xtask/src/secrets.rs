@@ -250,3 +250,103 @@ fn write(path: &Path, text: &str, mode: u32) -> Result<()> {
         .with_context(|| format!("cannot set the permissions of {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh workspace root under the system's temporary folder.
+    fn root() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-secrets-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn file(root: &Path, rel: &str) -> String {
+        read(&root.join(DIR).join(rel)).unwrap()
+    }
+
+    fn mode(root: &Path, rel: &str) -> u32 {
+        std::fs::metadata(root.join(DIR).join(rel))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    #[test]
+    fn makes_what_is_missing_and_keeps_the_rest() {
+        let root = root();
+        let first = Secrets::ensure(&root).unwrap();
+        assert!(first.client().is_ok());
+        let token = file(&root, "peer/token");
+        assert!(pki::token_matches(
+            &token,
+            &file(&root, "rendezvous/tokens")
+        ));
+        assert_eq!(file(&root, "peer/ca.pem"), file(&root, "rendezvous/ca.pem"));
+        // The containers' user reads the shared folders; the operator's stay the host user's.
+        assert_eq!(mode(&root, "rendezvous/ca-key.pem"), SHARED_FILE);
+        assert_eq!(mode(&root, "peer/probe-key.pem"), SHARED_FILE);
+        assert_eq!(mode(&root, "operator"), PRIVATE_DIR);
+        assert_eq!(mode(&root, "operator/operator-key.pem"), PRIVATE_FILE);
+
+        let before: Vec<String> = [
+            "rendezvous/ca.pem",
+            "peer/probe.pem",
+            "operator/operator.pem",
+        ]
+        .iter()
+        .map(|f| file(&root, f))
+        .collect();
+        Secrets::ensure(&root).unwrap();
+        let after: Vec<String> = [
+            "rendezvous/ca.pem",
+            "peer/probe.pem",
+            "operator/operator.pem",
+        ]
+        .iter()
+        .map(|f| file(&root, f))
+        .collect();
+        assert_eq!(before, after);
+        assert_eq!(file(&root, "peer/token"), token);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_new_ca_reissues_what_the_old_one_signed() {
+        let root = root();
+        Secrets::ensure(&root).unwrap();
+        let probe = file(&root, "peer/probe.pem");
+        let operator = file(&root, "operator/operator.pem");
+        let token = file(&root, "peer/token");
+        for f in ["ca.pem", "ca-key.pem"] {
+            std::fs::remove_file(root.join(DIR).join("rendezvous").join(f)).unwrap();
+        }
+        Secrets::ensure(&root).unwrap();
+        assert_eq!(
+            file(&root, "operator/ca.pem"),
+            file(&root, "rendezvous/ca.pem")
+        );
+        assert_ne!(file(&root, "peer/probe.pem"), probe);
+        assert_ne!(file(&root, "operator/operator.pem"), operator);
+        // The token does not depend on the CA.
+        assert_eq!(file(&root, "peer/token"), token);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn refuses_half_a_ca_and_a_token_the_rendezvous_does_not_know() {
+        let root = root();
+        Secrets::ensure(&root).unwrap();
+        std::fs::write(root.join(DIR).join("peer/token"), pki::new_token()).unwrap();
+        let e = Secrets::ensure(&root).unwrap_err().to_string();
+        assert!(e.contains("is not among"), "{e}");
+
+        std::fs::remove_file(root.join(DIR).join("peer/token")).unwrap();
+        std::fs::remove_file(root.join(DIR).join("rendezvous/ca-key.pem")).unwrap();
+        let e = Secrets::ensure(&root).unwrap_err().to_string();
+        assert!(e.contains("half a CA"), "{e}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
