@@ -2,7 +2,8 @@
 //!
 //! A [`Snapshot`] asks every running peer container for its status (`GetStatus`, at its address
 //! on the project's network, which the host reaches directly) and the rendezvous for its
-//! directory. [`Snapshot::check`] lists every way it falls short of a converged overlay; an
+//! directory, over mutual TLS with the operator certificate of `deploy/secrets/operator/`, or
+//! in plaintext when the cluster runs without TLS. [`Snapshot::check`] lists every way it falls short of a converged overlay; an
 //! empty list means converged.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,6 +14,7 @@ use anyhow::{Context as _, Result};
 use locus_proto::pb;
 use locus_proto::pb::peer_service_client::PeerServiceClient;
 use locus_proto::pb::rendezvous_client::RendezvousClient;
+use locus_service::tls::{self, ClientTls, Expect};
 use locus_topology::{SiteSpec, Topology};
 use tonic::transport::Channel;
 
@@ -113,15 +115,20 @@ impl Regions {
 }
 
 impl Snapshot {
-    /// Asks every running peer and the rendezvous.
-    pub(crate) async fn take(docker: &Docker, regions: &Regions) -> Result<Self> {
+    /// Asks every running peer and the rendezvous, as `client`.
+    pub(crate) async fn take(
+        docker: &Docker,
+        regions: &Regions,
+        client: &ClientTls,
+    ) -> Result<Self> {
         let containers = docker.containers(false)?;
         let mut tasks = Vec::new();
         for c in containers.iter().filter(|c| c.service == "peer") {
             let c = c.clone();
+            let client = client.clone();
             tasks.push(tokio::spawn(async move {
                 let status = match c.ip {
-                    Some(ip) => status(&format!("{ip}:{PEER_PORT}")).await,
+                    Some(ip) => status(&client, &format!("{ip}:{PEER_PORT}")).await,
                     None => Err("no address on the network".into()),
                 };
                 PeerView {
@@ -132,7 +139,7 @@ impl Snapshot {
         }
         let directory = match containers.iter().find(|c| c.service == "rendezvous") {
             Some(rv) => Some(match rv.ip {
-                Some(ip) => directory(&format!("{ip}:{RENDEZVOUS_PORT}")).await,
+                Some(ip) => directory(client, &format!("{ip}:{RENDEZVOUS_PORT}")).await,
                 None => Err("no address on the network".into()),
             }),
             None => None,
@@ -191,6 +198,21 @@ impl Snapshot {
             }
         }
         groups
+    }
+
+    /// Whether every peer (`expect_peers` of them, when given) answers as a member or leader
+    /// of a group: all have joined, though the overlay may not have converged yet.
+    pub(crate) fn all_in_groups(&self, expect_peers: Option<usize>) -> bool {
+        expect_peers.is_none_or(|n| self.peers.len() == n)
+            && self.peers.iter().all(|p| {
+                p.status.as_ref().is_ok_and(|s| {
+                    s.group.is_some()
+                        && matches!(
+                            pb::Role::try_from(s.role),
+                            Ok(pb::Role::Member | pb::Role::Leader)
+                        )
+                })
+            })
     }
 
     /// Every way this snapshot falls short of a converged overlay; empty when converged.
@@ -411,36 +433,53 @@ pub(crate) fn short(id: &str) -> String {
     id.chars().take(8).collect()
 }
 
-fn channel(addr: &str) -> std::result::Result<Channel, String> {
-    Ok(Channel::from_shared(format!("http://{addr}"))
-        .map_err(|e| e.to_string())?
-        .connect_timeout(CALL_TIMEOUT)
-        .timeout(CALL_TIMEOUT)
-        .connect_lazy())
+/// A channel to `addr`, expecting `expect` to answer there when `client` speaks TLS.
+fn channel(client: &ClientTls, addr: &str, expect: Expect) -> std::result::Result<Channel, String> {
+    tls::lazy_channel(client, addr, expect, CALL_TIMEOUT)
 }
 
-async fn status(addr: &str) -> std::result::Result<pb::GetStatusReply, String> {
-    PeerServiceClient::new(channel(addr)?)
-        .get_status(pb::GetStatusRequest { caller: None })
-        .await
-        .map(tonic::Response::into_inner)
-        .map_err(|s| format!("{:?}: {}", s.code(), s.message()))
+/// `call` within [`CALL_TIMEOUT`], its error as text.
+async fn within<T>(
+    call: impl Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+) -> std::result::Result<T, String> {
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Err(_) => Err(format!("no answer within {} s", CALL_TIMEOUT.as_secs())),
+        Ok(Err(s)) => Err(status_text(&s)),
+        Ok(Ok(r)) => Ok(r.into_inner()),
+    }
 }
 
-async fn directory(addr: &str) -> std::result::Result<Vec<pb::GroupEntry>, String> {
-    let mut client = RendezvousClient::new(channel(addr)?);
+/// A status with its code, and the cause (a refused handshake, say) when tonic has one.
+pub(crate) fn status_text(s: &tonic::Status) -> String {
+    let mut text = format!("{:?}: {}", s.code(), s.message());
+    let mut source = std::error::Error::source(s);
+    while let Some(e) = source {
+        text.push_str(&format!(": {e}"));
+        source = e.source();
+    }
+    text
+}
+
+async fn status(client: &ClientTls, addr: &str) -> std::result::Result<pb::GetStatusReply, String> {
+    let mut peer = PeerServiceClient::new(channel(client, addr, Expect::AnyPeer)?);
+    within(peer.get_status(pb::GetStatusRequest { caller: None })).await
+}
+
+/// The rendezvous' directory at `addr`, every page of it.
+pub(crate) async fn directory(
+    client: &ClientTls,
+    addr: &str,
+) -> std::result::Result<Vec<pb::GroupEntry>, String> {
+    let mut rendezvous = RendezvousClient::new(channel(client, addr, Expect::Rendezvous)?);
     let mut out = Vec::new();
     let mut page_token = String::new();
     loop {
-        let page = client
-            .list_groups(pb::ListGroupsRequest {
-                caller: None,
-                page_size: 1024,
-                page_token,
-            })
-            .await
-            .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?
-            .into_inner();
+        let page = within(rendezvous.list_groups(pb::ListGroupsRequest {
+            caller: None,
+            page_size: 1024,
+            page_token,
+        }))
+        .await?;
         out.extend(page.groups);
         if page.next_page_token.is_empty() {
             return Ok(out);

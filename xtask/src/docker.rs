@@ -2,7 +2,9 @@
 //!
 //! Compose is `docker compose` (v2) when the plugin is there, else `docker-compose` (v1); the
 //! project is always `locus` (as in `.env`), so both name things alike. Containers are found by
-//! Compose's labels, which both versions set, not by their names, which differ.
+//! Compose's labels, which both versions set, not by their names, which differ. The cluster
+//! runs with TLS from `docker-compose.yml`, or without it with `docker-compose.plaintext.yml`
+//! laid over it ([`Docker::plaintext`]).
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,8 @@ use serde_json::Value;
 
 /// The Compose project name (also in `.env`, for plain `docker compose up`).
 pub(crate) const PROJECT: &str = "locus";
+/// The override that runs the cluster without TLS.
+const PLAINTEXT_FILE: &str = "docker-compose.plaintext.yml";
 
 /// A running or stopped container of the project.
 #[derive(Debug, Clone)]
@@ -27,6 +31,9 @@ pub(crate) struct Container {
     pub(crate) service: String,
     /// Its address on the project's network.
     pub(crate) ip: Option<IpAddr>,
+    /// Whether it runs without TLS: `--insecure-plaintext=true` in its command, as
+    /// `docker-compose.plaintext.yml` sets it, or `LOCUS_INSECURE_PLAINTEXT=true`.
+    pub(crate) plaintext: bool,
 }
 
 /// How to reach Docker and Compose from this workspace.
@@ -35,6 +42,8 @@ pub(crate) struct Docker {
     root: PathBuf,
     /// `["docker", "compose"]` or `["docker-compose"]`.
     compose: Vec<String>,
+    /// The Compose files, relative to the root: `docker-compose.yml` and any overrides.
+    files: Vec<&'static str>,
 }
 
 impl Docker {
@@ -85,7 +94,18 @@ impl Docker {
         Ok(Docker {
             root: root.to_path_buf(),
             compose,
+            files: vec!["docker-compose.yml"],
         })
+    }
+
+    /// The same, with `docker-compose.plaintext.yml` over `docker-compose.yml` when
+    /// `plaintext`: the cluster without TLS.
+    pub(crate) fn plaintext(mut self, plaintext: bool) -> Self {
+        self.files.truncate(1);
+        if plaintext {
+            self.files.push(PLAINTEXT_FILE);
+        }
+        self
     }
 
     /// The Compose command line in use, for messages.
@@ -126,9 +146,11 @@ impl Docker {
     fn compose_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.compose[0]);
         cmd.args(&self.compose[1..])
-            .args(["--project-name", PROJECT, "--file"])
-            .arg(self.root.join("docker-compose.yml"))
-            .args(args)
+            .args(["--project-name", PROJECT]);
+        for file in &self.files {
+            cmd.arg("--file").arg(self.root.join(file));
+        }
+        cmd.args(args)
             .current_dir(&self.root)
             .env("COMPOSE_PROJECT_NAME", PROJECT);
         cmd
@@ -169,6 +191,19 @@ impl Docker {
                     hostname: str_at("/Config/Hostname").to_string(),
                     service: str_at("/Config/Labels/com.docker.compose.service").to_string(),
                     ip,
+                    plaintext: ["/Config/Cmd", "/Config/Env"]
+                        .iter()
+                        .filter_map(|ptr| c.pointer(ptr).and_then(Value::as_array))
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .any(|v| {
+                            matches!(
+                                v,
+                                "--insecure-plaintext=true"
+                                    | "--insecure-plaintext"
+                                    | "LOCUS_INSECURE_PLAINTEXT=true"
+                            )
+                        }),
                 }
             })
             .collect();

@@ -2,14 +2,19 @@
 //!
 //! Steps, each waiting until the overlay has converged again ([`Snapshot::check`]) and printing
 //! what it checked and how long that took:
-//! 1. up with 12 peers;
-//! 2. scale to 30;
-//! 3. `docker stop` the leader of the largest group: a successor leads (the failover time, from
+//! 1. up with 12 peers (with TLS, each enrolls with the rendezvous by the join token);
+//! 2. who the rendezvous lets in, from the host through its published port: the operator
+//!    certificate lists the groups; a plaintext client, a TLS client without a certificate and
+//!    one with a certificate from another CA are refused (with TLS only);
+//! 3. scale to 30;
+//! 4. `docker stop` the leader of the largest group: a successor leads (the failover time, from
 //!    the stop, is printed beside the preset's bound `alive_timeout + alive_interval`), everyone
 //!    follows it and the neighbour groups link to it;
-//! 4. `docker stop` the rendezvous: groups keep their leaders and links; a new peer joins
-//!    through a peer's address; the restarted rendezvous' directory refills from announcements;
-//! 5. `docker kill` half of one region's peers, its leader first: the group heals.
+//! 5. `docker stop` the rendezvous: groups keep their leaders and links; a new peer joins
+//!    through a peer's address (with TLS, on a certificate xtask issues, since nobody can
+//!    enroll); `docker start` it: the directory refills from the peers' announcements, on the
+//!    certificates issued before the restart; three more peers enroll with it and join;
+//! 6. `docker kill` half of one region's peers, its leader first: the group heals.
 //!
 //! A failure prints the logs of the containers involved. The cluster is always torn down.
 
@@ -17,20 +22,33 @@ use std::collections::BTreeSet;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result, bail, ensure};
+use locus_service::tls::pki::{Ca, Identity, Validity};
+use locus_service::tls::{self, ClientTls, Credentials};
 
-use crate::cluster::{PEER_PORT, Regions, Snapshot, short};
+use crate::cluster::{PEER_PORT, Regions, Snapshot, directory, short};
 use crate::docker::{Container, Docker};
+use crate::secrets::Secrets;
 
 /// Peers at the start.
 const START_PEERS: usize = 12;
 /// Peers after scaling.
 const SCALED_PEERS: usize = 30;
+/// Peers added after the rendezvous' restart: they enroll with it.
+const LATE_PEERS: usize = 3;
 /// Longest wait for any convergence.
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long the overlay runs without its rendezvous before it is checked: more than the
 /// directory's entry TTL (3 s) and many Alive timeouts (1.5 s) of the `test` preset.
 const RENDEZVOUS_OUTAGE: Duration = Duration::from_secs(5);
+/// Where the newcomer of step 5 finds the certificate xtask issues it, and its flags: in
+/// place of the service's join token.
+const JOINER_DIR: &str = "/etc/locus/joiner";
+const JOINER_ARGS: [&str; 3] = [
+    "--ca=/etc/locus/secrets/ca.pem",
+    "--cert=/etc/locus/joiner/peer.pem",
+    "--key=/etc/locus/joiner/peer-key.pem",
+];
 /// Log lines printed per container on failure.
 const LOG_LINES: usize = 60;
 /// The protocol preset of the compose cluster's peers (`LOCUS_PRESET` in
@@ -51,18 +69,39 @@ fn failover_bound() -> Duration {
 struct Suite<'a> {
     docker: &'a Docker,
     regions: &'a Regions,
+    /// xtask's client: the operator certificate, or plaintext.
+    client: &'a ClientTls,
+    /// The cluster's secrets; `None` when it runs without TLS.
+    secrets: Option<&'a Secrets>,
     timings: Vec<(String, Duration)>,
     involved: BTreeSet<String>,
 }
 
-/// Runs the suite; tears the cluster down afterwards unless `keep`.
-pub(crate) async fn run(docker: &Docker, regions: &Regions, keep: bool) -> Result<ExitCode> {
+/// Runs the suite, with TLS when `secrets` are given; tears the cluster down afterwards
+/// unless `keep`.
+pub(crate) async fn run(
+    docker: &Docker,
+    regions: &Regions,
+    client: &ClientTls,
+    secrets: Option<&Secrets>,
+    keep: bool,
+) -> Result<ExitCode> {
     let started = Instant::now();
-    println!("e2e: using {}", docker.compose_name());
+    println!(
+        "e2e: using {}, {}",
+        docker.compose_name(),
+        if secrets.is_some() {
+            "with mutual TLS"
+        } else {
+            "WITHOUT TLS (--plaintext)"
+        }
+    );
     crate::down(docker).context("cannot clear an earlier cluster")?;
     let mut suite = Suite {
         docker,
         regions,
+        client,
+        secrets,
         timings: Vec::new(),
         involved: BTreeSet::new(),
     };
@@ -99,20 +138,35 @@ impl Suite<'_> {
         let t = Instant::now();
         crate::up(self.docker, START_PEERS)?;
         let snap = self
-            .converge("12 peers converged", t, Some(START_PEERS), |_| Vec::new())
+            .converge_timed(
+                "12 peers converged",
+                t,
+                Some(START_PEERS),
+                |_| Vec::new(),
+                true,
+            )
             .await?;
         print!("{}", snap.render());
 
-        // 2. Scale.
+        // 2. Who the rendezvous lets in.
+        self.access(&snap).await?;
+
+        // 3. Scale.
         step("scale to 30 peers");
         let t = Instant::now();
         crate::scale(self.docker, SCALED_PEERS)?;
         let snap = self
-            .converge("30 peers converged", t, Some(SCALED_PEERS), |_| Vec::new())
+            .converge_timed(
+                "30 peers converged",
+                t,
+                Some(SCALED_PEERS),
+                |_| Vec::new(),
+                true,
+            )
             .await?;
         print!("{}", snap.render());
 
-        // 3. The leader of the largest group stops.
+        // 4. The leader of the largest group stops.
         let groups = snap.groups();
         let largest = groups
             .values()
@@ -177,7 +231,8 @@ impl Suite<'_> {
             g.leader_addr
         );
 
-        // 4. The rendezvous stops; the overlay goes on; a peer joins through a peer.
+        // 5. The rendezvous stops; the overlay goes on; a peer joins through a peer; the
+        // rendezvous starts again and knows the certificates it issued before.
         let rendezvous = self
             .docker
             .containers(false)?
@@ -231,8 +286,21 @@ impl Suite<'_> {
         let through = format!("{}:{PEER_PORT}", through.container.hostname);
         step(&format!("a new peer joins through {through}"));
         let bootstrap = format!("LOCUS_BOOTSTRAP={through}");
-        self.docker
-            .compose_output(&["run", "--detach", "--no-deps", "-e", &bootstrap, "peer"])?;
+        let mut args = vec!["run", "--detach", "--no-deps", "-e", &bootstrap];
+        // Nobody can enroll while the rendezvous is down: with TLS the newcomer starts on a
+        // certificate xtask issues (`--cert`/`--key` instead of the service's join token).
+        let mount;
+        if let Some(secrets) = self.secrets {
+            let (dir, id) = secrets.issue_peer()?;
+            println!("  with a peer certificate issued by xtask for {id}");
+            mount = format!("{}:{JOINER_DIR}:ro", dir.display());
+            args.extend(["--volume", &mount, "peer"]);
+            args.extend(JOINER_ARGS);
+        } else {
+            args.push("peer");
+        }
+        let t = Instant::now();
+        self.docker.compose_output(&args)?;
         let snap = self
             .converge(
                 "new peer joined without the rendezvous",
@@ -272,9 +340,42 @@ impl Suite<'_> {
                 },
             )
             .await?;
-        println!("  checked: the directory lists every group with its leader and member count");
+        println!(
+            "  checked: the directory lists every group with its leader and member count{}",
+            if self.secrets.is_some() {
+                ": the peers announce on certificates issued before the restart"
+            } else {
+                ""
+            }
+        );
 
-        // 5. Half of one region crashes.
+        // New peers after the restart. The stopped leader goes first, or Compose would count
+        // it among the replicas and start it again.
+        self.docker.docker(&["rm", &old_leader.id])?;
+        let replicas = SCALED_PEERS - 1 + LATE_PEERS;
+        let peers = snap.peers.len() + LATE_PEERS;
+        step(&format!(
+            "scale up by {LATE_PEERS} after the restart{}",
+            if self.secrets.is_some() {
+                ": they enroll with the restarted rendezvous"
+            } else {
+                ""
+            }
+        ));
+        let t = Instant::now();
+        crate::scale(self.docker, replicas)?;
+        let snap = self
+            .converge_timed(
+                "late peers converged after the restart",
+                t,
+                Some(peers),
+                |_| Vec::new(),
+                true,
+            )
+            .await?;
+        println!("  checked: {peers} peers in groups, the directory matches");
+
+        // 6. Half of one region crashes.
         let groups = snap.groups();
         let target = groups
             .values()
@@ -310,7 +411,7 @@ impl Suite<'_> {
         args.extend(victims.iter().map(|c| c.id.as_str()));
         self.docker.docker(&args)?;
         self.involved.extend(victims.iter().map(|c| c.name.clone()));
-        let remaining = SCALED_PEERS - kill_count;
+        let remaining = snap.peers.len() - kill_count;
         let victim_ids: BTreeSet<String> = victims.iter().map(|c| c.id.clone()).collect();
         let snap = self
             .converge(
@@ -349,6 +450,74 @@ impl Suite<'_> {
         Ok(())
     }
 
+    /// Step 2, from the host to the rendezvous' published port: the operator certificate
+    /// lists the groups of `snap`; a plaintext client, a TLS client without a certificate and
+    /// a certificate from another CA are refused. Without TLS only the listing is checked.
+    async fn access(&mut self, snap: &Snapshot) -> Result<()> {
+        let addr = format!(
+            "127.0.0.1:{}",
+            crate::port_env("LOCUS_RENDEZVOUS_PORT", 7100)
+        );
+        step(&format!("who the rendezvous at {addr} lets in"));
+        let t = Instant::now();
+        let groups = directory(self.client, &addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("the operator's client cannot list the groups: {e}"))?;
+        ensure!(
+            groups.len() == snap.groups().len(),
+            "the operator's client lists {} groups, the peers are in {}",
+            groups.len(),
+            snap.groups().len()
+        );
+        println!(
+            "  ok: {} lists the {} groups",
+            if self.secrets.is_some() {
+                "the operator certificate"
+            } else {
+                "a plaintext client"
+            },
+            groups.len()
+        );
+        let Some(secrets) = self.secrets else {
+            println!("  (no TLS: nobody is refused, the refusals are not checked)");
+            return Ok(());
+        };
+        let ca_pem = tls::read_file(&secrets.ca)?;
+        let other = Ca::create("e2e intruder", Duration::from_secs(3600))?;
+        let intruder = other.issue(
+            &Identity::Operator("intruder".into()),
+            &[],
+            Validity::for_ttl(Duration::from_secs(3600)),
+        )?;
+        // It trusts the cluster's CA, so it is the rendezvous that has to refuse it.
+        let intruder = Credentials::new(&ca_pem, &intruder.cert_pem, &intruder.key_pem)?;
+        let refused: [(&str, ClientTls, &[&str]); 3] = [
+            ("a plaintext client", ClientTls::Plaintext, &[]),
+            (
+                "a TLS client without a certificate",
+                ClientTls::Tls(tls::anonymous_client_config(&ca_pem)?),
+                &["Unauthenticated"],
+            ),
+            (
+                "a certificate from another CA",
+                ClientTls::Tls(intruder.client_config()?),
+                &[],
+            ),
+        ];
+        for (who, client, codes) in refused {
+            match directory(&client, &addr).await {
+                Ok(groups) => bail!("{who} listed {} groups: it should be refused", groups.len()),
+                Err(e) if !codes.is_empty() && !codes.iter().any(|c| e.starts_with(c)) => {
+                    bail!("{who} was refused, but not as expected ({codes:?}): {e}")
+                }
+                Err(e) => println!("  ok: {who} is refused: {e}"),
+            }
+        }
+        self.timings
+            .push(("access checks from the host".into(), t.elapsed()));
+        Ok(())
+    }
+
     /// How long after `started` (just before the stop) the peers first report a leader of
     /// `group` other than `old`, at a later epoch; polled every [`FAILOVER_POLL`].
     async fn successor_leads(
@@ -358,7 +527,7 @@ impl Suite<'_> {
         started: Instant,
     ) -> Result<Duration> {
         loop {
-            let snap = Snapshot::take(self.docker, self.regions).await?;
+            let snap = Snapshot::take(self.docker, self.regions, self.client).await?;
             if let Some(g) = snap.groups().get(&group.id)
                 && g.epoch > group.epoch
                 && g.leader.as_ref().is_some_and(|l| l.id != old.id)
@@ -386,18 +555,39 @@ impl Suite<'_> {
         peers: Option<usize>,
         extra: impl Fn(&Snapshot) -> Vec<String>,
     ) -> Result<Snapshot> {
+        self.converge_timed(what, started, peers, extra, false)
+            .await
+    }
+
+    /// [`Suite::converge`], recording also when every peer was first in a group (`record_join`),
+    /// for the steps that add peers.
+    async fn converge_timed(
+        &mut self,
+        what: &str,
+        started: Instant,
+        peers: Option<usize>,
+        extra: impl Fn(&Snapshot) -> Vec<String>,
+        record_join: bool,
+    ) -> Result<Snapshot> {
+        let mut joined = None;
         loop {
-            let snap = Snapshot::take(self.docker, self.regions).await?;
+            let snap = Snapshot::take(self.docker, self.regions, self.client).await?;
+            if joined.is_none() && snap.all_in_groups(peers) {
+                joined = Some(started.elapsed());
+            }
             let mut problems = snap.check(peers);
             problems.extend(extra(&snap));
             if problems.is_empty() {
                 let took = started.elapsed();
+                let joined = joined.unwrap_or(took);
                 let groups = snap.groups();
                 println!(
-                    "  ok: {what} in {:.1} s (bound {} s): {} peers, {} groups, one leader \
-                     each, one group per region, links at current leaders, graph connected{}",
+                    "  ok: {what} in {:.1} s (bound {} s; every peer in a group at {:.1} s): {} \
+                     peers, {} groups, one leader each, one group per region, links at current \
+                     leaders, graph connected{}",
                     took.as_secs_f64(),
                     CONVERGE_TIMEOUT.as_secs(),
+                    joined.as_secs_f64(),
                     snap.peers.len(),
                     groups.len(),
                     if snap.directory.is_some() {
@@ -406,6 +596,10 @@ impl Suite<'_> {
                         ""
                     }
                 );
+                if record_join {
+                    self.timings
+                        .push((format!("{what}: every peer in a group"), joined));
+                }
                 self.timings.push((what.to_string(), took));
                 return Ok(snap);
             }

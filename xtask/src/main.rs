@@ -5,12 +5,18 @@
 //! - `up`, `scale`, `status`, `down`: the cluster of `docker-compose.yml`, through the Docker
 //!   and Compose clients (module `docker`), waiting until the overlay has converged
 //!   (module `cluster`);
-//! - `e2e`: the end-to-end suite against real containers (module `e2e`).
+//! - `e2e`: the end-to-end suite against real containers (module `e2e`);
+//! - `secrets`: the cluster's CA, join token and certificates under `deploy/secrets/`, which
+//!   `up` and `e2e` make too when missing (module `secrets`).
+//!
+//! The cluster speaks mutual TLS unless `up` or `e2e` is given `--plaintext`; `scale` and
+//! `status` find out from the running containers.
 
 mod cluster;
 mod docker;
 mod e2e;
 mod images;
+mod secrets;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,9 +24,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
+use locus_service::tls::ClientTls;
 
 use cluster::{Regions, Snapshot};
 use docker::Docker;
+use secrets::Secrets;
 
 /// Development tasks of the locus workspace: container images, a local test cluster, and the
 /// end-to-end suite.
@@ -35,6 +43,9 @@ struct Cli {
 enum Task {
     /// Build the static binaries and the `locus-rendezvous` and `locus-peer` images.
     Images,
+    /// Make the cluster's CA, join token and certificates under deploy/secrets/, where
+    /// missing; keep what is there.
+    Secrets,
     /// Build what changed, start the cluster, wait until it has converged, print the groups.
     Up {
         /// Peer containers to run.
@@ -46,6 +57,9 @@ enum Task {
         /// Longest wait for convergence, in seconds.
         #[arg(long, default_value_t = 120)]
         timeout_s: u64,
+        /// Run without TLS (docker-compose.plaintext.yml), to compare.
+        #[arg(long)]
+        plaintext: bool,
     },
     /// Scale the peer service to N containers and wait until the overlay has converged.
     Scale {
@@ -59,7 +73,8 @@ enum Task {
     Status,
     /// Stop and remove the cluster's containers and network.
     Down,
-    /// The end-to-end suite: up, scale, leader loss, rendezvous loss, crashes; tears down.
+    /// The end-to-end suite: up, scale, leader loss, rendezvous restart, crashes, who the
+    /// rendezvous lets in; tears down.
     E2e {
         /// Do not build: use the images as they are.
         #[arg(long)]
@@ -67,6 +82,9 @@ enum Task {
         /// Leave the cluster running at the end (for a look at what failed).
         #[arg(long)]
         keep: bool,
+        /// Run the cluster without TLS (docker-compose.plaintext.yml), to compare.
+        #[arg(long)]
+        plaintext: bool,
     },
 }
 
@@ -88,36 +106,72 @@ fn main() -> ExitCode {
 
 async fn run(task: Task) -> Result<ExitCode> {
     let root = workspace_root();
+    if let Task::Secrets = task {
+        let secrets = Secrets::ensure(&root)?;
+        println!(
+            "xtask: the cluster's secrets are in {}; locusctl on this host:\n{}",
+            root.join(secrets::DIR).display(),
+            secrets.exports()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let docker = Docker::connect(&root)?;
     let regions = Regions::load(&root)?;
     match task {
+        Task::Secrets => unreachable!("handled above"),
         Task::Images => images::build(&root)?,
         Task::Up {
             peers,
             no_build,
             timeout_s,
+            plaintext,
         } => {
+            let (docker, client, secrets) = mode(&root, docker, plaintext)?;
             if !no_build {
                 images::build(&root)?;
             }
+            let started = Instant::now();
             up(&docker, peers)?;
-            let snap = wait_converged(&docker, &regions, Some(peers), timeout_s).await?;
-            print!("{}", snap.render());
             println!(
-                "\nThe rendezvous is on 127.0.0.1:{} (gRPC, reflection) and its metrics on \
-                 127.0.0.1:{}/metrics.\nTry `locusctl groups`, `cargo xtask scale 30`, \
-                 `cargo xtask down`.",
-                port_env("LOCUS_RENDEZVOUS_PORT", 7100),
+                "xtask: containers started in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            let snap =
+                wait_converged(&docker, &regions, &client, Some(peers), timeout_s, started).await?;
+            print!("{}", snap.render());
+            let port = port_env("LOCUS_RENDEZVOUS_PORT", 7100);
+            println!(
+                "\nThe rendezvous is on 127.0.0.1:{port} (gRPC, reflection) and its metrics on \
+                 127.0.0.1:{}/metrics.",
                 port_env("LOCUS_RENDEZVOUS_METRICS_PORT", 9101)
             );
+            match &secrets {
+                Some(s) => println!(
+                    "It speaks mutual TLS. For locusctl on this host:\n  {}\nand grpcurl:\n  \
+                     grpcurl -cacert {} -cert {} -key {} 127.0.0.1:{port} list",
+                    s.exports(),
+                    s.ca.display(),
+                    s.cert.display(),
+                    s.key.display()
+                ),
+                None => println!(
+                    "It runs WITHOUT TLS (--plaintext): locusctl needs no certificate, and \
+                     grpcurl -plaintext 127.0.0.1:{port} list"
+                ),
+            }
+            println!("Try `locusctl groups`, `cargo xtask scale 30`, `cargo xtask down`.");
         }
         Task::Scale { peers, timeout_s } => {
+            let (docker, client, _) = mode(&root, docker.clone(), running_plaintext(&docker)?)?;
+            let started = Instant::now();
             scale(&docker, peers)?;
-            let snap = wait_converged(&docker, &regions, Some(peers), timeout_s).await?;
+            let snap =
+                wait_converged(&docker, &regions, &client, Some(peers), timeout_s, started).await?;
             print!("{}", snap.render());
         }
         Task::Status => {
-            let snap = Snapshot::take(&docker, &regions).await?;
+            let (docker, client, _) = mode(&root, docker.clone(), running_plaintext(&docker)?)?;
+            let snap = Snapshot::take(&docker, &regions, &client).await?;
             if snap.peers.is_empty() && snap.directory.is_none() {
                 println!("no cluster runs: `cargo xtask up` starts one");
                 return Ok(ExitCode::FAILURE);
@@ -135,14 +189,38 @@ async fn run(task: Task) -> Result<ExitCode> {
             }
         }
         Task::Down => down(&docker)?,
-        Task::E2e { no_build, keep } => {
+        Task::E2e {
+            no_build,
+            keep,
+            plaintext,
+        } => {
+            let (docker, client, secrets) = mode(&root, docker, plaintext)?;
             if !no_build {
                 images::build(&root)?;
             }
-            return e2e::run(&docker, &regions, keep).await;
+            return e2e::run(&docker, &regions, &client, secrets.as_ref(), keep).await;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Compose and xtask's client for a cluster with TLS (the secrets made where missing) or
+/// without.
+fn mode(
+    root: &Path,
+    docker: Docker,
+    plaintext: bool,
+) -> Result<(Docker, ClientTls, Option<Secrets>)> {
+    if plaintext {
+        return Ok((docker.plaintext(true), ClientTls::Plaintext, None));
+    }
+    let secrets = Secrets::ensure(root)?;
+    Ok((docker, secrets.client()?, Some(secrets)))
+}
+
+/// Whether the cluster that runs does so without TLS.
+fn running_plaintext(docker: &Docker) -> Result<bool> {
+    Ok(docker.containers(false)?.iter().any(|c| c.plaintext))
 }
 
 /// Starts the cluster with `peers` peers (the rendezvous first, once healthy).
@@ -164,25 +242,53 @@ pub(crate) fn scale(docker: &Docker, peers: usize) -> Result<()> {
 
 /// Stops and removes the cluster, one-off containers included.
 pub(crate) fn down(docker: &Docker) -> Result<()> {
-    docker.compose(&["down", "--remove-orphans", "--volumes", "--timeout", "5"])
+    let args = ["down", "--remove-orphans", "--volumes", "--timeout", "5"];
+    let Err(e) = docker.compose(&args) else {
+        return Ok(());
+    };
+    // Docker 20.10 can keep counting an endpoint of a removed container on the network
+    // ("has active endpoints"), for a moment or until dockerd restarts. Once more; then, when
+    // no container is left, the network alone stays, and Compose reuses it.
+    eprintln!("xtask: {e:#}; once more in 2 s");
+    std::thread::sleep(Duration::from_secs(2));
+    match docker.compose(&args) {
+        Err(e) if docker.containers(true)?.is_empty() => {
+            eprintln!(
+                "xtask: WARNING: {e:#}: every container is gone, but the engine keeps the \
+                 network (a stale endpoint; restarting dockerd clears it); Compose reuses it"
+            );
+            Ok(())
+        }
+        other => other,
+    }
 }
 
-/// Polls the cluster until it has converged; the error lists what is still wrong.
+/// Polls the cluster until it has converged; the error lists what is still wrong. Prints, in
+/// seconds since `started` (just before Compose was called), when every peer was first in a
+/// group (joined) and when the overlay had converged.
 pub(crate) async fn wait_converged(
     docker: &Docker,
     regions: &Regions,
+    client: &ClientTls,
     peers: Option<usize>,
     timeout_s: u64,
+    started: Instant,
 ) -> Result<Snapshot> {
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(timeout_s);
+    let deadline = Instant::now() + Duration::from_secs(timeout_s);
+    let mut joined = None;
     loop {
-        let snap = Snapshot::take(docker, regions).await?;
+        let snap = Snapshot::take(docker, regions, client).await?;
+        if joined.is_none() && snap.all_in_groups(peers) {
+            joined = Some(started.elapsed());
+        }
         let problems = snap.check(peers);
         if problems.is_empty() {
+            let converged = started.elapsed();
             println!(
-                "xtask: converged in {:.1} s",
-                started.elapsed().as_secs_f64()
+                "xtask: {} peers joined (each in a group) in {:.1} s, converged in {:.1} s",
+                snap.peers.len(),
+                joined.unwrap_or(converged).as_secs_f64(),
+                converged.as_secs_f64()
             );
             return Ok(snap);
         }
@@ -196,7 +302,7 @@ pub(crate) async fn wait_converged(
     }
 }
 
-fn port_env(var: &str, default: u16) -> u16 {
+pub(crate) fn port_env(var: &str, default: u16) -> u16 {
     std::env::var(var)
         .ok()
         .and_then(|v| v.parse().ok())
