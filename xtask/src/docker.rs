@@ -109,6 +109,11 @@ impl Docker {
     }
 
     /// The Compose command line in use, for messages.
+    /// The workspace root the cluster runs from.
+    pub(crate) fn root(&self) -> &std::path::Path {
+        &self.root
+    }
+
     pub(crate) fn compose_name(&self) -> String {
         self.compose.join(" ")
     }

@@ -513,8 +513,88 @@ impl Suite<'_> {
                 Err(e) => println!("  ok: {who} is refused: {e}"),
             }
         }
+        self.locusctl_lists(&addr, snap.groups().len())?;
         self.timings
             .push(("access checks from the host".into(), t.elapsed()));
+        Ok(())
+    }
+
+    /// The operator's path with the project's own commands: `locusctl cert operator` makes a
+    /// certificate from the cluster CA, and `locusctl groups` with it lists the `expect`
+    /// groups at `addr`; the same `locusctl` without the certificate is refused.
+    fn locusctl_lists(&self, addr: &str, expect: usize) -> Result<()> {
+        let root = self.docker.root();
+        let locusctl = crate::images::locusctl(root)?;
+        let dir = std::env::temp_dir().join(format!("locus-e2e-operator-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let ca_dir = root.join("deploy/secrets/rendezvous");
+        let run = |args: &[&str]| {
+            std::process::Command::new(&locusctl)
+                .args(args)
+                .env_remove("LOCUS_CA")
+                .env_remove("LOCUS_CERT")
+                .env_remove("LOCUS_KEY")
+                .output()
+                .with_context(|| format!("cannot run {}", locusctl.display()))
+        };
+        let made = run(&[
+            "cert",
+            "operator",
+            "--ca-dir",
+            &ca_dir.to_string_lossy(),
+            "--name",
+            "e2e",
+            "--out-dir",
+            &dir.to_string_lossy(),
+        ])?;
+        ensure!(
+            made.status.success(),
+            "locusctl cert operator failed: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let (ca, cert, key) = (
+            ca_dir.join("ca.pem"),
+            dir.join("e2e.pem"),
+            dir.join("e2e-key.pem"),
+        );
+        let listed = run(&[
+            "--ca",
+            &ca.to_string_lossy(),
+            "--cert",
+            &cert.to_string_lossy(),
+            "--key",
+            &key.to_string_lossy(),
+            "-r",
+            addr,
+            "-o",
+            "json",
+            "groups",
+        ])?;
+        let _ = std::fs::remove_dir_all(&dir);
+        ensure!(
+            listed.status.success(),
+            "locusctl groups with a certificate from `locusctl cert operator` failed: {}",
+            String::from_utf8_lossy(&listed.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&listed.stdout)
+            .context("locusctl groups -o json printed no JSON")?;
+        let n = json.as_array().map_or(0, Vec::len);
+        ensure!(
+            n == expect,
+            "locusctl groups listed {n} groups, the peers are in {expect}"
+        );
+        println!(
+            "  ok: locusctl with a certificate from `locusctl cert operator` lists {n} groups"
+        );
+        let anonymous = run(&["--ca", &ca.to_string_lossy(), "-r", addr, "groups"])?;
+        ensure!(
+            !anonymous.status.success(),
+            "locusctl without a client certificate listed the groups"
+        );
+        println!(
+            "  ok: locusctl without a client certificate is refused: {}",
+            String::from_utf8_lossy(&anonymous.stderr).trim()
+        );
         Ok(())
     }
 

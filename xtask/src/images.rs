@@ -79,6 +79,14 @@ fn build_binaries(root: &Path) -> Result<PathBuf> {
     Ok(target_dir(root).join(triple).join("release"))
 }
 
+/// The static `locusctl` that [`build`] leaves on the host, beside the services' binaries.
+pub(crate) fn locusctl(root: &Path) -> Result<PathBuf> {
+    Ok(target_dir(root)
+        .join(host_triple()?)
+        .join("release")
+        .join("locusctl"))
+}
+
 /// The host's target triple, from `rustc -vV`.
 fn host_triple() -> Result<String> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
