@@ -17,9 +17,10 @@
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::Hash;
 
-/// Most landmarks: 48 Dijkstras over the group graph; at 100,000 groups and a few links each
-/// that is about a second of one core, and the map recomputes at most every few seconds at that
-/// size. Below 48 groups every group is a landmark (classical MDS).
+/// Most landmarks: 48 Dijkstras over the group graph. Measured (release build, a loaded 2-core
+/// machine, a few links a group): 0.12 s at 10,000 groups, 2.5 s at 100,000, nearly all of it
+/// in the Dijkstras; the map pauses four times that long between layouts. Up to 48 groups
+/// every group is a landmark (classical MDS).
 pub(crate) const MAX_LANDMARKS: usize = 48;
 
 /// The distance given to two groups that no chain of links joins, as a multiple of the longest

@@ -42,7 +42,8 @@ const DEBOUNCE: Duration = Duration::from_millis(100);
 /// only refresh an entry may still bring new links or RTTs.
 const REFRESH: Duration = Duration::from_secs(2);
 /// A layout that took `t` is followed by a pause of `LAYOUT_PAUSE × t`, so that at the group
-/// cap, where one takes about a second, the map holds at most a fifth of one core.
+/// cap, where one takes seconds (`embed::MAX_LANDMARKS`), the map holds at most a fifth of one
+/// core.
 const LAYOUT_PAUSE: u32 = 4;
 /// Changes a page that opens is shown.
 const RECENT_EVENTS: usize = 100;

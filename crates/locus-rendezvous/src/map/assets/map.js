@@ -1,9 +1,10 @@
 // The locus live map: the overlay from /api/overlay, kept current by /api/events.
 //
 // Plain JS, no libraries. Drawing is batched into one animation frame however many changes
-// arrive. Up to SVG_MAX groups each is an SVG circle (with CSS transitions, so the picture
-// glides from one layout to the next); beyond that the map is drawn on a canvas, which stays
-// fast at the directory's cap of 100,000 groups. The side panel lists at most TABLE_MAX groups.
+// arrive. Up to SVG_MAX groups each is an SVG circle, kept from one drawing to the next (the
+// rendezvous keeps positions stable between layouts); beyond that the map is drawn on a
+// canvas, which stays fast at the directory's cap of 100,000 groups. The side panel lists at
+// most TABLE_MAX groups.
 "use strict";
 
 const SVG_MAX = 1500; // groups drawn as SVG circles; more go to the canvas
@@ -152,11 +153,12 @@ function draw() {
   drawPanel();
 }
 
-// Maps positions (ms of RTT) to pixels, keeping the aspect ratio.
+// Maps positions (ms of RTT) to pixels, keeping the aspect ratio; room is left for the
+// leaders' names on the right and the legend below.
 function fit(placed) {
   const w = svg.clientWidth || canvas.clientWidth || 800;
   const h = svg.clientHeight || canvas.clientHeight || 600;
-  const margin = 60;
+  const m = { left: 60, right: 160, top: 60, bottom: 150 };
   let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity];
   for (const g of placed) {
     x0 = Math.min(x0, g.x); x1 = Math.max(x1, g.x);
@@ -164,10 +166,21 @@ function fit(placed) {
   }
   if (!placed.length) [x0, x1, y0, y1] = [0, 1, 0, 1];
   const span = Math.max(x1 - x0, y1 - y0, 1e-3);
-  const k = Math.min((w - 2 * margin) / Math.max(x1 - x0, span * 0.2),
-    (h - 2 * margin) / Math.max(y1 - y0, span * 0.2));
+  const k = Math.max(Math.min((w - m.left - m.right) / Math.max(x1 - x0, span * 0.2),
+    (h - m.top - m.bottom) / Math.max(y1 - y0, span * 0.2)), 1e-6);
   const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
-  return { w, h, px: (x) => w / 2 + (x - cx) * k, py: (y) => h / 2 + (y - cy) * k };
+  const ox = m.left + (w - m.left - m.right) / 2, oy = m.top + (h - m.top - m.bottom) / 2;
+  return { w, h, k, px: (x) => ox + (x - cx) * k, py: (y) => oy + (y - cy) * k };
+}
+
+// A scale bar: the round number of milliseconds closest to 120 pixels.
+function drawScale(view, layer) {
+  const steps = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+  const ms = steps.reduce((best, s) =>
+    Math.abs(s * view.k - 120) < Math.abs(best * view.k - 120) ? s : best);
+  const len = ms * view.k;
+  el("path", { d: `M20 24 h${len}`, class: "scale" }, layer);
+  el("text", { x: 20, y: 16, class: "scale-label" }, layer).textContent = `${ms} ms of RTT`;
 }
 
 function radius(g, small) {
@@ -191,10 +204,11 @@ function short(id) {
 }
 
 function drawSvg(placed, view) {
-  // Links and labels are redrawn; circles are kept per group so that they glide.
+  // Links and labels are redrawn; circles are kept per group.
   const linkLayer = $("links"), labelLayer = $("labels");
   linkLayer.replaceChildren();
   labelLayer.replaceChildren();
+  if (placed.length > 1) drawScale(view, labelLayer);
   const byId = state.groups;
   const label = state.links.length <= LABEL_MAX;
   for (const l of state.links) {
