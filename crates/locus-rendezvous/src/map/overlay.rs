@@ -322,3 +322,177 @@ impl Directory {
 fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use locus_core::message::{GroupView, NeighborGroup};
+    use locus_core::{PeerId, Time};
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn gid(n: u128) -> GroupId {
+        GroupId(Uuid::from_u128(n))
+    }
+
+    fn leader(n: u128) -> PeerRef {
+        PeerRef::new(
+            PeerId(Uuid::from_u128(1000 + n)),
+            format!("10.0.0.{n}:7000"),
+        )
+    }
+
+    /// Group `n` with `members` members, linked to `(group, rtt in µs)`.
+    fn entry(n: u128, members: u32, links: &[(u128, u64)]) -> Entry {
+        Entry {
+            view: GroupView {
+                group_id: gid(n),
+                epoch: 1,
+                leader: leader(n),
+                successors: vec![],
+                member_count: members,
+            },
+            neighbors: links
+                .iter()
+                .map(|&(g, rtt_us)| NeighborGroup {
+                    group_id: gid(g),
+                    leader: leader(g),
+                    successors: vec![],
+                    rtt: Duration::from_micros(rtt_us),
+                })
+                .collect(),
+            refreshed: Time::from_micros(5_000_000),
+            created: Time::from_micros(1_000_000),
+        }
+    }
+
+    fn directory(entries: &[Entry]) -> Directory {
+        Directory::copy(&mut entries.iter())
+    }
+
+    #[test]
+    fn one_link_per_pair_of_live_groups_shortest_first() {
+        let entries = [
+            // 1–2 announced by both ends (the lower RTT wins), 1–3 by one, 1–9 to a group that
+            // is not in the directory.
+            entry(1, 3, &[(2, 12_400), (3, 90_000), (9, 5_000)]),
+            entry(2, 2, &[(1, 11_900)]),
+            entry(3, 1, &[]),
+        ];
+        let (o, positions) = directory(&entries).layout(7, 42, &HashMap::new());
+        assert_eq!((o.version, o.taken_at_unix_ms), (7, 42));
+        assert_eq!(o.groups.len(), 3);
+        assert_eq!(positions.len(), 3);
+        assert_eq!(o.links_total, 2);
+        let links: Vec<(&str, &str, f64, u8)> = o
+            .links
+            .iter()
+            .map(|l| (l.a.as_str(), l.b.as_str(), l.rtt_ms, l.announced_by))
+            .collect();
+        let (g1, g2, g3) = (gid(1).to_string(), gid(2).to_string(), gid(3).to_string());
+        assert_eq!(
+            links,
+            [
+                (g1.as_str(), g2.as_str(), 11.9, 2),
+                (g1.as_str(), g3.as_str(), 90.0, 1)
+            ]
+        );
+        let g = &o.groups[0];
+        assert_eq!((g.members, g.leader.addr.as_str()), (3, "10.0.0.1:7000"));
+        assert_eq!(g.announced_at_unix_ms, 5_000);
+        assert_eq!(o.embedding.method, "classical MDS");
+    }
+
+    #[test]
+    fn links_are_capped_to_the_shortest() {
+        // 200 groups, each linked to the next 64: 12,800 links.
+        let entries: Vec<Entry> = (0..200u128)
+            .map(|i| {
+                let links: Vec<(u128, u64)> = (1..=64u128)
+                    .map(|d| ((i + d) % 200, 1_000 * (d as u64) + i as u64))
+                    .collect();
+                entry(i, 1, &links)
+            })
+            .collect();
+        let (o, _) = directory(&entries).layout(1, 0, &HashMap::new());
+        assert_eq!(o.links_total, 12_800);
+        assert_eq!(o.links.len(), MAX_LINKS);
+        assert!(o.links.windows(2).all(|w| w[0].rtt_ms <= w[1].rtt_ms));
+        assert_eq!(o.embedding.method, "landmark MDS");
+    }
+
+    #[test]
+    fn the_fingerprint_follows_what_is_drawn_only() {
+        let base = [entry(1, 3, &[(2, 12_400)]), entry(2, 2, &[(1, 11_900)])];
+        let fp = directory(&base).fingerprint();
+        // A refresh that changes nothing drawn, or an RTT by less than a millisecond: same.
+        let mut refreshed = base.clone();
+        refreshed[0].refreshed = Time::from_micros(9_000_000);
+        refreshed[0].neighbors[0].rtt = Duration::from_micros(12_700);
+        assert_eq!(directory(&refreshed).fingerprint(), fp);
+        let mut members = base.clone();
+        members[1].view.member_count = 3;
+        assert_ne!(directory(&members).fingerprint(), fp);
+        let mut rtt = base.clone();
+        rtt[0].neighbors[0].rtt = Duration::from_micros(14_000);
+        assert_ne!(directory(&rtt).fingerprint(), fp);
+        let mut leader_changed = base.clone();
+        leader_changed[0].view.leader = leader(7);
+        assert_ne!(directory(&leader_changed).fingerprint(), fp);
+    }
+
+    #[test]
+    fn every_kind_of_change_reads_as_an_event() {
+        use pb::overlay_event::Kind;
+        let peer = |n: u128| Some(pb::PeerRef::from(leader(n)));
+        let event = |kind| pb::OverlayEvent {
+            at_unix_ms: 1_000,
+            group_id: gid(1).to_string(),
+            epoch: 2,
+            kind: Some(kind),
+        };
+        let created = Event::from_pb(
+            1,
+            &event(Kind::Created(pb::GroupCreated {
+                group: Some(pb::GroupView {
+                    leader: peer(1),
+                    member_count: 3,
+                    ..Default::default()
+                }),
+            })),
+        )
+        .unwrap();
+        assert_eq!((created.kind, created.members), ("created", Some(3)));
+        assert_eq!(created.leader.unwrap().addr, "10.0.0.1:7000");
+        let changed = Event::from_pb(
+            2,
+            &event(Kind::LeaderChanged(pb::LeaderChanged {
+                previous_leader: peer(1),
+                leader: peer(2),
+            })),
+        )
+        .unwrap();
+        assert_eq!(changed.kind, "leader_changed");
+        assert_eq!(changed.previous_leader.unwrap().addr, "10.0.0.1:7000");
+        assert_eq!(changed.leader.unwrap().addr, "10.0.0.2:7000");
+        let expired = Event::from_pb(
+            3,
+            &event(Kind::Ended(pb::GroupEnded {
+                reason: pb::GroupEndReason::Expired.into(),
+            })),
+        )
+        .unwrap();
+        assert_eq!((expired.kind, expired.reason), ("ended", Some("expired")));
+        let json = serde_json::to_string(&expired).unwrap();
+        assert_eq!(
+            json,
+            format!(
+                r#"{{"seq":3,"at_unix_ms":1000,"kind":"ended","group":"{}","epoch":2,"reason":"expired"}}"#,
+                gid(1)
+            )
+        );
+        assert!(Event::from_pb(4, &pb::OverlayEvent::default()).is_none());
+    }
+}
