@@ -122,8 +122,8 @@ impl Rendezvous {
     }
 
     /// The live map's routes for the HTTP port: `/` (the page and its assets), `/api/overlay`
-    /// (JSON) and `/api/events` (server-sent events); docs/operations.md, "Live map". The map is kept current
-    /// while [`Rendezvous::run`] runs, and its event streams end when it stops.
+    /// (JSON) and `/api/events` (server-sent events); docs/operations.md, "Live map". The map
+    /// is kept current while [`Rendezvous::run`] runs, and its event streams end when it stops.
     pub fn http_routes(&self) -> axum::Router {
         self.map.router()
     }

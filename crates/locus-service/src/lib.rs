@@ -1,10 +1,11 @@
 //! `locus-service`: the process scaffolding that the two service binaries share.
 //!
 //! `locus-rendezvous` and `locus-peer` are different services around the same kind of process:
-//! a wall clock the core can use ([`Clock`]), a Prometheus endpoint ([`serve_metrics`]),
-//! graceful stop on SIGTERM or Ctrl-C ([`shutdown_signal`]), `RUST_LOG`-driven logging as text
-//! or JSON ([`init_logging`]), one-line error reports ([`report`]), server reflection that
-//! lists what a service serves ([`reflection`]), and the process around a service's
+//! a wall clock the core can use ([`Clock`]), a Prometheus endpoint beside the service's own
+//! HTTP routes ([`serve_metrics`]), graceful stop on SIGTERM or Ctrl-C ([`shutdown_signal`]),
+//! `RUST_LOG`-driven logging as text or JSON ([`init_logging`]), one-line error reports
+//! ([`report`]), server reflection that lists what a service serves ([`reflection`]), and the
+//! process around a service's
 //! `run(listener, config, shutdown)` ([`serve`]), and mutual TLS with the cluster's certificates
 //! ([`tls`]).
 
