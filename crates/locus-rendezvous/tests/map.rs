@@ -1,6 +1,10 @@
 //! The live map on a real socket: groups announced by real leaders show in `/api/overlay` with
 //! positions that follow their RTTs, the event stream delivers the change, and a real browser
-//! (headless Chromium) draws one circle per group and names the leaders.
+//! (headless Chromium) draws one circle per group, names the leaders, and follows a new group,
+//! a new leader and an end within a second.
+
+#[path = "support/cdp.rs"]
+mod cdp;
 
 use std::time::Duration;
 
@@ -52,47 +56,101 @@ async fn start() -> Running {
     }
 }
 
-/// A real locus peer on loopback that founds a group of its own and leads it, telling nobody:
-/// the test announces for it, with the links it chooses.
+/// A real locus peer on loopback. Without a bootstrap address it founds a group of its own and
+/// leads it, telling nobody: the test announces for it, with the links it chooses.
+struct Peer {
+    addr: String,
+    client: PeerServiceClient<Channel>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Peer {
+    async fn start(n: u128, bootstrap: &[String]) -> Peer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let mut config = locus_peer::Config::new(locus_core::Config::test());
+        config.peer_id = Some(locus_core::PeerId(uuid::Uuid::from_u128(n)));
+        config.seed = Some(n as u64);
+        config.bootstrap = bootstrap.to_vec();
+        config.leave_grace = Duration::from_secs(1);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            locus_peer::run(listener, config, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .timeout(Duration::from_secs(2))
+            .connect_lazy();
+        Peer {
+            addr,
+            client: PeerServiceClient::new(channel),
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Its answer to a `Measure` (the rendezvous asks the same) once `accept` accepts it.
+    async fn once(
+        &self,
+        what: &str,
+        accept: impl Fn(&pb::MeasureReply) -> bool,
+    ) -> pb::MeasureReply {
+        let mut c = self.client.clone();
+        let mut last = None;
+        for _ in 0..300 {
+            if let Ok(r) = c.measure(pb::MeasureRequest { caller: None }).await {
+                let r = r.into_inner();
+                if accept(&r) {
+                    return r;
+                }
+                last = Some(r);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{} never {what}; last answer {last:?}", self.addr);
+    }
+
+    /// The group it leads, once it leads one that `accept` accepts.
+    async fn leading(&self, accept: impl Fn(&pb::GroupView) -> bool) -> pb::GroupView {
+        let r = self
+            .once("led such a group", |r| {
+                r.group.as_ref().is_some_and(|g| {
+                    g.leader.as_ref().map(|l| &l.peer_id)
+                        == r.responder.as_ref().map(|p| &p.peer_id)
+                        && accept(g)
+                })
+            })
+            .await;
+        r.group.unwrap()
+    }
+
+    /// Graceful stop: a leader hands its group over; afterwards nothing answers at `addr`.
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(10), &mut self.task)
+            .await
+            .expect("the peer stops")
+            .unwrap();
+    }
+}
+
+/// A peer leading a group of its own.
 struct Leader {
+    peer: Peer,
     view: pb::GroupView,
-    _stop: oneshot::Sender<()>,
 }
 
 async fn leader(n: u128) -> Leader {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let mut config = locus_peer::Config::new(locus_core::Config::test());
-    config.peer_id = Some(locus_core::PeerId(uuid::Uuid::from_u128(n)));
-    config.seed = Some(n as u64);
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        locus_peer::run(listener, config, async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .timeout(Duration::from_secs(2))
-        .connect_lazy();
-    let mut c = PeerServiceClient::new(channel);
-    for _ in 0..300 {
-        if let Ok(r) = c.measure(pb::MeasureRequest { caller: None }).await {
-            let r = r.into_inner();
-            if let (Some(g), Some(me)) = (r.group, r.responder)
-                && g.leader.as_ref().map(|l| &l.peer_id) == Some(&me.peer_id)
-            {
-                return Leader {
-                    view: g,
-                    _stop: stop,
-                };
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("peer {n} at {addr} leads no group");
+    let peer = Peer::start(n, &[]).await;
+    let view = peer.leading(|_| true).await;
+    Leader { peer, view }
 }
 
 /// Announces `l`'s group with `members` members and links to `neighbors` at their RTTs.
@@ -102,12 +160,22 @@ async fn announce(
     members: u32,
     neighbors: &[(&Leader, u64)],
 ) {
+    announce_view(c, &l.view, members, neighbors).await;
+}
+
+/// Announces `view` with `members` members and links to `neighbors` at their RTTs.
+async fn announce_view(
+    c: &mut RendezvousClient<Channel>,
+    view: &pb::GroupView,
+    members: u32,
+    neighbors: &[(&Leader, u64)],
+) {
     let reply = c
         .announce_group(pb::AnnounceGroupRequest {
-            caller: l.view.leader.clone(),
+            caller: view.leader.clone(),
             group: Some(pb::GroupView {
                 member_count: members,
-                ..l.view.clone()
+                ..view.clone()
             }),
             neighbors: neighbors
                 .iter()
@@ -400,4 +468,128 @@ async fn a_browser_draws_one_circle_per_group_and_names_the_leaders() {
     assert!(dom.contains(">8.0 ms<"), "{dom}");
     assert!(dom.contains(">150 ms<"), "{dom}");
     assert!(dom.contains("3 groups, 9 members"), "{dom}");
+}
+
+/// What the page shows: its circles, its table rows (group, leader, epoch) and its status.
+#[derive(Debug)]
+struct Shown {
+    circles: Vec<String>,
+    rows: Vec<(String, String, String)>,
+    status: String,
+}
+
+const SHOWN: &str = "JSON.stringify({
+    circles: [...document.querySelectorAll('circle.group')].map(c => c.dataset.group),
+    rows: [...document.querySelectorAll('#group-table tbody tr')]
+        .map(r => [r.dataset.group, r.children[1].textContent, r.children[2].textContent]),
+    status: document.getElementById('status')?.textContent ?? 'not loaded',
+})";
+
+/// Polls the page until `ok` holds of what it shows; returns how long that took.
+async fn until(page: &mut cdp::Browser, what: &str, ok: impl Fn(&Shown) -> bool) -> Duration {
+    let started = tokio::time::Instant::now();
+    let mut shown = None;
+    while started.elapsed() < Duration::from_secs(10) {
+        let v: Value = serde_json::from_str(page.eval(SHOWN).await.as_str().unwrap()).unwrap();
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect()
+        };
+        let s = Shown {
+            circles: strings(&v["circles"]),
+            rows: v["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    let r = strings(r);
+                    (r[0].clone(), r[1].clone(), r[2].clone())
+                })
+                .collect(),
+            status: v["status"].as_str().unwrap().to_string(),
+        };
+        if ok(&s) {
+            return started.elapsed();
+        }
+        shown = Some(s);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the page never showed {what} within 10 s; it shows {shown:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_a_new_group_a_new_leader_and_an_end_within_a_second() {
+    let browser = chromium();
+    let mut rv = start().await;
+    let [eu1, _eu2, us] = three_groups(&mut rv).await;
+    // A second member of eu1's group, listed as its successor, to take it over.
+    let successor = Peer::start(6, std::slice::from_ref(&eu1.peer.addr)).await;
+    let successor_id = uuid::Uuid::from_u128(6).to_string();
+    eu1.peer
+        .once("listed peer 6 as successor", |r| {
+            r.group
+                .as_ref()
+                .is_some_and(|g| g.successors.iter().any(|p| p.peer_id == successor_id))
+        })
+        .await;
+    overlay_with(&rv.http, 3).await;
+    let mut page = cdp::Browser::open(&browser, &format!("http://{}/", rv.http)).await;
+    until(&mut page, "three circles and a live feed", |s| {
+        s.circles.len() == 3 && s.status == "live"
+    })
+    .await;
+
+    // A new group.
+    let asia = leader(4).await;
+    announce(&mut rv.client, &asia, 2, &[(&us, 170)]).await;
+    let created = until(&mut page, "the new group's circle", |s| {
+        s.circles.contains(&asia.view.group_id)
+    })
+    .await;
+
+    // A new leader: eu1's leader leaves, peer 6 takes the group over at the next epoch.
+    let first = eu1.view.clone();
+    eu1.peer.stop().await;
+    let taken = successor
+        .leading(|g| g.group_id == first.group_id && g.epoch > first.epoch)
+        .await;
+    announce_view(&mut rv.client, &taken, 2, &[]).await;
+    let new_leader = taken.leader.as_ref().unwrap().addr.clone();
+    let epoch = taken.epoch.to_string();
+    let led = until(&mut page, "the new leader in the panel", |s| {
+        s.rows
+            .iter()
+            .any(|(g, l, e)| *g == first.group_id && *l == new_leader && *e == epoch)
+    })
+    .await;
+
+    // An end: the us group's leader leaves, and its end is announced.
+    let gone = us.view.clone();
+    us.peer.stop().await;
+    rv.client
+        .announce_group(pb::AnnounceGroupRequest {
+            caller: gone.leader.clone(),
+            group: Some(gone.clone()),
+            neighbors: vec![],
+            ended: true,
+        })
+        .await
+        .unwrap();
+    let ended = until(&mut page, "the ended group gone", |s| {
+        !s.circles.contains(&gone.group_id) && s.rows.iter().all(|(g, _, _)| *g != gone.group_id)
+    })
+    .await;
+
+    eprintln!(
+        "the page showed: a new group in {created:?}, a new leader in {led:?}, an end in {ended:?}"
+    );
+    for (what, took) in [("new group", created), ("new leader", led), ("end", ended)] {
+        assert!(
+            took < Duration::from_secs(1),
+            "the {what} took {took:?} to show"
+        );
+    }
 }
