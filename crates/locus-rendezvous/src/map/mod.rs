@@ -41,6 +41,10 @@ const DEBOUNCE: Duration = Duration::from_millis(100);
 /// How often the layout re-reads the directory without a change event: announcements that
 /// only refresh an entry may still bring new links or RTTs.
 const REFRESH: Duration = Duration::from_secs(2);
+/// The copy of the directory is made under its lock: re-reading it without a change waits at
+/// least this many times as long as the last copy took, so that the map holds the lock at
+/// most 1% of the time whatever the directory's size.
+const COPY_PAUSE: u32 = 100;
 /// A layout that took `t` is followed by a pause of `LAYOUT_PAUSE × t`, so that at the group
 /// cap, where one takes seconds (`embed::MAX_LANDMARKS`), the map holds at most a fifth of one
 /// core.
@@ -211,17 +215,20 @@ impl Map {
         let mut drawn = None;
         let mut version = 0;
         let mut first = true;
+        let mut copy_took = Duration::ZERO;
         loop {
             if !std::mem::take(&mut first) {
                 tokio::select! {
                     () = dirty.notified() => tokio::time::sleep(DEBOUNCE).await,
-                    () = tokio::time::sleep(REFRESH) => {}
+                    () = tokio::time::sleep(REFRESH.max(copy_took * COPY_PAUSE)) => {}
                 }
             }
+            let copying = Instant::now();
             let directory = self
                 .shared
                 .registry
                 .with_entries(|entries| overlay::Directory::copy(entries));
+            copy_took = copying.elapsed();
             let fingerprint = directory.fingerprint();
             if drawn == Some(fingerprint) {
                 continue;
