@@ -42,10 +42,11 @@ async function load() {
     return;
   }
   loading = true;
+  const started = performance.now();
   try {
     const r = await fetch("api/overlay", { cache: "no-store" });
     if (!r.ok) throw new Error(`HTTP ${r.status}`);
-    apply(await r.json());
+    apply(await r.json(), false, started);
   } catch (e) {
     setStatus(false, `cannot load the overlay: ${e.message}`);
   } finally {
@@ -57,15 +58,25 @@ async function load() {
   }
 }
 
-// Takes an overlay from the rendezvous; draws at once when `now`, else in the next frame.
-function apply(o, now) {
+// Takes an overlay from the rendezvous, fetched from `started` on; draws at once when `now`,
+// else in the next frame. Its events are the rendezvous' latest, so they replace the page's
+// (the numbering starts again when the rendezvous restarts), except those that came over the
+// feed while the overlay was on its way.
+function apply(o, now, started = Infinity) {
+  for (const g of o.groups) {
+    const before = state.groups.get(g.id);
+    if (before && before.fresh && before.leader && g.leader && before.leader.id === g.leader.id) {
+      g.fresh = before.fresh;
+    }
+  }
   state.groups = new Map(o.groups.map((g) => [g.id, g]));
   state.links = o.links;
   state.linksTotal = o.links_total;
   state.embedding = o.embedding;
   state.version = o.version;
   state.takenAt = o.taken_at_unix_ms;
-  for (const e of o.events) state.events.set(e.seq, e);
+  const during = [...state.events.values()].filter((e) => e.received >= started);
+  state.events = new Map(o.events.concat(during).map((e) => [e.seq, e]));
   trimEvents();
   if (state.selected && !state.groups.has(state.selected)) state.selected = null;
   if (now) draw();
@@ -73,6 +84,7 @@ function apply(o, now) {
 }
 
 function onChange(e) {
+  e.received = performance.now();
   state.events.set(e.seq, e);
   trimEvents();
   const g = state.groups.get(e.group);
