@@ -13,30 +13,43 @@ use tokio::net::TcpStream;
 
 /// A headless Chromium showing one page; killed when dropped.
 pub(crate) struct Browser {
-    child: Child,
+    _process: Process,
     ws: TcpStream,
     next_id: u64,
+}
+
+/// The browser's process, killed when dropped: also when the test panics before the page is
+/// reached, so that no browser outlives its test.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 impl Browser {
     /// Starts `binary` on `url` and connects to the page.
     pub(crate) async fn open(binary: &Path, url: &str) -> Browser {
-        let mut child = Command::new(binary)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--remote-debugging-port=0",
-                "--window-size=1280,800",
-                url,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("chromium starts");
+        let mut process = Process(
+            Command::new(binary)
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--remote-debugging-port=0",
+                    "--window-size=1280,800",
+                    url,
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("chromium starts"),
+        );
         // Chromium says where its DevTools listen on standard error; keep draining it after.
-        let stderr = child.stderr.take().unwrap();
+        let stderr = process.0.stderr.take().unwrap();
         let (found, listening) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -89,7 +102,7 @@ impl Browser {
         let head = String::from_utf8_lossy(&head);
         assert!(head.starts_with("HTTP/1.1 101"), "{head}");
         Browser {
-            child,
+            _process: process,
             ws,
             next_id: 0,
         }
@@ -158,13 +171,6 @@ impl Browser {
                 return message;
             }
         }
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
