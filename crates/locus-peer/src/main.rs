@@ -52,6 +52,7 @@ fn try_main() -> anyhow::Result<()> {
         .block_on(locus_service::serve(
             config.listen,
             config.metrics_listen,
+            axum::Router::new(),
             |listener, shutdown| locus_peer::run(listener, config, shutdown),
         ))?;
     Ok(())

@@ -67,7 +67,7 @@ pub struct Settings {
     #[arg(long, env = "LOCUS_LISTEN")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
-    /// Metrics listen address, or `off` [default: 0.0.0.0:9101].
+    /// HTTP listen address: metrics and the live map, or `off` [default: 0.0.0.0:9101].
     #[arg(long, env = "LOCUS_METRICS_LISTEN")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<String>,
@@ -164,7 +164,7 @@ pub struct Tls {
 pub struct Config {
     /// gRPC listen address (the binary binds it; [`crate::run`] takes a bound listener).
     pub listen: SocketAddr,
-    /// Metrics listen address; `None` when off.
+    /// HTTP listen address (`/metrics`, the live map); `None` when off.
     pub metrics_listen: Option<SocketAddr>,
     /// See [`DEFAULT_ENTRY_TTL`].
     pub entry_ttl: Duration,

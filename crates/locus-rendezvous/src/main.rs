@@ -46,13 +46,22 @@ fn try_main() -> anyhow::Result<()> {
         return Ok(());
     }
     locus_service::init_logging(matches!(config.log_format, LogFormat::Json));
+    let (listen, metrics_listen) = (config.listen, config.metrics_listen);
+    if let Some(addr) = metrics_listen {
+        tracing::info!(%addr, "live map on / (plain HTTP, for the internal network)");
+    }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(locus_service::serve(
-            config.listen,
-            config.metrics_listen,
-            |listener, shutdown| locus_rendezvous::run(listener, config, shutdown),
-        ))?;
+        .block_on(async move {
+            // The directory exists before either port is served: the map's routes go to the
+            // HTTP server, the rendezvous to the gRPC one.
+            let rendezvous = locus_rendezvous::Rendezvous::new(config);
+            let routes = rendezvous.http_routes();
+            locus_service::serve(listen, metrics_listen, routes, |listener, shutdown| {
+                rendezvous.run(listener, shutdown)
+            })
+            .await
+        })?;
     Ok(())
 }

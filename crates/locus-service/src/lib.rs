@@ -1,10 +1,11 @@
 //! `locus-service`: the process scaffolding that the two service binaries share.
 //!
 //! `locus-rendezvous` and `locus-peer` are different services around the same kind of process:
-//! a wall clock the core can use ([`Clock`]), a Prometheus endpoint ([`serve_metrics`]),
-//! graceful stop on SIGTERM or Ctrl-C ([`shutdown_signal`]), `RUST_LOG`-driven logging as text
-//! or JSON ([`init_logging`]), one-line error reports ([`report`]), server reflection that
-//! lists what a service serves ([`reflection`]), and the process around a service's
+//! a wall clock the core can use ([`Clock`]), a Prometheus endpoint beside the service's own
+//! HTTP routes ([`serve_metrics`]), graceful stop on SIGTERM or Ctrl-C ([`shutdown_signal`]),
+//! `RUST_LOG`-driven logging as text or JSON ([`init_logging`]), one-line error reports
+//! ([`report`]), server reflection that lists what a service serves ([`reflection`]), and the
+//! process around a service's
 //! `run(listener, config, shutdown)` ([`serve`]), and mutual TLS with the cluster's certificates
 //! ([`tls`]).
 
@@ -44,22 +45,26 @@ pub fn reflection(services: &[&str]) -> tonic_reflection::server::Builder<'stati
     )
 }
 
-/// Serves `GET /metrics` (Prometheus text format) on `listener` until `shutdown` resolves.
+/// Serves `GET /metrics` (Prometheus text format) and the service's own `routes` on
+/// `listener` until `shutdown` resolves.
 pub async fn serve_metrics(
     listener: TcpListener,
     handle: PrometheusHandle,
+    routes: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = Router::new().route(
-        "/metrics",
-        get(move || {
-            let handle = handle.clone();
-            async move {
-                handle.run_upkeep();
-                handle.render()
-            }
-        }),
-    );
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let handle = handle.clone();
+                async move {
+                    handle.run_upkeep();
+                    handle.render()
+                }
+            }),
+        )
+        .merge(routes);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
@@ -165,11 +170,14 @@ pub enum ServeError {
     Service(Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Binds `listen`, serves Prometheus metrics on `metrics_listen` if given, and runs the
-/// service until SIGTERM or Ctrl-C; the metrics endpoint stops once the service has.
+/// Binds `listen`, serves Prometheus metrics and the service's own HTTP `routes` (the
+/// rendezvous' live map; `Router::new()` for none) on `metrics_listen` if given, and runs the
+/// service until SIGTERM or Ctrl-C; the HTTP server stops once the service has. The HTTP port
+/// is plain HTTP, for the cluster's internal network (docs/security.md).
 pub async fn serve<Fut, E>(
     listen: SocketAddr,
     metrics_listen: Option<SocketAddr>,
+    routes: Router,
     run: impl FnOnce(TcpListener, std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> Fut,
 ) -> Result<(), ServeError>
 where
@@ -190,11 +198,21 @@ where
                 .map_err(ServeError::Recorder)?;
             let listener = bind(addr, " for metrics").await?;
             tracing::info!(%addr, "metrics on /metrics");
-            Some(tokio::spawn(serve_metrics(listener, handle, async move {
-                let _ = stop_rx.wait_for(|s| *s).await;
-            })))
+            Some(tokio::spawn(serve_metrics(
+                listener,
+                handle,
+                routes,
+                async move {
+                    let _ = stop_rx.wait_for(|s| *s).await;
+                },
+            )))
         }
-        None => None,
+        None => {
+            if routes.has_routes() {
+                tracing::info!("the HTTP port is off (metrics_listen): its pages are not served");
+            }
+            None
+        }
     };
     let result = run(listener, Box::pin(shutdown_signal())).await;
     let _ = stop_tx.send(true);
