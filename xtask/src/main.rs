@@ -140,10 +140,11 @@ async fn run(task: Task) -> Result<ExitCode> {
                 wait_converged(&docker, &regions, &client, Some(peers), timeout_s, started).await?;
             print!("{}", snap.render());
             let port = port_env("LOCUS_RENDEZVOUS_PORT", 7100);
+            let http = port_env("LOCUS_RENDEZVOUS_METRICS_PORT", 9101);
             println!(
-                "\nThe rendezvous is on 127.0.0.1:{port} (gRPC, reflection) and its metrics on \
-                 127.0.0.1:{}/metrics.",
-                port_env("LOCUS_RENDEZVOUS_METRICS_PORT", 9101)
+                "\nThe rendezvous is on 127.0.0.1:{port} (gRPC, reflection), its metrics on \
+                 127.0.0.1:{http}/metrics, and the live map of the overlay on \
+                 http://127.0.0.1:{http}/"
             );
             match &secrets {
                 Some(s) => println!(
