@@ -311,6 +311,9 @@ pub struct Announcement {
     pub group: GroupView,
     /// The leader's inter-group links and their RTTs.
     pub neighbors: Vec<NeighborGroup>,
+    /// The neighbour groups linked against partitions (random links and bridges), not for
+    /// closeness (at most [`MAX_NEIGHBORS`]).
+    pub partition_links: Vec<GroupId>,
     /// `true` when the group has ended: the last member left.
     pub ended: bool,
 }

@@ -36,6 +36,8 @@ pub struct Entry {
     pub view: GroupView,
     /// The leader's inter-group links.
     pub neighbors: Vec<NeighborGroup>,
+    /// The neighbour groups it links to against partitions (random links and bridges).
+    pub partition_links: Vec<GroupId>,
     /// When the entry was last refreshed.
     pub refreshed: Time,
     /// When the entry was created.
@@ -207,6 +209,7 @@ impl Directory {
                 }
                 e.view = a.group;
                 e.neighbors = a.neighbors;
+                e.partition_links = a.partition_links;
                 e.refreshed = now;
             }
             None => {
@@ -226,6 +229,7 @@ impl Directory {
                     Entry {
                         view: a.group,
                         neighbors: a.neighbors,
+                        partition_links: a.partition_links,
                         refreshed: now,
                         created: now,
                     },
@@ -739,6 +743,7 @@ mod tests {
             Announcement {
                 group: v,
                 neighbors: vec![],
+                partition_links: vec![],
                 ended: false,
             },
         )
@@ -752,6 +757,7 @@ mod tests {
         Announcement {
             group: v,
             neighbors: vec![],
+            partition_links: vec![],
             ended,
         }
     }
@@ -874,6 +880,7 @@ mod tests {
             Announcement {
                 group: view(group, 1000 + group, 1, 1),
                 neighbors,
+                partition_links: vec![],
                 ended: false,
             },
         )

@@ -100,6 +100,7 @@ fn announcement(
         }),
         neighbors: vec![],
         ended: false,
+        partition_group_ids: vec![],
     }
 }
 

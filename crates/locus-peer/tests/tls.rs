@@ -333,6 +333,7 @@ async fn announce(
         group: Some(group),
         neighbors: vec![],
         ended,
+        partition_group_ids: vec![],
     })
     .await
     .map(|r| r.into_inner())

@@ -105,6 +105,7 @@ pub fn overlay_links(entry: &Entry) -> impl Iterator<Item = pb::OverlayLink> + '
         neighbor_group_id: n.group_id.to_string(),
         neighbor_leader: Some(n.leader.clone().into()),
         rtt_us: rtt_us(n.rtt),
+        partition: entry.partition_links.contains(&n.group_id),
     })
 }
 

@@ -335,6 +335,11 @@ impl Unary for pb::AnnounceGroupRequest {
         let announcement = core::Announcement {
             group: required(self.group, "group")?,
             neighbors: list(self.neighbors, MAX_NEIGHBORS, "neighbors")?,
+            partition_links: group_ids(
+                self.partition_group_ids,
+                MAX_NEIGHBORS,
+                "partition_group_ids",
+            )?,
             ended: self.ended,
         };
         Ok((caller(self.caller)?, Request::AnnounceGroup(announcement)))
@@ -478,6 +483,7 @@ impl Outgoing {
                 caller,
                 group: Some(a.group.into()),
                 neighbors: all(a.neighbors),
+                partition_group_ids: ids(a.partition_links),
                 ended: a.ended,
             }),
             Request::ResolveGroup(g) => Self::ResolveGroup(pb::ResolveGroupRequest {

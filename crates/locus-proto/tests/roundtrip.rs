@@ -131,11 +131,13 @@ fn requests() -> Vec<Request> {
         Request::AnnounceGroup(Announcement {
             group: view(7),
             neighbors: vec![neighbor(8)],
+            partition_links: vec![],
             ended: false,
         }),
         Request::AnnounceGroup(Announcement {
             group: view(7),
             neighbors: vec![],
+            partition_links: vec![],
             ended: true,
         }),
         Request::ResolveGroup(group_id(8)),

@@ -371,8 +371,19 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                 }),
                 neighbors: vec![],
                 ended: false,
+                partition_group_ids: vec![],
             }),
             "group.epoch: epoch 281474976710657 above the largest, 281474976710656",
+        ),
+        (
+            Outgoing::AnnounceGroup(pb::AnnounceGroupRequest {
+                caller: Some(pb_peer(1)),
+                group: Some(group_view()),
+                neighbors: vec![],
+                ended: false,
+                partition_group_ids: vec!["zz".into()],
+            }),
+            "partition_group_ids[0]: invalid UUID",
         ),
         (
             Outgoing::Alive(Box::new(pb::AliveRequest {
@@ -394,6 +405,7 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                 group: Some(group_view()),
                 neighbors: vec![neighbor(); 65],
                 ended: false,
+                partition_group_ids: vec![],
             }),
             "neighbors: 65 entries, at most 64",
         ),

@@ -187,6 +187,12 @@ async fn announce_view(
                 })
                 .collect(),
             ended: false,
+            // The far link (150 ms across the ocean) stands for one kept against partitions.
+            partition_group_ids: neighbors
+                .iter()
+                .filter(|(_, rtt_ms)| *rtt_ms >= 100)
+                .map(|(n, _)| n.view.group_id.clone())
+                .collect(),
         })
         .await
         .unwrap()
@@ -332,8 +338,11 @@ async fn the_overlay_is_served_with_positions_by_rtt_and_changes_are_streamed() 
     assert_eq!(o["links_total"], 2);
     assert_eq!(links[0]["rtt_ms"], 8.0);
     assert_eq!(links[0]["announced_by"], 2);
+    assert_eq!(links[0]["partition"], false);
     assert_eq!(links[1]["rtt_ms"], 150.0);
     assert_eq!(links[1]["announced_by"], 1);
+    // The leader announced the far link as kept against partitions; the map says so.
+    assert_eq!(links[1]["partition"], true);
     assert_eq!(o["embedding"]["method"], "classical MDS");
     let kinds: Vec<&str> = o["events"]
         .as_array()
@@ -462,8 +471,15 @@ async fn a_browser_draws_one_circle_per_group_and_names_the_leaders() {
     // Two links between them, labelled with their RTT.
     assert_eq!(
         dom.matches("<line ").count(),
-        2 + 2,
-        "two links and the legend's two"
+        2 + 3,
+        "two links and the legend's three"
+    );
+    // The far link, announced as kept against partitions, is drawn as one (and the legend
+    // shows the kind).
+    assert_eq!(
+        dom.matches("class=\"link one-end partition\"").count(),
+        1,
+        "{dom}"
     );
     assert!(dom.contains(">8.0 ms<"), "{dom}");
     assert!(dom.contains(">150 ms<"), "{dom}");
@@ -575,6 +591,7 @@ async fn the_page_shows_a_new_group_a_new_leader_and_an_end_within_a_second() {
             group: Some(gone.clone()),
             neighbors: vec![],
             ended: true,
+            partition_group_ids: vec![],
         })
         .await
         .unwrap();

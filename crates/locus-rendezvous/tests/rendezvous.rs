@@ -93,6 +93,7 @@ fn announce_view(view: &pb::GroupView, members: u32) -> pb::AnnounceGroupRequest
             rtt_us: 90_000,
         }],
         ended: false,
+        partition_group_ids: vec![],
     }
 }
 

@@ -84,6 +84,7 @@ fn inject_delivers_forgeries_and_the_rendezvous_checks_announcements() {
     let own = Announcement {
         group: view.clone(),
         neighbors: Vec::new(),
+        partition_links: vec![],
         ended: false,
     };
     let r = sim.inject(
@@ -99,6 +100,7 @@ fn inject_delivers_forgeries_and_the_rendezvous_checks_announcements() {
             ..view.clone()
         },
         neighbors: Vec::new(),
+        partition_links: vec![],
         ended: false,
     };
     let refused = sim.unconfirmed_announcements;

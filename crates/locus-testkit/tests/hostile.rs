@@ -254,6 +254,7 @@ fn announce_group_with_a_superseding_term() {
         let a = Request::AnnounceGroup(Announcement {
             group: v,
             neighbors: Vec::new(),
+            partition_links: vec![],
             ended,
         });
         let r = sim.inject(Recipient::Rendezvous, Some(forger()), a);

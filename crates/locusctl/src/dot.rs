@@ -5,8 +5,8 @@
 //! both ends announced is one edge with both measurements when they differ, so the picture
 //! shows each link once. Links to a group the directory no longer lists get a grey node.
 //!
-//! The snapshot does not say which links are partition (random or bridge) links, so every
-//! edge is drawn solid: the announcements would have to carry the kind first.
+//! A link that either end keeps against partitions (a random link or a bridge) is dashed;
+//! links kept for closeness are solid.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -32,15 +32,18 @@ pub(crate) fn render(overlay: &OverlayOut) -> String {
         );
         let _ = writeln!(out, "  {} [label={}];", quote(&g.group_id), quote(&label));
     }
-    // Each unordered pair once: the lower id first, with what each end measured.
-    let mut edges = BTreeMap::<(&str, &str), (Option<u64>, Option<u64>)>::new();
+    // Each unordered pair once: the lower id first, with what each end measured, and whether
+    // either end keeps it against partitions.
+    let mut edges = BTreeMap::<(&str, &str), (Option<u64>, Option<u64>, bool)>::new();
     for l in &overlay.links {
         let (a, b) = (l.group_id.as_str(), l.neighbor_group_id.as_str());
+        let e = edges.entry((a.min(b), a.max(b))).or_default();
         if a <= b {
-            edges.entry((a, b)).or_default().0 = Some(l.rtt_us);
+            e.0 = Some(l.rtt_us);
         } else {
-            edges.entry((b, a)).or_default().1 = Some(l.rtt_us);
+            e.1 = Some(l.rtt_us);
         }
+        e.2 |= l.partition;
     }
     let unlisted: BTreeSet<&str> = edges
         .keys()
@@ -56,15 +59,16 @@ pub(crate) fn render(overlay: &OverlayOut) -> String {
             quote(&label)
         );
     }
-    for ((a, b), rtts) in &edges {
-        let label = match *rtts {
+    for ((a, b), (x, y, partition)) in &edges {
+        let label = match (*x, *y) {
             (Some(x), Some(y)) if x.abs_diff(y) >= 100 => format!("{} / {}", ms(x), ms(y)),
             (Some(x), _) | (None, Some(x)) => ms(x),
             (None, None) => unreachable!("every edge comes from a link"),
         };
+        let style = if *partition { ", style=dashed" } else { "" };
         let _ = writeln!(
             out,
-            "  {} -- {} [label={}];",
+            "  {} -- {} [label={}{style}];",
             quote(a),
             quote(b),
             quote(&label)
@@ -127,6 +131,7 @@ mod tests {
             neighbor_group_id: to.into(),
             neighbor_leader_addr: String::new(),
             rtt_us,
+            partition: false,
         }
     }
 
@@ -145,8 +150,12 @@ mod tests {
                 // Announced by both ends, apart: both RTTs, lower id's first.
                 link(C, A, 150_000),
                 link(A, C, 140_000),
-                // By one end only, to a group that has left the directory.
-                link(C, GONE, 2_000),
+                // By one end only, to a group that has left the directory, kept against
+                // partitions: dashed.
+                LinkOut {
+                    partition: true,
+                    ..link(C, GONE, 2_000)
+                },
             ],
             truncated: false,
         };
@@ -159,7 +168,7 @@ mod tests {
             r#"  "d4eda2be-0000-4000-8000-000000000004" [label="d4eda2be\n(not listed)", color=gray, fontcolor=gray];"#,
             r#"  "073f1775-0000-4000-8000-000000000001" -- "12438035-0000-4000-8000-000000000002" [label="61.2 ms"];"#,
             r#"  "073f1775-0000-4000-8000-000000000001" -- "4cfee63c-0000-4000-8000-000000000003" [label="140.0 ms / 150.0 ms"];"#,
-            r#"  "4cfee63c-0000-4000-8000-000000000003" -- "d4eda2be-0000-4000-8000-000000000004" [label="2.0 ms"];"#,
+            r#"  "4cfee63c-0000-4000-8000-000000000003" -- "d4eda2be-0000-4000-8000-000000000004" [label="2.0 ms", style=dashed];"#,
             "}",
             "",
         ]

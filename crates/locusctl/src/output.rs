@@ -86,6 +86,8 @@ pub(crate) struct LinkOut {
     pub(crate) neighbor_group_id: String,
     pub(crate) neighbor_leader_addr: String,
     pub(crate) rtt_us: u64,
+    /// Kept against partitions (a random link or a bridge), not for closeness.
+    pub(crate) partition: bool,
 }
 
 impl From<pb::OverlayLink> for LinkOut {
@@ -95,6 +97,7 @@ impl From<pb::OverlayLink> for LinkOut {
             neighbor_group_id: l.neighbor_group_id,
             neighbor_leader_addr: l.neighbor_leader.unwrap_or_default().addr,
             rtt_us: l.rtt_us,
+            partition: l.partition,
         }
     }
 }

@@ -33,6 +33,7 @@ impl Peer {
         let a = Announcement {
             group: g.view(),
             neighbors,
+            partition_links: l.partition_links(),
             ended: false,
         };
         self.send(

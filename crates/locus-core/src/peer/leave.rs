@@ -81,6 +81,7 @@ impl Peer {
                     Request::AnnounceGroup(Announcement {
                         group: view,
                         neighbors: Vec::new(),
+                        partition_links: vec![],
                         ended: true,
                     }),
                     Purpose::Ignore,

@@ -247,6 +247,7 @@ impl Peer {
             Request::AnnounceGroup(Announcement {
                 group: ended,
                 neighbors: Vec::new(),
+                partition_links: vec![],
                 ended: true,
             }),
             Purpose::Ignore,

@@ -57,8 +57,7 @@ pub(crate) struct Peer {
     pub(crate) addr: String,
 }
 
-/// An inter-group link. The directory does not know whether a leader keeps a link for
-/// closeness or against partitions (announcements do not say), so neither does this.
+/// An inter-group link.
 #[derive(Debug, Serialize)]
 pub(crate) struct Link {
     /// The two groups, the lower id first.
@@ -69,6 +68,9 @@ pub(crate) struct Link {
     pub(crate) rtt_ms: f64,
     /// How many of the two leaders announced it: 1 or 2.
     pub(crate) announced_by: u8,
+    /// Whether a leader keeps it against partitions (a random link or a bridge) rather than
+    /// for closeness.
+    pub(crate) partition: bool,
 }
 
 /// How the positions were computed.
@@ -182,8 +184,9 @@ struct GroupCopy {
     leader: PeerRef,
     successors: Vec<PeerRef>,
     members: u32,
-    /// Neighbour groups and the RTT to each, in whole microseconds.
-    neighbors: Vec<(GroupId, u64)>,
+    /// Neighbour groups, the RTT to each in whole microseconds, and whether the leader keeps
+    /// the link against partitions.
+    neighbors: Vec<(GroupId, u64, bool)>,
     /// Not drawn: left out of the fingerprint.
     announced_at_unix_ms: u64,
 }
@@ -202,7 +205,13 @@ impl Directory {
                     neighbors: e
                         .neighbors
                         .iter()
-                        .map(|n| (n.group_id, n.rtt.as_micros() as u64))
+                        .map(|n| {
+                            (
+                                n.group_id,
+                                n.rtt.as_micros() as u64,
+                                e.partition_links.contains(&n.group_id),
+                            )
+                        })
                         .collect(),
                     announced_at_unix_ms: locus_proto::directory::unix_ms(e.refreshed),
                 })
@@ -217,8 +226,8 @@ impl Directory {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         for g in &self.groups {
             (g.id, g.epoch, &g.leader, &g.successors, g.members).hash(&mut h);
-            for (n, rtt_us) in &g.neighbors {
-                (n, rtt_us / 1000).hash(&mut h);
+            for (n, rtt_us, partition) in &g.neighbors {
+                (n, rtt_us / 1000, partition).hash(&mut h);
             }
         }
         h.finish()
@@ -244,10 +253,11 @@ impl Directory {
             .enumerate()
             .map(|(i, g)| (g.id, i))
             .collect();
-        // One link per pair of live groups: the lower RTT, and by how many ends.
-        let mut pairs: BTreeMap<(usize, usize), (u64, u8)> = BTreeMap::new();
+        // One link per pair of live groups: the lower RTT, by how many ends, and whether either
+        // end keeps it against partitions.
+        let mut pairs: BTreeMap<(usize, usize), (u64, u8, bool)> = BTreeMap::new();
         for (i, g) in self.groups.iter().enumerate() {
-            for (n, rtt_us) in &g.neighbors {
+            for (n, rtt_us, partition) in &g.neighbors {
                 let Some(&j) = index.get(n) else { continue };
                 if i == j {
                     continue;
@@ -255,22 +265,23 @@ impl Directory {
                 let key = (i.min(j), i.max(j));
                 pairs
                     .entry(key)
-                    .and_modify(|(rtt, ends)| {
+                    .and_modify(|(rtt, ends, p)| {
                         *rtt = (*rtt).min(*rtt_us);
                         *ends = 2;
+                        *p |= *partition;
                     })
-                    .or_insert((*rtt_us, 1));
+                    .or_insert((*rtt_us, 1, *partition));
             }
         }
         let mut graph = Graph::new(self.groups.len());
-        for (&(a, b), &(rtt_us, _)) in &pairs {
+        for (&(a, b), &(rtt_us, _, _)) in &pairs {
             graph.link(a, b, rtt_us as f64 / 1000.0);
         }
         let keys: Vec<GroupId> = self.groups.iter().map(|g| g.id).collect();
         let e = embed::embed(&graph, &keys, previous);
         let links_total = pairs.len();
-        let mut links: Vec<((usize, usize), (u64, u8))> = pairs.into_iter().collect();
-        links.sort_by_key(|&(pair, (rtt, _))| (rtt, pair));
+        let mut links: Vec<((usize, usize), (u64, u8, bool))> = pairs.into_iter().collect();
+        links.sort_by_key(|&(pair, (rtt, _, _))| (rtt, pair));
         links.truncate(MAX_LINKS);
         let overlay = Overlay {
             version,
@@ -292,7 +303,7 @@ impl Directory {
                 .collect(),
             links: links
                 .into_iter()
-                .map(|((a, b), (rtt_us, ends))| {
+                .map(|((a, b), (rtt_us, ends, partition))| {
                     let (a, b) = (&self.groups[a].id, &self.groups[b].id);
                     let (a, b) = if a <= b { (a, b) } else { (b, a) };
                     Link {
@@ -300,6 +311,7 @@ impl Directory {
                         b: b.to_string(),
                         rtt_ms: round(rtt_us as f64 / 1000.0),
                         announced_by: ends,
+                        partition,
                     }
                 })
                 .collect(),
@@ -347,6 +359,7 @@ mod tests {
     /// Group `n` with `members` members, linked to `(group, rtt in µs)`.
     fn entry(n: u128, members: u32, links: &[(u128, u64)]) -> Entry {
         Entry {
+            partition_links: vec![],
             view: GroupView {
                 group_id: gid(n),
                 epoch: 1,

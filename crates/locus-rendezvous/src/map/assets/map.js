@@ -228,10 +228,11 @@ function drawSvg(placed, view) {
     if (!a || !b || !Number.isFinite(a.x) || !Number.isFinite(b.x)) continue;
     const line = el("line", {
       x1: view.px(a.x), y1: view.py(a.y), x2: view.px(b.x), y2: view.py(b.y),
-      class: l.announced_by === 2 ? "link" : "link one-end",
+      class: "link" + (l.announced_by === 2 ? "" : " one-end") + (l.partition ? " partition" : ""),
     }, linkLayer);
     el("title", {}, line).textContent =
-      `${short(l.a)} – ${short(l.b)}: ${l.rtt_ms.toFixed(1)} ms`;
+      `${short(l.a)} – ${short(l.b)}: ${l.rtt_ms.toFixed(1)} ms` +
+      (l.partition ? " (kept against partitions)" : "");
     if (label) {
       el("text", {
         x: (view.px(a.x) + view.px(b.x)) / 2, y: (view.py(a.y) + view.py(b.y)) / 2 - 3,
@@ -292,16 +293,20 @@ function drawCanvas(placed, view) {
   const ctx = canvas.getContext("2d");
   ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
   ctx.clearRect(0, 0, view.w, view.h);
-  ctx.strokeStyle = "rgba(136, 150, 165, 0.5)";
-  ctx.lineWidth = 0.7;
-  ctx.beginPath();
-  for (const l of state.links) {
-    const a = state.groups.get(l.a), b = state.groups.get(l.b);
-    if (!a || !b || !Number.isFinite(a.x) || !Number.isFinite(b.x)) continue;
-    ctx.moveTo(view.px(a.x), view.py(a.y));
-    ctx.lineTo(view.px(b.x), view.py(b.y));
+  // Near links first, then the links kept against partitions, in their own colour.
+  for (const [partition, style] of [[false, "rgba(136, 150, 165, 0.5)"], [true, "rgba(208, 138, 0, 0.8)"]]) {
+    ctx.strokeStyle = style;
+    ctx.lineWidth = partition ? 1.2 : 0.7;
+    ctx.beginPath();
+    for (const l of state.links) {
+      if (Boolean(l.partition) !== partition) continue;
+      const a = state.groups.get(l.a), b = state.groups.get(l.b);
+      if (!a || !b || !Number.isFinite(a.x) || !Number.isFinite(b.x)) continue;
+      ctx.moveTo(view.px(a.x), view.py(a.y));
+      ctx.lineTo(view.px(b.x), view.py(b.y));
+    }
+    ctx.stroke();
   }
-  ctx.stroke();
   ctx.fillStyle = "rgba(61, 124, 201, 0.7)";
   ctx.beginPath();
   for (const g of placed) {
