@@ -69,10 +69,10 @@ impl Registry {
         now: Time,
         a: Announcement,
         checked: bool,
-    ) -> Result<AnnounceReply, Announcement> {
+    ) -> Result<AnnounceReply, Box<Announcement>> {
         let mut inner = self.lock();
         if !checked && inner.directory.needs_check(&a) {
-            return Err(a);
+            return Err(Box::new(a));
         }
         let before = inner
             .directory

@@ -397,6 +397,7 @@ impl Service {
         {
             Ok(reply) => reply,
             Err(announcement) => {
+                let announcement = *announcement;
                 // An end is checked where the directory knows the leader to be: a forger
                 // naming the real leader's id at an address nobody answers must not end it.
                 let addr = if announcement.ended {

@@ -57,6 +57,10 @@ pub(crate) struct Peer {
     pub(crate) addr: String,
 }
 
+/// What the map draws of a pair of linked groups: the lower RTT (µs), how many ends announced
+/// the link, and whether either keeps it against partitions.
+type Drawn = (u64, u8, bool);
+
 /// An inter-group link.
 #[derive(Debug, Serialize)]
 pub(crate) struct Link {
@@ -255,7 +259,7 @@ impl Directory {
             .collect();
         // One link per pair of live groups: the lower RTT, by how many ends, and whether either
         // end keeps it against partitions.
-        let mut pairs: BTreeMap<(usize, usize), (u64, u8, bool)> = BTreeMap::new();
+        let mut pairs: BTreeMap<(usize, usize), Drawn> = BTreeMap::new();
         for (i, g) in self.groups.iter().enumerate() {
             for (n, rtt_us, partition) in &g.neighbors {
                 let Some(&j) = index.get(n) else { continue };
@@ -280,7 +284,7 @@ impl Directory {
         let keys: Vec<GroupId> = self.groups.iter().map(|g| g.id).collect();
         let e = embed::embed(&graph, &keys, previous);
         let links_total = pairs.len();
-        let mut links: Vec<((usize, usize), (u64, u8, bool))> = pairs.into_iter().collect();
+        let mut links: Vec<((usize, usize), Drawn)> = pairs.into_iter().collect();
         links.sort_by_key(|&(pair, (rtt, _, _))| (rtt, pair));
         links.truncate(MAX_LINKS);
         let overlay = Overlay {
