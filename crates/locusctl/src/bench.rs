@@ -419,7 +419,7 @@ pub(crate) async fn run(
     if json {
         print_json(&report)?;
     } else {
-        print!("{}", render(&report));
+        out!("{}", render(&report));
     }
     if ok == 0 {
         return Err(Failure::new(1, "no call succeeded"));

@@ -120,12 +120,12 @@ pub(crate) fn cert(command: CertCommand, json: bool) -> Result<(), Failure> {
             if json {
                 return crate::print_json(&out);
             }
-            println!("identity   {}", out.identity);
+            outln!("identity   {}", out.identity);
             let expired = if out.expired { " (expired)" } else { "" };
-            println!("not after  {}{expired}", out.not_after);
-            println!("issuer     {}", out.issuer);
+            outln!("not after  {}{expired}", out.not_after);
+            outln!("issuer     {}", out.issuer);
             if !out.dns_names.is_empty() {
-                println!("dns names  {}", out.dns_names.join(", "));
+                outln!("dns names  {}", out.dns_names.join(", "));
             }
             Ok(())
         }
@@ -148,7 +148,7 @@ fn ca_init(dir: &Path, name: &str, ttl_days: u64, force: bool) -> Result<(), Fai
     create_dir(dir)?;
     write(&key, ca.key_pem(), SECRET, force)?;
     write(&cert, ca.cert_pem(), PUBLIC, force)?;
-    println!(
+    outln!(
         "wrote {} and {} (keep the key secret: it signs every certificate)",
         cert.display(),
         key.display()
@@ -192,7 +192,7 @@ fn token_create(file: &Path) -> Result<(), Failure> {
             mode & 0o777
         );
     }
-    println!("{token}");
+    outln!("{token}");
     Ok(())
 }
 
@@ -229,13 +229,13 @@ fn cert_operator(
         .not_after
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    println!(
+    outln!(
         "wrote {} (operator {name}, valid until {}) and {}",
         cert.display(),
         units::date_time(until),
         key.display()
     );
-    println!(
+    outln!(
         "export LOCUS_CA={} LOCUS_CERT={} LOCUS_KEY={}",
         ca_dir.join("ca.pem").display(),
         cert.display(),

@@ -9,6 +9,37 @@
 //! Exit codes: 0 success; 1 any other failure; 2 bad usage; 3 a service could not be reached
 //! or did not answer in time; 4 the group asked for is not in the directory.
 
+/// `print!` that ends the process quietly once standard output is closed
+/// (`locusctl groups | head`) instead of panicking; see [`stdout_failed`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout(), $($arg)*) {
+            $crate::stdout_failed(e)
+        }
+    }};
+}
+
+/// `println!` that ends the process quietly once standard output is closed; see [`out!`].
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            $crate::stdout_failed(e)
+        }
+    }};
+}
+
+/// Standard output failed: a reader that went away (a pipe into `head`) ends the command with
+/// success, as it would have ended on SIGPIPE in C; anything else is an error.
+fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("locusctl: cannot write to standard output: {e}");
+    std::process::exit(1);
+}
+
 mod bench;
 mod certs;
 mod client;
@@ -227,7 +258,7 @@ async fn execute(cli: Cli) -> Result<()> {
                         g.expires_in(),
                     ]);
                 }
-                print!("{}", t.render());
+                out!("{}", t.render());
                 Ok(())
             }
         }
@@ -251,7 +282,7 @@ async fn execute(cli: Cli) -> Result<()> {
             if json {
                 print_json(&out)
             } else {
-                println!(
+                outln!(
                     "group      {}\nepoch      {}\nleader     {} {}\nmembers    {}\nexpires in {}",
                     out.group_id,
                     out.epoch,
@@ -261,7 +292,7 @@ async fn execute(cli: Cli) -> Result<()> {
                     out.expires_in()
                 );
                 for (i, s) in out.successors.iter().enumerate() {
-                    println!("successor  {} {} {}", i + 1, s.peer_id, s.addr);
+                    outln!("successor  {} {} {}", i + 1, s.peer_id, s.addr);
                 }
                 Ok(())
             }
@@ -292,7 +323,7 @@ async fn execute(cli: Cli) -> Result<()> {
             match cli.output {
                 Output::Json => return print_json(&out),
                 Output::Dot => {
-                    print!("{}", dot::render(&out));
+                    out!("{}", dot::render(&out));
                     return Ok(());
                 }
                 Output::Table => {}
@@ -306,8 +337,8 @@ async fn execute(cli: Cli) -> Result<()> {
                     member_count(g.member_count),
                 ]);
             }
-            print!("{}", t.render());
-            println!();
+            out!("{}", t.render());
+            outln!();
             let mut t = Table::new(&["GROUP", "NEIGHBOUR GROUP", "NEIGHBOUR LEADER", "RTT"]);
             for l in &out.links {
                 t.row(vec![
@@ -317,9 +348,9 @@ async fn execute(cli: Cli) -> Result<()> {
                     ms(l.rtt_us),
                 ]);
             }
-            print!("{}", t.render());
+            out!("{}", t.render());
             if out.truncated {
-                println!("(truncated: the overlay has more groups than one snapshot carries)");
+                outln!("(truncated: the overlay has more groups than one snapshot carries)");
             }
             Ok(())
         }
@@ -342,13 +373,13 @@ async fn execute(cli: Cli) -> Result<()> {
                     Ok(Some(e)) => {
                         let e = EventOut::from(e);
                         if json {
-                            println!(
+                            outln!(
                                 "{}",
                                 serde_json::to_string(&e)
                                     .map_err(|e| Failure::new(1, e.to_string()))?
                             );
                         } else {
-                            println!(
+                            outln!(
                                 "{}  {}  epoch {}  {}",
                                 units::timestamp(e.at_unix_ms),
                                 e.group_id,
@@ -385,7 +416,7 @@ async fn execute(cli: Cli) -> Result<()> {
             if json {
                 print_json(&serde_json::json!({ "status": status.as_str_name() }))?;
             } else {
-                println!("{}", status.as_str_name());
+                outln!("{}", status.as_str_name());
             }
             match status {
                 ServingStatus::Serving => Ok(()),
@@ -417,7 +448,7 @@ async fn execute(cli: Cli) -> Result<()> {
                     ms(p.rtt_us),
                 ]);
             }
-            print!("{}", t.render());
+            out!("{}", t.render());
             Ok(())
         }
         Command::Bench(args) => bench::run(args, &client, &cli.rendezvous, json).await,
@@ -582,7 +613,7 @@ async fn peers(
             },
         ]);
     }
-    print!("{}", t.render());
+    out!("{}", t.render());
     Ok(Ok(()))
 }
 
@@ -590,10 +621,10 @@ fn print_status(s: StatusOut, json: bool) -> Result<()> {
     if json {
         return print_json(&s);
     }
-    println!("peer    {} {}", s.peer.peer_id, s.peer.addr);
-    println!("role    {}", s.role);
+    outln!("peer    {} {}", s.peer.peer_id, s.peer.addr);
+    outln!("role    {}", s.role);
     match &s.group {
-        Some(g) => println!(
+        Some(g) => outln!(
             "group   {} (epoch {}, leader {} {}, {})",
             g.group_id,
             g.epoch,
@@ -605,15 +636,15 @@ fn print_status(s: StatusOut, json: bool) -> Result<()> {
                 n => count(u64::from(n), "member"),
             }
         ),
-        None => println!("group   -"),
+        None => outln!("group   -"),
     }
-    println!();
+    outln!();
     let mut t = Table::new(&["LEADERSHIP", "PEER", "ADDRESS"]);
     for (i, p) in s.leadership.iter().enumerate() {
         t.row(vec![(i + 1).to_string(), p.peer_id.clone(), p.addr.clone()]);
     }
-    print!("{}", t.render());
-    println!();
+    out!("{}", t.render());
+    outln!();
     let mut t = Table::new(&["LINK", "PEER OR GROUP", "ADDRESS", "RTT"]);
     for l in &s.intra {
         t.row(vec![
@@ -631,13 +662,13 @@ fn print_status(s: StatusOut, json: bool) -> Result<()> {
             ms(n.rtt_us),
         ]);
     }
-    print!("{}", t.render());
+    out!("{}", t.render());
     Ok(())
 }
 
 fn print_json<T: Serialize>(value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Failure::new(1, e.to_string()))?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }
 
