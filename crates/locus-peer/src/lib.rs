@@ -52,8 +52,6 @@ pub use config::{Config, Settings};
 /// Largest request a peer decodes. The largest valid message, an `Alive` with a full roster,
 /// leadership list and neighbour list at their longest addresses, is under 250 kB.
 pub const MAX_MESSAGE_SIZE: usize = 1 << 20;
-/// Calls in progress on one connection; HTTP/2 refuses more streams until some finish.
-pub const MAX_CONCURRENT_STREAMS: u32 = 256;
 
 /// Why the peer could not start, or stopped other than by its shutdown signal.
 #[derive(Debug, Error)]
@@ -231,8 +229,9 @@ pub async fn run(
         }
     });
     let mut server_stop = stop.clone();
-    let router = Server::builder()
-        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+    let router = config
+        .limits
+        .apply(Server::builder())
         .layer(emulation::Layer::new(site))
         .add_service(health_service)
         .add_service(locus_service::reflection(&SERVED).build_v1()?)
@@ -248,13 +247,21 @@ pub async fn run(
         match &credentials {
             // Every client must present a certificate from the cluster CA at the handshake.
             Some(creds) => Box::pin(router.serve_with_incoming_shutdown(
-                tls::incoming(listener, creds.server_config(false)?),
+                tls::incoming(
+                    listener,
+                    creds.server_config(false)?,
+                    config.limits.tcp_keepalive(),
+                ),
                 stopped,
             )),
-            None => Box::pin(router.serve_with_incoming_shutdown(
-                TcpIncoming::from(listener).with_nodelay(Some(true)),
-                stopped,
-            )),
+            None => Box::pin(
+                router.serve_with_incoming_shutdown(
+                    TcpIncoming::from(listener)
+                        .with_nodelay(Some(true))
+                        .with_keepalive(Some(config.limits.tcp_keepalive())),
+                    stopped,
+                ),
+            ),
         };
     let drive = driver.run(stop, config.leave_grace, in_group);
     tokio::pin!(serve, drive);

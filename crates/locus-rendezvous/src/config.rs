@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use locus_service::limits::{LimitSettings, Limits};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -140,6 +141,10 @@ pub struct Settings {
     #[arg(long, env = "LOCUS_ALLOW_PRIVATE_ADDRESSES", num_args = 0..=1, default_missing_value = "true")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_private_addresses: Option<bool>,
+    /// Server limits (the `limits:` section of the file).
+    #[command(flatten)]
+    #[serde(default)]
+    pub limits: LimitSettings,
 }
 
 /// Where the rendezvous' TLS material lives, and what it issues.
@@ -186,6 +191,8 @@ pub struct Config {
     pub tls: Option<Tls>,
     /// Whether announced leaders are checked at loopback and private addresses.
     pub allow_private_addresses: bool,
+    /// The gRPC server's limits.
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -270,6 +277,7 @@ impl Settings {
             allow_private_addresses: over
                 .allow_private_addresses
                 .or(self.allow_private_addresses),
+            limits: self.limits.merge(over.limits),
         }
     }
 
@@ -314,6 +322,11 @@ impl Settings {
             cert_ttl_s: Some(self.cert_ttl_s.unwrap_or(DEFAULT_CERT_TTL.as_secs())),
             insecure_plaintext: Some(self.insecure_plaintext.unwrap_or(false)),
             allow_private_addresses: Some(self.allow_private_addresses.unwrap_or(false)),
+            limits: self
+                .limits
+                .resolve()
+                .map_err(|e| invalid(e.field, e.reason))?
+                .0,
             ca: self.ca,
             ca_key: self.ca_key,
             tokens: self.tokens,
@@ -399,6 +412,12 @@ impl Settings {
         let config = Config {
             tls,
             allow_private_addresses: full.allow_private_addresses.unwrap_or(false),
+            limits: full
+                .limits
+                .clone()
+                .resolve()
+                .map_err(|e| invalid(e.field, e.reason))?
+                .1,
             listen: full
                 .listen
                 .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid")),

@@ -58,8 +58,6 @@ pub use config::{Config, Settings};
 /// Largest request the rendezvous decodes; the largest valid one, an announcement with 64
 /// neighbours, is about 30 kB.
 pub const MAX_MESSAGE_SIZE: usize = 1 << 20;
-/// Calls in progress on one connection; HTTP/2 refuses more streams until some finish.
-pub const MAX_CONCURRENT_STREAMS: u32 = 256;
 
 /// Why the rendezvous stopped other than by its shutdown signal.
 #[derive(Debug, Error)]
@@ -214,8 +212,9 @@ impl Rendezvous {
         );
         let addr = listener.local_addr().ok();
         let mut stop = stopping.clone();
-        let router = Server::builder()
-            .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        let router = config
+            .limits
+            .apply(Server::builder())
             .add_service(health_service)
             .add_service(locus_service::reflection(&SERVED).build_v1()?)
             .add_service(locus_service::reflection(&SERVED).build_v1alpha()?)
@@ -231,13 +230,21 @@ impl Rendezvous {
             // Clients without a certificate get through the handshake, for `Enroll`; the
             // handlers refuse them everything else.
             Some(a) => Box::pin(router.serve_with_incoming_shutdown(
-                tls::incoming(listener, a.credentials().server_config(true)?),
+                tls::incoming(
+                    listener,
+                    a.credentials().server_config(true)?,
+                    config.limits.tcp_keepalive(),
+                ),
                 stopped,
             )),
-            None => Box::pin(router.serve_with_incoming_shutdown(
-                TcpIncoming::from(listener).with_nodelay(Some(true)),
-                stopped,
-            )),
+            None => Box::pin(
+                router.serve_with_incoming_shutdown(
+                    TcpIncoming::from(listener)
+                        .with_nodelay(Some(true))
+                        .with_keepalive(Some(config.limits.tcp_keepalive())),
+                    stopped,
+                ),
+            ),
         };
         tokio::pin!(serve);
         tracing::info!(

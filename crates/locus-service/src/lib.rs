@@ -6,12 +6,13 @@
 //! `RUST_LOG`-driven logging as text or JSON ([`init_logging`]), one-line error reports
 //! ([`report`]), server reflection that lists what a service serves ([`reflection`]), and the
 //! process around a service's
-//! `run(listener, config, shutdown)` ([`serve`]), and mutual TLS with the cluster's certificates
-//! ([`tls`]).
+//! `run(listener, config, shutdown)` ([`serve`]), mutual TLS with the cluster's certificates
+//! ([`tls`]), and the limits every gRPC server runs with ([`limits`]).
 
 #![warn(missing_docs)]
 
 mod clock;
+pub mod limits;
 pub mod tls;
 
 use std::future::Future;

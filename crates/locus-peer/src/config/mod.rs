@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use locus_core::PeerId;
+use locus_service::limits::{LimitError, LimitSettings, Limits};
 
 mod protocol;
 
@@ -142,6 +143,10 @@ pub struct Settings {
     #[arg(long, env = "LOCUS_ALLOW_PRIVATE_ADDRESSES", num_args = 0..=1, default_missing_value = "true")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_private_addresses: Option<bool>,
+    /// Server limits (the `limits:` section of the file).
+    #[command(flatten)]
+    #[serde(default)]
+    pub limits: LimitSettings,
     /// Protocol settings.
     #[command(flatten)]
     #[serde(default)]
@@ -211,6 +216,8 @@ pub struct Config {
     pub tls: Option<Tls>,
     /// Whether peers that messages name may be dialled at loopback and private addresses.
     pub allow_private_addresses: bool,
+    /// The gRPC server's limits.
+    pub limits: Limits,
 }
 
 impl Config {
@@ -235,6 +242,7 @@ impl Config {
             protocol,
             tls: None,
             allow_private_addresses: true,
+            limits: Limits::default(),
         }
     }
 }
@@ -273,6 +281,10 @@ pub enum ConfigError {
     /// The protocol settings do not work together.
     #[error("protocol: {0}")]
     Protocol(#[from] locus_core::ConfigError),
+}
+
+fn limit_error(e: LimitError) -> ConfigError {
+    invalid(e.field, e.reason)
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -320,6 +332,7 @@ impl Settings {
             allow_private_addresses: over
                 .allow_private_addresses
                 .or(self.allow_private_addresses),
+            limits: self.limits.merge(over.limits),
             protocol: self.protocol.merge(over.protocol),
         }
     }
@@ -355,6 +368,7 @@ impl Settings {
             insecure_plaintext: Some(self.insecure_plaintext.unwrap_or(false)),
             allow_private_addresses: Some(self.allow_private_addresses.unwrap_or(false)),
             protocol: self.protocol.complete(),
+            limits: self.limits.resolve().map_err(limit_error)?.0,
             ..self
         };
         let protocol = full.protocol.to_core();
@@ -493,6 +507,7 @@ impl Settings {
             protocol,
             tls,
             allow_private_addresses: full.allow_private_addresses.unwrap_or(false),
+            limits: full.limits.clone().resolve().map_err(limit_error)?.1,
         };
         Ok((full, config))
     }

@@ -280,6 +280,7 @@ impl rustls::client::ResolvesClientCert for Resolver {
 pub fn incoming(
     listener: TcpListener,
     config: Arc<ServerConfig>,
+    tcp_keepalive: Duration,
 ) -> ReceiverStream<Result<Verified, std::io::Error>> {
     let (tx, rx) = mpsc::channel(64);
     let acceptor = TlsAcceptor::from(config);
@@ -304,6 +305,8 @@ pub fn incoming(
                 continue;
             };
             let _ = tcp.set_nodelay(true);
+            let keepalive = socket2::TcpKeepalive::new().with_time(tcp_keepalive);
+            let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive);
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
