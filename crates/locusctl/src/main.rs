@@ -356,50 +356,41 @@ async fn execute(cli: Cli) -> Result<()> {
         }
         Command::Watch { include_existing } => {
             // No deadline on the call, which runs until the operator stops it (a server may
-            // hold a stream to its grpc-timeout); only its start is bounded, here.
+            // hold a stream to its grpc-timeout); only its start is bounded, here. A stream
+            // that ends (the rendezvous restarted, or closed an old connection at its maximum
+            // age) is taken up again, without the existing groups: changes in between are
+            // missed, which the note on standard error says.
             let channel = client.channel(&cli.rendezvous, Expect::Rendezvous)?;
-            let mut watcher = RendezvousClient::new(channel);
-            let started = watcher.watch_overlay(pb::WatchOverlayRequest {
-                caller: None,
-                include_existing,
-            });
-            let mut stream = tokio::time::timeout(timeout, started)
-                .await
-                .map_err(|_| rv_fail(tonic::Status::deadline_exceeded("no reply in time")))?
-                .map_err(rv_fail)?
-                .into_inner();
+            let mut include_existing = include_existing;
+            let mut first = true;
             loop {
-                match stream.message().await {
-                    Ok(Some(e)) => {
-                        let e = EventOut::from(e);
-                        if json {
-                            outln!(
-                                "{}",
-                                serde_json::to_string(&e)
-                                    .map_err(|e| Failure::new(1, e.to_string()))?
-                            );
-                        } else {
-                            outln!(
-                                "{}  {}  epoch {}  {}",
-                                units::timestamp(e.at_unix_ms),
-                                e.group_id,
-                                e.epoch,
-                                e.change
-                            );
-                        }
+                let mut watcher = RendezvousClient::new(channel.clone());
+                let started = watcher.watch_overlay(pb::WatchOverlayRequest {
+                    caller: None,
+                    include_existing,
+                });
+                let stream = match tokio::time::timeout(timeout, started).await {
+                    Ok(Ok(s)) => s.into_inner(),
+                    Ok(Err(s)) if first => return Err(rv_fail(s)),
+                    Err(_) if first => {
+                        return Err(rv_fail(tonic::Status::deadline_exceeded(
+                            "no reply in time",
+                        )));
                     }
-                    Ok(None) => return Ok(()),
-                    Err(s) if s.code() == tonic::Code::ResourceExhausted => {
-                        return Err(Failure::new(
-                            1,
-                            format!(
-                                "dropped by the rendezvous for reading too slowly: {}",
-                                s.message()
-                            ),
-                        ));
+                    // Not back yet: try again in a second.
+                    Ok(Err(_)) | Err(_) => {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
                     }
-                    Err(s) => return Err(rv_fail(s)),
+                };
+                if !first {
+                    eprintln!("locusctl: watching again (changes while away were missed)");
                 }
+                first = false;
+                include_existing = false;
+                let ended = print_events(stream, json).await?;
+                eprintln!("locusctl: the stream ended ({ended}); subscribing again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
         Command::Health { addr, service } => {
@@ -677,4 +668,45 @@ pub(crate) fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default()
+}
+
+/// Prints the events of a `WatchOverlay` stream until it ends; says how it ended. A
+/// subscriber dropped for reading too slowly is an error, since taking it up again would only
+/// repeat that.
+async fn print_events(
+    mut stream: tonic::Streaming<pb::OverlayEvent>,
+    json: bool,
+) -> std::result::Result<String, Failure> {
+    loop {
+        match stream.message().await {
+            Ok(Some(e)) => {
+                let e = EventOut::from(e);
+                if json {
+                    outln!(
+                        "{}",
+                        serde_json::to_string(&e).map_err(|e| Failure::new(1, e.to_string()))?
+                    );
+                } else {
+                    outln!(
+                        "{}  {}  epoch {}  {}",
+                        units::timestamp(e.at_unix_ms),
+                        e.group_id,
+                        e.epoch,
+                        e.change
+                    );
+                }
+            }
+            Ok(None) => return Ok("closed by the rendezvous".to_string()),
+            Err(s) if s.code() == tonic::Code::ResourceExhausted => {
+                return Err(Failure::new(
+                    1,
+                    format!(
+                        "dropped by the rendezvous for reading too slowly: {}",
+                        s.message()
+                    ),
+                ));
+            }
+            Err(s) => return Ok(format!("{:?}: {}", s.code(), s.message())),
+        }
+    }
 }
