@@ -79,7 +79,16 @@ where
 
 /// A TLS rendezvous issuing certificates valid `cert_ttl`.
 async fn rendezvous(pki: &Pki, cert_ttl: Duration) -> Server {
-    let config = locus_rendezvous::Config {
+    rendezvous_with(pki, cert_ttl, |_| {}).await
+}
+
+/// [`rendezvous`], its configuration changed by `change` first.
+async fn rendezvous_with(
+    pki: &Pki,
+    cert_ttl: Duration,
+    change: impl FnOnce(&mut locus_rendezvous::Config),
+) -> Server {
+    let mut config = locus_rendezvous::Config {
         entry_ttl: Duration::from_secs(3),
         seed: 1,
         metrics_listen: None,
@@ -93,6 +102,7 @@ async fn rendezvous(pki: &Pki, cert_ttl: Duration) -> Server {
         }),
         ..Default::default()
     };
+    change(&mut config);
     spawn(|listener, stopped| async move {
         locus_rendezvous::run(listener, config, async {
             let _ = stopped.await;
@@ -502,5 +512,84 @@ async fn renewal_keeps_a_long_running_peer_in_its_group() {
 
     first.stop().await;
     second.stop().await;
+    rv.stop().await;
+}
+
+#[tokio::test]
+async fn a_watcher_that_stops_reading_is_dropped_and_frees_its_place() {
+    let pki = Pki::new();
+    // One place for a watcher; one that leaves an event unread for 300 ms loses it.
+    let rv = rendezvous_with(&pki, pki::DEFAULT_CERT_TTL, |c| {
+        c.max_watchers = 1;
+        c.watch_send_timeout = Duration::from_millis(300);
+        c.watch_buffer = 100_000;
+    })
+    .await;
+    let operator = pki.operator();
+    let subscribe = || {
+        let channel = channel(&operator, &rv.addr, Expect::Rendezvous);
+        async move {
+            RendezvousClient::new(channel)
+                .watch_overlay(pb::WatchOverlayRequest {
+                    caller: None,
+                    include_existing: false,
+                })
+                .await
+        }
+    };
+    // The stalled subscriber: it holds its stream and never reads from it, with an HTTP/2
+    // window of 1 kB, so that the rendezvous soon has to wait for it.
+    let ClientTls::Tls(config) = &operator else {
+        unreachable!("the operator speaks TLS")
+    };
+    let stalled_channel = tonic::transport::Endpoint::from_shared(format!("http://{}", rv.addr))
+        .unwrap()
+        .initial_stream_window_size(Some(1024))
+        .initial_connection_window_size(Some(1024))
+        .connect_with_connector_lazy(tls::Connector::new(
+            Some(Arc::clone(config)),
+            Expect::Rendezvous,
+            tls::Policy {
+                allow_private: true,
+            },
+        ));
+    let _stalled = RendezvousClient::new(stalled_channel)
+        .watch_overlay(pb::WatchOverlayRequest {
+            caller: None,
+            include_existing: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let e = subscribe().await.unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e}");
+
+    // A leader whose member count changes 300 times: more events than the stalled stream's
+    // queue (64) and HTTP/2 window hold.
+    let leader = common::peer_id(1);
+    let as_leader = pki.peer(leader);
+    let g = uuid::Uuid::new_v4().to_string();
+    let mut c = RendezvousClient::new(channel(&as_leader, &rv.addr, Expect::Rendezvous));
+    for i in 0..300u32 {
+        let mut v = view(&g, leader, "127.0.0.1:9", 1, &[]);
+        v.member_count = 2 + i % 2;
+        c.announce_group(pb::AnnounceGroupRequest {
+            caller: Some(pb_ref(leader, "127.0.0.1:9")),
+            group: Some(v),
+            neighbors: vec![],
+            ended: false,
+            partition_group_ids: vec![],
+        })
+        .await
+        .unwrap();
+    }
+    // The stalled subscriber is dropped, and its place is free again.
+    eventually("a new subscriber is let in", CONVERGE, || async {
+        subscribe()
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("{:?}: {}", e.code(), e.message()))
+    })
+    .await;
     rv.stop().await;
 }

@@ -26,6 +26,10 @@ pub const DEFAULT_ENTRY_TTL: Duration =
 /// Directory changes buffered for `WatchOverlay` subscribers; one that falls further behind is
 /// dropped with `RESOURCE_EXHAUSTED`.
 pub const DEFAULT_WATCH_BUFFER: usize = 1024;
+/// How long a `WatchOverlay` subscriber may leave an event unread (its stream's queue full,
+/// its HTTP/2 window closed) before it is dropped: a subscriber that stalls must not hold one
+/// of the `max_watchers` places for ever.
+pub const DEFAULT_WATCH_SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Concurrent `WatchOverlay` streams; more are refused with `RESOURCE_EXHAUSTED`.
 pub const DEFAULT_MAX_WATCHERS: usize = 256;
 /// Groups in a `GetBootList` reply that asks for 0.
@@ -80,6 +84,11 @@ pub struct Settings {
     #[arg(long, env = "LOCUS_WATCH_BUFFER")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watch_buffer: Option<usize>,
+    /// Milliseconds a WatchOverlay subscriber may leave an event unread before it is dropped
+    /// [default: 10000].
+    #[arg(long, env = "LOCUS_WATCH_SEND_TIMEOUT_MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch_send_timeout_ms: Option<u64>,
     /// Concurrent WatchOverlay streams [default: 256].
     #[arg(long, env = "LOCUS_MAX_WATCHERS")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -175,6 +184,8 @@ pub struct Config {
     pub entry_ttl: Duration,
     /// See [`DEFAULT_WATCH_BUFFER`].
     pub watch_buffer: usize,
+    /// See [`DEFAULT_WATCH_SEND_TIMEOUT`].
+    pub watch_send_timeout: Duration,
     /// See [`DEFAULT_MAX_WATCHERS`].
     pub max_watchers: usize,
     /// Seed of the boot-list sampling.
@@ -261,6 +272,7 @@ impl Settings {
             metrics_listen: over.metrics_listen.or(self.metrics_listen),
             entry_ttl_ms: over.entry_ttl_ms.or(self.entry_ttl_ms),
             watch_buffer: over.watch_buffer.or(self.watch_buffer),
+            watch_send_timeout_ms: over.watch_send_timeout_ms.or(self.watch_send_timeout_ms),
             max_watchers: over.max_watchers.or(self.max_watchers),
             seed: over.seed.or(self.seed),
             shutdown_grace_ms: over.shutdown_grace_ms.or(self.shutdown_grace_ms),
@@ -302,6 +314,10 @@ impl Settings {
                     .unwrap_or(DEFAULT_ENTRY_TTL.as_millis() as u64),
             ),
             watch_buffer: Some(self.watch_buffer.unwrap_or(DEFAULT_WATCH_BUFFER)),
+            watch_send_timeout_ms: Some(
+                self.watch_send_timeout_ms
+                    .unwrap_or(DEFAULT_WATCH_SEND_TIMEOUT.as_millis() as u64),
+            ),
             max_watchers: Some(self.max_watchers.unwrap_or(DEFAULT_MAX_WATCHERS)),
             seed: Some(self.seed.unwrap_or_else(random_seed)),
             shutdown_grace_ms: Some(
@@ -347,6 +363,14 @@ impl Settings {
         let watch_buffer = full.watch_buffer.unwrap_or_default();
         if !(1..=1 << 20).contains(&watch_buffer) {
             return Err(invalid("watch_buffer", "must be between 1 and 1048576"));
+        }
+        let watch_send_timeout =
+            Duration::from_millis(full.watch_send_timeout_ms.unwrap_or_default());
+        if !(10..=3_600_000).contains(&watch_send_timeout.as_millis()) {
+            return Err(invalid(
+                "watch_send_timeout_ms",
+                "must be between 10 and 3600000",
+            ));
         }
         let max_watchers = full.max_watchers.unwrap_or_default();
         if !(1..=1 << 16).contains(&max_watchers) {
@@ -424,6 +448,7 @@ impl Settings {
             metrics_listen,
             entry_ttl,
             watch_buffer,
+            watch_send_timeout,
             max_watchers,
             seed: full.seed.unwrap_or_default(),
             shutdown_grace: Duration::from_millis(full.shutdown_grace_ms.unwrap_or_default()),

@@ -11,7 +11,8 @@ pub const GROUPS: &str = "locus_rendezvous_groups";
 pub const EXPIRED: &str = "locus_rendezvous_entries_expired_total";
 /// Gauge: open `WatchOverlay` streams.
 pub const WATCHERS: &str = "locus_rendezvous_watchers";
-/// Counter: `WatchOverlay` subscribers dropped for falling behind.
+/// Counter: `WatchOverlay` subscribers dropped for falling behind, or for leaving an event
+/// unread past the send timeout.
 pub const WATCHERS_DROPPED: &str = "locus_rendezvous_watchers_dropped_total";
 /// Counter: announcements checked with their leaders, by `outcome`: `confirmed`, `refused`
 /// (the leader did not bear the announcement out: forged, stale or unreachable), `overloaded`

@@ -39,6 +39,8 @@ pub(crate) struct Service {
     watchers: Arc<Semaphore>,
     checker: Checker,
     stopping: watch::Receiver<bool>,
+    /// See [`crate::config::DEFAULT_WATCH_SEND_TIMEOUT`].
+    watch_send_timeout: std::time::Duration,
     /// The CA side; `None` on a plaintext rendezvous.
     authority: Option<Arc<Authority>>,
 }
@@ -72,6 +74,7 @@ impl Service {
             registry,
             clock,
             watchers: Arc::new(Semaphore::new(config.max_watchers)),
+            watch_send_timeout: config.watch_send_timeout,
             checker: Checker::new(
                 config.check_timeout,
                 config.max_checks_in_flight,
@@ -437,17 +440,36 @@ impl Service {
         let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
         let mut stopping = self.stopping.clone();
         metrics::gauge!(m::WATCHERS).increment(1.0);
-        // The forwarding task ends when the subscriber goes away, falls behind, or the service
-        // stops; the permit and the gauge go with it.
+        // The forwarding task ends when the subscriber goes away, falls behind, leaves an event
+        // unread for the send timeout, or the service stops; the permit and the gauge go with
+        // it.
+        let send_timeout = self.watch_send_timeout;
         tokio::spawn(async move {
             let _permit = permit;
+            // `None` ends the stream: the subscriber left, or stalled past the timeout.
+            let send = |event: pb::OverlayEvent| {
+                let tx = &tx;
+                async move {
+                    match tokio::time::timeout(send_timeout, tx.send(Ok(event))).await {
+                        Ok(sent) => sent.ok(),
+                        Err(_) => {
+                            metrics::counter!(m::WATCHERS_DROPPED).increment(1);
+                            tracing::info!(
+                                timeout_ms = send_timeout.as_millis() as u64,
+                                "dropping a WatchOverlay subscriber that stopped reading"
+                            );
+                            None
+                        }
+                    }
+                }
+            };
             let forward = async {
                 for event in existing {
-                    tx.send(Ok(event)).await.ok()?;
+                    send(event).await?;
                 }
                 loop {
                     match events.recv().await {
-                        Ok(event) => tx.send(Ok(event)).await.ok()?,
+                        Ok(event) => send(event).await?,
                         Err(broadcast::error::RecvError::Lagged(missed)) => {
                             metrics::counter!(m::WATCHERS_DROPPED).increment(1);
                             tracing::info!(
