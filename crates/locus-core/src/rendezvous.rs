@@ -120,20 +120,34 @@ const MIN_CUT_SHARE: usize = 16;
 /// Groups a search for a cut's targets visits at most.
 const MAX_CUT_SEARCH: usize = 64;
 
-/// Groups one directory holds at most; announcements of new groups beyond it are refused.
+/// Groups one directory holds at most by default; announcements of new groups beyond it are
+/// refused ([`Directory::is_full_for`]).
 pub const MAX_GROUPS: usize = 100_000;
 
 impl Directory {
     /// An empty directory whose entries live `ttl` past their last refresh.
     pub fn new(ttl: Duration) -> Self {
+        Self::with_max_groups(ttl, MAX_GROUPS)
+    }
+
+    /// An empty directory that holds at most `max_groups` groups.
+    pub fn with_max_groups(ttl: Duration, max_groups: usize) -> Self {
         Directory {
             ttl,
-            max_groups: MAX_GROUPS,
+            max_groups,
             entries: BTreeMap::new(),
             leaders: BTreeMap::new(),
             components: Components::default(),
             bridges: 0,
         }
+    }
+
+    /// Whether `a` would add a group to a directory already at its cap: [`Directory::announce`]
+    /// leaves it out, and a service says so (`RESOURCE_EXHAUSTED`).
+    pub fn is_full_for(&self, a: &Announcement) -> bool {
+        !a.ended
+            && self.entries.len() >= self.max_groups
+            && !self.entries.contains_key(&a.group.group_id)
     }
 
     /// Whether the announcement needs its leader checked before [`Directory::announce`]

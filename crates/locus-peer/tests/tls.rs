@@ -593,3 +593,35 @@ async fn a_watcher_that_stops_reading_is_dropped_and_frees_its_place() {
     .await;
     rv.stop().await;
 }
+
+#[tokio::test]
+async fn a_full_directory_refuses_new_groups_and_keeps_its_own() {
+    let pki = Pki::new();
+    let rv = rendezvous_with(&pki, pki::DEFAULT_CERT_TTL, |c| c.max_groups = 1).await;
+    let operator = pki.operator();
+    let (a, b) = (common::peer_id(1), common::peer_id(2));
+    let (g1, g2) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    let addr = "127.0.0.1:9";
+    announce(&pki.peer(a), &rv.addr, a, view(&g1, a, addr, 1, &[]), false)
+        .await
+        .unwrap();
+    let e = announce(&pki.peer(b), &rv.addr, b, view(&g2, b, addr, 1, &[]), false)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e}");
+    assert_eq!(entry(&operator, &rv.addr, &g2).await, None);
+    // The group it holds is refreshed as before.
+    let mut refreshed = view(&g1, a, addr, 1, &[]);
+    refreshed.member_count = 5;
+    announce(&pki.peer(a), &rv.addr, a, refreshed, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        entry(&operator, &rv.addr, &g1).await,
+        Some((a.0.to_string(), 1))
+    );
+    rv.stop().await;
+}

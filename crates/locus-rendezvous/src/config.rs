@@ -26,6 +26,11 @@ pub const DEFAULT_ENTRY_TTL: Duration =
 /// Directory changes buffered for `WatchOverlay` subscribers; one that falls further behind is
 /// dropped with `RESOURCE_EXHAUSTED`.
 pub const DEFAULT_WATCH_BUFFER: usize = 1024;
+/// Groups the directory holds at most; announcements of new groups beyond are refused with
+/// `RESOURCE_EXHAUSTED`. An entry takes about 2 kB with the usual few neighbours and at most
+/// about 100 kB (64 neighbours with four successors each, at the longest addresses), so size it
+/// as memory allows: 100,000 typical entries are about 200 MB.
+pub const DEFAULT_MAX_GROUPS: usize = locus_core::rendezvous::MAX_GROUPS;
 /// How long a `WatchOverlay` subscriber may leave an event unread (its stream's queue full,
 /// its HTTP/2 window closed) before it is dropped: a subscriber that stalls must not hold one
 /// of the `max_watchers` places for ever.
@@ -84,6 +89,10 @@ pub struct Settings {
     #[arg(long, env = "LOCUS_WATCH_BUFFER")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watch_buffer: Option<usize>,
+    /// Groups the directory holds at most [default: 100000].
+    #[arg(long, env = "LOCUS_MAX_GROUPS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_groups: Option<usize>,
     /// Milliseconds a WatchOverlay subscriber may leave an event unread before it is dropped
     /// [default: 10000].
     #[arg(long, env = "LOCUS_WATCH_SEND_TIMEOUT_MS")]
@@ -184,6 +193,8 @@ pub struct Config {
     pub entry_ttl: Duration,
     /// See [`DEFAULT_WATCH_BUFFER`].
     pub watch_buffer: usize,
+    /// See [`DEFAULT_MAX_GROUPS`].
+    pub max_groups: usize,
     /// See [`DEFAULT_WATCH_SEND_TIMEOUT`].
     pub watch_send_timeout: Duration,
     /// See [`DEFAULT_MAX_WATCHERS`].
@@ -272,6 +283,7 @@ impl Settings {
             metrics_listen: over.metrics_listen.or(self.metrics_listen),
             entry_ttl_ms: over.entry_ttl_ms.or(self.entry_ttl_ms),
             watch_buffer: over.watch_buffer.or(self.watch_buffer),
+            max_groups: over.max_groups.or(self.max_groups),
             watch_send_timeout_ms: over.watch_send_timeout_ms.or(self.watch_send_timeout_ms),
             max_watchers: over.max_watchers.or(self.max_watchers),
             seed: over.seed.or(self.seed),
@@ -314,6 +326,7 @@ impl Settings {
                     .unwrap_or(DEFAULT_ENTRY_TTL.as_millis() as u64),
             ),
             watch_buffer: Some(self.watch_buffer.unwrap_or(DEFAULT_WATCH_BUFFER)),
+            max_groups: Some(self.max_groups.unwrap_or(DEFAULT_MAX_GROUPS)),
             watch_send_timeout_ms: Some(
                 self.watch_send_timeout_ms
                     .unwrap_or(DEFAULT_WATCH_SEND_TIMEOUT.as_millis() as u64),
@@ -371,6 +384,10 @@ impl Settings {
                 "watch_send_timeout_ms",
                 "must be between 10 and 3600000",
             ));
+        }
+        let max_groups = full.max_groups.unwrap_or_default();
+        if !(1..=10_000_000).contains(&max_groups) {
+            return Err(invalid("max_groups", "must be between 1 and 10000000"));
         }
         let max_watchers = full.max_watchers.unwrap_or_default();
         if !(1..=1 << 16).contains(&max_watchers) {
@@ -448,6 +465,7 @@ impl Settings {
             metrics_listen,
             entry_ttl,
             watch_buffer,
+            max_groups,
             watch_send_timeout,
             max_watchers,
             seed: full.seed.unwrap_or_default(),

@@ -107,6 +107,7 @@ impl Rendezvous {
             config.entry_ttl,
             config.watch_buffer,
             config.seed,
+            config.max_groups,
         ));
         let (stopping, stopped) = watch::channel(false);
         let map = map::Map::new(Arc::clone(&registry), clock, stopped);

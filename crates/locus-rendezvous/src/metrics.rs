@@ -25,3 +25,5 @@ pub const ENROLLMENTS: &str = "locus_rendezvous_enrollments_total";
 /// Counter: announcements refused by the authorization rules (docs/security.md), by `rule`:
 /// `not_leader`, `not_current_leader`, `leads_another`, `leader_alive`.
 pub const UNAUTHORIZED: &str = "locus_rendezvous_unauthorized_announcements_total";
+/// Counter: announcements of new groups refused because the directory holds `max_groups`.
+pub const FULL: &str = "locus_rendezvous_directory_full_total";

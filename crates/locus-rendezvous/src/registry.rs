@@ -15,6 +15,15 @@ use locus_proto::directory::OverlayChange;
 use locus_proto::pb;
 use tokio::sync::broadcast;
 
+/// Why [`Registry::announce`] did not take an announcement.
+#[derive(Debug)]
+pub(crate) enum NotTaken {
+    /// It needs its leader checked first; here it is back.
+    NeedsCheck(Box<Announcement>),
+    /// It would add a group to a full directory.
+    Full,
+}
+
 /// The live directory and its subscribers.
 #[derive(Debug)]
 pub(crate) struct Registry {
@@ -30,12 +39,13 @@ struct Inner {
 }
 
 impl Registry {
-    /// An empty directory whose entries live `ttl`, buffering `watch_buffer` changes.
-    pub(crate) fn new(ttl: Duration, watch_buffer: usize, seed: u64) -> Self {
+    /// An empty directory whose entries live `ttl`, holding at most `max_groups`, buffering
+    /// `watch_buffer` changes.
+    pub(crate) fn new(ttl: Duration, watch_buffer: usize, seed: u64, max_groups: usize) -> Self {
         let (events, _) = broadcast::channel(watch_buffer);
         Registry {
             inner: Mutex::new(Inner {
-                directory: Directory::new(ttl),
+                directory: Directory::with_max_groups(ttl, max_groups),
                 rng: Rng::new(seed),
             }),
             events,
@@ -69,10 +79,13 @@ impl Registry {
         now: Time,
         a: Announcement,
         checked: bool,
-    ) -> Result<AnnounceReply, Box<Announcement>> {
+    ) -> Result<AnnounceReply, NotTaken> {
         let mut inner = self.lock();
+        if inner.directory.is_full_for(&a) {
+            return Err(NotTaken::Full);
+        }
         if !checked && inner.directory.needs_check(&a) {
-            return Err(Box::new(a));
+            return Err(NotTaken::NeedsCheck(Box::new(a)));
         }
         let before = inner
             .directory

@@ -25,7 +25,7 @@ use crate::authority::Authority;
 use crate::check::Checker;
 use crate::config::{Config, DEFAULT_BOOT_LIST_SIZE};
 use crate::metrics as m;
-use crate::registry::{self, Registry};
+use crate::registry::{self, NotTaken, Registry};
 
 /// Events queued per subscriber between its forwarding task and its HTTP/2 stream; the shared
 /// broadcast buffer absorbs the rest.
@@ -52,6 +52,20 @@ enum Caller {
     Verified(Identity),
     /// A plaintext rendezvous knows nothing of its callers.
     Plaintext,
+}
+
+/// The status of an announcement the directory did not take after the checks: a full
+/// directory refuses new groups with `RESOURCE_EXHAUSTED`, counted.
+fn not_taken(why: NotTaken) -> Status {
+    match why {
+        NotTaken::Full => {
+            metrics::counter!(m::FULL).increment(1);
+            Status::resource_exhausted(
+                "the directory is full (max_groups): no new group is taken until some end or expire",
+            )
+        }
+        NotTaken::NeedsCheck(_) => Status::internal("a checked announcement handed back"),
+    }
 }
 
 /// The refusal of a call without a client certificate, on a TLS rendezvous.
@@ -379,7 +393,7 @@ impl Service {
         }
         self.registry
             .announce(self.clock.now(), announcement, true)
-            .map_err(|_| Status::internal("an authorized announcement handed back"))
+            .map_err(not_taken)
     }
 
     /// An announcement on a plaintext rendezvous: a change is taken only once the leader it
@@ -399,7 +413,8 @@ impl Service {
             .announce(self.clock.now(), announcement, false)
         {
             Ok(reply) => reply,
-            Err(announcement) => {
+            Err(NotTaken::Full) => return Err(not_taken(NotTaken::Full)),
+            Err(NotTaken::NeedsCheck(announcement)) => {
                 let announcement = *announcement;
                 // An end is checked where the directory knows the leader to be: a forger
                 // naming the real leader's id at an address nobody answers must not end it.
@@ -418,7 +433,7 @@ impl Service {
                 self.checker.check(&announcement, &addr).await?;
                 self.registry
                     .announce(self.clock.now(), announcement, true)
-                    .map_err(|_| Status::internal("a checked announcement handed back"))?
+                    .map_err(not_taken)?
             }
         };
         Ok(reply)
