@@ -111,6 +111,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
     config.protocol.validate()?;
+    metrics::describe();
     tokio::pin!(shutdown);
     // Background tasks (certificate renewal) end with `run`, even when it is dropped.
     let mut tasks = JoinSet::new();

@@ -18,3 +18,24 @@ pub const ROLE: &str = "locus_peer_role";
 pub const INTRA_LINKS: &str = "locus_peer_intra_links";
 /// Gauge: inter-group links (leaders).
 pub const INTER_LINKS: &str = "locus_peer_inter_links";
+
+/// Gives every metric above its `# HELP` line; called once the recorder is installed.
+pub fn describe() {
+    use metrics::{describe_counter, describe_gauge};
+    describe_counter!(REQUESTS, "Calls served, by rpc and gRPC status code.");
+    describe_counter!(
+        CALLS,
+        "Calls made, by rpc and outcome (ok, timeout, unreachable, refused, overloaded)."
+    );
+    describe_gauge!(INFLIGHT, "Outgoing calls in flight.");
+    describe_counter!(
+        EVENTS,
+        "Protocol events, by event (joined, became_leader, ...)."
+    );
+    describe_gauge!(
+        ROLE,
+        "The peer's role: 0 idle, 1 joining, 2 member, 3 electing, 4 leader."
+    );
+    describe_gauge!(INTRA_LINKS, "Intra-group links.");
+    describe_gauge!(INTER_LINKS, "Inter-group links (leaders).");
+}

@@ -142,6 +142,7 @@ impl Rendezvous {
             stopping: stopping_tx,
             map,
         } = self;
+        metrics::describe();
         let stopping = stopping_tx.subscribe();
 
         // Background tasks live in this set, so that dropping `run` (a test aborting it) ends

@@ -27,3 +27,32 @@ pub const ENROLLMENTS: &str = "locus_rendezvous_enrollments_total";
 pub const UNAUTHORIZED: &str = "locus_rendezvous_unauthorized_announcements_total";
 /// Counter: announcements of new groups refused because the directory holds `max_groups`.
 pub const FULL: &str = "locus_rendezvous_directory_full_total";
+
+/// Gives every metric above its `# HELP` line; called once the recorder is installed.
+pub fn describe() {
+    use metrics::{describe_counter, describe_gauge};
+    describe_counter!(REQUESTS, "Calls served, by rpc and gRPC status code.");
+    describe_gauge!(GROUPS, "Live groups in the directory.");
+    describe_counter!(EXPIRED, "Entries that expired without a refresh.");
+    describe_gauge!(WATCHERS, "Open WatchOverlay streams.");
+    describe_counter!(
+        WATCHERS_DROPPED,
+        "WatchOverlay subscribers dropped for falling behind or leaving events unread."
+    );
+    describe_counter!(
+        CHECKS,
+        "Announcements checked with their leaders, by outcome (confirmed, refused, overloaded, leader_alive, leader_gone)."
+    );
+    describe_counter!(
+        ENROLLMENTS,
+        "Enrollments and renewals, by outcome (enrolled, renewed, bad_token, off)."
+    );
+    describe_counter!(
+        UNAUTHORIZED,
+        "Announcements refused by the authorization rules, by rule."
+    );
+    describe_counter!(
+        FULL,
+        "Announcements of new groups refused because the directory holds max_groups."
+    );
+}

@@ -197,6 +197,10 @@ where
             let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
                 .install_recorder()
                 .map_err(ServeError::Recorder)?;
+            metrics::describe_counter!(
+                tls::HANDSHAKES,
+                "Server-side TLS handshakes, by outcome (ok, failed, timeout, shed)."
+            );
             let listener = bind(addr, " for metrics").await?;
             tracing::info!(%addr, "metrics on /metrics");
             Some(tokio::spawn(serve_metrics(
