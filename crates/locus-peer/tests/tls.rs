@@ -523,6 +523,9 @@ async fn a_watcher_that_stops_reading_is_dropped_and_frees_its_place() {
         c.max_watchers = 1;
         c.watch_send_timeout = Duration::from_millis(300);
         c.watch_buffer = 100_000;
+        // Its 300 announcements are not to be refused for their pace.
+        c.write_rate = 1_000_000;
+        c.write_burst = 1_000_000;
     })
     .await;
     let operator = pki.operator();
@@ -623,5 +626,36 @@ async fn a_full_directory_refuses_new_groups_and_keeps_its_own() {
         entry(&operator, &rv.addr, &g1).await,
         Some((a.0.to_string(), 1))
     );
+    rv.stop().await;
+}
+
+#[tokio::test]
+async fn a_caller_that_writes_too_fast_is_refused_and_others_are_not() {
+    let pki = Pki::new();
+    let rv = rendezvous_with(&pki, pki::DEFAULT_CERT_TTL, |c| {
+        c.write_rate = 1;
+        c.write_burst = 5;
+    })
+    .await;
+    let (a, b) = (common::peer_id(1), common::peer_id(2));
+    let addr = "127.0.0.1:9";
+    let g = uuid::Uuid::new_v4().to_string();
+    let as_a = pki.peer(a);
+    let mut codes = Vec::new();
+    for _ in 0..20 {
+        let r = announce(&as_a, &rv.addr, a, view(&g, a, addr, 1, &[]), false).await;
+        codes.push(r.map_or_else(|e| e.code(), |_| Code::Ok));
+    }
+    let ok = codes.iter().filter(|c| **c == Code::Ok).count();
+    assert!((5..=6).contains(&ok), "{codes:?}");
+    assert!(
+        codes[6..].iter().all(|c| *c == Code::ResourceExhausted),
+        "{codes:?}"
+    );
+    // Another peer has a budget of its own.
+    let g2 = uuid::Uuid::new_v4().to_string();
+    announce(&pki.peer(b), &rv.addr, b, view(&g2, b, addr, 1, &[]), false)
+        .await
+        .unwrap();
     rv.stop().await;
 }

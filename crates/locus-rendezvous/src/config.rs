@@ -31,6 +31,12 @@ pub const DEFAULT_WATCH_BUFFER: usize = 1024;
 /// about 100 kB (64 neighbours with four successors each, at the longest addresses), so size it
 /// as memory allows: 100,000 typical entries are about 200 MB.
 pub const DEFAULT_MAX_GROUPS: usize = locus_core::rendezvous::MAX_GROUPS;
+/// Writes (`AnnounceGroup`, `Enroll`, `Renew`) one caller may make per second, on average: a
+/// leader announces once per `announce_interval` (1 s with the `test` preset) and at once when
+/// a link changes, so twenty is far above an honest leader's pace.
+pub const DEFAULT_WRITE_RATE: u32 = 20;
+/// Writes one caller may make at once before the rate applies.
+pub const DEFAULT_WRITE_BURST: u32 = 40;
 /// How long a `WatchOverlay` subscriber may leave an event unread (its stream's queue full,
 /// its HTTP/2 window closed) before it is dropped: a subscriber that stalls must not hold one
 /// of the `max_watchers` places for ever.
@@ -89,6 +95,15 @@ pub struct Settings {
     #[arg(long, env = "LOCUS_WATCH_BUFFER")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watch_buffer: Option<usize>,
+    /// Writes (AnnounceGroup, Enroll, Renew) per second per caller: its certificate's
+    /// identity, else its IP address [default: 20].
+    #[arg(long, env = "LOCUS_WRITE_RATE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_rate: Option<u32>,
+    /// Writes per caller at once before the rate applies [default: 40].
+    #[arg(long, env = "LOCUS_WRITE_BURST")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_burst: Option<u32>,
     /// Groups the directory holds at most [default: 100000].
     #[arg(long, env = "LOCUS_MAX_GROUPS")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -195,6 +210,10 @@ pub struct Config {
     pub watch_buffer: usize,
     /// See [`DEFAULT_MAX_GROUPS`].
     pub max_groups: usize,
+    /// See [`DEFAULT_WRITE_RATE`].
+    pub write_rate: u32,
+    /// See [`DEFAULT_WRITE_BURST`].
+    pub write_burst: u32,
     /// See [`DEFAULT_WATCH_SEND_TIMEOUT`].
     pub watch_send_timeout: Duration,
     /// See [`DEFAULT_MAX_WATCHERS`].
@@ -284,6 +303,8 @@ impl Settings {
             entry_ttl_ms: over.entry_ttl_ms.or(self.entry_ttl_ms),
             watch_buffer: over.watch_buffer.or(self.watch_buffer),
             max_groups: over.max_groups.or(self.max_groups),
+            write_rate: over.write_rate.or(self.write_rate),
+            write_burst: over.write_burst.or(self.write_burst),
             watch_send_timeout_ms: over.watch_send_timeout_ms.or(self.watch_send_timeout_ms),
             max_watchers: over.max_watchers.or(self.max_watchers),
             seed: over.seed.or(self.seed),
@@ -327,6 +348,8 @@ impl Settings {
             ),
             watch_buffer: Some(self.watch_buffer.unwrap_or(DEFAULT_WATCH_BUFFER)),
             max_groups: Some(self.max_groups.unwrap_or(DEFAULT_MAX_GROUPS)),
+            write_rate: Some(self.write_rate.unwrap_or(DEFAULT_WRITE_RATE)),
+            write_burst: Some(self.write_burst.unwrap_or(DEFAULT_WRITE_BURST)),
             watch_send_timeout_ms: Some(
                 self.watch_send_timeout_ms
                     .unwrap_or(DEFAULT_WATCH_SEND_TIMEOUT.as_millis() as u64),
@@ -388,6 +411,14 @@ impl Settings {
         let max_groups = full.max_groups.unwrap_or_default();
         if !(1..=10_000_000).contains(&max_groups) {
             return Err(invalid("max_groups", "must be between 1 and 10000000"));
+        }
+        let write_rate = full.write_rate.unwrap_or_default();
+        if !(1..=1_000_000).contains(&write_rate) {
+            return Err(invalid("write_rate", "must be between 1 and 1000000"));
+        }
+        let write_burst = full.write_burst.unwrap_or_default();
+        if !(1..=1_000_000).contains(&write_burst) {
+            return Err(invalid("write_burst", "must be between 1 and 1000000"));
         }
         let max_watchers = full.max_watchers.unwrap_or_default();
         if !(1..=1 << 16).contains(&max_watchers) {
@@ -466,6 +497,8 @@ impl Settings {
             entry_ttl,
             watch_buffer,
             max_groups,
+            write_rate,
+            write_burst,
             watch_send_timeout,
             max_watchers,
             seed: full.seed.unwrap_or_default(),

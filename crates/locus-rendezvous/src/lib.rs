@@ -15,6 +15,7 @@
 //!   rendezvous' own certificate (docs/security.md).
 //! - `check`: an announcement that would change the directory is checked with the leader it
 //!   names (a `Measure` under a deadline, a bounded number at once) before it is taken.
+//! - `rate`: a rate limit per caller on the calls that write.
 //! - [`metrics`]: metric names and the Prometheus endpoint.
 //! - `map`: the live map in a browser, on the HTTP port beside `/metrics`: positions from the
 //!   measured RTTs, the overlay as JSON, changes as server-sent events, the page itself.
@@ -37,6 +38,7 @@ mod check;
 pub mod config;
 mod map;
 pub mod metrics;
+mod rate;
 mod registry;
 mod service;
 

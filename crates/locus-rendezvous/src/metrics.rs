@@ -28,6 +28,9 @@ pub const UNAUTHORIZED: &str = "locus_rendezvous_unauthorized_announcements_tota
 /// Counter: announcements of new groups refused because the directory holds `max_groups`.
 pub const FULL: &str = "locus_rendezvous_directory_full_total";
 
+/// Counter: writes refused for going past the caller's rate (`write_rate`), by `rpc`.
+pub const RATE_LIMITED: &str = "locus_rendezvous_rate_limited_total";
+
 /// Gives every metric above its `# HELP` line; called once the recorder is installed.
 pub fn describe() {
     use metrics::{describe_counter, describe_gauge};
@@ -50,6 +53,10 @@ pub fn describe() {
     describe_counter!(
         UNAUTHORIZED,
         "Announcements refused by the authorization rules, by rule."
+    );
+    describe_counter!(
+        RATE_LIMITED,
+        "Writes refused for going past the caller's rate (write_rate), by rpc."
     );
     describe_counter!(
         FULL,

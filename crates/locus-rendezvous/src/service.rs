@@ -25,6 +25,7 @@ use crate::authority::Authority;
 use crate::check::Checker;
 use crate::config::{Config, DEFAULT_BOOT_LIST_SIZE};
 use crate::metrics as m;
+use crate::rate::RateLimit;
 use crate::registry::{self, NotTaken, Registry};
 
 /// Events queued per subscriber between its forwarding task and its HTTP/2 stream; the shared
@@ -43,6 +44,8 @@ pub(crate) struct Service {
     watch_send_timeout: std::time::Duration,
     /// The CA side; `None` on a plaintext rendezvous.
     authority: Option<Arc<Authority>>,
+    /// Writes per caller.
+    writes: Arc<RateLimit>,
 }
 
 /// Who made a call.
@@ -89,6 +92,10 @@ impl Service {
             clock,
             watchers: Arc::new(Semaphore::new(config.max_watchers)),
             watch_send_timeout: config.watch_send_timeout,
+            writes: Arc::new(RateLimit::new(
+                f64::from(config.write_rate),
+                config.write_burst,
+            )),
             checker: Checker::new(
                 config.check_timeout,
                 config.max_checks_in_flight,
@@ -126,6 +133,39 @@ impl Service {
         }
         Ok(Caller::Verified(identity))
     }
+
+    /// Takes one write from the caller's budget: its certificate's identity; without one the
+    /// peer it `claims` to be (a plaintext rendezvous, where loopback test clusters share one
+    /// address), else its IP address. `RESOURCE_EXHAUSTED` past its rate.
+    fn limit_writes<T>(
+        &self,
+        request: &tonic::Request<T>,
+        rpc: &'static str,
+        claims: Option<&str>,
+    ) -> Result<(), Status> {
+        let key = match (tls::caller(request), claims) {
+            (Some(identity), _) => identity.uri(),
+            (None, Some(claimed)) => format!("claimed:{claimed}"),
+            (None, None) => request
+                .remote_addr()
+                .map(|a| a.ip().to_string())
+                .or_else(|| {
+                    request
+                        .extensions()
+                        .get::<tls::ConnInfo>()
+                        .and_then(|i| i.remote)
+                        .map(|a| a.ip().to_string())
+                })
+                .unwrap_or_default(),
+        };
+        if self.writes.allow(&key, std::time::Instant::now()) {
+            return Ok(());
+        }
+        metrics::counter!(m::RATE_LIMITED, "rpc" => rpc).increment(1);
+        Err(Status::resource_exhausted(
+            "too many writes from this caller (write_rate), try again later",
+        ))
+    }
 }
 
 /// Counts the call by RPC and outcome.
@@ -156,7 +196,17 @@ impl pb::rendezvous_server::Rendezvous for Service {
         &self,
         request: tonic::Request<pb::AnnounceGroupRequest>,
     ) -> Result<tonic::Response<pb::AnnounceGroupReply>, Status> {
-        let result = match self.authenticate(&request, request.get_ref().caller.as_ref()) {
+        let result = match self
+            .authenticate(&request, request.get_ref().caller.as_ref())
+            .and_then(|c| {
+                let claims = request
+                    .get_ref()
+                    .caller
+                    .as_ref()
+                    .map(|p| p.peer_id.as_str());
+                self.limit_writes(&request, "AnnounceGroup", claims)
+                    .map(|()| c)
+            }) {
             Ok(caller) => self.announce(caller, request.into_inner()).await,
             Err(e) => Err(e),
         };
@@ -263,8 +313,9 @@ impl pb::rendezvous_server::Rendezvous for Service {
         request: tonic::Request<pb::EnrollRequest>,
     ) -> Result<tonic::Response<pb::EnrollReply>, Status> {
         let result = match &self.authority {
-            Some(authority) => authority
-                .enroll(request.into_inner())
+            Some(authority) => self
+                .limit_writes(&request, "Enroll", None)
+                .and_then(|()| authority.enroll(request.into_inner()))
                 .map(tonic::Response::new),
             None => Err(Status::failed_precondition(
                 "this rendezvous runs without TLS (insecure_plaintext): there is nothing to enroll in",
@@ -283,6 +334,7 @@ impl pb::rendezvous_server::Rendezvous for Service {
                     "this rendezvous runs without TLS (insecure_plaintext): there is nothing to renew",
                 ));
             };
+            self.limit_writes(&request, "Renew", None)?;
             let Caller::Verified(Identity::Peer(id)) = self.authenticate(&request, None)? else {
                 return Err(Status::permission_denied(
                     "only a peer renews its certificate, and the client certificate names no peer",

@@ -877,6 +877,9 @@ async fn reflection_v1_and_v1alpha_list_only_the_served_services() {
 async fn a_subscriber_that_falls_behind_is_dropped() {
     let rv = start(locus_rendezvous::Config {
         watch_buffer: 4,
+        // 16,000 announcements from one leader, not to be refused for their pace.
+        write_rate: 1_000_000,
+        write_burst: 1_000_000,
         ..config(Duration::from_secs(60))
     })
     .await;
