@@ -178,10 +178,13 @@ impl LimitSettings {
 
 impl Limits {
     /// `server` with these limits: HTTP/2 keepalive, the connection age and its grace, the
-    /// request deadline, the per-connection cap with load shedding. TCP keepalive is set where
-    /// the connections are accepted ([`Limits::tcp_keepalive`]).
+    /// request deadline, the per-connection cap with load shedding; and a tracing span per
+    /// request (`rpc`, with the method's path). TCP keepalive is set where the connections are
+    /// accepted ([`Limits::tcp_keepalive`]).
     pub fn apply(&self, server: Server) -> Server {
         server
+            // A span per request, so that what a handler logs names the call it serves.
+            .trace_fn(|request| tracing::info_span!("rpc", path = %request.uri().path()))
             .http2_keepalive_interval(Some(self.keepalive_interval))
             .http2_keepalive_timeout(Some(self.keepalive_timeout))
             .tcp_keepalive(Some(self.keepalive_interval))
