@@ -45,7 +45,6 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
 pub use config::{Config, Settings};
 
@@ -244,26 +243,13 @@ pub async fn run(
     let stopped = async move {
         let _ = server_stop.wait_for(|s| *s).await;
     };
-    let serve: std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
-        match &credentials {
-            // Every client must present a certificate from the cluster CA at the handshake.
-            Some(creds) => Box::pin(router.serve_with_incoming_shutdown(
-                tls::incoming(
-                    listener,
-                    creds.server_config(false)?,
-                    config.limits.tcp_keepalive(),
-                ),
-                stopped,
-            )),
-            None => Box::pin(
-                router.serve_with_incoming_shutdown(
-                    TcpIncoming::from(listener)
-                        .with_nodelay(Some(true))
-                        .with_keepalive(Some(config.limits.tcp_keepalive())),
-                    stopped,
-                ),
-            ),
-        };
+    // With TLS, every client must present a certificate from the cluster CA at the handshake.
+    let server_tls = match &credentials {
+        Some(creds) => Some(creds.server_config(false)?),
+        None => None,
+    };
+    let incoming = tls::incoming(listener, server_tls, config.limits.tcp_keepalive());
+    let serve = router.serve_with_incoming_shutdown(incoming, stopped);
     let drive = driver.run(stop, config.leave_grace, in_group);
     tokio::pin!(serve, drive);
 

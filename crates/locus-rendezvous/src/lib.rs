@@ -53,7 +53,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
 pub use config::{Config, Settings};
 
@@ -228,28 +227,14 @@ impl Rendezvous {
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        let serve: std::pin::Pin<
-            Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>,
-        > = match &authority {
-            // Clients without a certificate get through the handshake, for `Enroll`; the
-            // handlers refuse them everything else.
-            Some(a) => Box::pin(router.serve_with_incoming_shutdown(
-                tls::incoming(
-                    listener,
-                    a.credentials().server_config(true)?,
-                    config.limits.tcp_keepalive(),
-                ),
-                stopped,
-            )),
-            None => Box::pin(
-                router.serve_with_incoming_shutdown(
-                    TcpIncoming::from(listener)
-                        .with_nodelay(Some(true))
-                        .with_keepalive(Some(config.limits.tcp_keepalive())),
-                    stopped,
-                ),
-            ),
+        // Clients without a certificate get through the handshake, for `Enroll`; the handlers
+        // refuse them everything else.
+        let server_tls = match &authority {
+            Some(a) => Some(a.credentials().server_config(true)?),
+            None => None,
         };
+        let incoming = tls::incoming(listener, server_tls, config.limits.tcp_keepalive());
+        let serve = router.serve_with_incoming_shutdown(incoming, stopped);
         tokio::pin!(serve);
         tracing::info!(
             ?addr,

@@ -147,15 +147,10 @@ impl Service {
             (Some(identity), _) => identity.uri(),
             (None, Some(claimed)) => format!("claimed:{claimed}"),
             (None, None) => request
-                .remote_addr()
+                .extensions()
+                .get::<tls::ConnInfo>()
+                .and_then(|i| i.remote)
                 .map(|a| a.ip().to_string())
-                .or_else(|| {
-                    request
-                        .extensions()
-                        .get::<tls::ConnInfo>()
-                        .and_then(|i| i.remote)
-                        .map(|a| a.ip().to_string())
-                })
                 .unwrap_or_default(),
         };
         if self.writes.allow(&key, std::time::Instant::now()) {

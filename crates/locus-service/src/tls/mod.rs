@@ -272,18 +272,18 @@ impl rustls::client::ResolvesClientCert for Resolver {
     }
 }
 
-/// The connections of `listener` once their TLS handshake has completed, for tonic's
-/// `serve_with_incoming`. Handshakes run in their own tasks, at most [`MAX_HANDSHAKES`] at
+/// The connections of `listener` once their TLS handshake has completed (with `config`; as
+/// they come, in plaintext, without), for tonic's `serve_with_incoming`. Handshakes run in their own tasks, at most [`MAX_HANDSHAKES`] at
 /// once and each within [`HANDSHAKE_TIMEOUT`], so one slow client holds nobody else up; a
 /// failed handshake is counted (`locus_tls_handshakes_total{outcome}`) and logged at debug.
 /// The accept loop ends when the stream is dropped.
 pub fn incoming(
     listener: TcpListener,
-    config: Arc<ServerConfig>,
+    config: Option<Arc<ServerConfig>>,
     tcp_keepalive: Duration,
 ) -> ReceiverStream<Result<Verified, std::io::Error>> {
     let (tx, rx) = mpsc::channel(64);
-    let acceptor = TlsAcceptor::from(config);
+    let acceptor = config.map(TlsAcceptor::from);
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     tokio::spawn(async move {
         loop {
@@ -307,7 +307,14 @@ pub fn incoming(
             let _ = tcp.set_nodelay(true);
             let keepalive = socket2::TcpKeepalive::new().with_time(tcp_keepalive);
             let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive);
-            let acceptor = acceptor.clone();
+            let Some(acceptor) = acceptor.clone() else {
+                // Plaintext (insecure_plaintext): nothing to verify.
+                let conn = Verified::plaintext(tcp);
+                if tx.send(Ok(conn)).await.is_err() {
+                    return;
+                }
+                continue;
+            };
             let tx = tx.clone();
             tokio::spawn(async move {
                 let _permit = permit;
@@ -337,13 +344,20 @@ pub fn incoming(
     ReceiverStream::new(rx)
 }
 
-/// A server-side TLS connection whose client certificate (if any) has been verified and read
-/// once: handlers get its identity from the request's extensions ([`caller`]) without parsing
-/// the certificate on every call.
-#[derive(Debug)]
+/// A server-side connection: a TLS one whose client certificate (if any) has been verified and
+/// read once, so that handlers get its identity from the request's extensions ([`caller`])
+/// without parsing the certificate on every call; or a plaintext one, with no identity.
 pub struct Verified {
-    stream: tokio_rustls::server::TlsStream<TcpStream>,
+    stream: Box<dyn Io>,
     info: ConnInfo,
+}
+
+impl std::fmt::Debug for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verified")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a handler learns of a [`Verified`] connection.
@@ -368,7 +382,22 @@ impl Verified {
             remote: tcp.peer_addr().ok(),
             identity,
         };
-        Ok(Verified { stream, info })
+        Ok(Verified {
+            stream: Box::new(stream),
+            info,
+        })
+    }
+
+    /// A plaintext connection: its address, no identity.
+    fn plaintext(tcp: TcpStream) -> Self {
+        let info = ConnInfo {
+            remote: tcp.peer_addr().ok(),
+            identity: None,
+        };
+        Verified {
+            stream: Box::new(tcp),
+            info,
+        }
     }
 }
 
@@ -405,10 +434,6 @@ impl tokio::io::AsyncWrite for Verified {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
