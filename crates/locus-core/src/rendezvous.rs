@@ -4,8 +4,9 @@
 //! simulator use it directly. Leaders refresh their entries; an entry that is not refreshed
 //! within the TTL expires.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::ops::Bound;
 use std::time::Duration;
 
 use crate::id::{GroupId, PeerId};
@@ -50,6 +51,13 @@ pub struct Directory {
     ttl: Duration,
     max_groups: usize,
     entries: BTreeMap<GroupId, Entry>,
+    /// The live groups in no particular order, and where each sits in it: a boot list picks
+    /// positions at random, so sampling costs O(max) whatever the directory's size.
+    order: Vec<GroupId>,
+    slots: HashMap<GroupId, usize>,
+    /// The live groups by when their entry was last refreshed: expiry takes what is due from
+    /// the front, O(k log n) for k expired entries.
+    by_refresh: BTreeSet<(Time, GroupId)>,
     /// The group each peer leads, by the entries: one identity leads at most one group
     /// ([`Directory::authorize`]).
     leaders: BTreeMap<PeerId, GroupId>,
@@ -136,6 +144,9 @@ impl Directory {
             ttl,
             max_groups,
             entries: BTreeMap::new(),
+            order: Vec::new(),
+            slots: HashMap::new(),
+            by_refresh: BTreeSet::new(),
             leaders: BTreeMap::new(),
             components: Components::default(),
             bridges: 0,
@@ -224,6 +235,8 @@ impl Directory {
                 e.view = a.group;
                 e.neighbors = a.neighbors;
                 e.partition_links = a.partition_links;
+                self.by_refresh.remove(&(e.refreshed, id));
+                self.by_refresh.insert((now, id));
                 e.refreshed = now;
             }
             None => {
@@ -238,6 +251,9 @@ impl Directory {
                 }
                 changes.push(Change::GroupCreated(a.group.clone()));
                 self.leaders.insert(a.group.leader.id, id);
+                self.slots.insert(id, self.order.len());
+                self.order.push(id);
+                self.by_refresh.insert((now, id));
                 self.entries.insert(
                     id,
                     Entry {
@@ -555,15 +571,17 @@ impl Directory {
         self.components = c;
     }
 
+    /// The entries [`Directory::expire`] would drop at `now`, least recently refreshed first.
+    pub fn expiring(&self, now: Time) -> impl Iterator<Item = &Entry> {
+        self.by_refresh
+            .iter()
+            .take_while(move |(at, _)| now.saturating_since(*at) > self.ttl)
+            .filter_map(|(_, id)| self.entries.get(id))
+    }
+
     /// Drops entries not refreshed within the TTL.
     pub fn expire(&mut self, now: Time) -> Vec<Change> {
-        let ttl = self.ttl;
-        let dead: Vec<GroupId> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| now.saturating_since(e.refreshed) > ttl)
-            .map(|(id, _)| *id)
-            .collect();
+        let dead: Vec<GroupId> = self.expiring(now).map(|e| e.view.group_id).collect();
         if !dead.is_empty() {
             self.components.dirty = true;
         }
@@ -575,39 +593,42 @@ impl Directory {
             .collect()
     }
 
-    /// A random sample of at most `max` live groups [0044].
+    /// A random sample of at most `max` live groups [0044], in O(max) whatever the size of
+    /// the directory.
     pub fn boot_list(&self, rng: &mut Rng, max: usize) -> Vec<GroupView> {
         let max = max.min(MAX_BOOT_LIST);
-        let n = self.entries.len();
+        let n = self.order.len();
         if n <= max {
             return self.entries.values().map(|e| e.view.clone()).collect();
         }
-        // Floyd's sampling keeps this O(max) picks over the ordered map.
-        let mut picked = std::collections::BTreeSet::new();
+        // Floyd's sampling: `max` distinct positions in `max` draws.
+        let mut picked = BTreeSet::new();
         for j in (n - max)..n {
             let t = rng.below(j as u64 + 1) as usize;
             if !picked.insert(t) {
                 picked.insert(j);
             }
         }
-        let mut out = Vec::with_capacity(max);
-        let mut it = self.entries.values().enumerate();
-        for idx in picked {
-            for (i, e) in it.by_ref() {
-                if i == idx {
-                    out.push(e.view.clone());
-                    break;
-                }
-            }
-        }
-        out
+        picked
+            .into_iter()
+            .filter_map(|i| self.entries.get(&self.order[i]))
+            .map(|e| e.view.clone())
+            .collect()
     }
 
     fn remove(&mut self, id: GroupId) {
-        if let Some(e) = self.entries.remove(&id)
-            && self.leaders.get(&e.view.leader.id) == Some(&id)
-        {
+        let Some(e) = self.entries.remove(&id) else {
+            return;
+        };
+        if self.leaders.get(&e.view.leader.id) == Some(&id) {
             self.leaders.remove(&e.view.leader.id);
+        }
+        self.by_refresh.remove(&(e.refreshed, id));
+        if let Some(slot) = self.slots.remove(&id) {
+            self.order.swap_remove(slot);
+            if let Some(moved) = self.order.get(slot) {
+                self.slots.insert(*moved, slot);
+            }
         }
     }
 
@@ -654,6 +675,13 @@ impl Directory {
     /// Every live entry, ordered by group id.
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.entries.values()
+    }
+
+    /// The live entries after group `after` (from the first when `None`), ordered by group
+    /// id: a page starts in O(log n).
+    pub fn entries_after(&self, after: Option<GroupId>) -> impl Iterator<Item = &Entry> {
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.entries.range((from, Bound::Unbounded)).map(|(_, e)| e)
     }
 
     /// Live groups.
@@ -1102,5 +1130,124 @@ mod tests {
         let ids: std::collections::BTreeSet<_> = list.iter().map(|v| v.group_id).collect();
         assert_eq!(ids.len(), 8);
         assert_eq!(d.boot_list(&mut rng, 1000).len(), MAX_BOOT_LIST);
+    }
+
+    /// The sampling and expiry indexes agree with the entries.
+    fn assert_indexes_agree(d: &Directory) {
+        let mut ordered = d.order.clone();
+        ordered.sort();
+        let keys: Vec<GroupId> = d.entries.keys().copied().collect();
+        assert_eq!(
+            ordered, keys,
+            "the sampling order holds every live group once"
+        );
+        for (i, id) in d.order.iter().enumerate() {
+            assert_eq!(d.slots.get(id), Some(&i), "group {id} knows its position");
+        }
+        assert_eq!(d.slots.len(), d.order.len());
+        let refreshed: BTreeSet<(Time, GroupId)> = d
+            .entries
+            .values()
+            .map(|e| (e.refreshed, e.view.group_id))
+            .collect();
+        assert_eq!(
+            d.by_refresh, refreshed,
+            "the expiry index follows the refreshes"
+        );
+    }
+
+    #[test]
+    fn sampling_expiry_and_paging_stay_exact_through_creations_refreshes_ends_and_expiry() {
+        let ttl = Duration::from_secs(30);
+        let mut d = Directory::new(ttl);
+        let mut rng = Rng::new(11);
+        let mut now = 0u64;
+        for step in 0..3_000u64 {
+            now += 10_000 + rng.below(40_000);
+            let g = u128::from(rng.below(400));
+            match rng.below(10) {
+                // Created or refreshed.
+                0..=6 => {
+                    announce(&mut d, now, view(g, 10_000 + g, 1, 1));
+                }
+                // Ended by its leader.
+                7 => {
+                    d.announce(
+                        Time::from_micros(now),
+                        announcement(view(g, 10_000 + g, 1, 1), true),
+                    );
+                }
+                // Now and then time jumps past some entries' TTL and they expire.
+                _ => {
+                    if step % 7 == 0 {
+                        now += rng.below(ttl.as_micros() as u64);
+                    }
+                    let at = Time::from_micros(now);
+                    let due: Vec<GroupId> = d
+                        .entries()
+                        .filter(|e| at.saturating_since(e.refreshed) > ttl)
+                        .map(|e| e.view.group_id)
+                        .collect();
+                    let mut expiring: Vec<GroupId> =
+                        d.expiring(at).map(|e| e.view.group_id).collect();
+                    expiring.sort();
+                    assert_eq!(expiring, due, "expiring() is exactly what is due");
+                    let ended: Vec<GroupId> = d
+                        .expire(at)
+                        .into_iter()
+                        .map(|c| match c {
+                            Change::GroupEnded(id) => id,
+                            other => panic!("expiry changed {other:?}"),
+                        })
+                        .collect();
+                    assert_eq!(ended.len(), due.len());
+                }
+            }
+            assert_indexes_agree(&d);
+            let list = d.boot_list(&mut rng, 8);
+            let distinct: BTreeSet<GroupId> = list.iter().map(|v| v.group_id).collect();
+            assert_eq!(list.len(), d.len().min(8));
+            assert_eq!(distinct.len(), list.len(), "a boot list repeats no group");
+            assert!(distinct.iter().all(|id| d.resolve(*id).is_some()));
+        }
+        assert!(d.len() > 50, "the run kept a directory worth sampling");
+        // Pages of 7 from `entries_after` cover every entry once, in order.
+        let mut paged = Vec::new();
+        let mut after = None;
+        loop {
+            let page: Vec<GroupId> = d
+                .entries_after(after)
+                .take(7)
+                .map(|e| e.view.group_id)
+                .collect();
+            let Some(last) = page.last() else { break };
+            after = Some(*last);
+            paged.extend(page);
+        }
+        assert_eq!(
+            paged,
+            d.entries().map(|e| e.view.group_id).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn every_live_group_is_sampled_in_time() {
+        let mut d = Directory::new(Duration::from_secs(30));
+        for g in 0..50 {
+            announce(&mut d, 0, view(g, 1000 + g, 1, 1));
+        }
+        for g in (0..50).step_by(3) {
+            d.announce(Time::ZERO, announcement(view(g, 1000 + g, 1, 1), true));
+        }
+        let mut rng = Rng::new(3);
+        let mut seen = BTreeSet::new();
+        for _ in 0..200 {
+            seen.extend(d.boot_list(&mut rng, 4).into_iter().map(|v| v.group_id));
+        }
+        let live: BTreeSet<GroupId> = d.entries().map(|e| e.view.group_id).collect();
+        assert_eq!(
+            seen, live,
+            "sampling reaches every live group and no ended one"
+        );
     }
 }

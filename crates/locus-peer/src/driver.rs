@@ -14,6 +14,8 @@
 //! successful reply, or, when every call failed, of the last failure.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use locus_core::message::Role;
@@ -82,6 +84,9 @@ pub(crate) struct Driver {
     /// call in `calls`, so bounded like them.
     fanouts: HashMap<RequestId, FanOut>,
     commands: mpsc::Receiver<Command>,
+    /// The peer's role as [`role_value`] numbers it, for the `role` label of the server's
+    /// metrics ([`role_name`]).
+    role: Arc<AtomicU8>,
 }
 
 impl Driver {
@@ -93,6 +98,7 @@ impl Driver {
         max_inflight: usize,
         rendezvous: Vec<String>,
         commands: mpsc::Receiver<Command>,
+        role: Arc<AtomicU8>,
     ) -> Self {
         Driver {
             peer,
@@ -106,6 +112,7 @@ impl Driver {
             current_rendezvous: 0,
             fanouts: HashMap::new(),
             commands,
+            role,
         }
     }
 
@@ -322,7 +329,12 @@ impl Driver {
         let ctx = self.ctx.clone();
         let to_rendezvous = dest.rendezvous.is_some();
         self.calls.spawn(async move {
+            let sent = std::time::Instant::now();
             let result = client::call(channel, ctx, outgoing, to_rendezvous).await;
+            if rpc == "Measure" && result.is_ok() {
+                // The round trip as this peer sees it: what its locality decisions rest on.
+                metrics::histogram!(m::MEASURED_RTT).record(sent.elapsed().as_secs_f64());
+            }
             let outcome = match &result {
                 Ok(_) => "ok",
                 Err(CallError::Timeout) => "timeout",
@@ -378,7 +390,9 @@ impl Driver {
 
     fn update_gauges(&self) {
         let status = self.peer.status();
-        metrics::gauge!(m::ROLE).set(f64::from(role_value(status.role)));
+        let role = role_value(status.role);
+        self.role.store(role, Ordering::Relaxed);
+        metrics::gauge!(m::ROLE).set(f64::from(role));
         metrics::gauge!(m::INTRA_LINKS).set(status.intra.len() as f64);
         metrics::gauge!(m::INTER_LINKS).set(status.inter.len() as f64);
     }
@@ -388,6 +402,18 @@ async fn sleep_until(at: Option<std::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+/// The `role` label of a [`role_value`].
+pub(crate) fn role_name(value: u8) -> &'static str {
+    match value {
+        0 => "idle",
+        1 => "joining",
+        2 => "member",
+        3 => "electing",
+        4 => "leader",
+        _ => "unknown",
     }
 }
 

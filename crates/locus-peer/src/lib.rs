@@ -39,12 +39,15 @@ use std::sync::Arc;
 
 use locus_core::{BootSource, Peer, PeerId, PeerRef};
 use locus_proto::pb::peer_service_server::PeerServiceServer;
+use locus_service::accounting::Accounting;
 use locus_service::tls::{self, ClientTls, Identity};
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tonic::transport::Server;
+
+use crate::metrics as m;
 
 pub use config::{Config, Settings};
 
@@ -195,6 +198,7 @@ pub async fn run(
         site: site.as_ref().map(|s| s.name().clone()),
         timeout: config.protocol.request_timeout,
     };
+    let role = Arc::new(std::sync::atomic::AtomicU8::new(0));
     let mut driver = driver::Driver::new(
         Peer::new(me, config.protocol.clone(), seed),
         clock,
@@ -203,6 +207,7 @@ pub async fn run(
         config.max_inflight_calls,
         config.rendezvous.clone(),
         commands,
+        Arc::clone(&role),
     );
     driver.peer_mut().join(clock.now(), boot);
 
@@ -231,7 +236,17 @@ pub async fn run(
     let mut server_stop = stop.clone();
     let router = config
         .limits
-        .apply(Server::builder())
+        .apply(
+            Server::builder(),
+            Accounting::new(
+                m::REQUESTS,
+                m::REQUEST_DURATION,
+                config.limits.max_calls_in_flight as usize,
+                Some(Arc::new(move || {
+                    driver::role_name(role.load(std::sync::atomic::Ordering::Relaxed))
+                })),
+            ),
+        )
         .layer(emulation::Layer::new(site))
         .add_service(health_service)
         .add_service(locus_service::reflection(&SERVED).build_v1()?)

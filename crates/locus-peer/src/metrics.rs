@@ -3,8 +3,15 @@
 //! The peer records through the `metrics` facade; the binary installs the Prometheus recorder
 //! and serves them with `locus_service::serve_metrics`. Without a recorder (tests, embedding) recording is a no-op.
 
-/// Counter: calls served, by `rpc` and gRPC status `code`.
+/// Counter: calls served, by `rpc`, gRPC status `code` and the peer's `role` when the call
+/// came (`idle`, `joining`, `member`, `electing`, `leader`); counted by
+/// [`locus_service::accounting`].
 pub const REQUESTS: &str = "locus_peer_requests_total";
+/// Histogram: seconds from a call's arrival to the end of its response, by `rpc` and `role`.
+pub const REQUEST_DURATION: &str = "locus_peer_request_duration_seconds";
+/// Histogram: seconds of each `Measure` round trip this peer made (answered ones): the RTTs
+/// its locality decisions rest on.
+pub const MEASURED_RTT: &str = "locus_peer_measured_rtt_seconds";
 /// Counter: calls made, by `rpc` and `outcome` (`ok`, `timeout`, `unreachable`, `refused`,
 /// `overloaded`).
 pub const CALLS: &str = "locus_peer_calls_total";
@@ -21,8 +28,21 @@ pub const INTER_LINKS: &str = "locus_peer_inter_links";
 
 /// Gives every metric above its `# HELP` line; called once the recorder is installed.
 pub fn describe() {
-    use metrics::{describe_counter, describe_gauge};
-    describe_counter!(REQUESTS, "Calls served, by rpc and gRPC status code.");
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        REQUESTS,
+        "Calls served, by rpc, gRPC status code and the peer's role at the time."
+    );
+    describe_histogram!(
+        REQUEST_DURATION,
+        Unit::Seconds,
+        "Seconds from a call's arrival to the end of its response, by rpc and role."
+    );
+    describe_histogram!(
+        MEASURED_RTT,
+        Unit::Seconds,
+        "Round-trip times of the Measure calls this peer made, in seconds."
+    );
     describe_counter!(
         CALLS,
         "Calls made, by rpc and outcome (ok, timeout, unreachable, refused, overloaded)."

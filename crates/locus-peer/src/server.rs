@@ -13,7 +13,6 @@ use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status};
 
 use crate::driver::Command;
-use crate::metrics as m;
 
 /// The handlers' side of the driver's command channel.
 #[derive(Debug, Clone)]
@@ -72,14 +71,7 @@ impl Handler {
     where
         R: Unary + Send,
     {
-        let result = self.serve(request).await;
-        let code = match &result {
-            Ok(_) => tonic::Code::Ok,
-            Err(s) => s.code(),
-        };
-        metrics::counter!(m::REQUESTS, "rpc" => R::NAME, "code" => format!("{code:?}"))
-            .increment(1);
-        result
+        self.serve(request).await
     }
 
     async fn serve<R>(&self, request: Request<R>) -> Result<Response<R::Reply>, Status>

@@ -153,9 +153,12 @@ async fn status(
 
 async fn overlay(tls: &ClientTls, addr: &str) -> Result<pb::GetOverlayReply, tonic::Status> {
     let mut c = RendezvousClient::new(channel(tls, addr, Expect::Rendezvous));
-    c.get_overlay(pb::GetOverlayRequest { caller: None })
-        .await
-        .map(|r| r.into_inner())
+    c.get_overlay(pb::GetOverlayRequest {
+        caller: None,
+        ..Default::default()
+    })
+    .await
+    .map(|r| r.into_inner())
 }
 
 /// The group and leader a peer reports, once it is in one.

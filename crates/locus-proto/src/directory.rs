@@ -20,8 +20,10 @@ use crate::pb;
 pub const DEFAULT_PAGE_SIZE: usize = 256;
 /// Most entries in one `ListGroups` page; larger requests are lowered to it.
 pub const MAX_PAGE_SIZE: usize = 1024;
-/// Most groups in one `GetOverlay` snapshot; the reply says `truncated` beyond it.
-pub const MAX_OVERLAY_GROUPS: usize = 100_000;
+/// Most groups in one `GetOverlay` page, and the page size when the request asks for 0: a
+/// group with its leader and 16 links (the most a leader keeps by default) encodes to about
+/// 2 kB, so a page stays within the 4 MiB that gRPC clients decode by default.
+pub const MAX_OVERLAY_PAGE: usize = 2_000;
 
 /// A validated `ListGroups` request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,21 +39,51 @@ pub struct ListGroups {
 impl TryFrom<pb::ListGroupsRequest> for ListGroups {
     type Error = ProtoError;
     fn try_from(r: pb::ListGroupsRequest) -> Result<Self, ProtoError> {
-        let page_size = match r.page_size as usize {
-            0 => DEFAULT_PAGE_SIZE,
-            n => n.min(MAX_PAGE_SIZE),
-        };
-        // The token is the id of the last group of the previous page; it must parse as one.
-        let after = if r.page_token.is_empty() {
-            None
-        } else {
-            Some(group_id(&r.page_token, "page_token")?)
-        };
         Ok(Self {
             caller: optional(r.caller, "caller")?,
-            page_size,
-            after,
+            page_size: page_size(r.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
+            after: after(&r.page_token)?,
         })
+    }
+}
+
+/// A validated `GetOverlay` request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overlay {
+    /// The sender, when it named itself.
+    pub caller: Option<PeerRef>,
+    /// Groups in this page, between 1 and [`MAX_OVERLAY_PAGE`].
+    pub page_size: usize,
+    /// The page starts after this group; `None` for the first page.
+    pub after: Option<GroupId>,
+}
+
+impl TryFrom<pb::GetOverlayRequest> for Overlay {
+    type Error = ProtoError;
+    fn try_from(r: pb::GetOverlayRequest) -> Result<Self, ProtoError> {
+        Ok(Self {
+            caller: optional(r.caller, "caller")?,
+            page_size: page_size(r.page_size, MAX_OVERLAY_PAGE, MAX_OVERLAY_PAGE),
+            after: after(&r.page_token)?,
+        })
+    }
+}
+
+/// A requested page size: `default` for 0, larger ones lowered to `max`.
+fn page_size(asked: u32, default: usize, max: usize) -> usize {
+    match asked as usize {
+        0 => default,
+        n => n.min(max),
+    }
+}
+
+/// Where a page starts: the token is the id of the last group of the previous page, and must
+/// parse as one; empty for the first page.
+fn after(token: &str) -> Result<Option<GroupId>, ProtoError> {
+    if token.is_empty() {
+        Ok(None)
+    } else {
+        group_id(token, "page_token").map(Some)
     }
 }
 
@@ -77,11 +109,6 @@ impl TryFrom<pb::WatchOverlayRequest> for Watch {
             include_existing: r.include_existing,
         })
     }
-}
-
-/// Validates a `GetOverlay` request: the sender, when it named itself.
-pub fn overlay_caller(r: pb::GetOverlayRequest) -> Result<Option<PeerRef>, ProtoError> {
-    optional(r.caller, "caller")
 }
 
 /// Milliseconds since the Unix epoch of a runtime instant.
@@ -141,6 +168,16 @@ pub enum OverlayChange {
 }
 
 impl OverlayChange {
+    /// The group the change is about.
+    pub fn group_id(&self) -> GroupId {
+        match self {
+            Self::Created(view)
+            | Self::LeaderChanged { view, .. }
+            | Self::MembersChanged { view, .. } => view.group_id,
+            Self::Ended { group_id, .. } => *group_id,
+        }
+    }
+
     /// The wire event, seen at `at`.
     pub fn to_event(&self, at: Time) -> pb::OverlayEvent {
         use pb::overlay_event::Kind;

@@ -47,6 +47,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use locus_proto::pb::rendezvous_server::RendezvousServer;
+use locus_service::accounting::Accounting;
 use locus_service::tls;
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -217,7 +218,15 @@ impl Rendezvous {
         let mut stop = stopping.clone();
         let router = config
             .limits
-            .apply(Server::builder())
+            .apply(
+                Server::builder(),
+                Accounting::new(
+                    metrics::REQUESTS,
+                    metrics::REQUEST_DURATION,
+                    config.limits.max_calls_in_flight as usize,
+                    None,
+                ),
+            )
             .add_service(health_service)
             .add_service(locus_service::reflection(&SERVED).build_v1()?)
             .add_service(locus_service::reflection(&SERVED).build_v1alpha()?)

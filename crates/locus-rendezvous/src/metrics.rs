@@ -3,8 +3,12 @@
 //! The service records through the `metrics` facade; the binary installs the Prometheus
 //! recorder and serves them with `locus_service::serve_metrics`. Without a recorder (tests, embedding) recording is a no-op.
 
-/// Counter: calls served, by `rpc` and gRPC status `code`.
+/// Counter: calls served, by `rpc` and gRPC status `code`; counted by
+/// [`locus_service::accounting`].
 pub const REQUESTS: &str = "locus_rendezvous_requests_total";
+/// Histogram: seconds from a call's arrival to the end of its response, by `rpc` (for
+/// `WatchOverlay`, the stream's life).
+pub const REQUEST_DURATION: &str = "locus_rendezvous_request_duration_seconds";
 /// Gauge: live groups in the directory.
 pub const GROUPS: &str = "locus_rendezvous_groups";
 /// Counter: entries that expired without a refresh.
@@ -33,8 +37,13 @@ pub const RATE_LIMITED: &str = "locus_rendezvous_rate_limited_total";
 
 /// Gives every metric above its `# HELP` line; called once the recorder is installed.
 pub fn describe() {
-    use metrics::{describe_counter, describe_gauge};
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(REQUESTS, "Calls served, by rpc and gRPC status code.");
+    describe_histogram!(
+        REQUEST_DURATION,
+        Unit::Seconds,
+        "Seconds from a call's arrival to the end of its response, by rpc (WatchOverlay: the stream's life)."
+    );
     describe_gauge!(GROUPS, "Live groups in the directory.");
     describe_counter!(EXPIRED, "Entries that expired without a refresh.");
     describe_gauge!(WATCHERS, "Open WatchOverlay streams.");

@@ -1,11 +1,16 @@
 //! The directory behind the gRPC service: the core's [`Directory`], the sampling generator, and
 //! the broadcast of changes to `WatchOverlay` subscribers.
 //!
-//! One std mutex guards it: every operation is a short, synchronous step of the directory, and
-//! changes are broadcast while it is held, so that a subscriber's snapshot and its stream of
-//! changes fit together without a gap or a duplicate.
+//! A std `RwLock` guards it. Reads (boot lists, resolutions, pages, snapshots) share it and run
+//! side by side on every core; writes (announcements, expiry) take it alone for one short,
+//! synchronous step of the directory: each step is O(log n), but for the directory's
+//! component recomputation, O(n) once per announce interval. Changes are broadcast under the
+//! write lock, each with a sequence number, so that a subscriber reading the directory in
+//! pages knows which changes a page already shows ([`Paging`]). Boot lists draw from
+//! generators of their own, seeded per call, so that sampling needs no write lock.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use locus_core::message::{AnnounceReply, Announcement, GroupView};
@@ -14,6 +19,16 @@ use locus_core::{GroupId, PeerId, PeerRef, Rng, Time};
 use locus_proto::directory::OverlayChange;
 use locus_proto::pb;
 use tokio::sync::broadcast;
+
+/// A change of the directory as subscribers receive it.
+#[derive(Debug, Clone)]
+pub(crate) struct Tagged {
+    /// Its place in the order of changes: one more than the change before.
+    pub(crate) seq: u64,
+    /// The group it is about.
+    pub(crate) group: GroupId,
+    pub(crate) event: pb::OverlayEvent,
+}
 
 /// Why [`Registry::announce`] did not take an announcement.
 #[derive(Debug)]
@@ -27,15 +42,19 @@ pub(crate) enum NotTaken {
 /// The live directory and its subscribers.
 #[derive(Debug)]
 pub(crate) struct Registry {
-    inner: Mutex<Inner>,
-    events: broadcast::Sender<pb::OverlayEvent>,
+    inner: RwLock<Inner>,
+    events: broadcast::Sender<Tagged>,
     ttl: Duration,
+    seed: u64,
+    /// Boot lists drawn so far: each draws from `Rng::new(seed ^ mix(draw))`.
+    draws: AtomicU64,
 }
 
 #[derive(Debug)]
 struct Inner {
     directory: Directory,
-    rng: Rng,
+    /// The sequence number of the last change broadcast.
+    seq: u64,
 }
 
 impl Registry {
@@ -44,19 +63,25 @@ impl Registry {
     pub(crate) fn new(ttl: Duration, watch_buffer: usize, seed: u64, max_groups: usize) -> Self {
         let (events, _) = broadcast::channel(watch_buffer);
         Registry {
-            inner: Mutex::new(Inner {
+            inner: RwLock::new(Inner {
                 directory: Directory::with_max_groups(ttl, max_groups),
-                rng: Rng::new(seed),
+                seq: 0,
             }),
             events,
             ttl,
+            seed,
+            draws: AtomicU64::new(0),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // Nothing panics while the lock is held; if something ever did, the directory is
-        // still consistent data, so go on with it.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    // Nothing panics while the lock is held; if something ever did, the directory is still
+    // consistent data, so go on with it.
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// How long entries live.
@@ -66,7 +91,7 @@ impl Registry {
 
     /// Live groups.
     pub(crate) fn len(&self) -> usize {
-        self.lock().directory.len()
+        self.read().directory.len()
     }
 
     /// Records an announcement and broadcasts what it changed; `checked` says that its leader
@@ -80,7 +105,7 @@ impl Registry {
         a: Announcement,
         checked: bool,
     ) -> Result<AnnounceReply, NotTaken> {
-        let mut inner = self.lock();
+        let mut inner = self.write();
         if inner.directory.is_full_for(&a) {
             return Err(NotTaken::Full);
         }
@@ -111,7 +136,7 @@ impl Registry {
                     expired: false,
                 },
             };
-            self.broadcast(now, &change);
+            self.broadcast(&mut inner, now, &change);
         }
         Ok(reply)
     }
@@ -119,81 +144,141 @@ impl Registry {
     /// What the directory makes of an announcement from the authenticated peer `caller`
     /// ([`Directory::authorize`]).
     pub(crate) fn authorize(&self, caller: PeerId, a: &Announcement) -> Authorization {
-        self.lock().directory.authorize(caller, a)
+        self.read().directory.authorize(caller, a)
     }
 
     /// Drops the entries not refreshed within the TTL; returns how many expired.
     pub(crate) fn expire(&self, now: Time) -> usize {
-        let mut inner = self.lock();
-        let epochs: Vec<(GroupId, u64)> = inner
+        // Most ticks expire nothing: find that out under the shared lock.
+        if self.read().directory.expiring(now).next().is_none() {
+            return 0;
+        }
+        let mut inner = self.write();
+        let epochs: std::collections::HashMap<GroupId, u64> = inner
             .directory
-            .entries()
-            .filter(|e| now.saturating_since(e.refreshed) > self.ttl)
+            .expiring(now)
             .map(|e| (e.view.group_id, e.view.epoch))
             .collect();
         let changes = inner.directory.expire(now);
         for change in &changes {
             if let Change::GroupEnded(group_id) = change {
-                let epoch = epochs
-                    .iter()
-                    .find(|(g, _)| g == group_id)
-                    .map_or(0, |(_, e)| *e);
                 let change = OverlayChange::Ended {
                     group_id: *group_id,
-                    epoch,
+                    epoch: epochs.get(group_id).copied().unwrap_or(0),
                     expired: true,
                 };
-                self.broadcast(now, &change);
+                self.broadcast(&mut inner, now, &change);
             }
         }
         changes.len()
     }
 
-    fn broadcast(&self, now: Time, change: &OverlayChange) {
+    fn broadcast(&self, inner: &mut Inner, now: Time, change: &OverlayChange) {
         tracing::debug!(?change, "directory changed");
+        inner.seq += 1;
         // An error only means that nobody is subscribed.
-        let _ = self.events.send(change.to_event(now));
+        let _ = self.events.send(Tagged {
+            seq: inner.seq,
+            group: change.group_id(),
+            event: change.to_event(now),
+        });
     }
 
     /// A random sample of at most `max` live groups.
     pub(crate) fn boot_list(&self, max: usize) -> Vec<GroupView> {
-        let mut inner = self.lock();
-        let Inner { directory, rng } = &mut *inner;
-        directory.boot_list(rng, max)
+        let draw = self.draws.fetch_add(1, Ordering::Relaxed);
+        // Golden-ratio spacing of the per-call seeds; `Rng::new` mixes them further.
+        let mut rng = Rng::new(self.seed ^ draw.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        self.read().directory.boot_list(&mut rng, max)
     }
 
     /// A group's entry.
     pub(crate) fn resolve(&self, group: GroupId) -> Option<GroupView> {
-        self.lock().directory.resolve(group).map(|e| e.view.clone())
+        self.read().directory.resolve(group).map(|e| e.view.clone())
     }
 
-    /// Calls `f` with the live entries in group-id order, under the lock.
+    /// Calls `f` with the live entries after `after` (from the first when `None`) in
+    /// group-id order, under the shared lock: `f` should take what it needs and return.
+    pub(crate) fn with_entries_after<T>(
+        &self,
+        after: Option<GroupId>,
+        f: impl FnOnce(&mut dyn Iterator<Item = &Entry>) -> T,
+    ) -> T {
+        let inner = self.read();
+        f(&mut inner.directory.entries_after(after))
+    }
+
+    /// Calls `f` with every live entry in group-id order, under the shared lock.
     pub(crate) fn with_entries<T>(
         &self,
         f: impl FnOnce(&mut dyn Iterator<Item = &Entry>) -> T,
     ) -> T {
-        let inner = self.lock();
-        f(&mut inner.directory.entries())
+        self.with_entries_after(None, f)
     }
 
-    /// A subscription to the changes, plus (when `include_existing`) a `created` event for
-    /// every live group, taken atomically with the subscription.
-    pub(crate) fn subscribe(
+    /// A subscription to the changes from now on.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Tagged> {
+        // Under the lock, so that no change falls between the subscription and a page read
+        // right after it.
+        let _inner = self.read();
+        self.events.subscribe()
+    }
+
+    /// A `created` event for each of at most `max` live groups after `after`, and the
+    /// sequence number of the last change they show.
+    pub(crate) fn page(
         &self,
         now: Time,
-        include_existing: bool,
-    ) -> (Vec<pb::OverlayEvent>, broadcast::Receiver<pb::OverlayEvent>) {
-        let inner = self.lock();
-        let existing = if include_existing {
-            inner
-                .directory
-                .entries()
-                .map(|e| OverlayChange::Created(e.view.clone()).to_event(now))
-                .collect()
-        } else {
-            Vec::new()
+        after: Option<GroupId>,
+        max: usize,
+    ) -> (Vec<(GroupId, pb::OverlayEvent)>, u64) {
+        let inner = self.read();
+        let page = inner
+            .directory
+            .entries_after(after)
+            .take(max)
+            .map(|e| {
+                let created = OverlayChange::Created(e.view.clone()).to_event(now);
+                (e.view.group_id, created)
+            })
+            .collect();
+        (page, inner.seq)
+    }
+}
+
+/// A subscriber's initial snapshot, read in pages while changes keep coming: which changes a
+/// page already shows, so that each is delivered exactly once, after the snapshot.
+///
+/// The pages run in group-id order. Page k shows the groups after the previous page's last id
+/// up to its own last id (the last page: to the end) as of change `seq_k`. A change queued
+/// meanwhile for a group in page k's range with a sequence number up to `seq_k` is already in
+/// that page, and is dropped; any other is delivered.
+#[derive(Debug, Default)]
+pub(crate) struct Paging {
+    /// Each page's last group id and the sequence number it was read at.
+    pages: Vec<(GroupId, u64)>,
+    /// The sequence number the last page (which runs to the end) was read at.
+    last: Option<u64>,
+}
+
+impl Paging {
+    /// Records a page ending at `last_group` (`None`: the final, possibly empty page) read at
+    /// `seq`.
+    pub(crate) fn read(&mut self, last_group: Option<GroupId>, seq: u64) {
+        match last_group {
+            Some(g) => self.pages.push((g, seq)),
+            None => self.last = Some(seq),
+        }
+    }
+
+    /// Whether the snapshot already shows change `t`.
+    pub(crate) fn shows(&self, t: &Tagged) -> bool {
+        let i = self.pages.partition_point(|(last, _)| *last < t.group);
+        let seq = match self.pages.get(i) {
+            Some((_, seq)) => *seq,
+            None => self.last.unwrap_or(0),
         };
-        (existing, self.events.subscribe())
+        t.seq <= seq
     }
 }
 

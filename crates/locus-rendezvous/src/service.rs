@@ -32,6 +32,9 @@ use crate::registry::{self, NotTaken, Registry};
 /// broadcast buffer absorbs the rest.
 const SUBSCRIBER_QUEUE: usize = 64;
 
+/// Groups per page of a subscriber's initial snapshot (`include_existing`).
+const SNAPSHOT_PAGE: usize = 256;
+
 /// The rendezvous service.
 #[derive(Debug, Clone)]
 pub(crate) struct Service {
@@ -163,16 +166,6 @@ impl Service {
     }
 }
 
-/// Counts the call by RPC and outcome.
-fn counted<T>(rpc: &'static str, result: Result<T, Status>) -> Result<T, Status> {
-    let code = match &result {
-        Ok(_) => tonic::Code::Ok,
-        Err(s) => s.code(),
-    };
-    metrics::counter!(m::REQUESTS, "rpc" => rpc, "code" => format!("{code:?}")).increment(1);
-    result
-}
-
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::OverlayEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -184,7 +177,7 @@ impl pb::rendezvous_server::Rendezvous for Service {
         let result = self
             .authenticate(&request, request.get_ref().caller.as_ref())
             .and_then(|_| self.boot_list(request.into_inner()));
-        counted("GetBootList", result)
+        result
     }
 
     async fn announce_group(
@@ -205,7 +198,7 @@ impl pb::rendezvous_server::Rendezvous for Service {
             Ok(caller) => self.announce(caller, request.into_inner()).await,
             Err(e) => Err(e),
         };
-        counted("AnnounceGroup", result)
+        result
     }
 
     async fn resolve_group(
@@ -224,7 +217,7 @@ impl pb::rendezvous_server::Rendezvous for Service {
                 pb::ResolveGroupRequest::reply(Response::Resolved(self.registry.resolve(group)))?;
             Ok(tonic::Response::new(reply))
         })();
-        counted("ResolveGroup", result)
+        result
     }
 
     async fn list_groups(
@@ -236,9 +229,8 @@ impl pb::rendezvous_server::Rendezvous for Service {
             .and_then(|_| ListGroups::try_from(request.into_inner()).map_err(Status::from))
             .map(|req| {
                 let ttl = self.registry.ttl();
-                let (groups, more) = self.registry.with_entries(|entries| {
+                let (groups, more) = self.registry.with_entries_after(req.after, |entries| {
                     let mut page = entries
-                        .skip_while(|e| req.after.is_some_and(|a| e.view.group_id <= a))
                         .take(req.page_size + 1)
                         .map(|e| directory::group_entry(e, ttl))
                         .collect::<Vec<_>>();
@@ -260,7 +252,7 @@ impl pb::rendezvous_server::Rendezvous for Service {
                     next_page_token,
                 })
             });
-        counted("ListGroups", result)
+        result
     }
 
     async fn get_overlay(
@@ -269,26 +261,33 @@ impl pb::rendezvous_server::Rendezvous for Service {
     ) -> Result<tonic::Response<pb::GetOverlayReply>, Status> {
         let result = self
             .authenticate(&request, request.get_ref().caller.as_ref())
-            .and_then(|_| directory::overlay_caller(request.into_inner()).map_err(Status::from))
-            .map(|_| {
+            .and_then(|_| directory::Overlay::try_from(request.into_inner()).map_err(Status::from))
+            .map(|req| {
                 let ttl = self.registry.ttl();
                 let mut reply = pb::GetOverlayReply {
                     taken_at_unix_ms: directory::unix_ms(self.clock.now()),
                     ..Default::default()
                 };
-                self.registry.with_entries(|entries| {
-                    for (i, e) in entries.enumerate() {
-                        if i >= directory::MAX_OVERLAY_GROUPS {
+                let mut last = None;
+                self.registry.with_entries_after(req.after, |entries| {
+                    for e in entries {
+                        if reply.groups.len() == req.page_size {
                             reply.truncated = true;
                             break;
                         }
+                        last = Some(e.view.group_id);
                         reply.groups.push(directory::group_entry(e, ttl));
                         reply.links.extend(directory::overlay_links(e));
                     }
                 });
+                if reply.truncated
+                    && let Some(last) = last
+                {
+                    reply.next_page_token = directory::page_token(last);
+                }
                 tonic::Response::new(reply)
             });
-        counted("GetOverlay", result)
+        result
     }
 
     type WatchOverlayStream = EventStream;
@@ -300,7 +299,7 @@ impl pb::rendezvous_server::Rendezvous for Service {
         let result = self
             .authenticate(&request, request.get_ref().caller.as_ref())
             .and_then(|_| self.watch(request.into_inner()));
-        counted("WatchOverlay", result)
+        result
     }
 
     async fn enroll(
@@ -316,7 +315,7 @@ impl pb::rendezvous_server::Rendezvous for Service {
                 "this rendezvous runs without TLS (insecure_plaintext): there is nothing to enroll in",
             )),
         };
-        counted("Enroll", result)
+        result
     }
 
     async fn renew(
@@ -339,7 +338,7 @@ impl pb::rendezvous_server::Rendezvous for Service {
                 .renew(id, request.into_inner())
                 .map(tonic::Response::new)
         })();
-        counted("Renew", result)
+        result
     }
 }
 
@@ -498,9 +497,10 @@ impl Service {
             .map_err(|_| {
                 Status::resource_exhausted("too many WatchOverlay subscribers, try again later")
             })?;
-        let (existing, mut events) = self.registry.subscribe(self.clock.now(), include_existing);
+        let mut events = self.registry.subscribe();
         let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
         let mut stopping = self.stopping.clone();
+        let (registry, clock) = (Arc::clone(&self.registry), self.clock.clone());
         metrics::gauge!(m::WATCHERS).increment(1.0);
         // The forwarding task ends when the subscriber goes away, falls behind, leaves an event
         // unread for the send timeout, or the service stops; the permit and the gauge go with
@@ -526,12 +526,29 @@ impl Service {
                 }
             };
             let forward = async {
-                for event in existing {
-                    send(event).await?;
+                // The existing groups, a page at a time: no copy of the whole directory per
+                // subscriber, and the lock is shared for one page's read only.
+                let mut paging = registry::Paging::default();
+                if include_existing {
+                    let mut after = None;
+                    loop {
+                        let (page, seq) = registry.page(clock.now(), after, SNAPSHOT_PAGE);
+                        let full = page.len() == SNAPSHOT_PAGE;
+                        let last = page.last().map(|(g, _)| *g);
+                        paging.read(last.filter(|_| full), seq);
+                        for (_, event) in page {
+                            send(event).await?;
+                        }
+                        if !full {
+                            break;
+                        }
+                        after = last;
+                    }
                 }
                 loop {
                     match events.recv().await {
-                        Ok(event) => send(event).await?,
+                        Ok(change) if paging.shows(&change) => {}
+                        Ok(change) => send(change.event).await?,
                         Err(broadcast::error::RecvError::Lagged(missed)) => {
                             metrics::counter!(m::WATCHERS_DROPPED).increment(1);
                             tracing::info!(

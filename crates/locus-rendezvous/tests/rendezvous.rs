@@ -323,7 +323,10 @@ async fn directory_rpcs_page_snapshot_and_stream_changes() {
     );
 
     let overlay = c
-        .get_overlay(pb::GetOverlayRequest { caller: None })
+        .get_overlay(pb::GetOverlayRequest {
+            caller: None,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -745,7 +748,8 @@ async fn every_rpc_refuses_malformed_requests_and_keeps_serving() {
                 c,
                 get_overlay,
                 pb::GetOverlayRequest {
-                    caller: bad_caller.clone()
+                    caller: bad_caller.clone(),
+                    ..Default::default()
                 }
             ),
             "caller.peer_id",

@@ -7,10 +7,12 @@
 //! ([`report`]), server reflection that lists what a service serves ([`reflection`]), and the
 //! process around a service's
 //! `run(listener, config, shutdown)` ([`serve`]), mutual TLS with the cluster's certificates
-//! ([`tls`]), and the limits every gRPC server runs with ([`limits`]).
+//! ([`tls`]), the limits every gRPC server runs with ([`limits`]), and the layer that counts,
+//! times and sheds every call ([`accounting`]).
 
 #![warn(missing_docs)]
 
+pub mod accounting;
 mod clock;
 pub mod limits;
 pub mod tls;
@@ -195,6 +197,11 @@ where
     let metrics = match metrics_listen {
         Some(addr) => {
             let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
+                    accounting::SECONDS_BUCKETS,
+                )
+                .map_err(ServeError::Recorder)?
                 .install_recorder()
                 .map_err(ServeError::Recorder)?;
             metrics::describe_counter!(

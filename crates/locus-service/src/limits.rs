@@ -1,7 +1,8 @@
 //! The limits every locus gRPC server runs with, on by default (docs/operations.md, "Server
 //! limits"): keepalive that finds dead connections, a maximum connection age, a deadline on
 //! every request, and a cap on calls in progress per connection beyond which calls are shed
-//! with `RESOURCE_EXHAUSTED` rather than queued.
+//! with `RESOURCE_EXHAUSTED` rather than queued, and the same for the process as a whole
+//! ([`crate::accounting`]).
 //!
 //! [`LimitSettings`] is the `limits:` section of both services' configuration files and its
 //! flags; [`Limits`] is the resolved form that [`Limits::apply`] puts on a tonic server.
@@ -29,6 +30,11 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Calls in progress on one connection; more are refused with `RESOURCE_EXHAUSTED` at once.
 /// HTTP/2 advertises the same number as its stream limit.
 pub const DEFAULT_MAX_CALLS_PER_CONNECTION: u32 = 256;
+/// Calls whose handlers run at once across all connections; more are refused with
+/// `RESOURCE_EXHAUSTED` at once. Handlers take microseconds to a second (a rendezvous' check of
+/// a leader), so on the few cores a locus process has, more than this many under way means a
+/// backlog that only grows: better refused, and retried by the caller, than queued.
+pub const DEFAULT_MAX_CALLS_IN_FLIGHT: u32 = 1024;
 
 /// The server limits as given: file (the `limits:` section), environment or flags.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
@@ -55,6 +61,11 @@ pub struct LimitSettings {
     #[arg(long, env = "LOCUS_MAX_CALLS_PER_CONNECTION")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_calls_per_connection: Option<u32>,
+    /// Calls in progress across all connections; more are refused with RESOURCE_EXHAUSTED
+    /// [default: 1024].
+    #[arg(long, env = "LOCUS_MAX_CALLS_IN_FLIGHT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_calls_in_flight: Option<u32>,
 }
 
 /// The resolved server limits.
@@ -70,6 +81,8 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// See [`DEFAULT_MAX_CALLS_PER_CONNECTION`].
     pub max_calls_per_connection: u32,
+    /// See [`DEFAULT_MAX_CALLS_IN_FLIGHT`].
+    pub max_calls_in_flight: u32,
 }
 
 impl Default for Limits {
@@ -104,6 +117,7 @@ impl LimitSettings {
             max_calls_per_connection: over
                 .max_calls_per_connection
                 .or(self.max_calls_per_connection),
+            max_calls_in_flight: over.max_calls_in_flight.or(self.max_calls_in_flight),
         }
     }
 
@@ -130,6 +144,10 @@ impl LimitSettings {
                 self.max_calls_per_connection
                     .unwrap_or(DEFAULT_MAX_CALLS_PER_CONNECTION),
             ),
+            max_calls_in_flight: Some(
+                self.max_calls_in_flight
+                    .unwrap_or(DEFAULT_MAX_CALLS_IN_FLIGHT),
+            ),
         };
         let ms = |v: Option<u64>| Duration::from_millis(v.unwrap_or_default());
         let limits = Limits {
@@ -138,6 +156,7 @@ impl LimitSettings {
             max_connection_age: Duration::from_secs(full.max_connection_age_s.unwrap_or_default()),
             request_timeout: ms(full.server_request_timeout_ms),
             max_calls_per_connection: full.max_calls_per_connection.unwrap_or_default(),
+            max_calls_in_flight: full.max_calls_in_flight.unwrap_or_default(),
         };
         let check = |ok: bool, field, reason| {
             if ok {
@@ -172,16 +191,28 @@ impl LimitSettings {
             "max_calls_per_connection",
             "must be between 1 and 65536",
         )?;
+        check(
+            (1..=1_000_000).contains(&limits.max_calls_in_flight),
+            "max_calls_in_flight",
+            "must be between 1 and 1000000",
+        )?;
         Ok((full, limits))
     }
 }
 
 impl Limits {
     /// `server` with these limits: HTTP/2 keepalive, the connection age and its grace, the
-    /// request deadline, the per-connection cap with load shedding; and a tracing span per
-    /// request (`rpc`, with the method's path). TCP keepalive is set where the connections are
-    /// accepted ([`Limits::tcp_keepalive`]).
-    pub fn apply(&self, server: Server) -> Server {
+    /// request deadline, the per-connection cap with load shedding; a tracing span per request
+    /// (`rpc`, with the method's path); and `accounting` in front of every call, which counts
+    /// and times it and sheds past [`Limits::max_calls_in_flight`] (give it that number). TCP
+    /// keepalive is set where the connections are accepted ([`Limits::tcp_keepalive`]).
+    pub fn apply(
+        &self,
+        server: Server,
+        accounting: crate::accounting::Accounting,
+    ) -> Server<
+        tower::layer::util::Stack<crate::accounting::Accounting, tower::layer::util::Identity>,
+    > {
         server
             // A span per request, so that what a handler logs names the call it serves.
             .trace_fn(|request| tracing::info_span!("rpc", path = %request.uri().path()))
@@ -194,6 +225,7 @@ impl Limits {
             .max_concurrent_streams(self.max_calls_per_connection)
             .concurrency_limit_per_connection(self.max_calls_per_connection as usize)
             .load_shed(true)
+            .layer(accounting)
     }
 
     /// The TCP keepalive of accepted connections.

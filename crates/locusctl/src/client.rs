@@ -150,6 +150,18 @@ impl Client {
             .max_decoding_message_size(64 << 20))
     }
 
+    /// A rendezvous client for `addr` that presents `tls`'s certificate instead of the
+    /// operator's (`bench --fill`'s synthetic leaders).
+    pub(crate) fn rendezvous_as(
+        &self,
+        tls: &ClientTls,
+        addr: &str,
+    ) -> Result<RendezvousClient<Svc>, Failure> {
+        let channel = tls::lazy_channel(tls, addr, Expect::Rendezvous, self.timeout)
+            .map_err(|_| Failure::new(2, format!("`{addr}` is not an address: use host:port")))?;
+        Ok(RendezvousClient::with_interceptor(channel, self.deadline()))
+    }
+
     /// A client of the peer at `addr`, which must be `expect`.
     pub(crate) fn peer(
         &self,

@@ -310,11 +310,7 @@ async fn execute(cli: Cli) -> Result<()> {
             print_status(StatusOut::from(status), json)
         }
         Command::Overlay => {
-            let o = rendezvous()?
-                .get_overlay(pb::GetOverlayRequest { caller: None })
-                .await
-                .map_err(rv_fail)?
-                .into_inner();
+            let o = overlay(&mut rendezvous()?).await.map_err(rv_fail)?;
             let out = OverlayOut {
                 groups: o.groups.into_iter().map(GroupOut::from).collect(),
                 links: o.links.into_iter().map(LinkOut::from).collect(),
@@ -522,6 +518,34 @@ async fn pages(
     }
 }
 
+/// The whole overlay, read page by page: each page is a consistent read of its groups, and
+/// pages read one after the other may see the directory at different moments.
+async fn overlay(
+    c: &mut RendezvousClient<Svc>,
+) -> std::result::Result<pb::GetOverlayReply, tonic::Status> {
+    let mut all = pb::GetOverlayReply::default();
+    let mut page_token = String::new();
+    loop {
+        let reply = c
+            .get_overlay(pb::GetOverlayRequest {
+                caller: None,
+                page_size: 0,
+                page_token,
+            })
+            .await?
+            .into_inner();
+        if all.taken_at_unix_ms == 0 {
+            all.taken_at_unix_ms = reply.taken_at_unix_ms;
+        }
+        all.groups.extend(reply.groups);
+        all.links.extend(reply.links);
+        if !reply.truncated || reply.next_page_token.is_empty() {
+            return Ok(all);
+        }
+        page_token = reply.next_page_token;
+    }
+}
+
 /// A member count as tables show it: 0 means the sender did not know (`GroupView`).
 fn member_count(n: u32) -> String {
     if n == 0 { "?".into() } else { n.to_string() }
@@ -532,10 +556,7 @@ async fn peers(
     client: &Client,
     json: bool,
 ) -> std::result::Result<Result<()>, tonic::Status> {
-    let overlay = c
-        .get_overlay(pb::GetOverlayRequest { caller: None })
-        .await?
-        .into_inner();
+    let overlay = overlay(c).await?;
     let mut seen = std::collections::BTreeMap::<String, PeerOut>::new();
     for entry in overlay.groups {
         let Some(view) = entry.group else { continue };

@@ -190,10 +190,13 @@ pub async fn status(addr: &str) -> Option<pb::GetStatusReply> {
 
 pub async fn overlay(addr: &str) -> Option<pb::GetOverlayReply> {
     let mut c = RendezvousClient::new(channel(addr).await);
-    c.get_overlay(pb::GetOverlayRequest { caller: None })
-        .await
-        .ok()
-        .map(|r| r.into_inner())
+    c.get_overlay(pb::GetOverlayRequest {
+        caller: None,
+        ..Default::default()
+    })
+    .await
+    .ok()
+    .map(|r| r.into_inner())
 }
 
 /// Polls `check` every 250 ms until it returns `Some`, or panics after `deadline` with the

@@ -160,10 +160,7 @@ impl Map {
     /// Relays the directory's changes and keeps the overlay's layout current, until the
     /// directory's broadcast closes or the task is dropped.
     pub(crate) async fn run(self) {
-        let (_, changes) = self
-            .shared
-            .registry
-            .subscribe(self.shared.clock.now(), false);
+        let changes = self.shared.registry.subscribe();
         let dirty = Notify::new();
         tokio::select! {
             () = self.relay(changes, &dirty) => {}
@@ -173,7 +170,7 @@ impl Map {
 
     async fn relay(
         &self,
-        mut changes: broadcast::Receiver<locus_proto::pb::OverlayEvent>,
+        mut changes: broadcast::Receiver<crate::registry::Tagged>,
         dirty: &Notify,
     ) {
         let mut seq = 0;
@@ -181,7 +178,7 @@ impl Map {
             match changes.recv().await {
                 Ok(change) => {
                     seq += 1;
-                    if let Some(event) = overlay::Event::from_pb(seq, &change) {
+                    if let Some(event) = overlay::Event::from_pb(seq, &change.event) {
                         let json: Arc<str> = to_json(&event).into();
                         {
                             let mut recent = self

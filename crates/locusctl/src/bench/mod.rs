@@ -1,5 +1,6 @@
-//! `locusctl bench`: a bounded load of one read RPC against a rendezvous or a peer, with the
-//! latency distribution of the calls that completed.
+//! `locusctl bench`: a bounded load of one RPC against a rendezvous or a peer, with the
+//! latency distribution of the calls that completed; optionally over a directory filled with
+//! synthetic groups and beside background writes and watchers ([`fill`]).
 //!
 //! `--concurrency` tasks each make one call at a time over `--connections` shared HTTP/2
 //! connections, until `--requests` calls have been made or `--duration-s` has passed, whichever
@@ -9,7 +10,10 @@
 //! a warm connection. Calls under way when the duration ends are awaited and counted; the rate
 //! is completed calls over the time from the start until the last of them completed.
 
+mod fill;
+
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -48,6 +52,9 @@ pub(crate) enum Rpc {
     Measure,
     /// `GetStatus` of a peer.
     GetStatus,
+    /// `AnnounceGroup` of a rendezvous: each connection refreshes one group of `--fill`, as
+    /// its leader.
+    AnnounceGroup,
 }
 
 impl Rpc {
@@ -59,6 +66,7 @@ impl Rpc {
             Rpc::ResolveGroup => "ResolveGroup",
             Rpc::Measure => "Measure",
             Rpc::GetStatus => "GetStatus",
+            Rpc::AnnounceGroup => "AnnounceGroup",
         }
     }
 }
@@ -106,6 +114,24 @@ pub(crate) struct BenchArgs {
     /// not exist].
     #[arg(long, value_name = "UUID")]
     group: Option<String>,
+    /// First fill the rendezvous' directory with this many synthetic groups, each announced
+    /// by a leader of its own over mutual TLS with a certificate minted from `--ca-dir`.
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(fill::MAX_FILL)))]
+    fill: Option<u32>,
+    /// The CA that `--fill` mints its leaders' certificates from: the directory of `locusctl
+    /// ca init` (ca.pem, ca-key.pem).
+    #[arg(long, value_name = "DIR", requires = "fill")]
+    ca_dir: Option<PathBuf>,
+    /// While the calls run, refresh announcements of `--fill`'s groups at this many a second.
+    #[arg(long, default_value_t = 0, requires = "fill",
+          value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    background_announce_rate: u32,
+    /// While the calls run, this many `WatchOverlay` subscribers (with the existing groups)
+    /// read every change.
+    #[arg(long, default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=1_000))]
+    watchers: u32,
     /// The service's address, `host:port` [default: --rendezvous, for a rendezvous].
     addr: Option<String>,
 }
@@ -115,6 +141,8 @@ pub(crate) struct BenchArgs {
 enum Stub {
     Rendezvous(RendezvousClient<Svc>),
     Peer(PeerServiceClient<Svc>),
+    /// A synthetic group's leader, for `AnnounceGroup`.
+    Leader(fill::Leader),
 }
 
 /// What one call needs besides its client.
@@ -152,7 +180,10 @@ impl Call {
                 .await
                 .map(drop),
             (Stub::Rendezvous(c), Rpc::GetOverlay) => c
-                .get_overlay(pb::GetOverlayRequest { caller: None })
+                .get_overlay(pb::GetOverlayRequest {
+                    caller: None,
+                    ..Default::default()
+                })
                 .await
                 .map(drop),
             (Stub::Rendezvous(c), Rpc::ResolveGroup) => c
@@ -166,6 +197,7 @@ impl Call {
                 .measure(pb::MeasureRequest { caller: None })
                 .await
                 .map(drop),
+            (Stub::Leader(l), Rpc::AnnounceGroup) => l.announce().await,
             (Stub::Peer(c), Rpc::GetStatus) => c
                 .get_status(pb::GetStatusRequest { caller: None })
                 .await
@@ -229,6 +261,10 @@ struct Report {
     requests_per_s: f64,
     /// Latency of the successful calls; `None` when there were none.
     latency_us: Option<Latency>,
+    /// The directory's fill before the run (`--fill`).
+    fill: Option<fill::FillReport>,
+    /// The load beside the calls (`--background-announce-rate`, `--watchers`).
+    background: Option<fill::BackgroundReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -254,7 +290,7 @@ pub(crate) async fn run(
             (Rpc::GetBootList, _)
                 | (Rpc::Measure | Rpc::GetStatus, Target::Peer)
                 | (
-                    Rpc::ListGroups | Rpc::GetOverlay | Rpc::ResolveGroup,
+                    Rpc::ListGroups | Rpc::GetOverlay | Rpc::ResolveGroup | Rpc::AnnounceGroup,
                     Target::Rendezvous
                 )
         )
@@ -291,10 +327,63 @@ pub(crate) async fn run(
             a.clone().unwrap_or_else(|| rendezvous.to_string()),
         ),
     };
+    let announcers = if args.rpc == Rpc::AnnounceGroup {
+        args.connections as usize
+    } else {
+        0
+    };
+    // Refreshes spread over enough leaders that none passes a rendezvous' default write rate
+    // (20 a second).
+    let background_leaders = match args.background_announce_rate {
+        0 => 0,
+        rate => (rate as usize / 5).max(64),
+    };
+    let (mut leaders, fill_report) = match (args.fill, &args.ca_dir) {
+        (Some(_), _) if target != Target::Rendezvous => {
+            return Err(Failure::new(2, "--fill fills a rendezvous' directory"));
+        }
+        (Some(_), None) => {
+            return Err(Failure::new(
+                2,
+                "--fill needs --ca-dir, the CA to mint its leaders' certificates from",
+            ));
+        }
+        (Some(_), Some(_)) if *client.mode() == crate::client::Mode::Plaintext => {
+            return Err(Failure::new(
+                2,
+                "--fill needs TLS (--ca): a plaintext rendezvous checks every new group with its leader, and synthetic leaders do not answer",
+            ));
+        }
+        (Some(n), Some(dir)) => {
+            if (n as usize) < announcers {
+                return Err(Failure::new(
+                    2,
+                    "--rpc announce-group refreshes one filled group per connection: --fill at least --connections",
+                ));
+            }
+            eprintln!("filling the directory with {n} synthetic groups");
+            let (leaders, report) =
+                fill::fill(client, dir, &addr, n, announcers + background_leaders).await?;
+            (leaders, Some(report))
+        }
+        (None, _) if args.rpc == Rpc::AnnounceGroup => {
+            return Err(Failure::new(
+                2,
+                "--rpc announce-group refreshes the groups of --fill: give --fill and --ca-dir",
+            ));
+        }
+        (None, _) => (Vec::new(), None),
+    };
+    let background = leaders.split_off(announcers.min(leaders.len()));
+    let mut leaders = leaders.into_iter();
     let mut stubs = Vec::new();
     for _ in 0..args.connections {
-        stubs.push(match target {
-            Target::Peer => Stub::Peer(client.peer(&addr, Expect::AnyPeer)?),
+        stubs.push(match (target, args.rpc) {
+            (Target::Peer, _) => Stub::Peer(client.peer(&addr, Expect::AnyPeer)?),
+            (_, Rpc::AnnounceGroup) => match leaders.next() {
+                Some(l) => Stub::Leader(l),
+                None => return Err(Failure::new(1, "--fill kept too few leaders")),
+            },
             _ => Stub::Rendezvous(client.rendezvous(&addr)?),
         });
     }
@@ -327,6 +416,21 @@ pub(crate) async fn run(
             .await
             .map_err(|s| client.fail(what, &addr, s))?;
     }
+
+    let load = if args.background_announce_rate > 0 || args.watchers > 0 {
+        Some(
+            fill::Background::start(
+                client,
+                &addr,
+                background,
+                args.background_announce_rate,
+                args.watchers,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
 
     let issued = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -369,6 +473,10 @@ pub(crate) async fn run(
         last = last.max(finished);
     }
     let elapsed = last.duration_since(start).as_secs_f64();
+    let background = match load {
+        Some(load) => Some(load.stop().await),
+        None => None,
+    };
 
     let ok = total.ok.len();
     let errors: u64 = total.errors.values().map(|(n, _)| n).sum();
@@ -415,6 +523,8 @@ pub(crate) async fn run(
             max: h.max(),
             mean: h.mean(),
         }),
+        fill: fill_report,
+        background,
     };
     if json {
         print_json(&report)?;
@@ -437,6 +547,30 @@ fn render(r: &Report) -> String {
         r.concurrency,
         crate::units::count(r.connections, "connection"),
     );
+    if let Some(f) = &r.fill {
+        out += &format!(
+            "filled with {} first: certificates minted in {:.1} s, announced in {:.1} s ({:.0} a second)\n",
+            crate::units::count(u64::from(f.groups), "synthetic group"),
+            f.mint_s,
+            f.announce_s,
+            f.announces_per_s
+        );
+    }
+    if let Some(b) = &r.background {
+        out += &format!(
+            "beside it: {} ({:.0} a second, {} failed{}), {} reading {} ({} lost)\n",
+            crate::units::count(b.announces, "refresh announcement"),
+            b.announces_per_s,
+            b.announce_errors,
+            b.first_announce_error
+                .as_ref()
+                .map(|e| format!(", first: {e}"))
+                .unwrap_or_default(),
+            crate::units::count(u64::from(b.watchers), "WatchOverlay subscriber"),
+            crate::units::count(b.watch_events, "event"),
+            b.watchers_lost
+        );
+    }
     out += &format!(
         "{} completed in {:.3} s (stopped by --{}): {:.1} requests/s\n\n",
         crate::units::count(r.calls, "call"),
