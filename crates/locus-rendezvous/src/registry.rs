@@ -288,3 +288,127 @@ impl Paging {
 pub(crate) fn names_itself_leader(caller: &PeerRef, group: &GroupView) -> bool {
     caller.id == group.leader.id
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use locus_proto::pb::overlay_event::Kind;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn announcement(group: u64, leader: u64, epoch: u64, members: u32, ended: bool) -> Announcement {
+        Announcement {
+            group: GroupView {
+                group_id: GroupId(Uuid::from_u128(u128::from(group))),
+                epoch,
+                leader: PeerRef::new(
+                    PeerId(Uuid::from_u128(u128::from(leader))),
+                    format!("10.0.0.{}:7000", leader % 250),
+                ),
+                successors: vec![],
+                member_count: members,
+            },
+            neighbors: vec![],
+            partition_links: vec![],
+            ended,
+        }
+    }
+
+    /// What a subscriber holds: member count and leader id by group, from `created` events and
+    /// the changes after them.
+    fn apply(state: &mut BTreeMap<String, (u32, String)>, event: &pb::OverlayEvent) {
+        match event.kind.as_ref().unwrap() {
+            Kind::Created(c) => {
+                let g = c.group.as_ref().unwrap();
+                let leader = g.leader.as_ref().unwrap().peer_id.clone();
+                let old = state.insert(event.group_id.clone(), (g.member_count, leader));
+                assert!(old.is_none(), "group {} delivered twice", event.group_id);
+            }
+            Kind::MemberCountChanged(c) => {
+                let entry = state.get_mut(&event.group_id).expect("a change of a known group");
+                assert_eq!(entry.0, c.previous_count, "changes arrive once, in order");
+                entry.0 = c.member_count;
+            }
+            Kind::LeaderChanged(c) => {
+                let entry = state.get_mut(&event.group_id).expect("a change of a known group");
+                entry.1 = c.leader.as_ref().unwrap().peer_id.clone();
+            }
+            Kind::Ended(_) => {
+                assert!(
+                    state.remove(&event.group_id).is_some(),
+                    "group {} ended without being known",
+                    event.group_id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_paged_snapshot_and_the_changes_during_it_add_up_to_the_directory() {
+        let registry = Registry::new(Duration::from_secs(60), 100_000, 1, 100_000);
+        let now = Time::from_micros(1_000_000);
+        let mut rng = Rng::new(5);
+        for g in 0..1_000 {
+            registry
+                .announce(now, announcement(g, 10_000 + g, 1, 1, false), true)
+                .unwrap();
+        }
+        let mut events = registry.subscribe();
+        let mut paging = Paging::default();
+        let mut held = BTreeMap::new();
+        let mut after = None;
+        let mut next_group = 1_000;
+        loop {
+            // Between pages, groups on both sides of the cursor change, end and appear.
+            for _ in 0..40 {
+                let g = rng.below(next_group);
+                let a = match rng.below(4) {
+                    0 => announcement(g, 10_000 + g, 1, 1, true),
+                    1 => {
+                        next_group += 1;
+                        announcement(next_group, 10_000 + next_group, 1, 1, false)
+                    }
+                    _ => announcement(g, 10_000 + g, 1, 2 + rng.below(50) as u32, false),
+                };
+                registry.announce(now, a, true).unwrap();
+            }
+            let (page, seq) = registry.page(now, after, 100);
+            let full = page.len() == 100;
+            let last = page.last().map(|(g, _)| *g);
+            paging.read(last.filter(|_| full), seq);
+            for (_, event) in &page {
+                apply(&mut held, event);
+            }
+            if !full {
+                break;
+            }
+            after = last;
+        }
+        for _ in 0..200 {
+            let g = rng.below(next_group);
+            registry
+                .announce(now, announcement(g, 10_000 + g, 1, 60 + rng.below(9) as u32, false), true)
+                .unwrap();
+        }
+        let mut shown = 0;
+        while let Ok(change) = events.try_recv() {
+            if paging.shows(&change) {
+                shown += 1;
+            } else {
+                apply(&mut held, &change.event);
+            }
+        }
+        assert!(shown > 0, "some changes were already in the pages");
+        let directory: BTreeMap<String, (u32, String)> = registry.with_entries(|entries| {
+            entries
+                .map(|e| {
+                    let leader = e.view.leader.id.to_string();
+                    (e.view.group_id.to_string(), (e.view.member_count, leader))
+                })
+                .collect()
+        });
+        assert_eq!(held, directory, "snapshot plus changes is the directory");
+    }
+}

@@ -85,4 +85,19 @@ async fn metrics_carry_help_text_and_count_calls() {
         text.contains(r#"locus_rendezvous_requests_total{rpc="GetBootList",code="Ok"} 1"#),
         "{text}"
     );
+    // Latency histograms in seconds, per RPC, with buckets from 100 µs.
+    assert!(
+        text.contains("# TYPE locus_rendezvous_request_duration_seconds histogram"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"locus_rendezvous_request_duration_seconds_bucket{rpc="GetBootList",le="0.0001"}"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"locus_rendezvous_request_duration_seconds_count{rpc="GetBootList"} 1"#),
+        "{text}"
+    );
 }

@@ -936,3 +936,61 @@ async fn a_subscriber_that_falls_behind_is_dropped() {
         .await
         .unwrap();
 }
+
+/// `limits.max_calls_in_flight` bounds the handlers under way across all connections: past it
+/// a call is refused at once with RESOURCE_EXHAUSTED instead of queueing, and served again as
+/// soon as a place frees.
+#[tokio::test]
+async fn calls_past_the_process_limit_are_shed_at_once_and_served_when_a_place_frees() {
+    let mut config = config(Duration::from_secs(30));
+    config.limits.max_calls_in_flight = 1;
+    config.check_timeout = Duration::from_secs(2);
+    let rv = start(config).await;
+    // A "leader" that accepts connections and never answers: the announcement's check holds
+    // its handler until the check's deadline.
+    let blackhole = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hole = blackhole.local_addr().unwrap().to_string();
+    let (accepted_tx, accepted) = oneshot::channel();
+    tokio::spawn(async move {
+        let (socket, _) = blackhole.accept().await.unwrap();
+        let _ = accepted_tx.send(());
+        let _keep = socket;
+        std::future::pending::<()>().await;
+    });
+    let mut stuck = rv.client.clone();
+    let held = tokio::spawn(async move {
+        let mut request = announce(1, 2, 1, 1);
+        let leader = pb::PeerRef {
+            peer_id: id(2),
+            addr: hole,
+        };
+        request.caller = Some(leader.clone());
+        request.group.as_mut().unwrap().leader = Some(leader);
+        stuck.announce_group(request).await
+    });
+    accepted.await.unwrap();
+    // The one place is taken (the announcement waits on its check), on another connection too.
+    let other = Channel::from_shared(format!("http://{}", rv.addr))
+        .unwrap()
+        .connect_lazy();
+    let shed = RendezvousClient::new(other)
+        .get_boot_list(pb::GetBootListRequest {
+            caller: None,
+            max: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(shed.code(), Code::ResourceExhausted, "{shed:?}");
+    assert!(shed.message().contains("max_calls_in_flight"), "{shed:?}");
+    let refused = held.await.unwrap().unwrap_err();
+    assert_ne!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    // Its place is free again.
+    rv.client
+        .clone()
+        .get_boot_list(pb::GetBootListRequest {
+            caller: None,
+            max: 0,
+        })
+        .await
+        .unwrap();
+}
