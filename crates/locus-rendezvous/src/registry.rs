@@ -14,7 +14,7 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use locus_core::message::{AnnounceReply, Announcement, GroupView};
-use locus_core::rendezvous::{Authorization, Change, Directory, Entry};
+use locus_core::rendezvous::{Authorization, Change, Directory, Entry, Refusal};
 use locus_core::{GroupId, PeerId, PeerRef, Rng, Time};
 use locus_proto::directory::OverlayChange;
 use locus_proto::pb;
@@ -37,6 +37,12 @@ pub(crate) enum NotTaken {
     NeedsCheck(Box<Announcement>),
     /// It would add a group to a full directory.
     Full,
+    /// The authenticated caller may not make it ([`Directory::authorize`], judged under the
+    /// lock, so that two announcements racing each other are judged one after the other).
+    Refused(Refusal),
+    /// It rests on the entry's leader being gone, and the entry changed since that was
+    /// checked.
+    Changed,
 }
 
 /// The live directory and its subscribers.
@@ -105,7 +111,33 @@ impl Registry {
         a: Announcement,
         checked: bool,
     ) -> Result<AnnounceReply, NotTaken> {
+        self.announce_as(now, a, checked, None)
+    }
+
+    /// [`Registry::announce`] from the authenticated peer in `by`, judged by
+    /// [`Directory::authorize`] in the same step: `by` names the caller and, when the
+    /// announcement rests on the entry's leader being gone, the entry as it was found gone.
+    pub(crate) fn announce_as(
+        &self,
+        now: Time,
+        a: Announcement,
+        checked: bool,
+        by: Option<(PeerId, Option<&GroupView>)>,
+    ) -> Result<AnnounceReply, NotTaken> {
         let mut inner = self.write();
+        if let Some((caller, gone)) = by {
+            match inner.directory.authorize(caller, &a) {
+                Authorization::Accept => {}
+                Authorization::Refuse(why) => return Err(NotTaken::Refused(why)),
+                Authorization::CheckGone(entry) => {
+                    let same = gone
+                        .is_some_and(|g| g.leader.id == entry.leader.id && g.epoch == entry.epoch);
+                    if !same {
+                        return Err(NotTaken::Changed);
+                    }
+                }
+            }
+        }
         if inner.directory.is_full_for(&a) {
             return Err(NotTaken::Full);
         }
@@ -298,7 +330,13 @@ mod tests {
 
     use super::*;
 
-    fn announcement(group: u64, leader: u64, epoch: u64, members: u32, ended: bool) -> Announcement {
+    fn announcement(
+        group: u64,
+        leader: u64,
+        epoch: u64,
+        members: u32,
+        ended: bool,
+    ) -> Announcement {
         Announcement {
             group: GroupView {
                 group_id: GroupId(Uuid::from_u128(u128::from(group))),
@@ -327,12 +365,16 @@ mod tests {
                 assert!(old.is_none(), "group {} delivered twice", event.group_id);
             }
             Kind::MemberCountChanged(c) => {
-                let entry = state.get_mut(&event.group_id).expect("a change of a known group");
+                let entry = state
+                    .get_mut(&event.group_id)
+                    .expect("a change of a known group");
                 assert_eq!(entry.0, c.previous_count, "changes arrive once, in order");
                 entry.0 = c.member_count;
             }
             Kind::LeaderChanged(c) => {
-                let entry = state.get_mut(&event.group_id).expect("a change of a known group");
+                let entry = state
+                    .get_mut(&event.group_id)
+                    .expect("a change of a known group");
                 entry.1 = c.leader.as_ref().unwrap().peer_id.clone();
             }
             Kind::Ended(_) => {
@@ -389,7 +431,11 @@ mod tests {
         for _ in 0..200 {
             let g = rng.below(next_group);
             registry
-                .announce(now, announcement(g, 10_000 + g, 1, 60 + rng.below(9) as u32, false), true)
+                .announce(
+                    now,
+                    announcement(g, 10_000 + g, 1, 60 + rng.below(9) as u32, false),
+                    true,
+                )
                 .unwrap();
         }
         let mut shown = 0;
@@ -410,5 +456,28 @@ mod tests {
                 .collect()
         });
         assert_eq!(held, directory, "snapshot plus changes is the directory");
+    }
+
+    #[test]
+    fn a_peer_racing_two_groups_in_leads_one() {
+        let registry = Registry::new(Duration::from_secs(60), 16, 1, 100);
+        let now = Time::from_micros(1);
+        let me = PeerId(Uuid::from_u128(77));
+        let (a, b) = (
+            announcement(1, 77, 1, 1, false),
+            announcement(2, 77, 1, 1, false),
+        );
+        // Both pass the first look, taken before either is in.
+        assert_eq!(registry.authorize(me, &a), Authorization::Accept);
+        assert_eq!(registry.authorize(me, &b), Authorization::Accept);
+        registry
+            .announce_as(now, a, true, Some((me, None)))
+            .unwrap();
+        let second = registry.announce_as(now, b, true, Some((me, None)));
+        assert!(
+            matches!(second, Err(NotTaken::Refused(Refusal::LeadsAnother(_)))),
+            "{second:?}"
+        );
+        assert_eq!(registry.len(), 1);
     }
 }

@@ -70,6 +70,10 @@ fn not_taken(why: NotTaken) -> Status {
                 "the directory is full (max_groups): no new group is taken until some end or expire",
             )
         }
+        NotTaken::Changed => Status::aborted(
+            "the group's entry changed while its leader was being checked: announce again",
+        ),
+        NotTaken::Refused(why) => Status::permission_denied(why.to_string()),
         NotTaken::NeedsCheck(_) => Status::internal("a checked announcement handed back"),
     }
 }
@@ -407,22 +411,24 @@ impl Service {
             );
             Err(status)
         };
-        match self.registry.authorize(caller, &announcement) {
-            Authorization::Accept => {}
+        let judge = |why: Refusal| {
+            let (rule, status) = match why {
+                Refusal::NotLeader => ("not_leader", Status::permission_denied(why.to_string())),
+                Refusal::NotCurrentLeader => (
+                    "not_current_leader",
+                    Status::permission_denied(why.to_string()),
+                ),
+                Refusal::LeadsAnother(_) => (
+                    "leads_another",
+                    Status::failed_precondition(why.to_string()),
+                ),
+            };
+            (rule, status)
+        };
+        let gone = match self.registry.authorize(caller, &announcement) {
+            Authorization::Accept => None,
             Authorization::Refuse(why) => {
-                let (rule, status) = match why {
-                    Refusal::NotLeader => {
-                        ("not_leader", Status::permission_denied(why.to_string()))
-                    }
-                    Refusal::NotCurrentLeader => (
-                        "not_current_leader",
-                        Status::permission_denied(why.to_string()),
-                    ),
-                    Refusal::LeadsAnother(_) => (
-                        "leads_another",
-                        Status::failed_precondition(why.to_string()),
-                    ),
-                };
+                let (rule, status) = judge(why);
                 return refuse(rule, status);
             }
             Authorization::CheckGone(entry) => {
@@ -435,11 +441,27 @@ impl Service {
                         )),
                     );
                 }
+                Some(entry)
             }
+        };
+        // Judged again with the change, under the directory's lock: another announcement may
+        // have been taken since (the same peer's second group, say, on another connection).
+        let group = announcement.group.group_id;
+        match self.registry.announce_as(
+            self.clock.now(),
+            announcement,
+            true,
+            Some((caller, gone.as_ref())),
+        ) {
+            Ok(reply) => Ok(reply),
+            Err(NotTaken::Refused(why)) => {
+                let (rule, status) = judge(why);
+                metrics::counter!(m::UNAUTHORIZED, "rule" => rule).increment(1);
+                tracing::warn!(peer = %caller, %group, rule, "announcement refused");
+                Err(status)
+            }
+            Err(why) => Err(not_taken(why)),
         }
-        self.registry
-            .announce(self.clock.now(), announcement, true)
-            .map_err(not_taken)
     }
 
     /// An announcement on a plaintext rendezvous: a change is taken only once the leader it
@@ -459,7 +481,6 @@ impl Service {
             .announce(self.clock.now(), announcement, false)
         {
             Ok(reply) => reply,
-            Err(NotTaken::Full) => return Err(not_taken(NotTaken::Full)),
             Err(NotTaken::NeedsCheck(announcement)) => {
                 let announcement = *announcement;
                 // An end is checked where the directory knows the leader to be: a forger
@@ -481,6 +502,7 @@ impl Service {
                     .announce(self.clock.now(), announcement, true)
                     .map_err(not_taken)?
             }
+            Err(why) => return Err(not_taken(why)),
         };
         Ok(reply)
     }
