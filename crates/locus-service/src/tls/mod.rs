@@ -272,10 +272,12 @@ impl rustls::client::ResolvesClientCert for Resolver {
     }
 }
 
-/// The connections of `listener` once their TLS handshake has completed (with `config`; as
-/// they come, in plaintext, without), for tonic's `serve_with_incoming`. Handshakes run in their own tasks, at most [`MAX_HANDSHAKES`] at
-/// once and each within [`HANDSHAKE_TIMEOUT`], so one slow client holds nobody else up; a
-/// failed handshake is counted (`locus_tls_handshakes_total{outcome}`) and logged at debug.
+/// The connections of `listener` once their TLS handshake has completed (with `config`;
+/// without, in plaintext, once the client has sent the HTTP/2 preface), for tonic's
+/// `serve_with_incoming`. Handshakes run in their own tasks, at most [`MAX_HANDSHAKES`] at once
+/// and each within [`HANDSHAKE_TIMEOUT`], so one slow client holds nobody else up and one that
+/// says nothing is closed; a failed TLS handshake is counted
+/// (`locus_tls_handshakes_total{outcome}`) and logged at debug.
 /// The accept loop ends when the stream is dropped.
 pub fn incoming(
     listener: TcpListener,
@@ -291,7 +293,7 @@ pub fn incoming(
                 a = listener.accept() => a,
                 () = tx.closed() => return,
             };
-            let (tcp, from) = match accepted {
+            let (mut tcp, from) = match accepted {
                 Ok(a) => a,
                 Err(e) => {
                     // Out of descriptors, say: back off instead of spinning.
@@ -307,15 +309,30 @@ pub fn incoming(
             let _ = tcp.set_nodelay(true);
             let keepalive = socket2::TcpKeepalive::new().with_time(tcp_keepalive);
             let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive);
+            let tx = tx.clone();
             let Some(acceptor) = acceptor.clone() else {
-                // Plaintext (insecure_plaintext): nothing to verify.
-                let conn = Verified::plaintext(tcp);
-                if tx.send(Ok(conn)).await.is_err() {
-                    return;
-                }
+                // Plaintext (insecure_plaintext): nothing to verify, but the client must start
+                // HTTP/2 within the handshake's time, as a TLS client must start TLS: a
+                // connection that says nothing is not held open.
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let mut preface = [0u8; H2_PREFACE.len()];
+                    let read = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+                        tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut preface).await
+                    });
+                    match read.await {
+                        Ok(Ok(_)) if preface == *H2_PREFACE => {
+                            let _ = tx.send(Ok(Verified::plaintext(tcp, preface))).await;
+                        }
+                        Ok(Ok(_)) => tracing::debug!(%from, "not an HTTP/2 client"),
+                        Ok(Err(e)) => {
+                            tracing::debug!(%from, error = %e, "connection closed before HTTP/2 started")
+                        }
+                        Err(_) => tracing::debug!(%from, "no HTTP/2 preface in time"),
+                    }
+                });
                 continue;
             };
-            let tx = tx.clone();
             tokio::spawn(async move {
                 let _permit = permit;
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
@@ -388,14 +405,19 @@ impl Verified {
         })
     }
 
-    /// A plaintext connection: its address, no identity.
-    fn plaintext(tcp: TcpStream) -> Self {
+    /// A plaintext connection whose first bytes, the HTTP/2 preface, were read already: its
+    /// address, no identity.
+    fn plaintext(tcp: TcpStream, preface: [u8; H2_PREFACE.len()]) -> Self {
         let info = ConnInfo {
             remote: tcp.peer_addr().ok(),
             identity: None,
         };
         Verified {
-            stream: Box::new(tcp),
+            stream: Box::new(Rewound {
+                read: preface,
+                replayed: 0,
+                tcp,
+            }),
             info,
         }
     }
@@ -442,6 +464,64 @@ impl tokio::io::AsyncWrite for Verified {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// What every HTTP/2 client sends first (RFC 9113, section 3.4).
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// A TCP stream whose first bytes were read to check them, and are read again from here.
+struct Rewound {
+    read: [u8; H2_PREFACE.len()],
+    replayed: usize,
+    tcp: TcpStream,
+}
+
+impl tokio::io::AsyncRead for Rewound {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.replayed < this.read.len() {
+            let rest = &this.read[this.replayed..];
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            this.replayed += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.tcp).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Rewound {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
     }
 }
 
