@@ -224,6 +224,8 @@ impl Rendezvous {
                     metrics::REQUESTS,
                     metrics::REQUEST_DURATION,
                     config.limits.max_calls_in_flight as usize,
+                    // What keeps groups in the directory and peers' certificates valid.
+                    &["AnnounceGroup", "Renew", "Enroll"],
                     None,
                 ),
             )

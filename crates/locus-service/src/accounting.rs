@@ -12,7 +12,10 @@
 //! - **Shedding.** At most `max_calls_in_flight` handlers run at once across all connections;
 //!   a call past it is answered at once with `RESOURCE_EXHAUSTED` instead of queueing. A
 //!   stream holds its place only until its handler has returned the stream, not for its life.
-//!   (Per-connection limits are tonic's, see [`crate::limits`].)
+//!   The calls that keep the overlay together (a peer's `Alive`, `ConnectIntraGroup`, ...; the
+//!   rendezvous' `AnnounceGroup`, ...: the service names them) have places of their own, as
+//!   many again: a flood of open calls such as `Measure` cannot shed them. (Per-connection
+//!   limits are tonic's, see [`crate::limits`].)
 
 use std::collections::HashMap;
 use std::fmt;
@@ -50,6 +53,9 @@ struct Shared {
     /// Method name by path, for the methods the schemas define.
     known: HashMap<String, &'static str>,
     in_flight: Arc<Semaphore>,
+    /// Methods with places of their own, and those places.
+    reserved: Vec<&'static str>,
+    reserved_in_flight: Arc<Semaphore>,
     max_in_flight: usize,
     role: Option<RoleFn>,
 }
@@ -73,12 +79,13 @@ impl Clone for Accounting {
 
 impl Accounting {
     /// Counts into the counter `requests` and the histogram `duration`, with at most
-    /// `max_in_flight` calls under way; `role`, when given, labels every call with the role
-    /// the service has at that moment.
+    /// `max_in_flight` calls under way, and as many again of the `reserved` methods; `role`,
+    /// when given, labels every call with the role the service has at that moment.
     pub fn new(
         requests: &'static str,
         duration: &'static str,
         max_in_flight: usize,
+        reserved: &[&'static str],
         role: Option<RoleFn>,
     ) -> Self {
         let mut known = HashMap::new();
@@ -113,6 +120,8 @@ impl Accounting {
                 duration,
                 known,
                 in_flight: Arc::new(Semaphore::new(max_in_flight)),
+                reserved: reserved.to_vec(),
+                reserved_in_flight: Arc::new(Semaphore::new(max_in_flight)),
                 max_in_flight,
                 role,
             }),
@@ -166,7 +175,13 @@ where
             code: None,
             recorded: false,
         };
-        let Ok(permit) = Arc::clone(&self.accounting.shared.in_flight).try_acquire_owned() else {
+        let shared = &self.accounting.shared;
+        let places = if shared.reserved.contains(&tally.rpc) {
+            &shared.reserved_in_flight
+        } else {
+            &shared.in_flight
+        };
+        let Ok(permit) = Arc::clone(places).try_acquire_owned() else {
             let mut tally = tally;
             tally.code = Some(Code::ResourceExhausted);
             tally.record();
@@ -282,7 +297,7 @@ mod tests {
 
     #[test]
     fn only_the_schemas_methods_get_a_label_of_their_own() {
-        let a = Accounting::new("t_requests_total", "t_duration_seconds", 8, None);
+        let a = Accounting::new("t_requests_total", "t_duration_seconds", 8, &[], None);
         assert_eq!(
             a.rpc_label("/locus.v1.Rendezvous/GetBootList"),
             "GetBootList"
