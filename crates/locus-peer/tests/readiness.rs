@@ -55,3 +55,51 @@ async fn a_peer_is_ready_only_once_it_is_in_a_group() {
     p.stop().await;
     drop(silent);
 }
+
+/// A new peer whose rendezvous is down (here: it accepts connections and never answers, the
+/// slowest kind of down) joins through its bootstrap peer within about one request deadline
+/// (1 s with the `test` preset): it asks every boot source at once, so the dead one costs it
+/// the deadline, not a wait before the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_peer_joins_through_its_bootstrap_peer_while_the_rendezvous_is_down() {
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap().to_string();
+    let first = peer(peer_id(910), "eu", &[], &[]).await;
+    let group = eventually(
+        "the first peer founds a group",
+        Duration::from_secs(10),
+        || async {
+            common::status(&first.addr)
+                .await
+                .and_then(|s| s.group)
+                .map(|g| g.group_id)
+                .ok_or_else(|| "no group yet".to_string())
+        },
+    )
+    .await;
+    let started = tokio::time::Instant::now();
+    let newcomer = peer(peer_id(911), "eu", &[silent_addr], &[first.addr.clone()]).await;
+    let joined = eventually(
+        "the newcomer joins the first peer's group",
+        Duration::from_secs(10),
+        || async {
+            let g = common::status(&newcomer.addr)
+                .await
+                .and_then(|s| s.group)
+                .map(|g| g.group_id);
+            if g.as_ref() == Some(&group) {
+                Ok(started.elapsed())
+            } else {
+                Err(format!("{g:?}"))
+            }
+        },
+    )
+    .await;
+    println!("joined through the bootstrap peer in {joined:?} with the rendezvous down");
+    // One request deadline (1 s) for the dead rendezvous, then the walk; well under the
+    // several back-offs (1 s each) a peer that waited on the rendezvous alone would spend.
+    assert!(joined < Duration::from_secs(4), "joined after {joined:?}");
+    newcomer.stop().await;
+    first.stop().await;
+    drop(silent);
+}
