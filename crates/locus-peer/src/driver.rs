@@ -98,7 +98,6 @@ impl Driver {
         max_inflight: usize,
         rendezvous: Vec<String>,
         commands: mpsc::Receiver<Command>,
-        role: Arc<AtomicU8>,
     ) -> Self {
         Driver {
             peer,
@@ -112,8 +111,13 @@ impl Driver {
             current_rendezvous: 0,
             fanouts: HashMap::new(),
             commands,
-            role,
+            role: Arc::new(AtomicU8::new(0)),
         }
+    }
+
+    /// The peer's role as it changes, for the server's metrics ([`role_name`]).
+    pub(crate) fn role(&self) -> Arc<AtomicU8> {
+        Arc::clone(&self.role)
     }
 
     /// The engine, for the start-up command.

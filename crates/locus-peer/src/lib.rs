@@ -198,7 +198,6 @@ pub async fn run(
         site: site.as_ref().map(|s| s.name().clone()),
         timeout: config.protocol.request_timeout,
     };
-    let role = Arc::new(std::sync::atomic::AtomicU8::new(0));
     let mut driver = driver::Driver::new(
         Peer::new(me, config.protocol.clone(), seed),
         clock,
@@ -207,8 +206,8 @@ pub async fn run(
         config.max_inflight_calls,
         config.rendezvous.clone(),
         commands,
-        Arc::clone(&role),
     );
+    let role = driver.role();
     driver.peer_mut().join(clock.now(), boot);
 
     let (stop_tx, stop) = watch::channel(false);

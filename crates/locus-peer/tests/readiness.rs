@@ -78,7 +78,13 @@ async fn a_new_peer_joins_through_its_bootstrap_peer_while_the_rendezvous_is_dow
     )
     .await;
     let started = tokio::time::Instant::now();
-    let newcomer = peer(peer_id(911), "eu", &[silent_addr], &[first.addr.clone()]).await;
+    let newcomer = peer(
+        peer_id(911),
+        "eu",
+        &[silent_addr],
+        std::slice::from_ref(&first.addr),
+    )
+    .await;
     let joined = eventually(
         "the newcomer joins the first peer's group",
         Duration::from_secs(10),

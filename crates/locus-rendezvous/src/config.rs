@@ -7,7 +7,7 @@
 //! `--print-config` shows, and they are a valid configuration file themselves.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use locus_service::limits::{LimitSettings, Limits};
@@ -65,15 +65,7 @@ pub const DEFAULT_MAX_CHECKS_IN_FLIGHT: usize = 64;
 pub const DEFAULT_CERT_TTL: Duration = locus_service::tls::pki::DEFAULT_CERT_TTL;
 
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Text,
-    /// One JSON object per line.
-    Json,
-}
+pub use locus_service::process::LogFormat;
 
 /// The rendezvous' settings as given: by file, environment or flag. See the module docs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
@@ -255,23 +247,6 @@ impl Default for Config {
 /// A configuration that cannot be used.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    /// The configuration file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// What the OS said.
-        source: std::io::Error,
-    },
-    /// The configuration file is not valid YAML for these settings (the message names the line
-    /// and the field).
-    #[error("{}: {source}", path.display())]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong, with its line and column.
-        source: serde_yaml::Error,
-    },
     /// A setting has a value that cannot work.
     #[error("invalid {field}: {reason}")]
     Invalid {
@@ -283,18 +258,6 @@ pub enum ConfigError {
 }
 
 impl Settings {
-    /// Reads a YAML settings file.
-    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        serde_yaml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.to_path_buf(),
-            source,
-        })
-    }
-
     /// These settings with every field that `over` sets taken from `over`.
     pub fn merge(self, over: Settings) -> Settings {
         Settings {
@@ -526,6 +489,23 @@ fn random_seed() -> u64 {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or_default();
     t ^ (u64::from(std::process::id()) << 32)
+}
+
+impl locus_service::process::ServiceSettings for Settings {
+    type Config = Config;
+    type Error = ConfigError;
+
+    fn merge(self, over: Settings) -> Settings {
+        Settings::merge(self, over)
+    }
+
+    fn resolve(self) -> Result<(Settings, Config), ConfigError> {
+        Settings::resolve(self)
+    }
+
+    fn log_format(config: &Config) -> LogFormat {
+        config.log_format
+    }
 }
 
 #[cfg(test)]

@@ -178,17 +178,15 @@ impl pb::rendezvous_server::Rendezvous for Service {
         &self,
         request: tonic::Request<pb::GetBootListRequest>,
     ) -> Result<tonic::Response<pb::GetBootListReply>, Status> {
-        let result = self
-            .authenticate(&request, request.get_ref().caller.as_ref())
-            .and_then(|_| self.boot_list(request.into_inner()));
-        result
+        self.authenticate(&request, request.get_ref().caller.as_ref())
+            .and_then(|_| self.boot_list(request.into_inner()))
     }
 
     async fn announce_group(
         &self,
         request: tonic::Request<pb::AnnounceGroupRequest>,
     ) -> Result<tonic::Response<pb::AnnounceGroupReply>, Status> {
-        let result = match self
+        match self
             .authenticate(&request, request.get_ref().caller.as_ref())
             .and_then(|c| {
                 let claims = request
@@ -201,15 +199,14 @@ impl pb::rendezvous_server::Rendezvous for Service {
             }) {
             Ok(caller) => self.announce(caller, request.into_inner()).await,
             Err(e) => Err(e),
-        };
-        result
+        }
     }
 
     async fn resolve_group(
         &self,
         request: tonic::Request<pb::ResolveGroupRequest>,
     ) -> Result<tonic::Response<pb::ResolveGroupReply>, Status> {
-        let result = (|| {
+        (|| {
             self.authenticate(&request, request.get_ref().caller.as_ref())?;
             let (_, request) = request.into_inner().into_core()?;
             let Request::ResolveGroup(group) = request else {
@@ -220,16 +217,14 @@ impl pb::rendezvous_server::Rendezvous for Service {
             let reply =
                 pb::ResolveGroupRequest::reply(Response::Resolved(self.registry.resolve(group)))?;
             Ok(tonic::Response::new(reply))
-        })();
-        result
+        })()
     }
 
     async fn list_groups(
         &self,
         request: tonic::Request<pb::ListGroupsRequest>,
     ) -> Result<tonic::Response<pb::ListGroupsReply>, Status> {
-        let result = self
-            .authenticate(&request, request.get_ref().caller.as_ref())
+        self.authenticate(&request, request.get_ref().caller.as_ref())
             .and_then(|_| ListGroups::try_from(request.into_inner()).map_err(Status::from))
             .map(|req| {
                 let ttl = self.registry.ttl();
@@ -255,16 +250,14 @@ impl pb::rendezvous_server::Rendezvous for Service {
                     groups,
                     next_page_token,
                 })
-            });
-        result
+            })
     }
 
     async fn get_overlay(
         &self,
         request: tonic::Request<pb::GetOverlayRequest>,
     ) -> Result<tonic::Response<pb::GetOverlayReply>, Status> {
-        let result = self
-            .authenticate(&request, request.get_ref().caller.as_ref())
+        self.authenticate(&request, request.get_ref().caller.as_ref())
             .and_then(|_| directory::Overlay::try_from(request.into_inner()).map_err(Status::from))
             .map(|req| {
                 let ttl = self.registry.ttl();
@@ -290,8 +283,7 @@ impl pb::rendezvous_server::Rendezvous for Service {
                     reply.next_page_token = directory::page_token(last);
                 }
                 tonic::Response::new(reply)
-            });
-        result
+            })
     }
 
     type WatchOverlayStream = EventStream;
@@ -300,17 +292,15 @@ impl pb::rendezvous_server::Rendezvous for Service {
         &self,
         request: tonic::Request<pb::WatchOverlayRequest>,
     ) -> Result<tonic::Response<Self::WatchOverlayStream>, Status> {
-        let result = self
-            .authenticate(&request, request.get_ref().caller.as_ref())
-            .and_then(|_| self.watch(request.into_inner()));
-        result
+        self.authenticate(&request, request.get_ref().caller.as_ref())
+            .and_then(|_| self.watch(request.into_inner()))
     }
 
     async fn enroll(
         &self,
         request: tonic::Request<pb::EnrollRequest>,
     ) -> Result<tonic::Response<pb::EnrollReply>, Status> {
-        let result = match &self.authority {
+        match &self.authority {
             Some(authority) => self
                 .limit_writes(&request, "Enroll", None)
                 .and_then(|()| authority.enroll(request.into_inner()))
@@ -318,15 +308,14 @@ impl pb::rendezvous_server::Rendezvous for Service {
             None => Err(Status::failed_precondition(
                 "this rendezvous runs without TLS (insecure_plaintext): there is nothing to enroll in",
             )),
-        };
-        result
+        }
     }
 
     async fn renew(
         &self,
         request: tonic::Request<pb::RenewRequest>,
     ) -> Result<tonic::Response<pb::EnrollReply>, Status> {
-        let result = (|| {
+        (|| {
             let Some(authority) = &self.authority else {
                 return Err(Status::failed_precondition(
                     "this rendezvous runs without TLS (insecure_plaintext): there is nothing to renew",
@@ -341,8 +330,7 @@ impl pb::rendezvous_server::Rendezvous for Service {
             authority
                 .renew(id, request.into_inner())
                 .map(tonic::Response::new)
-        })();
-        result
+        })()
     }
 }
 
@@ -522,7 +510,7 @@ impl Service {
         let mut events = self.registry.subscribe();
         let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
         let mut stopping = self.stopping.clone();
-        let (registry, clock) = (Arc::clone(&self.registry), self.clock.clone());
+        let (registry, clock) = (Arc::clone(&self.registry), self.clock);
         metrics::gauge!(m::WATCHERS).increment(1.0);
         // The forwarding task ends when the subscriber goes away, falls behind, leaves an event
         // unread for the send timeout, or the service stops; the permit and the gauge go with

@@ -8,13 +8,15 @@
 //! process around a service's
 //! `run(listener, config, shutdown)` ([`serve`]), mutual TLS with the cluster's certificates
 //! ([`tls`]), the limits every gRPC server runs with ([`limits`]), and the layer that counts,
-//! times and sheds every call ([`accounting`]).
+//! times and sheds every call ([`accounting`]), and the binaries' `main` with the layered
+//! settings ([`process`]).
 
 #![warn(missing_docs)]
 
 pub mod accounting;
 mod clock;
 pub mod limits;
+pub mod process;
 pub mod tls;
 
 use std::future::Future;

@@ -9,7 +9,7 @@
 //! what `--print-config` shows, and they are a valid configuration file themselves.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,15 +41,7 @@ pub const DEFAULT_LEAVE_GRACE: Duration = Duration::from_secs(2);
 pub const MAX_BOOT_ADDRESSES: usize = 64;
 
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Text,
-    /// One JSON object per line.
-    Json,
-}
+pub use locus_service::process::LogFormat;
 
 /// A peer's settings as given: by file, environment or flag. See the module docs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
@@ -250,23 +242,6 @@ impl Config {
 /// A configuration that cannot be used.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    /// The configuration file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// What the OS said.
-        source: std::io::Error,
-    },
-    /// The configuration file is not valid YAML for these settings (the message names the line
-    /// and the field).
-    #[error("{}: {source}", path.display())]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong, with its line and column.
-        source: serde_yaml::Error,
-    },
     /// The topology file could not be loaded.
     #[error("topology: {0}")]
     Topology(#[from] locus_topology::topology::LoadError),
@@ -295,18 +270,6 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
 }
 
 impl Settings {
-    /// Reads a YAML settings file.
-    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        serde_yaml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.to_path_buf(),
-            source,
-        })
-    }
-
     /// These settings with every field that `over` sets taken from `over`.
     pub fn merge(self, over: Settings) -> Settings {
         Settings {
@@ -519,6 +482,23 @@ fn is_host_port(s: &str) -> bool {
     s.len() <= locus_core::id::MAX_ADDR_LEN
         && s.rsplit_once(':')
             .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+}
+
+impl locus_service::process::ServiceSettings for Settings {
+    type Config = Config;
+    type Error = ConfigError;
+
+    fn merge(self, over: Settings) -> Settings {
+        Settings::merge(self, over)
+    }
+
+    fn resolve(self) -> Result<(Settings, Config), ConfigError> {
+        Settings::resolve(self)
+    }
+
+    fn log_format(config: &Config) -> LogFormat {
+        config.log_format
+    }
 }
 
 #[cfg(test)]
