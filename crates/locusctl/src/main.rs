@@ -10,11 +10,14 @@
 //! or did not answer in time; 4 the group asked for is not in the directory.
 
 /// `print!` that ends the process quietly once standard output is closed
-/// (`locusctl groups | head`) instead of panicking; see [`stdout_failed`].
+/// (`locusctl groups | head`) instead of panicking ([`stdout_failed`]), and that prints no
+/// control character but line ends and tabs ([`output::terminal_safe`]): what it prints comes
+/// from services, and an address or a message must not drive the operator's terminal.
 macro_rules! out {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        if let Err(e) = write!(std::io::stdout(), $($arg)*) {
+        let text = format!($($arg)*);
+        if let Err(e) = write!(std::io::stdout(), "{}", $crate::output::terminal_safe(&text)) {
             $crate::stdout_failed(e)
         }
     }};
@@ -22,9 +25,13 @@ macro_rules! out {
 
 /// `println!` that ends the process quietly once standard output is closed; see [`out!`].
 macro_rules! outln {
+    () => {
+        outln!("")
+    };
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+        let text = format!($($arg)*);
+        if let Err(e) = writeln!(std::io::stdout(), "{}", $crate::output::terminal_safe(&text)) {
             $crate::stdout_failed(e)
         }
     }};
@@ -207,7 +214,7 @@ fn main() -> ExitCode {
     match runtime.block_on(execute(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("locusctl: {}", f.message);
+            eprintln!("locusctl: {}", output::terminal_safe(&f.message));
             ExitCode::from(f.code)
         }
     }

@@ -216,3 +216,52 @@ impl From<pb::OverlayEvent> for EventOut {
         }
     }
 }
+
+/// `text` with every control character but line ends and tabs, and every bidirectional
+/// override, written as its escape (`\u{1b}`): what a service sends cannot move the cursor,
+/// recolour the terminal or reorder what the operator reads.
+pub(crate) fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_if(text, |c| c != '\n' && c != '\t' && unsafe_char(c))
+}
+
+/// A table cell or one value on a line: every control character escaped, line ends and tabs
+/// too, so that a value cannot forge a row.
+pub(crate) fn cell(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_if(text, unsafe_char)
+}
+
+fn unsafe_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn escape_if(text: &str, escape: impl Fn(char) -> bool) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(&escape) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if escape(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod escaping {
+    use super::*;
+
+    #[test]
+    fn control_characters_from_services_are_printed_escaped() {
+        let hostile = "10.0.0.1:7000\u{1b}[2J\u{1b}]0;owned\u{7}\nforged row\u{202e}";
+        let safe = terminal_safe(hostile);
+        assert!(!safe.contains('\u{1b}') && !safe.contains('\u{7}') && !safe.contains('\u{202e}'));
+        assert!(safe.contains("\\u{1b}[2J"), "{safe}");
+        assert!(safe.contains('\n'), "line ends stay on whole lines");
+        let c = cell(hostile);
+        assert!(!c.contains('\n'), "a cell stays on its row: {c}");
+        assert_eq!(terminal_safe("plain 1 member\n"), "plain 1 member\n");
+    }
+}

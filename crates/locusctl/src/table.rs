@@ -15,8 +15,14 @@ impl Table {
         }
     }
 
+    /// Adds a row; each cell is printed escaped ([`crate::output::cell`]).
     pub(crate) fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows.push(
+            cells
+                .into_iter()
+                .map(|c| crate::output::cell(&c).into_owned())
+                .collect(),
+        );
     }
 
     pub(crate) fn render(&self) -> String {
