@@ -233,6 +233,40 @@ impl Background {
     ) -> Result<Background, Failure> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut tasks = JoinSet::new();
+        for _ in 0..watchers {
+            let mut c = client.rendezvous(addr)?;
+            let mut stopped = stopped.clone();
+            let mut stream = c
+                .watch_overlay(pb::WatchOverlayRequest {
+                    caller: None,
+                    include_existing: true,
+                })
+                .await
+                .map_err(|s| client.fail("rendezvous", addr, s))?
+                .into_inner();
+            tasks.spawn(async move {
+                let mut report = BackgroundReport {
+                    watchers: 1,
+                    ..BackgroundReport::default()
+                };
+                loop {
+                    tokio::select! {
+                        event = stream.message() => match event {
+                            Ok(Some(_)) => report.watch_events += 1,
+                            Ok(None) | Err(_) => {
+                                report.watchers_lost += 1;
+                                break;
+                            }
+                        },
+                        _ = stopped.wait_for(|s| *s) => break,
+                    }
+                }
+                report
+            });
+        }
+        // The rate counts from here: the subscribers are in (their snapshots may take a while
+        // with a large directory), and the announcements start.
+        let started = Instant::now();
         if rate > 0 && !leaders.is_empty() {
             let mut stopped = stopped.clone();
             tasks.spawn(async move {
@@ -266,41 +300,10 @@ impl Background {
                 report
             });
         }
-        for _ in 0..watchers {
-            let mut c = client.rendezvous(addr)?;
-            let mut stopped = stopped.clone();
-            let mut stream = c
-                .watch_overlay(pb::WatchOverlayRequest {
-                    caller: None,
-                    include_existing: true,
-                })
-                .await
-                .map_err(|s| client.fail("rendezvous", addr, s))?
-                .into_inner();
-            tasks.spawn(async move {
-                let mut report = BackgroundReport {
-                    watchers: 1,
-                    ..BackgroundReport::default()
-                };
-                loop {
-                    tokio::select! {
-                        event = stream.message() => match event {
-                            Ok(Some(_)) => report.watch_events += 1,
-                            Ok(None) | Err(_) => {
-                                report.watchers_lost += 1;
-                                break;
-                            }
-                        },
-                        _ = stopped.wait_for(|s| *s) => break,
-                    }
-                }
-                report
-            });
-        }
         Ok(Background {
             tasks,
             stop,
-            started: Instant::now(),
+            started,
         })
     }
 
