@@ -8,13 +8,14 @@
 #      subscribers.
 # Then the rendezvous' peak and current resident set. Outputs go to $OUT (default
 # /tmp/locus-load), one JSON report per run; the script prints a summary line per run.
+# RV=path/to/locus-rendezvous runs the same load against another build (an older commit's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/locus-load}
 T=${CARGO_TARGET_DIR:-target}
 REQUESTS=${REQUESTS:-300000}
 cargo build --release -p locus-rendezvous -p locusctl
-RV="$T/release/locus-rendezvous"
+RV=${RV:-"$T/release/locus-rendezvous"}
 CTL="$T/release/locusctl"
 rm -rf "$OUT" && mkdir -p "$OUT"
 "$CTL" ca init --dir "$OUT/ca" >/dev/null
