@@ -1,9 +1,11 @@
 //! Just enough of the Chrome DevTools Protocol to read a live page in headless Chromium:
-//! start the browser on a URL, and evaluate JavaScript in that page, over the protocol's
-//! WebSocket (written out here: one handshake, masked text frames out, text frames in).
+//! start the browser on a URL, evaluate JavaScript in that page and take a screenshot, over
+//! the protocol's WebSocket (written out here: one handshake, masked text frames out, text
+//! frames in). The live map's tests use it, on a loopback rendezvous
+//! (`crates/locus-rendezvous/tests/map.rs`) and on the container cluster (`tests/e2e/`).
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -11,8 +13,31 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// Chromium's binary: `$CHROMIUM`, else `chromium` or `chromium-browser` on the PATH. A test
+/// that needs it fails without it, and says how to install it.
+pub fn chromium() -> PathBuf {
+    let candidates = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(std::env::var_os("PATH").into_iter().flat_map(|path| {
+            std::env::split_paths(&path)
+                .flat_map(|dir| [dir.join("chromium"), dir.join("chromium-browser")])
+                .collect::<Vec<_>>()
+        }));
+    for c in candidates {
+        if c.is_file() {
+            return c;
+        }
+    }
+    panic!(
+        "the live map's browser tests need headless Chromium and found none: install it \
+         (Debian: `apt-get install -y chromium`; .ci/run does) or set CHROMIUM to its path"
+    );
+}
+
 /// A headless Chromium showing one page; killed when dropped.
-pub(crate) struct Browser {
+#[derive(Debug)]
+pub struct Browser {
     _process: Process,
     ws: TcpStream,
     next_id: u64,
@@ -20,6 +45,7 @@ pub(crate) struct Browser {
 
 /// The browser's process, killed when dropped: also when the test panics before the page is
 /// reached, so that no browser outlives its test.
+#[derive(Debug)]
 struct Process(Child);
 
 impl Drop for Process {
@@ -31,7 +57,7 @@ impl Drop for Process {
 
 impl Browser {
     /// Starts `binary` on `url` and connects to the page.
-    pub(crate) async fn open(binary: &Path, url: &str) -> Browser {
+    pub async fn open(binary: &Path, url: &str) -> Browser {
         let mut process = Process(
             Command::new(binary)
                 .args([
@@ -109,22 +135,37 @@ impl Browser {
     }
 
     /// The value of `expression` in the page (it must evaluate to JSON-able data).
-    pub(crate) async fn eval(&mut self, expression: &str) -> Value {
+    pub async fn eval(&mut self, expression: &str) -> Value {
+        let params = json!({ "expression": expression, "returnByValue": true });
+        let result = self.call("Runtime.evaluate", params).await;
+        if let Some(e) = result.get("exceptionDetails") {
+            panic!("{expression} threw: {e}");
+        }
+        result["result"]["value"].clone()
+    }
+
+    /// A PNG of the page as it is drawn now.
+    pub async fn screenshot(&mut self) -> Vec<u8> {
+        let result = self
+            .call("Page.captureScreenshot", json!({ "format": "png" }))
+            .await;
+        let data = result["data"].as_str().expect("a screenshot's data");
+        base64_decode(data).expect("the screenshot in base64")
+    }
+
+    /// Calls `method` and returns its `result`; panics on a protocol error.
+    async fn call(&mut self, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
-        let call = json!({
-            "id": id,
-            "method": "Runtime.evaluate",
-            "params": { "expression": expression, "returnByValue": true },
-        });
+        let call = json!({ "id": id, "method": method, "params": params });
         self.send(call.to_string().as_bytes()).await;
         loop {
             let reply: Value = serde_json::from_slice(&self.receive().await).unwrap();
             if reply["id"] == id {
-                if let Some(e) = reply["result"].get("exceptionDetails") {
-                    panic!("{expression} threw: {e}");
+                if let Some(e) = reply.get("error") {
+                    panic!("{method} failed: {e}");
                 }
-                return reply["result"]["result"]["value"].clone();
+                return reply["result"].clone();
             }
         }
     }
@@ -195,4 +236,46 @@ async fn get(host: &str, path: &str) -> String {
     let mut body = vec![0; len];
     s.read_exact(&mut body).await.unwrap();
     String::from_utf8(body).unwrap()
+}
+
+/// Standard base64 with padding, as DevTools sends binary data; `None` on a stray character.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in text
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+    {
+        acc = (acc << 6) | u32::from(value(c)?);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base64_decode;
+
+    #[test]
+    fn base64_decodes_with_and_without_padding() {
+        assert_eq!(base64_decode("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(base64_decode("aGVsbG8h").unwrap(), b"hello!");
+        assert_eq!(
+            base64_decode("iVBORw0KGgo=").unwrap()[..4],
+            [0x89, b'P', b'N', b'G']
+        );
+        assert!(base64_decode("a*b=").is_none());
+    }
 }
