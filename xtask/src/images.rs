@@ -10,16 +10,17 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 
-/// The binaries that go into the images.
-const BINARIES: [&str; 3] = ["locus-rendezvous", "locus-peer", "locusctl"];
+/// The binaries that go into the images, which Compose's own build (`deploy/Dockerfile`)
+/// expects in `target/<triple>/release/`.
+pub const BINARIES: [&str; 3] = ["locus-rendezvous", "locus-peer", "locusctl"];
 /// The images: tag and Dockerfile target.
-pub(crate) const IMAGES: [(&str, &str); 2] = [
+pub const IMAGES: [(&str, &str); 2] = [
     ("locus-rendezvous:latest", "rendezvous"),
     ("locus-peer:latest", "peer"),
 ];
 
 /// Builds the static binaries and both images.
-pub(crate) fn build(root: &Path) -> Result<()> {
+pub fn build(root: &Path) -> Result<()> {
     let started = Instant::now();
     let bin_dir = build_binaries(root)?;
     let context = target_dir(root).join("docker-context");
@@ -61,7 +62,7 @@ fn build_binaries(root: &Path) -> Result<PathBuf> {
     println!("xtask: static binaries for {triple} (cargo build --release)");
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
-        .args(["build", "--release", "--target", &triple]);
+        .args(["build", "--locked", "--release", "--target", &triple]);
     for bin in BINARIES {
         cmd.args(["--package", bin]);
     }
@@ -80,15 +81,17 @@ fn build_binaries(root: &Path) -> Result<PathBuf> {
 }
 
 /// The static `locusctl` that [`build`] leaves on the host, beside the services' binaries.
-pub(crate) fn locusctl(root: &Path) -> Result<PathBuf> {
-    Ok(target_dir(root)
-        .join(host_triple()?)
-        .join("release")
-        .join("locusctl"))
+pub fn locusctl(root: &Path) -> Result<PathBuf> {
+    Ok(bin_dir(root)?.join("locusctl"))
+}
+
+/// Where [`build`] leaves the static binaries: `<target dir>/<host triple>/release`.
+pub fn bin_dir(root: &Path) -> Result<PathBuf> {
+    Ok(target_dir(root).join(host_triple()?).join("release"))
 }
 
 /// The host's target triple, from `rustc -vV`.
-fn host_triple() -> Result<String> {
+pub fn host_triple() -> Result<String> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let out = Command::new(rustc)
         .arg("-vV")
@@ -102,7 +105,7 @@ fn host_triple() -> Result<String> {
 }
 
 /// Cargo's target directory: `CARGO_TARGET_DIR`, else `target/` in the workspace.
-pub(crate) fn target_dir(root: &Path) -> PathBuf {
+pub fn target_dir(root: &Path) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => root.join(dir),
         None => root.join("target"),
