@@ -32,9 +32,13 @@ pub fn build(root: &Path) -> Result<()> {
             .with_context(|| format!("cannot copy {bin} into {}", context.display()))?;
     }
     let dockerfile = root.join("deploy/Dockerfile");
+    // The legacy builder (BuildKit needs the buildx plugin, which this engine's hosts lack)
+    // warns that it is deprecated on every build: its standard error is passed on once per
+    // line, so the warning shows once, not once per image.
+    let mut said = std::collections::BTreeSet::new();
     for (tag, target) in IMAGES {
         println!("xtask: image {tag}");
-        let status = Command::new("docker")
+        let out = Command::new("docker")
             .arg("build")
             .arg("--quiet")
             .arg("--file")
@@ -42,10 +46,23 @@ pub fn build(root: &Path) -> Result<()> {
             .args(["--target", target, "--tag", tag])
             .arg(&context)
             .env("DOCKER_BUILDKIT", "0")
-            .status()
+            .stdin(std::process::Stdio::null())
+            .output()
             .context("cannot run `docker build`")?;
-        if !status.success() {
-            bail!("`docker build` of {tag} failed ({status})");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            bail!(
+                "`docker build` of {tag} failed ({}): {}",
+                out.status,
+                stderr.trim()
+            );
+        }
+        let new: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty() && said.insert(l.to_string()))
+            .collect();
+        if !new.is_empty() {
+            eprintln!("{}", new.join("\n"));
         }
     }
     println!(
