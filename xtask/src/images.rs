@@ -87,6 +87,24 @@ fn build_binaries(root: &Path) -> Result<PathBuf> {
         Ok(f) if !f.trim().is_empty() => format!("{f} -C target-feature=+crt-static"),
         _ => "-C target-feature=+crt-static".into(),
     };
+    // Cargo hands a program it runs (`cargo xtask`, a test of `cargo test`) the variables of
+    // that program's package: CARGO_MANIFEST_DIR, CARGO_PKG_NAME and the like. Build scripts
+    // watch some of them (ring's `rerun-if-env-changed=CARGO_MANIFEST_DIR`), so passing them
+    // on would rebuild ring and all above it whenever the caller changes: xtask, the container
+    // suite, a shell. Cargo sets its own for each build script anyway.
+    for (var, _) in std::env::vars_os() {
+        let Some(var) = var.to_str() else { continue };
+        if var.starts_with("CARGO_PKG_")
+            || var.starts_with("CARGO_MANIFEST_")
+            || var.starts_with("CARGO_BIN_")
+            || matches!(
+                var,
+                "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR" | "OUT_DIR"
+            )
+        {
+            cmd.env_remove(var);
+        }
+    }
     let status = cmd
         .env("RUSTFLAGS", rustflags)
         .status()
