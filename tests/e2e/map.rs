@@ -28,8 +28,8 @@ const POLL: Duration = Duration::from_millis(50);
 /// The slack over the failover bound for the announcement, the event stream and the drawing.
 const SHOW_SLACK: Duration = Duration::from_secs(1);
 
-/// What the page shows: its circles' groups, its link lines, its table rows (group, leader,
-/// epoch) and the state of its event stream.
+/// What the page shows: its circles' groups, its link lines (not the legend's), its table rows
+/// (group, leader, epoch) and the state of its event stream.
 #[derive(Debug)]
 struct Shown {
     circles: BTreeSet<String>,
@@ -40,7 +40,7 @@ struct Shown {
 
 const SHOWN: &str = "JSON.stringify({
     circles: [...document.querySelectorAll('circle.group')].map(c => c.dataset.group),
-    lines: document.querySelectorAll('line.link').length,
+    lines: [...document.querySelectorAll('line.link')].filter(l => !l.closest('#legend')).length,
     rows: [...document.querySelectorAll('#group-table tbody tr')]
         .map(r => [r.dataset.group, r.children[1].textContent, r.children[2].textContent]),
     status: document.getElementById('status')?.textContent ?? 'not loaded',
@@ -109,48 +109,53 @@ impl Cluster {
         let (grpc, http) = published();
         let url = format!("http://{http}/");
         step(&format!("the live map at {url} in headless Chromium"));
-        // The directory as the rendezvous has it: its groups, and its links between them, one
-        // per pair of groups (a link both ends announce is listed twice).
-        let o = overlay(&self.client, &grpc)
-            .await
-            .map_err(|e| anyhow::anyhow!("GetOverlay at {grpc}: {e}"))?;
-        let groups: BTreeSet<String> = o
-            .groups
-            .iter()
-            .filter_map(|e| e.group.as_ref())
-            .map(|g| g.group_id.clone())
-            .collect();
-        let links: BTreeSet<(String, String)> = o
-            .links
-            .iter()
-            .filter(|l| groups.contains(&l.group_id) && groups.contains(&l.neighbor_group_id))
-            .map(|l| {
-                let (a, b) = (l.group_id.clone(), l.neighbor_group_id.clone());
-                if a < b { (a, b) } else { (b, a) }
-            })
-            .collect();
-        ensure!(
-            groups.len() == snap.groups().len(),
-            "the directory lists {} groups, the peers are in {}",
-            groups.len(),
-            snap.groups().len()
-        );
         let t = Instant::now();
         let mut page = Browser::open(chromium, &url).await;
-        until(
-            &mut page,
-            "the directory's circles and lines",
-            Duration::from_secs(10),
-            |s| s.status == "live" && s.circles == groups && s.lines == links.len(),
-        )
-        .await?;
-        say!(
-            "  ok: the page shows {} circles, one per group of the directory, and {} lines, one \
-             per inter-group link, in {:.1} s",
-            groups.len(),
-            links.len(),
-            t.elapsed().as_secs_f64()
-        );
+        // The page against the directory as the rendezvous has it, read afresh each time: the
+        // leaders announce their links once a second, so the directory may trail the peers by
+        // that much.
+        loop {
+            let o = overlay(&self.client, &grpc)
+                .await
+                .map_err(|e| anyhow::anyhow!("GetOverlay at {grpc}: {e}"))?;
+            let groups: BTreeSet<String> = o
+                .groups
+                .iter()
+                .filter_map(|e| e.group.as_ref())
+                .map(|g| g.group_id.clone())
+                .collect();
+            // A link both ends announce is listed twice, once by each.
+            let links = pairs(
+                o.links
+                    .iter()
+                    .filter(|l| {
+                        groups.contains(&l.group_id) && groups.contains(&l.neighbor_group_id)
+                    })
+                    .map(|l| (l.group_id.clone(), l.neighbor_group_id.clone())),
+            );
+            let s = shown(&mut page).await?;
+            let settled = groups.len() == snap.groups().len();
+            if settled && s.status == "live" && s.circles == groups && s.lines == links.len() {
+                say!(
+                    "  ok: the page shows {} circles, one per group of the directory, and {} \
+                     lines, one per inter-group link, in {:.1} s",
+                    groups.len(),
+                    links.len(),
+                    t.elapsed().as_secs_f64()
+                );
+                break;
+            }
+            if t.elapsed() > Duration::from_secs(10) {
+                bail!(
+                    "the page never showed the directory within 10 s: the directory has {} \
+                     groups (the peers are in {}) and {} links, the page shows {s:?}",
+                    groups.len(),
+                    snap.groups().len(),
+                    links.len()
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
 
         let group = largest(&snap)?;
         let old = group.leader.clone().context("no leader")?;
@@ -241,4 +246,11 @@ impl Cluster {
         );
         Ok(())
     }
+}
+
+/// Unordered pairs of group ids.
+fn pairs(links: impl Iterator<Item = (String, String)>) -> BTreeSet<(String, String)> {
+    links
+        .map(|(a, b)| if a < b { (a, b) } else { (b, a) })
+        .collect()
 }
