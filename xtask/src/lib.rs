@@ -47,8 +47,38 @@ pub fn running_plaintext(docker: &Docker) -> Result<bool> {
     Ok(docker.containers(false)?.iter().any(|c| c.plaintext))
 }
 
+/// Neighbour (ARP) entries to count per container: the members of its group and the leaders
+/// it hears from, the leaders it links to, the rendezvous. A rough figure, for the warning of
+/// [`warn_neighbour_table`].
+const NEIGHBOURS_PER_CONTAINER: usize = 12;
+/// Where the kernel's limit on neighbour entries is, shared by every network namespace.
+const GC_THRESH3: &str = "/proc/sys/net/ipv4/neigh/default/gc_thresh3";
+
+/// Warns when `peers` containers may overflow the kernel's neighbour table. Its limit
+/// (`net.ipv4.neigh.default.gc_thresh3`, 1024 by default) counts the entries of every
+/// container together; past it the kernel logs `neighbor table overflow!` and containers stop
+/// reaching each other (`No route to host`, calls that time out). At 100 peers on the default
+/// limit no cluster converged (docs/benchmarks.md, "Containers").
+pub fn warn_neighbour_table(peers: usize) {
+    let Some(limit) = std::fs::read_to_string(GC_THRESH3)
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+    else {
+        return;
+    };
+    if peers * NEIGHBOURS_PER_CONTAINER > limit {
+        eprintln!(
+            "xtask: WARNING: {peers} containers may overflow the kernel's neighbour (ARP) table, \
+             net.ipv4.neigh.default.gc_thresh3 = {limit} for all containers together, and then \
+             cannot reach each other: sudo sysctl -w net.ipv4.neigh.default.gc_thresh1=1024 \
+             net.ipv4.neigh.default.gc_thresh2=4096 net.ipv4.neigh.default.gc_thresh3=8192"
+        );
+    }
+}
+
 /// Starts the cluster with `peers` peers (the rendezvous first, once healthy).
 pub fn up(docker: &Docker, peers: usize) -> Result<()> {
+    warn_neighbour_table(peers);
     for (tag, _) in images::IMAGES {
         if docker.docker(&["image", "inspect", tag]).is_err() {
             bail!("the image {tag} does not exist: `cargo xtask images` builds it");
@@ -60,6 +90,7 @@ pub fn up(docker: &Docker, peers: usize) -> Result<()> {
 
 /// Scales the peer service to `peers` containers, leaving the others as they are.
 pub fn scale(docker: &Docker, peers: usize) -> Result<()> {
+    warn_neighbour_table(peers);
     let scale = format!("peer={peers}");
     docker.compose(&["up", "--detach", "--no-recreate", "--scale", &scale])
 }
