@@ -35,6 +35,9 @@ pub fn chromium() -> PathBuf {
     );
 }
 
+/// Longest wait for one answer of Chromium's: a call, the target list.
+const DEADLINE: Duration = Duration::from_secs(30);
+
 /// A headless Chromium showing one page; killed when dropped.
 #[derive(Debug)]
 pub struct Browser {
@@ -95,8 +98,10 @@ impl Browser {
         // The page target of our URL, once Chromium lists it.
         let mut page = None;
         for _ in 0..100 {
-            let list: Value = serde_json::from_str(&get(&host, "/json/list").await)
-                .expect("the target list is JSON");
+            let list = tokio::time::timeout(DEADLINE, get(&host, "/json/list"))
+                .await
+                .expect("chromium lists its targets in time");
+            let list: Value = serde_json::from_str(&list).expect("the target list is JSON");
             page = list.as_array().into_iter().flatten().find_map(|t| {
                 (t["type"] == "page" && t["url"] == url)
                     .then(|| t["webSocketDebuggerUrl"].as_str().map(str::to_string))
@@ -109,24 +114,30 @@ impl Browser {
         }
         let page = page.expect("chromium lists the page");
         let path = &page[page.find(&host).expect("the page on the same host") + host.len()..];
-        let mut ws = TcpStream::connect(&host).await.unwrap();
-        ws.write_all(
-            format!(
-                "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
-                 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-                 Sec-WebSocket-Version: 13\r\n\r\n"
+        let handshake = async {
+            let mut ws = TcpStream::connect(&host).await.unwrap();
+            ws.write_all(
+                format!(
+                    "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
+                     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                     Sec-WebSocket-Version: 13\r\n\r\n"
+                )
+                .as_bytes(),
             )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
-        // The handshake's reply, byte by byte so that no frame is read with it.
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            head.push(ws.read_u8().await.unwrap());
-        }
-        let head = String::from_utf8_lossy(&head);
-        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+            .await
+            .unwrap();
+            // The handshake's reply, byte by byte so that no frame is read with it.
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                head.push(ws.read_u8().await.unwrap());
+            }
+            let head = String::from_utf8_lossy(&head);
+            assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+            ws
+        };
+        let ws = tokio::time::timeout(DEADLINE, handshake)
+            .await
+            .expect("chromium's DevTools accept the page's WebSocket in time");
         Browser {
             _process: process,
             ws,
@@ -153,21 +164,28 @@ impl Browser {
         base64_decode(data).expect("the screenshot in base64")
     }
 
-    /// Calls `method` and returns its `result`; panics on a protocol error.
+    /// Calls `method` and returns its `result`; panics on a protocol error, or when Chromium
+    /// does not answer within [`DEADLINE`].
     async fn call(&mut self, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
         let call = json!({ "id": id, "method": method, "params": params });
-        self.send(call.to_string().as_bytes()).await;
-        loop {
-            let reply: Value = serde_json::from_slice(&self.receive().await).unwrap();
-            if reply["id"] == id {
-                if let Some(e) = reply.get("error") {
-                    panic!("{method} failed: {e}");
+        let answer = async {
+            self.send(call.to_string().as_bytes()).await;
+            loop {
+                let reply: Value = serde_json::from_slice(&self.receive().await).unwrap();
+                if reply["id"] == id {
+                    return reply;
                 }
-                return reply["result"].clone();
             }
+        };
+        let reply = tokio::time::timeout(DEADLINE, answer)
+            .await
+            .unwrap_or_else(|_| panic!("chromium did not answer {method} within {DEADLINE:?}"));
+        if let Some(e) = reply.get("error") {
+            panic!("{method} failed: {e}");
         }
+        reply["result"].clone()
     }
 
     /// One masked text frame (a client must mask; the key may be fixed).
