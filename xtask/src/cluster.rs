@@ -21,24 +21,32 @@ use tonic::transport::Channel;
 use crate::docker::{Container, Docker};
 
 /// The peers' gRPC port inside their containers.
-pub(crate) const PEER_PORT: u16 = 7000;
+pub const PEER_PORT: u16 = 7000;
 /// The rendezvous' gRPC port inside its container.
-pub(crate) const RENDEZVOUS_PORT: u16 = 7100;
+pub const RENDEZVOUS_PORT: u16 = 7100;
+/// How a peer is named in every message and table: its address, `<hostname>:7000`, as it
+/// advertises itself and as `locusctl` and the live map show it. The hostname is the
+/// container's short id, which `docker ps` lists and `docker stop`, `docker logs` and
+/// `docker exec` take.
+pub fn peer_name(c: &Container) -> String {
+    format!("{}:{PEER_PORT}", c.hostname)
+}
+
 /// Deadline of one status call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One peer container and what it said about itself.
 #[derive(Debug, Clone)]
-pub(crate) struct PeerView {
+pub struct PeerView {
     /// The container.
-    pub(crate) container: Container,
+    pub container: Container,
     /// Its status, or why it could not be had.
-    pub(crate) status: std::result::Result<pb::GetStatusReply, String>,
+    pub status: std::result::Result<pb::GetStatusReply, String>,
 }
 
 impl PeerView {
     /// Its peer id, when it answered.
-    pub(crate) fn peer_id(&self) -> Option<&str> {
+    pub fn peer_id(&self) -> Option<&str> {
         self.status
             .as_ref()
             .ok()
@@ -47,7 +55,7 @@ impl PeerView {
     }
 
     /// Its group id, when it is in one.
-    pub(crate) fn group_id(&self) -> Option<&str> {
+    pub fn group_id(&self) -> Option<&str> {
         self.status
             .as_ref()
             .ok()
@@ -56,7 +64,7 @@ impl PeerView {
     }
 
     /// Whether it leads its group.
-    pub(crate) fn is_leader(&self) -> bool {
+    pub fn is_leader(&self) -> bool {
         self.status
             .as_ref()
             .is_ok_and(|s| s.role == pb::Role::Leader as i32)
@@ -65,41 +73,41 @@ impl PeerView {
 
 /// The cluster at one moment.
 #[derive(Debug, Clone)]
-pub(crate) struct Snapshot {
+pub struct Snapshot {
     /// Every running peer container, in name order.
-    pub(crate) peers: Vec<PeerView>,
+    pub peers: Vec<PeerView>,
     /// The rendezvous' directory: `None` when it is not running, `Err` when it did not answer.
-    pub(crate) directory: Option<std::result::Result<Vec<pb::GroupEntry>, String>>,
+    pub directory: Option<std::result::Result<Vec<pb::GroupEntry>, String>>,
     /// The region of every peer id, by the topology's stable hash (`site: auto`).
     regions: BTreeMap<String, String>,
 }
 
 /// One group as the peers see it.
 #[derive(Debug, Clone)]
-pub(crate) struct Group {
+pub struct Group {
     /// Group id.
-    pub(crate) id: String,
+    pub id: String,
     /// The leader's container, when exactly one peer leads.
-    pub(crate) leader: Option<Container>,
+    pub leader: Option<Container>,
     /// The leader's peer id and address, as the members report them.
-    pub(crate) leader_addr: String,
+    pub leader_addr: String,
     /// Epoch, as the leader reports it.
-    pub(crate) epoch: u64,
+    pub epoch: u64,
     /// Members' containers, the leader included.
-    pub(crate) members: Vec<Container>,
+    pub members: Vec<Container>,
     /// Regions of the members.
-    pub(crate) regions: BTreeSet<String>,
+    pub regions: BTreeSet<String>,
     /// Neighbour groups, from the leader's inter-group links.
-    pub(crate) neighbours: BTreeSet<String>,
+    pub neighbours: BTreeSet<String>,
 }
 
 /// The emulated topology, for the regions peers fall in.
 #[derive(Debug)]
-pub(crate) struct Regions(Topology);
+pub struct Regions(Topology);
 
 impl Regions {
     /// Loads `deploy/topology.yaml`.
-    pub(crate) fn load(root: &Path) -> Result<Self> {
+    pub fn load(root: &Path) -> Result<Self> {
         let path = root.join("deploy/topology.yaml");
         Ok(Regions(Topology::load(&path).with_context(|| {
             format!("cannot load {}", path.display())
@@ -116,11 +124,7 @@ impl Regions {
 
 impl Snapshot {
     /// Asks every running peer and the rendezvous, as `client`.
-    pub(crate) async fn take(
-        docker: &Docker,
-        regions: &Regions,
-        client: &ClientTls,
-    ) -> Result<Self> {
+    pub async fn take(docker: &Docker, regions: &Regions, client: &ClientTls) -> Result<Self> {
         let containers = docker.containers(false)?;
         let mut tasks = Vec::new();
         for c in containers.iter().filter(|c| c.service == "peer") {
@@ -161,14 +165,14 @@ impl Snapshot {
     }
 
     /// The region of a peer.
-    pub(crate) fn region(&self, p: &PeerView) -> Option<&str> {
+    pub fn region(&self, p: &PeerView) -> Option<&str> {
         p.peer_id()
             .and_then(|id| self.regions.get(id))
             .map(String::as_str)
     }
 
     /// The groups the peers report, by id.
-    pub(crate) fn groups(&self) -> BTreeMap<String, Group> {
+    pub fn groups(&self) -> BTreeMap<String, Group> {
         let mut groups = BTreeMap::<String, Group>::new();
         for p in &self.peers {
             let Ok(s) = &p.status else { continue };
@@ -202,7 +206,7 @@ impl Snapshot {
 
     /// Whether every peer (`expect_peers` of them, when given) answers as a member or leader
     /// of a group: all have joined, though the overlay may not have converged yet.
-    pub(crate) fn all_in_groups(&self, expect_peers: Option<usize>) -> bool {
+    pub fn all_in_groups(&self, expect_peers: Option<usize>) -> bool {
         expect_peers.is_none_or(|n| self.peers.len() == n)
             && self.peers.iter().all(|p| {
                 p.status.as_ref().is_ok_and(|s| {
@@ -223,7 +227,7 @@ impl Snapshot {
     /// exactly the members that run; every inter-group link names a live group at its current
     /// leader's address, and the group graph is connected; and, when the rendezvous runs, its
     /// directory lists exactly these groups with these leaders and member counts.
-    pub(crate) fn check(&self, expect_peers: Option<usize>) -> Vec<String> {
+    pub fn check(&self, expect_peers: Option<usize>) -> Vec<String> {
         let mut problems = Vec::new();
         if let Some(n) = expect_peers
             && self.peers.len() != n
@@ -232,7 +236,7 @@ impl Snapshot {
         }
         // Each peer: answers, in a group, in a settled role.
         for p in &self.peers {
-            let name = &p.container.name;
+            let name = &peer_name(&p.container);
             match &p.status {
                 Err(e) => problems.push(format!("{name}: no status: {e}")),
                 Ok(s) => {
@@ -269,7 +273,10 @@ impl Snapshot {
                 if leader != g.leader_addr || view.epoch != g.epoch {
                     problems.push(format!(
                         "{}: follows {leader} epoch {}, the leader is {} epoch {}",
-                        p.container.name, view.epoch, g.leader_addr, g.epoch
+                        peer_name(&p.container),
+                        view.epoch,
+                        g.leader_addr,
+                        g.epoch
                     ));
                 }
             }
@@ -317,12 +324,12 @@ impl Snapshot {
                 match addr_of_leader.get(n.group_id.as_str()) {
                     None => problems.push(format!(
                         "{}: links to group {}, which no running peer is in",
-                        p.container.name,
+                        peer_name(&p.container),
                         short(&n.group_id)
                     )),
                     Some(&current) if current != addr => problems.push(format!(
                         "{}: links to group {} at {addr}, its leader is {current}",
-                        p.container.name,
+                        peer_name(&p.container),
                         short(&n.group_id)
                     )),
                     Some(_) => {}
@@ -368,7 +375,7 @@ impl Snapshot {
     }
 
     /// The groups as a table: one line per group.
-    pub(crate) fn render(&self) -> String {
+    pub fn render(&self) -> String {
         let groups = self.groups();
         let mut out = format!(
             "{:<10} {:<10} {:<22} {:>5} {:>7}  {:<10}\n",
@@ -381,10 +388,7 @@ impl Snapshot {
                 "{:<10} {:<10} {:<22} {:>5} {:>7}  {}\n",
                 short(&g.id),
                 regions.join(","),
-                g.leader
-                    .as_ref()
-                    .map(|c| c.name.as_str())
-                    .unwrap_or("(none)"),
+                g.leader.as_ref().map_or("(none)".into(), peer_name),
                 g.epoch,
                 g.members.len(),
                 neighbours.join(" ")
@@ -429,7 +433,7 @@ fn connected(groups: &BTreeMap<String, Group>) -> bool {
 }
 
 /// The first 8 characters of an id.
-pub(crate) fn short(id: &str) -> String {
+pub fn short(id: &str) -> String {
     id.chars().take(8).collect()
 }
 
@@ -450,7 +454,7 @@ async fn within<T>(
 }
 
 /// A status with its code, and the cause (a refused handshake, say) when tonic has one.
-pub(crate) fn status_text(s: &tonic::Status) -> String {
+pub fn status_text(s: &tonic::Status) -> String {
     let mut text = format!("{:?}: {}", s.code(), s.message());
     let mut source = std::error::Error::source(s);
     while let Some(e) = source {
@@ -466,7 +470,7 @@ async fn status(client: &ClientTls, addr: &str) -> std::result::Result<pb::GetSt
 }
 
 /// The rendezvous' directory at `addr`, every page of it.
-pub(crate) async fn directory(
+pub async fn directory(
     client: &ClientTls,
     addr: &str,
 ) -> std::result::Result<Vec<pb::GroupEntry>, String> {
@@ -486,4 +490,15 @@ pub(crate) async fn directory(
         }
         page_token = page.next_page_token;
     }
+}
+
+/// The rendezvous' overlay snapshot at `addr`: the live groups and the links their leaders
+/// announced, as the live map draws them.
+pub async fn overlay(
+    client: &ClientTls,
+    addr: &str,
+) -> std::result::Result<pb::GetOverlayReply, String> {
+    let mut rendezvous = RendezvousClient::new(channel(client, addr, Expect::Rendezvous)?);
+    // One page (2,000 groups) holds any cluster xtask starts.
+    within(rendezvous.get_overlay(pb::GetOverlayRequest::default())).await
 }

@@ -1,7 +1,8 @@
 //! The Docker engine and Compose, driven through their command-line clients.
 //!
 //! Compose is `docker compose` (v2) when the plugin is there, else `docker-compose` (v1); the
-//! project is always `locus` (as in `.env`), so both name things alike. Containers are found by
+//! project is `locus` (as in `.env`) unless `COMPOSE_PROJECT_NAME` names another (so that two
+//! clusters, a test's and yours, can run side by side), and both name things alike. Containers are found by
 //! Compose's labels, which both versions set, not by their names, which differ. The cluster
 //! runs with TLS from `docker-compose.yml`, or without it with `docker-compose.plaintext.yml`
 //! laid over it ([`Docker::plaintext`]).
@@ -13,42 +14,45 @@ use std::process::{Command, Output, Stdio};
 use anyhow::{Context as _, Result, bail};
 use serde_json::Value;
 
-/// The Compose project name (also in `.env`, for plain `docker compose up`).
-pub(crate) const PROJECT: &str = "locus";
+/// The Compose project name (also in `.env`, for plain `docker compose up`), unless
+/// `COMPOSE_PROJECT_NAME` is set.
+pub const PROJECT: &str = "locus";
 /// The override that runs the cluster without TLS.
 const PLAINTEXT_FILE: &str = "docker-compose.plaintext.yml";
 
 /// A running or stopped container of the project.
 #[derive(Debug, Clone)]
-pub(crate) struct Container {
+pub struct Container {
     /// Full container id.
-    pub(crate) id: String,
+    pub id: String,
     /// Container name, without the leading `/`.
-    pub(crate) name: String,
+    pub name: String,
     /// Its hostname: the first 12 characters of the id unless set; peers advertise it.
-    pub(crate) hostname: String,
+    pub hostname: String,
     /// The Compose service (`rendezvous` or `peer`).
-    pub(crate) service: String,
+    pub service: String,
     /// Its address on the project's network.
-    pub(crate) ip: Option<IpAddr>,
+    pub ip: Option<IpAddr>,
     /// Whether it runs without TLS: `--insecure-plaintext=true` in its command, as
     /// `docker-compose.plaintext.yml` sets it, or `LOCUS_INSECURE_PLAINTEXT=true`.
-    pub(crate) plaintext: bool,
+    pub plaintext: bool,
 }
 
 /// How to reach Docker and Compose from this workspace.
 #[derive(Debug, Clone)]
-pub(crate) struct Docker {
+pub struct Docker {
     root: PathBuf,
     /// `["docker", "compose"]` or `["docker-compose"]`.
     compose: Vec<String>,
     /// The Compose files, relative to the root: `docker-compose.yml` and any overrides.
     files: Vec<&'static str>,
+    /// The Compose project: `COMPOSE_PROJECT_NAME`, else [`PROJECT`].
+    project: String,
 }
 
 impl Docker {
     /// Checks that the engine answers and finds a Compose; the error says what to do.
-    pub(crate) fn connect(root: &Path) -> Result<Self> {
+    pub fn connect(root: &Path) -> Result<Self> {
         let info = Command::new("docker")
             .args(["info", "--format", "{{.ServerVersion}}"])
             .stdin(Stdio::null())
@@ -91,16 +95,21 @@ impl Docker {
                  install the Compose plugin (https://docs.docker.com/compose/install/)"
             )
         };
+        let project = std::env::var("COMPOSE_PROJECT_NAME")
+            .ok()
+            .filter(|p| !p.trim().is_empty())
+            .unwrap_or_else(|| PROJECT.into());
         Ok(Docker {
             root: root.to_path_buf(),
             compose,
             files: vec!["docker-compose.yml"],
+            project,
         })
     }
 
     /// The same, with `docker-compose.plaintext.yml` over `docker-compose.yml` when
     /// `plaintext`: the cluster without TLS.
-    pub(crate) fn plaintext(mut self, plaintext: bool) -> Self {
+    pub fn plaintext(mut self, plaintext: bool) -> Self {
         self.files.truncate(1);
         if plaintext {
             self.files.push(PLAINTEXT_FILE);
@@ -108,25 +117,40 @@ impl Docker {
         self
     }
 
-    /// The Compose command line in use, for messages.
     /// The workspace root the cluster runs from.
-    pub(crate) fn root(&self) -> &std::path::Path {
+    pub fn root(&self) -> &std::path::Path {
         &self.root
     }
 
-    pub(crate) fn compose_name(&self) -> String {
+    /// The same cluster definition run from another directory (a copy of the repository) as
+    /// another project.
+    pub fn elsewhere(&self, root: &Path, project: &str) -> Self {
+        Docker {
+            root: root.to_path_buf(),
+            project: project.to_string(),
+            ..self.clone()
+        }
+    }
+
+    /// The Compose project.
+    pub fn project(&self) -> &str {
+        &self.project
+    }
+
+    /// The Compose command line in use, for messages.
+    pub fn compose_name(&self) -> String {
         self.compose.join(" ")
     }
 
     /// Runs `docker ARGS`, failing with its standard error when it fails.
-    pub(crate) fn docker(&self, args: &[&str]) -> Result<String> {
+    pub fn docker(&self, args: &[&str]) -> Result<String> {
         let mut cmd = Command::new("docker");
         cmd.args(args).current_dir(&self.root);
         output(cmd, &format!("docker {}", args.join(" ")))
     }
 
     /// Runs Compose with the project's file and name, its output passed through.
-    pub(crate) fn compose(&self, args: &[&str]) -> Result<()> {
+    pub fn compose(&self, args: &[&str]) -> Result<()> {
         let mut cmd = self.compose_command(args);
         let status = cmd
             .stdin(Stdio::null())
@@ -143,7 +167,7 @@ impl Docker {
     }
 
     /// Runs Compose, capturing its standard output.
-    pub(crate) fn compose_output(&self, args: &[&str]) -> Result<String> {
+    pub fn compose_output(&self, args: &[&str]) -> Result<String> {
         let cmd = self.compose_command(args);
         output(cmd, &format!("{} {}", self.compose_name(), args.join(" ")))
     }
@@ -151,19 +175,19 @@ impl Docker {
     fn compose_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.compose[0]);
         cmd.args(&self.compose[1..])
-            .args(["--project-name", PROJECT]);
+            .args(["--project-name", &self.project]);
         for file in &self.files {
             cmd.arg("--file").arg(self.root.join(file));
         }
         cmd.args(args)
             .current_dir(&self.root)
-            .env("COMPOSE_PROJECT_NAME", PROJECT);
+            .env("COMPOSE_PROJECT_NAME", &self.project);
         cmd
     }
 
     /// The project's containers, running ones only unless `all`.
-    pub(crate) fn containers(&self, all: bool) -> Result<Vec<Container>> {
-        let project = format!("label=com.docker.compose.project={PROJECT}");
+    pub fn containers(&self, all: bool) -> Result<Vec<Container>> {
+        let project = format!("label=com.docker.compose.project={}", self.project);
         let mut args = vec!["ps", "-q", "--no-trunc", "--filter", &project];
         if all {
             args.push("-a");
@@ -217,7 +241,7 @@ impl Docker {
     }
 
     /// The last `lines` lines of a container's log (standard output and error).
-    pub(crate) fn logs(&self, container: &str, lines: usize) -> String {
+    pub fn logs(&self, container: &str, lines: usize) -> String {
         let out = Command::new("docker")
             .args(["logs", "--tail", &lines.to_string(), container])
             .stdin(Stdio::null())

@@ -10,16 +10,17 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 
-/// The binaries that go into the images.
-const BINARIES: [&str; 3] = ["locus-rendezvous", "locus-peer", "locusctl"];
+/// The binaries that go into the images, which Compose's own build (`deploy/Dockerfile`)
+/// expects in `target/<triple>/release/`.
+pub const BINARIES: [&str; 3] = ["locus-rendezvous", "locus-peer", "locusctl"];
 /// The images: tag and Dockerfile target.
-pub(crate) const IMAGES: [(&str, &str); 2] = [
+pub const IMAGES: [(&str, &str); 2] = [
     ("locus-rendezvous:latest", "rendezvous"),
     ("locus-peer:latest", "peer"),
 ];
 
 /// Builds the static binaries and both images.
-pub(crate) fn build(root: &Path) -> Result<()> {
+pub fn build(root: &Path) -> Result<()> {
     let started = Instant::now();
     let bin_dir = build_binaries(root)?;
     let context = target_dir(root).join("docker-context");
@@ -31,9 +32,13 @@ pub(crate) fn build(root: &Path) -> Result<()> {
             .with_context(|| format!("cannot copy {bin} into {}", context.display()))?;
     }
     let dockerfile = root.join("deploy/Dockerfile");
+    // The legacy builder (BuildKit needs the buildx plugin, which this engine's hosts lack)
+    // warns that it is deprecated on every build: its standard error is passed on once per
+    // line, so the warning shows once, not once per image.
+    let mut said = std::collections::BTreeSet::new();
     for (tag, target) in IMAGES {
         println!("xtask: image {tag}");
-        let status = Command::new("docker")
+        let out = Command::new("docker")
             .arg("build")
             .arg("--quiet")
             .arg("--file")
@@ -41,10 +46,23 @@ pub(crate) fn build(root: &Path) -> Result<()> {
             .args(["--target", target, "--tag", tag])
             .arg(&context)
             .env("DOCKER_BUILDKIT", "0")
-            .status()
+            .stdin(std::process::Stdio::null())
+            .output()
             .context("cannot run `docker build`")?;
-        if !status.success() {
-            bail!("`docker build` of {tag} failed ({status})");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            bail!(
+                "`docker build` of {tag} failed ({}): {}",
+                out.status,
+                stderr.trim()
+            );
+        }
+        let new: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty() && said.insert(l.to_string()))
+            .collect();
+        if !new.is_empty() {
+            eprintln!("{}", new.join("\n"));
         }
     }
     println!(
@@ -61,7 +79,7 @@ fn build_binaries(root: &Path) -> Result<PathBuf> {
     println!("xtask: static binaries for {triple} (cargo build --release)");
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
-        .args(["build", "--release", "--target", &triple]);
+        .args(["build", "--locked", "--release", "--target", &triple]);
     for bin in BINARIES {
         cmd.args(["--package", bin]);
     }
@@ -69,6 +87,24 @@ fn build_binaries(root: &Path) -> Result<PathBuf> {
         Ok(f) if !f.trim().is_empty() => format!("{f} -C target-feature=+crt-static"),
         _ => "-C target-feature=+crt-static".into(),
     };
+    // Cargo hands a program it runs (`cargo xtask`, a test of `cargo test`) the variables of
+    // that program's package: CARGO_MANIFEST_DIR, CARGO_PKG_NAME and the like. Build scripts
+    // watch some of them (ring's `rerun-if-env-changed=CARGO_MANIFEST_DIR`), so passing them
+    // on would rebuild ring and all above it whenever the caller changes: xtask, the container
+    // suite, a shell. Cargo sets its own for each build script anyway.
+    for (var, _) in std::env::vars_os() {
+        let Some(var) = var.to_str() else { continue };
+        if var.starts_with("CARGO_PKG_")
+            || var.starts_with("CARGO_MANIFEST_")
+            || var.starts_with("CARGO_BIN_")
+            || matches!(
+                var,
+                "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR" | "OUT_DIR"
+            )
+        {
+            cmd.env_remove(var);
+        }
+    }
     let status = cmd
         .env("RUSTFLAGS", rustflags)
         .status()
@@ -80,15 +116,17 @@ fn build_binaries(root: &Path) -> Result<PathBuf> {
 }
 
 /// The static `locusctl` that [`build`] leaves on the host, beside the services' binaries.
-pub(crate) fn locusctl(root: &Path) -> Result<PathBuf> {
-    Ok(target_dir(root)
-        .join(host_triple()?)
-        .join("release")
-        .join("locusctl"))
+pub fn locusctl(root: &Path) -> Result<PathBuf> {
+    Ok(bin_dir(root)?.join("locusctl"))
+}
+
+/// Where [`build`] leaves the static binaries: `<target dir>/<host triple>/release`.
+pub fn bin_dir(root: &Path) -> Result<PathBuf> {
+    Ok(target_dir(root).join(host_triple()?).join("release"))
 }
 
 /// The host's target triple, from `rustc -vV`.
-fn host_triple() -> Result<String> {
+pub fn host_triple() -> Result<String> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let out = Command::new(rustc)
         .arg("-vV")
@@ -102,7 +140,7 @@ fn host_triple() -> Result<String> {
 }
 
 /// Cargo's target directory: `CARGO_TARGET_DIR`, else `target/` in the workspace.
-pub(crate) fn target_dir(root: &Path) -> PathBuf {
+pub fn target_dir(root: &Path) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => root.join(dir),
         None => root.join("target"),

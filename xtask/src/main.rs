@@ -1,34 +1,25 @@
-//! `cargo xtask`: the container images, the compose test cluster and its end-to-end suite.
+//! `cargo xtask`: the container images and the compose test cluster (the library, `xtask`).
 //!
-//! - `images`: static release binaries built on the host, `FROM scratch` images around them
-//!   (module `images`);
-//! - `up`, `scale`, `status`, `down`: the cluster of `docker-compose.yml`, through the Docker
-//!   and Compose clients (module `docker`), waiting until the overlay has converged
-//!   (module `cluster`);
-//! - `e2e`: the end-to-end suite against real containers (module `e2e`);
+//! - `images`: static release binaries built on the host, `FROM scratch` images around them;
+//! - `up`, `scale`, `status`, `down`: the cluster of `docker-compose.yml`, waiting until the
+//!   overlay has converged;
 //! - `secrets`: the cluster's CA, join token and certificates under `deploy/secrets/`, which
-//!   `up` and `e2e` make too when missing (module `secrets`).
+//!   `up` makes too when missing;
+//! - `e2e`: an alias for the container suite, `cargo test -p locus-tests --test e2e`.
 //!
-//! The cluster speaks mutual TLS unless `up` or `e2e` is given `--plaintext`; `scale` and
-//! `status` find out from the running containers.
+//! The cluster speaks mutual TLS unless `up` is given `--plaintext`; `scale` and `status` find
+//! out from the running containers.
 
-mod cluster;
-mod docker;
-mod e2e;
-mod images;
-mod secrets;
+use std::process::{Command, ExitCode};
+use std::time::Instant;
 
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
-use std::time::{Duration, Instant};
-
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
-use locus_service::tls::ClientTls;
 
-use cluster::{Regions, Snapshot};
-use docker::Docker;
-use secrets::Secrets;
+use xtask::cluster::{Regions, Snapshot};
+use xtask::docker::Docker;
+use xtask::secrets::{self, Secrets};
+use xtask::{down, images, mode, port_env, running_plaintext, scale, up, wait_converged};
 
 /// Development tasks of the locus workspace: container images, a local test cluster, and the
 /// end-to-end suite.
@@ -73,18 +64,20 @@ enum Task {
     Status,
     /// Stop and remove the cluster's containers and network.
     Down,
-    /// The end-to-end suite: up, scale, leader loss, rendezvous restart, crashes, who the
-    /// rendezvous lets in; tears down.
+    /// The container suite, `cargo test -p locus-tests --test e2e -- --test-threads 1
+    /// --nocapture`: up, scale, leader loss, rendezvous restart, crashes, who the rendezvous
+    /// lets in, the live map in a browser, plain Compose on a fresh copy; tears down.
     E2e {
-        /// Do not build: use the images as they are.
-        #[arg(long)]
-        no_build: bool,
-        /// Leave the cluster running at the end (for a look at what failed).
+        /// Leave the last cluster running at the end (for a look at what failed):
+        /// `LOCUS_E2E_KEEP=1`.
         #[arg(long)]
         keep: bool,
-        /// Run the cluster without TLS (docker-compose.plaintext.yml), to compare.
+        /// Run the cluster without TLS (docker-compose.plaintext.yml), to compare:
+        /// `LOCUS_E2E_PLAINTEXT=1`.
         #[arg(long)]
         plaintext: bool,
+        /// Only the tests whose names contain this.
+        filter: Option<String>,
     },
 }
 
@@ -105,7 +98,15 @@ fn main() -> ExitCode {
 }
 
 async fn run(task: Task) -> Result<ExitCode> {
-    let root = workspace_root();
+    let root = xtask::workspace_root();
+    if let Task::E2e {
+        keep,
+        plaintext,
+        filter,
+    } = task
+    {
+        return e2e(keep, plaintext, filter);
+    }
     if let Task::Secrets = task {
         let secrets = Secrets::ensure(&root)?;
         println!(
@@ -190,130 +191,29 @@ async fn run(task: Task) -> Result<ExitCode> {
             }
         }
         Task::Down => down(&docker)?,
-        Task::E2e {
-            no_build,
-            keep,
-            plaintext,
-        } => {
-            let (docker, client, secrets) = mode(&root, docker, plaintext)?;
-            if !no_build {
-                images::build(&root)?;
-            }
-            return e2e::run(&docker, &regions, &client, secrets.as_ref(), keep).await;
-        }
+        Task::E2e { .. } => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Compose and xtask's client for a cluster with TLS (the secrets made where missing) or
-/// without.
-fn mode(
-    root: &Path,
-    docker: Docker,
-    plaintext: bool,
-) -> Result<(Docker, ClientTls, Option<Secrets>)> {
+/// `cargo xtask e2e`: the container suite is an ordinary test target of `locus-tests`.
+fn e2e(keep: bool, plaintext: bool, filter: Option<String>) -> Result<ExitCode> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(xtask::workspace_root())
+        .args(["test", "--package", "locus-tests", "--test", "e2e", "--"])
+        .args(["--test-threads", "1", "--nocapture"]);
+    cmd.args(filter);
+    if keep {
+        cmd.env("LOCUS_E2E_KEEP", "1");
+    }
     if plaintext {
-        return Ok((docker.plaintext(true), ClientTls::Plaintext, None));
+        cmd.env("LOCUS_E2E_PLAINTEXT", "1");
     }
-    let secrets = Secrets::ensure(root)?;
-    Ok((docker, secrets.client()?, Some(secrets)))
-}
-
-/// Whether the cluster that runs does so without TLS.
-fn running_plaintext(docker: &Docker) -> Result<bool> {
-    Ok(docker.containers(false)?.iter().any(|c| c.plaintext))
-}
-
-/// Starts the cluster with `peers` peers (the rendezvous first, once healthy).
-pub(crate) fn up(docker: &Docker, peers: usize) -> Result<()> {
-    for (tag, _) in images::IMAGES {
-        if docker.docker(&["image", "inspect", tag]).is_err() {
-            bail!("the image {tag} does not exist: `cargo xtask images` builds it");
-        }
-    }
-    let scale = format!("peer={peers}");
-    docker.compose(&["up", "--detach", "--scale", &scale])
-}
-
-/// Scales the peer service to `peers` containers, leaving the others as they are.
-pub(crate) fn scale(docker: &Docker, peers: usize) -> Result<()> {
-    let scale = format!("peer={peers}");
-    docker.compose(&["up", "--detach", "--no-recreate", "--scale", &scale])
-}
-
-/// Stops and removes the cluster, one-off containers included.
-pub(crate) fn down(docker: &Docker) -> Result<()> {
-    let args = ["down", "--remove-orphans", "--volumes", "--timeout", "5"];
-    let Err(e) = docker.compose(&args) else {
-        return Ok(());
-    };
-    // Docker 20.10 can keep counting an endpoint of a removed container on the network
-    // ("has active endpoints"), for a moment or until dockerd restarts. Once more; then, when
-    // no container is left, the network alone stays, and Compose reuses it.
-    eprintln!("xtask: {e:#}; once more in 2 s");
-    std::thread::sleep(Duration::from_secs(2));
-    match docker.compose(&args) {
-        Err(e) if docker.containers(true)?.is_empty() => {
-            eprintln!(
-                "xtask: WARNING: {e:#}: every container is gone, but the engine keeps the \
-                 network (a stale endpoint; restarting dockerd clears it); Compose reuses it"
-            );
-            Ok(())
-        }
-        other => other,
-    }
-}
-
-/// Polls the cluster until it has converged; the error lists what is still wrong. Prints, in
-/// seconds since `started` (just before Compose was called), when every peer was first in a
-/// group (joined) and when the overlay had converged.
-pub(crate) async fn wait_converged(
-    docker: &Docker,
-    regions: &Regions,
-    client: &ClientTls,
-    peers: Option<usize>,
-    timeout_s: u64,
-    started: Instant,
-) -> Result<Snapshot> {
-    let deadline = Instant::now() + Duration::from_secs(timeout_s);
-    let mut joined = None;
-    loop {
-        let snap = Snapshot::take(docker, regions, client).await?;
-        if joined.is_none() && snap.all_in_groups(peers) {
-            joined = Some(started.elapsed());
-        }
-        let problems = snap.check(peers);
-        if problems.is_empty() {
-            let converged = started.elapsed();
-            println!(
-                "xtask: {} peers joined (each in a group) in {:.1} s, converged in {:.1} s",
-                snap.peers.len(),
-                joined.unwrap_or(converged).as_secs_f64(),
-                converged.as_secs_f64()
-            );
-            return Ok(snap);
-        }
-        if Instant::now() >= deadline {
-            print!("{}", snap.render());
-            let mut list = problems.join("\n  ");
-            list.insert_str(0, "\n  ");
-            bail!("not converged after {timeout_s} s:{list}");
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-pub(crate) fn port_env(var: &str, default: u16) -> u16 {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The workspace root: the parent of this crate's directory.
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask sits in the workspace")
-        .to_path_buf()
+    let status = cmd.status().context("cannot run cargo test")?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -28,7 +28,7 @@ use locus_service::tls::pki::{self, Ca, Identity, Validity};
 use locus_service::tls::{self, ClientTls, Credentials};
 
 /// Where the secrets live, under the workspace root.
-pub(crate) const DIR: &str = "deploy/secrets";
+pub const DIR: &str = "deploy/secrets";
 /// The CA's name in its certificate.
 const CA_NAME: &str = "locus dev cluster";
 /// The operator certificate xtask and `locusctl` on the host use.
@@ -46,18 +46,18 @@ const PRIVATE_DIR: u32 = 0o700;
 
 /// The files of `deploy/secrets/` that the host side uses.
 #[derive(Debug, Clone)]
-pub(crate) struct Secrets {
+pub struct Secrets {
     /// `operator/ca.pem`.
-    pub(crate) ca: PathBuf,
+    pub ca: PathBuf,
     /// `operator/operator.pem`.
-    pub(crate) cert: PathBuf,
+    pub cert: PathBuf,
     /// `operator/operator-key.pem`.
-    pub(crate) key: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Secrets {
     /// Makes whatever is missing under `root/deploy/secrets` and says what it made.
-    pub(crate) fn ensure(root: &Path) -> Result<Secrets> {
+    pub fn ensure(root: &Path) -> Result<Secrets> {
         let dir = root.join(DIR);
         let rendezvous = dir.join("rendezvous");
         let peer = dir.join("peer");
@@ -154,7 +154,7 @@ impl Secrets {
     /// A certificate for a new peer id, issued here rather than by enrollment, in
     /// `deploy/secrets/e2e/{peer.pem,peer-key.pem}`: for a peer that starts while no rendezvous
     /// runs. Returns the folder and the id.
-    pub(crate) fn issue_peer(&self) -> Result<(PathBuf, PeerId)> {
+    pub fn issue_peer(&self) -> Result<(PathBuf, PeerId)> {
         let root = self
             .ca
             .parent()
@@ -179,14 +179,14 @@ impl Secrets {
     }
 
     /// The client side of mutual TLS with the operator certificate.
-    pub(crate) fn client(&self) -> Result<ClientTls> {
+    pub fn client(&self) -> Result<ClientTls> {
         let credentials = Credentials::new(&read(&self.ca)?, &read(&self.cert)?, &read(&self.key)?)
             .context("cannot load the operator certificate")?;
         Ok(ClientTls::Tls(credentials.client_config()?))
     }
 
     /// The shell line that points `locusctl` at the cluster with these files.
-    pub(crate) fn exports(&self) -> String {
+    pub fn exports(&self) -> String {
         format!(
             "export LOCUS_CA={} LOCUS_CERT={} LOCUS_KEY={}",
             self.ca.display(),

@@ -3,7 +3,7 @@
 //! that a boot list or a flood hands it, while the addresses its operator configured still
 //! work.
 
-mod common;
+use locus_tests::loopback as common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Malformed requests to every PeerService RPC are refused with INVALID_ARGUMENT naming the
 //! problem, and the peer goes on serving. Reflection lists the services.
 
-mod common;
+use locus_tests::loopback as common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! a made-up identity claims a group at the rendezvous and to its members. None of it may move
 //! a group's leader or epoch, at the peers or in the directory (DESIGN §7, "Trust").
 
-mod common;
+use locus_tests::loopback as common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -1,7 +1,7 @@
 //! The server limits (docs/operations.md, "Server limits"): a handler that outlives the
 //! server's request deadline ends, whoever the caller is, and calls within it are served.
 
-mod common;
+use locus_tests::loopback as common;
 
 use std::time::Duration;
 

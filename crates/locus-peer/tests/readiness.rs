@@ -1,7 +1,7 @@
 //! Readiness: a peer's `locus.v1.PeerService` health is NOT_SERVING until the peer is in a
 //! group, then SERVING; the server as a whole (`""`) serves from the start.
 
-mod common;
+use locus_tests::loopback as common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! (docs/security.md): who may connect, whose word the directory takes, and a peer that keeps
 //! its group while its certificate is renewed under it.
 
-mod common;
+use locus_tests::loopback as common;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Two rendezvous on loopback: leaders announce to both, so each lists every group, and
 //! stopping either one loses nothing: the other keeps every entry and a newcomer still joins.
 
-mod common;
+use locus_tests::loopback as common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -3,14 +3,12 @@
 //! (headless Chromium) draws one circle per group, names the leaders, and follows a new group,
 //! a new leader and an end within a second.
 
-#[path = "support/cdp.rs"]
-mod cdp;
-
 use std::time::Duration;
 
 use locus_proto::pb;
 use locus_proto::pb::peer_service_client::PeerServiceClient;
 use locus_proto::pb::rendezvous_client::RendezvousClient;
+use locus_tests::browser::{self as cdp, chromium};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -379,28 +377,6 @@ async fn the_overlay_is_served_with_positions_by_rtt_and_changes_are_streamed() 
     for text in [&page, &script] {
         assert!(!text.contains("https://"), "an external resource");
     }
-}
-
-/// Chromium's binary: `$CHROMIUM`, else `chromium` or `chromium-browser` on the PATH. A test
-/// that needs it fails without it, and says how to install it.
-fn chromium() -> std::path::PathBuf {
-    let candidates = std::env::var_os("CHROMIUM")
-        .map(std::path::PathBuf::from)
-        .into_iter()
-        .chain(std::env::var_os("PATH").into_iter().flat_map(|path| {
-            std::env::split_paths(&path)
-                .flat_map(|dir| [dir.join("chromium"), dir.join("chromium-browser")])
-                .collect::<Vec<_>>()
-        }));
-    for c in candidates {
-        if c.is_file() {
-            return c;
-        }
-    }
-    panic!(
-        "the map's browser test needs headless Chromium and found none: install it \
-         (Debian: `apt-get install -y chromium`; .ci/run does) or set CHROMIUM to its path"
-    );
 }
 
 /// Loads `url` in headless Chromium and returns the DOM at the page's load event, by when the

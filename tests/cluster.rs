@@ -1,7 +1,8 @@
-//! A rendezvous and peers on real sockets in a three-region emulated topology: the overlay
-//! finds the regions, survives a leader's crash, and outlives the rendezvous.
+//! The loopback cluster: a rendezvous and peers on real sockets of 127.0.0.1, in one process,
+//! in a three-region emulated topology: the overlay finds the regions, survives a leader's
+//! crash, and outlives the rendezvous.
 
-mod common;
+use locus_tests::loopback as common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

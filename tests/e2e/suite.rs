@@ -1,7 +1,5 @@
-//! The end-to-end suite: the real images in real containers, on the compose cluster.
-//!
-//! Steps, each waiting until the overlay has converged again ([`Snapshot::check`]) and printing
-//! what it checked and how long that took:
+//! The cluster's life, step by step, each waiting until the overlay has converged again
+//! ([`Snapshot::check`]) and printing what it checked and how long that took:
 //! 1. up with 12 peers (with TLS, each enrolls with the rendezvous by the join token);
 //! 2. who the rendezvous lets in, from the host through its published port: the operator
 //!    certificate lists the groups; a plaintext client, a TLS client without a certificate and
@@ -11,24 +9,23 @@
 //!    the stop, is printed beside the preset's bound `alive_timeout + alive_interval`), everyone
 //!    follows it and the neighbour groups link to it;
 //! 5. `docker stop` the rendezvous: groups keep their leaders and links; a new peer joins
-//!    through a peer's address (with TLS, on a certificate xtask issues, since nobody can
+//!    through a peer's address (with TLS, on a certificate the suite issues, since nobody can
 //!    enroll); `docker start` it: the directory refills from the peers' announcements, on the
 //!    certificates issued before the restart; three more peers enroll with it and join;
 //! 6. `docker kill` half of one region's peers, its leader first: the group heals.
 //!
-//! A failure prints the logs of the containers involved. The cluster is always torn down.
+//! A failure prints the logs of the containers involved.
 
 use std::collections::BTreeSet;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use locus_service::tls::pki::{Ca, Identity, Validity};
 use locus_service::tls::{self, ClientTls, Credentials};
+use xtask::cluster::{PEER_PORT, Snapshot, directory, peer_name, short};
+use xtask::docker::Container;
 
-use crate::cluster::{PEER_PORT, Regions, Snapshot, directory, short};
-use crate::docker::{Container, Docker};
-use crate::secrets::Secrets;
+use crate::support::{CONVERGE_TIMEOUT, Cluster, PRESET, failover_bound, say, step};
 
 /// Peers at the start.
 const START_PEERS: usize = 12;
@@ -36,12 +33,10 @@ const START_PEERS: usize = 12;
 const SCALED_PEERS: usize = 30;
 /// Peers added after the rendezvous' restart: they enroll with it.
 const LATE_PEERS: usize = 3;
-/// Longest wait for any convergence.
-const CONVERGE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long the overlay runs without its rendezvous before it is checked: more than the
 /// directory's entry TTL (3 s) and many Alive timeouts (1.5 s) of the `test` preset.
 const RENDEZVOUS_OUTAGE: Duration = Duration::from_secs(5);
-/// Where the newcomer of step 5 finds the certificate xtask issues it, and its flags: in
+/// Where the newcomer of step 5 finds the certificate the suite issues it, and its flags: in
 /// place of the service's join token.
 const JOINER_DIR: &str = "/etc/locus/joiner";
 const JOINER_ARGS: [&str; 3] = [
@@ -49,104 +44,21 @@ const JOINER_ARGS: [&str; 3] = [
     "--cert=/etc/locus/joiner/peer.pem",
     "--key=/etc/locus/joiner/peer-key.pem",
 ];
-/// Log lines printed per container on failure.
-const LOG_LINES: usize = 60;
-/// The protocol preset of the compose cluster's peers (`LOCUS_PRESET` in
-/// `docker-compose.yml`), for the failover bound printed beside the measured failover.
-const PRESET: &str = "test";
 /// How often the failover step looks for the successor.
 const FAILOVER_POLL: Duration = Duration::from_millis(250);
 
-/// The failover bound of [`PRESET`] for a leader that vanishes without a word: members give it
-/// up after `alive_timeout`, and the successor's first `Alive` reaches them within one
-/// `alive_interval`. A stopped leader hands its group over at once, so it should do better.
-fn failover_bound() -> Duration {
-    let p = locus_core::Config::preset(PRESET).unwrap_or_else(locus_core::Config::test);
-    p.alive_timeout + p.alive_interval
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_converges_scales_fails_over_outlives_its_rendezvous_and_heals() {
+    let mut cluster = Cluster::prepare("suite").await;
+    let result = cluster.steps().await;
+    cluster.finish(result);
 }
 
-/// The suite's state: the timings so far and the containers a failure concerns.
-struct Suite<'a> {
-    docker: &'a Docker,
-    regions: &'a Regions,
-    /// xtask's client: the operator certificate, or plaintext.
-    client: &'a ClientTls,
-    /// The cluster's secrets; `None` when it runs without TLS.
-    secrets: Option<&'a Secrets>,
-    timings: Vec<(String, Duration)>,
-    involved: BTreeSet<String>,
-}
-
-/// Runs the suite, with TLS when `secrets` are given; tears the cluster down afterwards
-/// unless `keep`.
-pub(crate) async fn run(
-    docker: &Docker,
-    regions: &Regions,
-    client: &ClientTls,
-    secrets: Option<&Secrets>,
-    keep: bool,
-) -> Result<ExitCode> {
-    let started = Instant::now();
-    println!(
-        "e2e: using {}, {}",
-        docker.compose_name(),
-        if secrets.is_some() {
-            "with mutual TLS"
-        } else {
-            "WITHOUT TLS (--plaintext)"
-        }
-    );
-    crate::down(docker).context("cannot clear an earlier cluster")?;
-    let mut suite = Suite {
-        docker,
-        regions,
-        client,
-        secrets,
-        timings: Vec::new(),
-        involved: BTreeSet::new(),
-    };
-    let result = suite.steps().await;
-    if let Err(e) = &result {
-        eprintln!("\ne2e: FAILED: {e:#}\n");
-        suite.print_logs(&format!("{e:#}"));
-    }
-    if keep {
-        println!("e2e: the cluster keeps running (--keep); `cargo xtask down` removes it");
-    } else if let Err(e) = crate::down(docker) {
-        eprintln!("e2e: tear-down failed: {e:#}");
-    }
-    println!("\ne2e: timings");
-    for (step, took) in &suite.timings {
-        println!("  {:>6.1} s  {step}", took.as_secs_f64());
-    }
-    println!(
-        "e2e: {} in {:.0} s",
-        if result.is_ok() { "passed" } else { "FAILED" },
-        started.elapsed().as_secs_f64()
-    );
-    Ok(if result.is_ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
-}
-
-impl Suite<'_> {
+impl Cluster {
+    /// Steps 1 to 6.
     async fn steps(&mut self) -> Result<()> {
         // 1. Up.
-        step("up with 12 peers");
-        let t = Instant::now();
-        crate::up(self.docker, START_PEERS)?;
-        let snap = self
-            .converge_timed(
-                "12 peers converged",
-                t,
-                Some(START_PEERS),
-                |_| Vec::new(),
-                true,
-            )
-            .await?;
-        print!("{}", snap.render());
+        let snap = self.up(START_PEERS).await?;
 
         // 2. Who the rendezvous lets in.
         self.access(&snap).await?;
@@ -154,7 +66,7 @@ impl Suite<'_> {
         // 3. Scale.
         step("scale to 30 peers");
         let t = Instant::now();
-        crate::scale(self.docker, SCALED_PEERS)?;
+        xtask::scale(&self.docker, SCALED_PEERS)?;
         let snap = self
             .converge_timed(
                 "30 peers converged",
@@ -164,7 +76,7 @@ impl Suite<'_> {
                 true,
             )
             .await?;
-        print!("{}", snap.render());
+        say!("{}", snap.render().trim_end());
 
         // 4. The leader of the largest group stops.
         let groups = snap.groups();
@@ -179,7 +91,7 @@ impl Suite<'_> {
             .context("the largest group has no leader")?;
         step(&format!(
             "docker stop {} (leader of group {}, {} members, epoch {})",
-            old_leader.name,
+            peer_name(&old_leader),
             short(&largest.id),
             largest.members.len(),
             largest.epoch
@@ -190,7 +102,7 @@ impl Suite<'_> {
         // The failover proper, from the stop: a successor leads the group at a later epoch.
         let failover = self.successor_leads(&largest, &old_leader, t).await?;
         let bound = failover_bound();
-        println!(
+        say!(
             "  failover: a successor leads group {} {:.1} s after the stop (bound \
              alive_timeout + alive_interval of the `{PRESET}` preset: {:.1} s)",
             short(&largest.id),
@@ -222,11 +134,11 @@ impl Suite<'_> {
             )
             .await?;
         let g = &snap.groups()[&largest.id];
-        println!(
+        say!(
             "  checked: group {} is led by {} at epoch {}, every member follows it, every \
              neighbour group links to {}",
             short(&g.id),
-            g.leader.as_ref().map(|c| c.name.as_str()).unwrap_or("?"),
+            g.leader.as_ref().map_or("?".into(), peer_name),
             g.epoch,
             g.leader_addr
         );
@@ -270,7 +182,7 @@ impl Suite<'_> {
                 },
             )
             .await?;
-        println!(
+        say!(
             "  checked after {} s without it: the same {} leaders and {} inter-group links",
             RENDEZVOUS_OUTAGE.as_secs(),
             leaders_before.len(),
@@ -290,9 +202,9 @@ impl Suite<'_> {
         // Nobody can enroll while the rendezvous is down: with TLS the newcomer starts on a
         // certificate xtask issues (`--cert`/`--key` instead of the service's join token).
         let mount;
-        if let Some(secrets) = self.secrets {
+        if let Some(secrets) = &self.secrets {
             let (dir, id) = secrets.issue_peer()?;
-            println!("  with a peer certificate issued by xtask for {id}");
+            say!("  with a peer certificate issued by xtask for {id}");
             mount = format!("{}:{JOINER_DIR}:ro", dir.display());
             args.extend(["--volume", &mount, "peer"]);
             args.extend(JOINER_ARGS);
@@ -319,9 +231,9 @@ impl Suite<'_> {
                     .any(|b| b.container.id == p.container.id)
             })
             .context("the new peer does not run")?;
-        println!(
+        say!(
             "  checked: {} joined group {} in its region {}",
-            newcomer.container.name,
+            peer_name(&newcomer.container),
             short(newcomer.group_id().unwrap_or("-")),
             snap.region(newcomer).unwrap_or("?")
         );
@@ -340,7 +252,7 @@ impl Suite<'_> {
                 },
             )
             .await?;
-        println!(
+        say!(
             "  checked: the directory lists every group with its leader and member count{}",
             if self.secrets.is_some() {
                 ": the peers announce on certificates issued before the restart"
@@ -363,7 +275,7 @@ impl Suite<'_> {
             }
         ));
         let t = Instant::now();
-        crate::scale(self.docker, replicas)?;
+        xtask::scale(&self.docker, replicas)?;
         let snap = self
             .converge_timed(
                 "late peers converged after the restart",
@@ -373,7 +285,7 @@ impl Suite<'_> {
                 true,
             )
             .await?;
-        println!("  checked: {peers} peers in groups, the directory matches");
+        say!("  checked: {peers} peers in groups, the directory matches");
 
         // 6. Half of one region crashes.
         let groups = snap.groups();
@@ -393,7 +305,7 @@ impl Suite<'_> {
                 .take(kill_count - 1)
                 .cloned(),
         );
-        let names: Vec<&str> = victims.iter().map(|c| c.name.as_str()).collect();
+        let names: Vec<String> = victims.iter().map(peer_name).collect();
         step(&format!(
             "docker kill {kill_count} of the {} peers of region {} (group {}, its leader first): {}",
             target.members.len(),
@@ -439,14 +351,14 @@ impl Suite<'_> {
             )
             .await?;
         let g = &snap.groups()[&target.id];
-        println!(
+        say!(
             "  checked: group {} has {} members led by {} at epoch {}; the directory agrees",
             short(&g.id),
             g.members.len(),
-            g.leader.as_ref().map(|c| c.name.as_str()).unwrap_or("?"),
+            g.leader.as_ref().map_or("?".into(), peer_name),
             g.epoch
         );
-        print!("{}", snap.render());
+        say!("{}", snap.render().trim_end());
         Ok(())
     }
 
@@ -456,11 +368,11 @@ impl Suite<'_> {
     async fn access(&mut self, snap: &Snapshot) -> Result<()> {
         let addr = format!(
             "127.0.0.1:{}",
-            crate::port_env("LOCUS_RENDEZVOUS_PORT", 7100)
+            xtask::port_env("LOCUS_RENDEZVOUS_PORT", 7100)
         );
         step(&format!("who the rendezvous at {addr} lets in"));
         let t = Instant::now();
-        let groups = directory(self.client, &addr)
+        let groups = directory(&self.client, &addr)
             .await
             .map_err(|e| anyhow::anyhow!("the operator's client cannot list the groups: {e}"))?;
         ensure!(
@@ -469,7 +381,7 @@ impl Suite<'_> {
             groups.len(),
             snap.groups().len()
         );
-        println!(
+        say!(
             "  ok: {} lists the {} groups",
             if self.secrets.is_some() {
                 "the operator certificate"
@@ -478,8 +390,8 @@ impl Suite<'_> {
             },
             groups.len()
         );
-        let Some(secrets) = self.secrets else {
-            println!("  (no TLS: nobody is refused, the refusals are not checked)");
+        let Some(secrets) = &self.secrets else {
+            say!("  (no TLS: nobody is refused, the refusals are not checked)");
             return Ok(());
         };
         let ca_pem = tls::read_file(&secrets.ca)?;
@@ -510,7 +422,7 @@ impl Suite<'_> {
                 Err(e) if !codes.is_empty() && !codes.iter().any(|c| e.starts_with(c)) => {
                     bail!("{who} was refused, but not as expected ({codes:?}): {e}")
                 }
-                Err(e) => println!("  ok: {who} is refused: {e}"),
+                Err(e) => say!("  ok: {who} is refused: {e}"),
             }
         }
         self.locusctl_lists(&addr, snap.groups().len())?;
@@ -524,7 +436,7 @@ impl Suite<'_> {
     /// groups at `addr`; the same `locusctl` without the certificate is refused.
     fn locusctl_lists(&self, addr: &str, expect: usize) -> Result<()> {
         let root = self.docker.root();
-        let locusctl = crate::images::locusctl(root)?;
+        let locusctl = xtask::images::locusctl(root)?;
         let dir = std::env::temp_dir().join(format!("locus-e2e-operator-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let ca_dir = root.join("deploy/secrets/rendezvous");
@@ -583,15 +495,13 @@ impl Suite<'_> {
             n == expect,
             "locusctl groups listed {n} groups, the peers are in {expect}"
         );
-        println!(
-            "  ok: locusctl with a certificate from `locusctl cert operator` lists {n} groups"
-        );
+        say!("  ok: locusctl with a certificate from `locusctl cert operator` lists {n} groups");
         let anonymous = run(&["--ca", &ca.to_string_lossy(), "-r", addr, "groups"])?;
         ensure!(
             !anonymous.status.success(),
             "locusctl without a client certificate listed the groups"
         );
-        println!(
+        say!(
             "  ok: locusctl without a client certificate is refused: {}",
             String::from_utf8_lossy(&anonymous.stderr).trim()
         );
@@ -602,12 +512,12 @@ impl Suite<'_> {
     /// `group` other than `old`, at a later epoch; polled every [`FAILOVER_POLL`].
     async fn successor_leads(
         &mut self,
-        group: &crate::cluster::Group,
+        group: &xtask::cluster::Group,
         old: &Container,
         started: Instant,
     ) -> Result<Duration> {
         loop {
-            let snap = Snapshot::take(self.docker, self.regions, self.client).await?;
+            let snap = Snapshot::take(&self.docker, &self.regions, &self.client).await?;
             if let Some(g) = snap.groups().get(&group.id)
                 && g.epoch > group.epoch
                 && g.leader.as_ref().is_some_and(|l| l.id != old.id)
@@ -615,7 +525,7 @@ impl Suite<'_> {
                 return Ok(started.elapsed());
             }
             if started.elapsed() >= CONVERGE_TIMEOUT {
-                print!("{}", snap.render());
+                say!("{}", snap.render().trim_end());
                 bail!(
                     "no successor leads group {} {} s after the stop",
                     short(&group.id),
@@ -625,103 +535,6 @@ impl Suite<'_> {
             tokio::time::sleep(FAILOVER_POLL).await;
         }
     }
-
-    /// Waits until the overlay has converged and `extra` finds nothing wrong; records and
-    /// prints the time it took since `started` (just before the step acted).
-    async fn converge(
-        &mut self,
-        what: &str,
-        started: Instant,
-        peers: Option<usize>,
-        extra: impl Fn(&Snapshot) -> Vec<String>,
-    ) -> Result<Snapshot> {
-        self.converge_timed(what, started, peers, extra, false)
-            .await
-    }
-
-    /// [`Suite::converge`], recording also when every peer was first in a group (`record_join`),
-    /// for the steps that add peers.
-    async fn converge_timed(
-        &mut self,
-        what: &str,
-        started: Instant,
-        peers: Option<usize>,
-        extra: impl Fn(&Snapshot) -> Vec<String>,
-        record_join: bool,
-    ) -> Result<Snapshot> {
-        let mut joined = None;
-        loop {
-            let snap = Snapshot::take(self.docker, self.regions, self.client).await?;
-            if joined.is_none() && snap.all_in_groups(peers) {
-                joined = Some(started.elapsed());
-            }
-            let mut problems = snap.check(peers);
-            problems.extend(extra(&snap));
-            if problems.is_empty() {
-                let took = started.elapsed();
-                let joined = joined.unwrap_or(took);
-                let groups = snap.groups();
-                println!(
-                    "  ok: {what} in {:.1} s (bound {} s; every peer in a group at {:.1} s): {} \
-                     peers, {} groups, one leader each, one group per region, links at current \
-                     leaders, graph connected{}",
-                    took.as_secs_f64(),
-                    CONVERGE_TIMEOUT.as_secs(),
-                    joined.as_secs_f64(),
-                    snap.peers.len(),
-                    groups.len(),
-                    if snap.directory.is_some() {
-                        ", directory matches"
-                    } else {
-                        ""
-                    }
-                );
-                if record_join {
-                    self.timings
-                        .push((format!("{what}: every peer in a group"), joined));
-                }
-                self.timings.push((what.to_string(), took));
-                return Ok(snap);
-            }
-            if started.elapsed() >= CONVERGE_TIMEOUT {
-                print!("{}", snap.render());
-                self.involved.extend(
-                    snap.peers
-                        .iter()
-                        .filter(|p| problems.iter().any(|l| l.contains(&p.container.name)))
-                        .map(|p| p.container.name.clone()),
-                );
-                bail!(
-                    "{what}: not converged after {} s:\n  {}",
-                    CONVERGE_TIMEOUT.as_secs(),
-                    problems.join("\n  ")
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-
-    /// Prints the logs of the containers involved in the failure: those named in the error,
-    /// those the failing step acted on, and the rendezvous.
-    fn print_logs(&mut self, error: &str) {
-        let Ok(all) = self.docker.containers(true) else {
-            return;
-        };
-        for c in &all {
-            if c.service == "rendezvous" || error.contains(&c.name) || error.contains(&c.hostname) {
-                self.involved.insert(c.name.clone());
-            }
-        }
-        for name in self.involved.iter().take(10) {
-            eprintln!("----- logs of {name} (last {LOG_LINES} lines)");
-            eprintln!("{}", self.docker.logs(name, LOG_LINES));
-        }
-    }
-}
-
-/// Prints the heading of a step.
-fn step(what: &str) {
-    println!("\n== e2e: {what}");
 }
 
 /// `group -> leader` pairs and undirected `group -- group` links, as text.
@@ -733,7 +546,7 @@ fn leaders_and_links(snap: &Snapshot) -> (BTreeSet<String>, BTreeSet<String>) {
             format!(
                 "group {} led by {}",
                 short(&g.id),
-                g.leader.as_ref().map(|c| c.name.as_str()).unwrap_or("-")
+                g.leader.as_ref().map_or("-".into(), peer_name)
             )
         })
         .collect();

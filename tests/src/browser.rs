@@ -1,9 +1,11 @@
 //! Just enough of the Chrome DevTools Protocol to read a live page in headless Chromium:
-//! start the browser on a URL, and evaluate JavaScript in that page, over the protocol's
-//! WebSocket (written out here: one handshake, masked text frames out, text frames in).
+//! start the browser on a URL, evaluate JavaScript in that page and take a screenshot, over
+//! the protocol's WebSocket (written out here: one handshake, masked text frames out, text
+//! frames in). The live map's tests use it, on a loopback rendezvous
+//! (`crates/locus-rendezvous/tests/map.rs`) and on the container cluster (`tests/e2e/`).
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -11,8 +13,34 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// Chromium's binary: `$CHROMIUM`, else `chromium` or `chromium-browser` on the PATH. A test
+/// that needs it fails without it, and says how to install it.
+pub fn chromium() -> PathBuf {
+    let candidates = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(std::env::var_os("PATH").into_iter().flat_map(|path| {
+            std::env::split_paths(&path)
+                .flat_map(|dir| [dir.join("chromium"), dir.join("chromium-browser")])
+                .collect::<Vec<_>>()
+        }));
+    for c in candidates {
+        if c.is_file() {
+            return c;
+        }
+    }
+    panic!(
+        "the live map's browser tests need headless Chromium and found none: install it \
+         (Debian: `apt-get install -y chromium`; .ci/run does) or set CHROMIUM to its path"
+    );
+}
+
+/// Longest wait for one answer of Chromium's: a call, the target list.
+const DEADLINE: Duration = Duration::from_secs(30);
+
 /// A headless Chromium showing one page; killed when dropped.
-pub(crate) struct Browser {
+#[derive(Debug)]
+pub struct Browser {
     _process: Process,
     ws: TcpStream,
     next_id: u64,
@@ -20,6 +48,7 @@ pub(crate) struct Browser {
 
 /// The browser's process, killed when dropped: also when the test panics before the page is
 /// reached, so that no browser outlives its test.
+#[derive(Debug)]
 struct Process(Child);
 
 impl Drop for Process {
@@ -31,7 +60,7 @@ impl Drop for Process {
 
 impl Browser {
     /// Starts `binary` on `url` and connects to the page.
-    pub(crate) async fn open(binary: &Path, url: &str) -> Browser {
+    pub async fn open(binary: &Path, url: &str) -> Browser {
         let mut process = Process(
             Command::new(binary)
                 .args([
@@ -69,8 +98,10 @@ impl Browser {
         // The page target of our URL, once Chromium lists it.
         let mut page = None;
         for _ in 0..100 {
-            let list: Value = serde_json::from_str(&get(&host, "/json/list").await)
-                .expect("the target list is JSON");
+            let list = tokio::time::timeout(DEADLINE, get(&host, "/json/list"))
+                .await
+                .expect("chromium lists its targets in time");
+            let list: Value = serde_json::from_str(&list).expect("the target list is JSON");
             page = list.as_array().into_iter().flatten().find_map(|t| {
                 (t["type"] == "page" && t["url"] == url)
                     .then(|| t["webSocketDebuggerUrl"].as_str().map(str::to_string))
@@ -83,24 +114,30 @@ impl Browser {
         }
         let page = page.expect("chromium lists the page");
         let path = &page[page.find(&host).expect("the page on the same host") + host.len()..];
-        let mut ws = TcpStream::connect(&host).await.unwrap();
-        ws.write_all(
-            format!(
-                "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
-                 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-                 Sec-WebSocket-Version: 13\r\n\r\n"
+        let handshake = async {
+            let mut ws = TcpStream::connect(&host).await.unwrap();
+            ws.write_all(
+                format!(
+                    "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
+                     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                     Sec-WebSocket-Version: 13\r\n\r\n"
+                )
+                .as_bytes(),
             )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
-        // The handshake's reply, byte by byte so that no frame is read with it.
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            head.push(ws.read_u8().await.unwrap());
-        }
-        let head = String::from_utf8_lossy(&head);
-        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+            .await
+            .unwrap();
+            // The handshake's reply, byte by byte so that no frame is read with it.
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                head.push(ws.read_u8().await.unwrap());
+            }
+            let head = String::from_utf8_lossy(&head);
+            assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+            ws
+        };
+        let ws = tokio::time::timeout(DEADLINE, handshake)
+            .await
+            .expect("chromium's DevTools accept the page's WebSocket in time");
         Browser {
             _process: process,
             ws,
@@ -109,24 +146,46 @@ impl Browser {
     }
 
     /// The value of `expression` in the page (it must evaluate to JSON-able data).
-    pub(crate) async fn eval(&mut self, expression: &str) -> Value {
+    pub async fn eval(&mut self, expression: &str) -> Value {
+        let params = json!({ "expression": expression, "returnByValue": true });
+        let result = self.call("Runtime.evaluate", params).await;
+        if let Some(e) = result.get("exceptionDetails") {
+            panic!("{expression} threw: {e}");
+        }
+        result["result"]["value"].clone()
+    }
+
+    /// A PNG of the page as it is drawn now.
+    pub async fn screenshot(&mut self) -> Vec<u8> {
+        let result = self
+            .call("Page.captureScreenshot", json!({ "format": "png" }))
+            .await;
+        let data = result["data"].as_str().expect("a screenshot's data");
+        base64_decode(data).expect("the screenshot in base64")
+    }
+
+    /// Calls `method` and returns its `result`; panics on a protocol error, or when Chromium
+    /// does not answer within [`DEADLINE`].
+    async fn call(&mut self, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
-        let call = json!({
-            "id": id,
-            "method": "Runtime.evaluate",
-            "params": { "expression": expression, "returnByValue": true },
-        });
-        self.send(call.to_string().as_bytes()).await;
-        loop {
-            let reply: Value = serde_json::from_slice(&self.receive().await).unwrap();
-            if reply["id"] == id {
-                if let Some(e) = reply["result"].get("exceptionDetails") {
-                    panic!("{expression} threw: {e}");
+        let call = json!({ "id": id, "method": method, "params": params });
+        let answer = async {
+            self.send(call.to_string().as_bytes()).await;
+            loop {
+                let reply: Value = serde_json::from_slice(&self.receive().await).unwrap();
+                if reply["id"] == id {
+                    return reply;
                 }
-                return reply["result"]["result"]["value"].clone();
             }
+        };
+        let reply = tokio::time::timeout(DEADLINE, answer)
+            .await
+            .unwrap_or_else(|_| panic!("chromium did not answer {method} within {DEADLINE:?}"));
+        if let Some(e) = reply.get("error") {
+            panic!("{method} failed: {e}");
         }
+        reply["result"].clone()
     }
 
     /// One masked text frame (a client must mask; the key may be fixed).
@@ -195,4 +254,46 @@ async fn get(host: &str, path: &str) -> String {
     let mut body = vec![0; len];
     s.read_exact(&mut body).await.unwrap();
     String::from_utf8(body).unwrap()
+}
+
+/// Standard base64 with padding, as DevTools sends binary data; `None` on a stray character.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in text
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+    {
+        acc = (acc << 6) | u32::from(value(c)?);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base64_decode;
+
+    #[test]
+    fn base64_decodes_with_and_without_padding() {
+        assert_eq!(base64_decode("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(base64_decode("aGVsbG8h").unwrap(), b"hello!");
+        assert_eq!(
+            base64_decode("iVBORw0KGgo=").unwrap()[..4],
+            [0x89, b'P', b'N', b'G']
+        );
+        assert!(base64_decode("a*b=").is_none());
+    }
 }

@@ -1,6 +1,6 @@
-//! A cluster on 127.0.0.1: a rendezvous and peers, each on its own real socket, in-process.
-
-#![allow(dead_code, unreachable_pub)]
+//! A cluster on 127.0.0.1: a rendezvous and peers, each on its own real socket, in-process,
+//! in plaintext. The loopback cluster tests (`tests/cluster.rs`) and the peer crate's
+//! integration tests build on it.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -18,7 +18,9 @@ use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
 /// The example topology: eu, us and asia, 90 to 175 ms apart, 2 ms inside a region.
-pub const THREE_REGIONS: &str = include_str!("../../../locus-topology/examples/three-regions.yaml");
+pub const THREE_REGIONS: &str =
+    include_str!("../../crates/locus-topology/examples/three-regions.yaml");
+/// The regions of [`THREE_REGIONS`].
 pub const REGIONS: [&str; 3] = ["eu", "us", "asia"];
 
 /// The `test` preset as it is. Scheduling noise on a loaded machine (24 peers in one process)
@@ -29,7 +31,9 @@ pub fn protocol() -> locus_core::Config {
 }
 
 /// A running server and how to stop it.
+#[derive(Debug)]
 pub struct Server {
+    /// Where it listens, `127.0.0.1:port`.
     pub addr: String,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
@@ -50,6 +54,7 @@ impl Server {
     }
 }
 
+/// Runs `run` on a fresh listener of 127.0.0.1 with a shutdown signal.
 pub async fn spawn<F, Fut>(run: F) -> Server
 where
     F: FnOnce(TcpListener, oneshot::Receiver<()>) -> Fut,
@@ -166,12 +171,14 @@ pub async fn peer_with_config(
     .await
 }
 
+/// A peer id made from `n`, the same in every run.
 pub fn peer_id(n: u32) -> PeerId {
     PeerId(uuid::Uuid::from_u128(
         0x1000_0000_0000_4000_8000_0000_0000_0000 | u128::from(n),
     ))
 }
 
+/// A plaintext channel to `addr`, with deadlines.
 pub async fn channel(addr: &str) -> Channel {
     Channel::from_shared(format!("http://{addr}"))
         .unwrap()
@@ -180,6 +187,7 @@ pub async fn channel(addr: &str) -> Channel {
         .connect_lazy()
 }
 
+/// The peer's `GetStatus`, `None` when it does not answer.
 pub async fn status(addr: &str) -> Option<pb::GetStatusReply> {
     let mut c = PeerServiceClient::new(channel(addr).await);
     c.get_status(pb::GetStatusRequest { caller: None })
@@ -188,6 +196,7 @@ pub async fn status(addr: &str) -> Option<pb::GetStatusReply> {
         .map(|r| r.into_inner())
 }
 
+/// The rendezvous' `GetOverlay`, `None` when it does not answer.
 pub async fn overlay(addr: &str) -> Option<pb::GetOverlayReply> {
     let mut c = RendezvousClient::new(channel(addr).await);
     c.get_overlay(pb::GetOverlayRequest {
