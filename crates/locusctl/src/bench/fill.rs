@@ -1,6 +1,7 @@
 //! Synthetic load beside `bench`'s measured call: a directory filled with groups through the
-//! authenticated path, refresh announcements paced in the background, and `WatchOverlay`
-//! subscribers that read every change.
+//! authenticated path, announcements paced in the background (each one a change of its group's
+//! member count, so that every subscriber receives every one), and `WatchOverlay` subscribers
+//! that read every change from the moment they subscribe.
 //!
 //! The rendezvous takes a group only from its authenticated leader, and one identity leads one
 //! group, so each synthetic group needs a peer identity of its own: `--fill` mints one
@@ -43,11 +44,17 @@ pub(crate) struct Leader {
 impl Leader {
     /// Announces the group as it stands.
     pub(crate) async fn announce(&mut self) -> Result<(), tonic::Status> {
-        let reply = self
-            .client
-            .announce_group(pb::AnnounceGroupRequest::clone(&self.refresh))
-            .await?
-            .into_inner();
+        self.announce_members(0).await
+    }
+
+    /// Announces the group with `more` members than it was filled with: a change that every
+    /// `WatchOverlay` subscriber receives, where a plain refresh changes nothing.
+    pub(crate) async fn announce_members(&mut self, more: u32) -> Result<(), tonic::Status> {
+        let mut request = pb::AnnounceGroupRequest::clone(&self.refresh);
+        if let Some(g) = request.group.as_mut() {
+            g.member_count += more;
+        }
+        let reply = self.client.announce_group(request).await?.into_inner();
         match reply.superseded_by {
             None => Ok(()),
             Some(v) => Err(tonic::Status::aborted(format!(
@@ -239,7 +246,7 @@ impl Background {
             let mut stream = c
                 .watch_overlay(pb::WatchOverlayRequest {
                     caller: None,
-                    include_existing: true,
+                    include_existing: false,
                 })
                 .await
                 .map_err(|s| client.fail("rendezvous", addr, s))?
@@ -288,8 +295,10 @@ impl Background {
                         }
                     }
                     let mut leader: Leader = leaders[turn % leaders.len()].clone();
+                    // Every other round one member more: each announcement is a change.
+                    let more = ((turn / leaders.len()) % 2) as u32;
                     turn += 1;
-                    calls.spawn(async move { leader.announce().await });
+                    calls.spawn(async move { leader.announce_members(more).await });
                     while let Some(Ok(outcome)) = calls.try_join_next() {
                         tally(&mut report, outcome);
                     }

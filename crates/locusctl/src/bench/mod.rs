@@ -123,12 +123,13 @@ pub(crate) struct BenchArgs {
     /// ca init` (ca.pem, ca-key.pem).
     #[arg(long, value_name = "DIR", requires = "fill")]
     ca_dir: Option<PathBuf>,
-    /// While the calls run, refresh announcements of `--fill`'s groups at this many a second.
+    /// While the calls run, announce `--fill`'s groups at this many a second, each
+    /// announcement a change of the group's member count.
     #[arg(long, default_value_t = 0, requires = "fill",
           value_parser = clap::value_parser!(u32).range(0..=100_000))]
     background_announce_rate: u32,
-    /// While the calls run, this many `WatchOverlay` subscribers (with the existing groups)
-    /// read every change.
+    /// While the calls run, this many `WatchOverlay` subscribers read every change (from when
+    /// they subscribe, without the existing groups).
     #[arg(long, default_value_t = 0,
           value_parser = clap::value_parser!(u32).range(0..=1_000))]
     watchers: u32,
@@ -559,7 +560,7 @@ fn render(r: &Report) -> String {
     if let Some(b) = &r.background {
         out += &format!(
             "beside it: {} ({:.0} a second, {} failed{}), {} reading {} ({} lost)\n",
-            crate::units::count(b.announces, "refresh announcement"),
+            crate::units::count(b.announces, "announcement"),
             b.announces_per_s,
             b.announce_errors,
             b.first_announce_error
