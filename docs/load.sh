@@ -5,7 +5,8 @@
 #      1,000 of their leaders at once.
 #   2. GetBootList with those 10,000 groups in the directory, 16 and 64 calls in flight.
 #   3. GetBootList again beside 1,000 refresh announcements a second and 100 WatchOverlay
-#      subscribers.
+#      subscribers; and beside 1,000 announcements a second that are all changes, which each
+#      of the 100 subscribers receives (100,000 events a second).
 # Then the rendezvous' peak and current resident set. Outputs go to $OUT (default
 # /tmp/locus-load), one JSON report per run; the script prints a summary line per run.
 # RV=path/to/locus-rendezvous runs the same load against another build (an older commit's).
@@ -52,4 +53,7 @@ bench bootlist-16 --rpc get-boot-list --connections 4 --concurrency 16 --request
 bench bootlist-64 --rpc get-boot-list --connections 4 --concurrency 64 --requests "$REQUESTS"
 bench bootlist-16-beside-load --rpc get-boot-list --connections 4 --concurrency 16 \
   --requests "$REQUESTS" --fill 200 --ca-dir "$OUT/ca" --background-announce-rate 1000 --watchers 100
+bench bootlist-16-beside-changes --rpc get-boot-list --connections 4 --concurrency 16 \
+  --requests "$REQUESTS" --fill 200 --ca-dir "$OUT/ca" --background-announce-rate 1000 \
+  --background-changes --watchers 100
 grep -E 'VmHWM|VmRSS' "/proc/$RV_PID/status" | tr -s ' \t' ' ' | sed 's/^/rendezvous /'

@@ -333,7 +333,11 @@ mod tests {
             "ServerReflectionInfo"
         );
         for code in [Code::Ok, Code::ResourceExhausted, Code::Unauthenticated] {
-            assert_eq!(code_label(code), format!("{code:?}"), "the label is tonic's name");
+            assert_eq!(
+                code_label(code),
+                format!("{code:?}"),
+                "the label is tonic's name"
+            );
         }
         // Made-up paths share one label, however many a client sends.
         assert_eq!(a.rpc_label("/locus.v1.Rendezvous/DropAllTables"), "unknown");

@@ -1,7 +1,8 @@
 //! Synthetic load beside `bench`'s measured call: a directory filled with groups through the
-//! authenticated path, announcements paced in the background (each one a change of its group's
-//! member count, so that every subscriber receives every one), and `WatchOverlay` subscribers
-//! that read every change from the moment they subscribe.
+//! authenticated path, announcements paced in the background (refreshes that change nothing,
+//! as leaders mostly send; or, with `changes`, each one a change of its group's member count
+//! that every subscriber receives), and `WatchOverlay` subscribers that read every change from
+//! the moment they subscribe.
 //!
 //! The rendezvous takes a group only from its authenticated leader, and one identity leads one
 //! group, so each synthetic group needs a peer identity of its own: `--fill` mints one
@@ -236,6 +237,7 @@ impl Background {
         addr: &str,
         leaders: Vec<Leader>,
         rate: u32,
+        changes: bool,
         watchers: u32,
     ) -> Result<Background, Failure> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -295,8 +297,9 @@ impl Background {
                         }
                     }
                     let mut leader: Leader = leaders[turn % leaders.len()].clone();
-                    // Every other round one member more: each announcement is a change.
-                    let more = ((turn / leaders.len()) % 2) as u32;
+                    // With `changes`, every other round one member more: each announcement is a
+                    // change.
+                    let more = u32::from(changes) * ((turn / leaders.len()) % 2) as u32;
                     turn += 1;
                     calls.spawn(async move { leader.announce_members(more).await });
                     while let Some(Ok(outcome)) = calls.try_join_next() {

@@ -123,11 +123,15 @@ pub(crate) struct BenchArgs {
     /// ca init` (ca.pem, ca-key.pem).
     #[arg(long, value_name = "DIR", requires = "fill")]
     ca_dir: Option<PathBuf>,
-    /// While the calls run, announce `--fill`'s groups at this many a second, each
-    /// announcement a change of the group's member count.
+    /// While the calls run, announce `--fill`'s groups at this many a second: refreshes that
+    /// change nothing, as leaders mostly send.
     #[arg(long, default_value_t = 0, requires = "fill",
           value_parser = clap::value_parser!(u32).range(0..=100_000))]
     background_announce_rate: u32,
+    /// Make every background announcement a change of its group's member count, which every
+    /// subscriber receives: the worst case for `--watchers`.
+    #[arg(long, requires = "fill")]
+    background_changes: bool,
     /// While the calls run, this many `WatchOverlay` subscribers read every change (from when
     /// they subscribe, without the existing groups).
     #[arg(long, default_value_t = 0,
@@ -425,6 +429,7 @@ pub(crate) async fn run(
                 &addr,
                 background,
                 args.background_announce_rate,
+                args.background_changes,
                 args.watchers,
             )
             .await?,
