@@ -114,6 +114,17 @@ struct RunArgs {
     /// Turn group merge off.
     #[arg(long)]
     no_merge: bool,
+    /// Neighbour-scaled guard: share of the RTT from a leader to its nearest neighbour group
+    /// beyond which a peer does not join; 0 is off.
+    #[arg(long)]
+    neighbor_guard_share: Option<f64>,
+    /// Members of a merging group leave and walk (the behaviour before
+    /// `merge_keeps_links`).
+    #[arg(long)]
+    no_merge_keeps_links: bool,
+    /// Join walks measure every candidate (the behaviour before `prune_walk_probes`).
+    #[arg(long)]
+    no_prune_walk_probes: bool,
     /// Inter-group links a leader aims for.
     #[arg(long)]
     inter_group_target: Option<u32>,
@@ -163,6 +174,12 @@ impl RunArgs {
         if self.no_merge {
             c.group_merge = false;
         }
+        if self.no_merge_keeps_links {
+            c.merge_keeps_links = false;
+        }
+        if self.no_prune_walk_probes {
+            c.prune_walk_probes = false;
+        }
         if let Some(v) = self.inter_group_radius_ms {
             c.inter_group_radius = ms(v);
         }
@@ -177,7 +194,8 @@ impl RunArgs {
             max_intra_group_links,
             max_inter_group_links,
             measure_samples,
-            boot_list_size
+            boot_list_size,
+            neighbor_guard_share
         );
         c.validate()?;
         Ok(c)

@@ -348,6 +348,13 @@ pub(super) enum Purpose {
         group: GroupId,
     },
     Report,
+    /// A member of a merging group asks the group it merges into to take it in, keeping its
+    /// links meanwhile (`Config::merge_keeps_links`).
+    MergeFollow {
+        from: GroupId,
+        into: GroupId,
+        leader: PeerRef,
+    },
     ConnectIntra(PeerRef),
     /// An intra-group link opened beyond the target (`Peer::bridge_to`).
     BridgeIntra(PeerRef),
