@@ -417,6 +417,33 @@ mod tests {
     }
 
     #[test]
+    fn rejects_a_neighbor_guard_share_outside_zero_to_one() {
+        for share in [-0.1, 1.5, f64::NAN] {
+            let cfg = Config {
+                neighbor_guard_share: share,
+                ..Config::wan()
+            };
+            assert!(
+                matches!(
+                    cfg.validate(),
+                    Err(ConfigError::Invalid {
+                        field: "neighbor_guard_share",
+                        ..
+                    })
+                ),
+                "{share}"
+            );
+        }
+        for share in [0.0, 0.5, 1.0] {
+            let cfg = Config {
+                neighbor_guard_share: share,
+                ..Config::wan()
+            };
+            cfg.validate().unwrap();
+        }
+    }
+
+    #[test]
     fn rejects_single_inter_group_link() {
         let cfg = Config {
             inter_group_target: 1,
