@@ -189,3 +189,66 @@ fn a_member_the_absorbing_leader_refuses_walks_from_it() {
     }
     assert!(measured_5, "the walk starts from the absorbing group");
 }
+
+#[test]
+fn a_moved_member_whose_bridge_failed_tries_again_at_its_next_report() {
+    let mut p = member(Config::test());
+    let now = Time::ZERO + std::time::Duration::from_secs(1);
+    p.handle_request(now, Some(peer(2)), Request::Alive(merging_into_5()))
+        .expect("the leader's Alive is taken");
+    let answer = |p: &mut Peer, now: Time, connect: bool| {
+        let mut connects = Vec::new();
+        while let Some(t) = p.poll_transmit() {
+            let reply = match (&t.to, &t.request) {
+                (_, Request::GetGroupMembers(_)) => Ok(Response::GroupMembers(GroupMembersReply {
+                    group: view_of(5, 21),
+                    leadership: vec![peer(5)],
+                    candidates: Vec::new(),
+                    alive: None,
+                })),
+                (_, Request::Alive(_)) => Ok(Response::AliveAck(AliveAck { current: None })),
+                (Target::Peer(to), Request::ConnectIntra(_)) => {
+                    connects.push(to.clone());
+                    if connect {
+                        Ok(Response::Connect(ConnectReply {
+                            accepted: true,
+                            referrals: Vec::new(),
+                        }))
+                    } else {
+                        // Full, and naming no one: the bridge fails.
+                        Ok(Response::Connect(ConnectReply {
+                            accepted: false,
+                            referrals: Vec::new(),
+                        }))
+                    }
+                }
+                _ => Err(CallError::Timeout),
+            };
+            p.handle_response(now, t.id, reply);
+        }
+        connects
+    };
+    assert_eq!(
+        answer(&mut p, now, false),
+        vec![peer(5)],
+        "the first bridge"
+    );
+    assert_eq!(
+        linked(&p),
+        vec![2, 3, 4],
+        "refused: still only the old mesh"
+    );
+    // The next report, one refresh interval on, tries again; this time it is taken.
+    let later = now + Config::test().member_refresh_interval * 2;
+    p.handle_timeout(later);
+    assert_eq!(
+        answer(&mut p, later, true),
+        vec![peer(5)],
+        "the bridge again"
+    );
+    assert_eq!(linked(&p), vec![2, 3, 4, 5]);
+    // Bridged: no more calls for it.
+    let after = later + Config::test().member_refresh_interval * 2;
+    p.handle_timeout(after);
+    assert!(answer(&mut p, after, true).is_empty());
+}

@@ -387,6 +387,7 @@ impl Peer {
         let mut group = Group::new(&reply.group, reply.leadership, now);
         let kept_any = kept.keys().any(|p| *p != reply.group.leader.id);
         group.intra = kept;
+        group.unbridged = kept_any;
         group.known.extend(reply.candidates.iter().cloned());
         group.replica = reply.alive;
         self.state = State::Member(Box::new(group));
