@@ -31,6 +31,14 @@ run synthetic-10k --synthetic continents=5,metros=20,seed=7 --peers 10000 --arri
 # The 100k run's world (1,000 metros) with a fifth of its peers and no churn, arriving as the
 # smaller synthetic runs do: the Vivaldi baseline's synthetic data set beside the 100k run.
 run synthetic-20k --synthetic continents=5,metros=200,seed=7 --peers 20000 --arrival poisson:100 --seed 1
+# Issue #14: groups against metros where metros are many and close together (40 metros of
+# ~100 peers on one continent; the 100k run's world at 20k peers arriving as fast as there),
+# and every locality rule off in turn.
+run synthetic-4k-40metros --synthetic continents=1,metros=40,seed=7 --peers 4000 --arrival poisson:1000 --seed 1
+run synthetic-20k-fast --synthetic continents=5,metros=200,seed=7 --peers 20000 --arrival poisson:1000 --seed 1
+"$SIM" ablate --synthetic continents=1,metros=40,seed=7 --peers 4000 --arrival poisson:1000 --seed 1 --out "$OUT/ablate-synthetic-4k-40metros"
+"$SIM" ablate --synthetic continents=5,metros=200,seed=7 --peers 20000 --arrival poisson:1000 --seed 1 --out "$OUT/ablate-synthetic-20k-fast"
+run synthetic-20k-fast-settle180 --synthetic continents=5,metros=200,seed=7 --peers 20000 --arrival poisson:1000 --settle 180s --seed 1
 run synthetic-2k-churn --synthetic continents=5,metros=4,seed=7 --peers 2000 --arrival poisson:100 --churn 20:10m --crash 0.05 --leave 0.05 --seed 1
 run synthetic-2k-partition --synthetic continents=5,metros=4,seed=7 --peers 2000 --arrival poisson:100 --partition 30s:60s:0.2 --seed 1
 run synthetic-2k-partition-settle180 --synthetic continents=5,metros=4,seed=7 --peers 2000 --arrival poisson:100 --partition 30s:60s:0.2 --settle 180s --seed 1

@@ -87,6 +87,28 @@ pub const DEFAULT_MAX_LEADER_RTT: Duration = Duration::from_millis(20);
 /// comparison is measurement noise (co-located PlanetLab hosts disagree by 10 ms or more on
 /// about a fifth of third hosts).
 pub const DEFAULT_DIRECT_JOIN_RTT: Duration = Duration::from_millis(5);
+/// The neighbour-scaled guard (beyond the seed, docs/decisions.md "Locality that holds at
+/// scale"): a peer joins a group only if its leader is closer than this share of the distance
+/// from that leader to its nearest neighbour group (bounded below by the direct pass, above by
+/// `max_leader_rtt`). ½ makes a group's locality the peers closer to its leader than to any
+/// neighbour's. With the fixed 20 ms guard alone, in a world of metros 10–20 ms apart a group
+/// took in peers of every metro within 20 ms of its leader: the relative test cannot tell them
+/// apart, since a metro's fixed exit cost cancels out of every difference it compares.
+pub const DEFAULT_NEIGHBOR_GUARD_SHARE: f64 = 0.5;
+/// Members of a merging group keep their links (beyond the seed, docs/decisions.md "Locality
+/// that holds at scale"): each asks the absorbing group's leader to take it in at once and keeps
+/// its intra-group links, which all lead to members moving into the same group. Without it a
+/// member leaves (closing its links) and walks from the absorbing group, linkless until it
+/// enters: at 20,000 peers a merge wave at a re-measurement left dozens of peers cut off at the
+/// snapshot.
+pub const DEFAULT_MERGE_KEEPS_LINKS: bool = true;
+/// Join walks measure only what can change their next step (beyond the seed, docs/decisions.md
+/// "Locality that holds at scale"): a tested group whose leader is beyond the guard fails,
+/// and one whose leader is within the direct pass passes, before its neighbours are measured; a candidate whose RTT is bounded below (triangle
+/// inequality: the distance a measured leader supplied for it, less the RTT to that leader)
+/// by no less than the closest measured untested candidate is left unmeasured. The walk tests
+/// the same groups in the same order with the same verdicts; it probes fewer.
+pub const DEFAULT_PRUNE_WALK_PROBES: bool = true;
 
 /// The settings of one peer's protocol engine. Build one from a preset and adjust fields.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,9 +166,19 @@ pub struct Config {
     /// without comparing distances; `None` is the seed's behaviour. See
     /// [`DEFAULT_DIRECT_JOIN_RTT`].
     pub direct_join_rtt: Option<Duration>,
+    /// The neighbour-scaled guard: the share of the RTT from a group's leader to its nearest
+    /// neighbour group beyond which a peer does not join it; 0 turns it off. See
+    /// [`DEFAULT_NEIGHBOR_GUARD_SHARE`].
+    pub neighbor_guard_share: f64,
     /// Group merge (DESIGN §3, beyond the seed): a leader whose neighbour group is in its
     /// locality and larger merges its group into that one.
     pub group_merge: bool,
+    /// Members of a merging group move into the absorbing group with their links kept instead
+    /// of leaving and walking. See [`DEFAULT_MERGE_KEEPS_LINKS`].
+    pub merge_keeps_links: bool,
+    /// Join walks skip measurements that cannot change their next step. See
+    /// [`DEFAULT_PRUNE_WALK_PROBES`].
+    pub prune_walk_probes: bool,
 }
 
 impl Default for Config {
@@ -184,7 +216,10 @@ impl Config {
             boot_list_size: DEFAULT_BOOT_LIST_SIZE,
             max_leader_rtt: Some(DEFAULT_MAX_LEADER_RTT),
             direct_join_rtt: Some(DEFAULT_DIRECT_JOIN_RTT),
+            neighbor_guard_share: DEFAULT_NEIGHBOR_GUARD_SHARE,
             group_merge: true,
+            merge_keeps_links: DEFAULT_MERGE_KEEPS_LINKS,
+            prune_walk_probes: DEFAULT_PRUNE_WALK_PROBES,
         }
     }
 
@@ -325,6 +360,12 @@ impl Config {
         if let Some(max) = self.max_leader_rtt {
             positive("max_leader_rtt", max)?;
         }
+        if !(0.0..=1.0).contains(&self.neighbor_guard_share) {
+            return invalid(
+                "neighbor_guard_share",
+                "must be between 0 (off) and 1".into(),
+            );
+        }
         if let (Some(direct), Some(max)) = (self.direct_join_rtt, self.max_leader_rtt)
             && direct > max
         {
@@ -373,6 +414,33 @@ mod tests {
             err.to_string().starts_with("invalid alive_timeout"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn rejects_a_neighbor_guard_share_outside_zero_to_one() {
+        for share in [-0.1, 1.5, f64::NAN] {
+            let cfg = Config {
+                neighbor_guard_share: share,
+                ..Config::wan()
+            };
+            assert!(
+                matches!(
+                    cfg.validate(),
+                    Err(ConfigError::Invalid {
+                        field: "neighbor_guard_share",
+                        ..
+                    })
+                ),
+                "{share}"
+            );
+        }
+        for share in [0.0, 0.5, 1.0] {
+            let cfg = Config {
+                neighbor_guard_share: share,
+                ..Config::wan()
+            };
+            cfg.validate().unwrap();
+        }
     }
 
     #[test]

@@ -91,6 +91,30 @@ pub fn locality_test(
     }
 }
 
+/// The neighbour-scaled guard (docs/decisions.md, "Locality that holds at scale"): a group's
+/// locality reaches at most `share` of the way from its leader to its nearest neighbour group,
+/// by the distances the leader supplied, never less than the direct pass and never more than
+/// `max_leader_rtt`. With `share` ½, a peer that passes is closer to this group's leader than
+/// to any neighbour's (triangle inequality). A fixed guard cannot tell two metros 10 ms apart
+/// from one metro where groups lie 30 ms apart; the neighbour distances can. `share` 0 (off)
+/// or a group with no neighbours leaves `max_leader_rtt` as it is. `exclude`d groups (a
+/// merging leader's own) are left out of the distances.
+pub fn neighbor_guard(
+    share: f64,
+    max_leader_rtt: Option<Duration>,
+    direct_rtt: Option<Duration>,
+    supplied: impl IntoIterator<Item = Duration>,
+) -> Option<Duration> {
+    if share <= 0.0 {
+        return max_leader_rtt;
+    }
+    let Some(nearest) = supplied.into_iter().min() else {
+        return max_leader_rtt;
+    };
+    let scaled = nearest.mul_f64(share).max(direct_rtt.unwrap_or_default());
+    Some(max_leader_rtt.map_or(scaled, |max| scaled.min(max)))
+}
+
 /// The least share of a group's neighbours (numerator, denominator) that must have answered
 /// the caller's probes for the locality test to pass on them (docs/decisions.md).
 pub const MIN_MEASURED_SHARE: (usize, usize) = (1, 2);
@@ -101,6 +125,10 @@ pub(crate) struct Limits {
     pub(crate) threshold: Duration,
     pub(crate) max_leader_rtt: Option<Duration>,
     pub(crate) direct_rtt: Option<Duration>,
+    /// The neighbour-scaled guard ([`crate::Config::neighbor_guard_share`]; 0 is off).
+    pub(crate) neighbor_share: f64,
+    /// Measure only what can change the walk's next step ([`crate::Config::prune_walk_probes`]).
+    pub(crate) prune: bool,
     pub(crate) max_tested: u32,
     pub(crate) deadline: Time,
 }
@@ -109,6 +137,9 @@ pub(crate) struct Limits {
 struct Candidate {
     leader: PeerRef,
     tested: bool,
+    /// A lower bound on the RTT to `leader` by the triangle inequality: the distance a
+    /// measured leader supplied for it less the RTT to that leader (zero when unknown).
+    bound: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,7 +234,28 @@ impl Walk {
             self.candidates.entry(group).or_insert(Candidate {
                 leader,
                 tested: false,
+                bound: Duration::ZERO,
             });
+        }
+    }
+
+    /// Adds the neighbours a measured leader supplied, each with the lower bound on its RTT
+    /// that the supplied distance and the RTT to that leader give.
+    fn add_supplied(&mut self, via: Option<Duration>, supplied: &[(GroupId, PeerRef, Duration)]) {
+        self.waiting = false;
+        for (group, leader, d) in supplied {
+            if self.excluded.contains(group) {
+                continue;
+            }
+            let bound = via.map_or(Duration::ZERO, |r| d.saturating_sub(r));
+            let c = self.candidates.entry(*group).or_insert(Candidate {
+                leader: leader.clone(),
+                tested: false,
+                bound,
+            });
+            if c.leader.id == leader.id {
+                c.bound = c.bound.max(bound);
+            }
         }
     }
 
@@ -272,6 +324,7 @@ impl Walk {
                 Candidate {
                     leader: reply.responder.clone(),
                     tested: false,
+                    bound: Duration::ZERO,
                 },
             );
         }
@@ -295,7 +348,11 @@ impl Walk {
             .filter(|n| n.group_id != group)
             .map(|n| (n.group_id, n.leader, n.rtt))
             .collect();
-        self.add_candidates(supplied.iter().map(|(g, l, _)| (*g, l.clone())));
+        let via = self
+            .candidates
+            .get(&group)
+            .and_then(|c| self.rtt(&c.leader));
+        self.add_supplied(via, &supplied);
         self.phase = Phase::Testing { group, supplied };
     }
 
@@ -313,6 +370,7 @@ impl Walk {
                     Candidate {
                         leader,
                         tested: false,
+                        bound: Duration::ZERO,
                     },
                 );
             }
@@ -364,8 +422,15 @@ impl Walk {
                     if now >= self.limits.deadline || self.tested >= self.limits.max_tested {
                         return self.found();
                     }
-                    let unmeasured =
-                        self.unmeasured(self.candidates.values().map(|c| c.leader.clone()));
+                    // With pruning, a candidate whose lower bound is no less than the closest
+                    // measured untested one cannot be the next to test: leave it unmeasured.
+                    let best = self.prune_bound();
+                    let unmeasured = self.unmeasured(
+                        self.candidates
+                            .values()
+                            .filter(|c| best.is_none_or(|b| c.bound < b))
+                            .map(|c| c.leader.clone()),
+                    );
                     if !unmeasured.is_empty() || !self.in_flight.is_empty() {
                         self.waiting = true;
                         return self.measure(unmeasured);
@@ -389,6 +454,37 @@ impl Walk {
                 }
                 Phase::Testing { group, supplied } => {
                     let group = *group;
+                    // With pruning, a leader beyond the guard fails, and one within the direct
+                    // pass passes, before its neighbours are measured: both need only the RTT
+                    // to the leader and the supplied distances.
+                    if self.limits.prune
+                        && let Some(leader_rtt) = self
+                            .candidates
+                            .get(&group)
+                            .and_then(|c| self.rtt(&c.leader))
+                    {
+                        let guard = neighbor_guard(
+                            self.limits.neighbor_share,
+                            self.limits.max_leader_rtt,
+                            self.limits.direct_rtt,
+                            supplied
+                                .iter()
+                                .filter(|(g, _, _)| !self.excluded.contains(g))
+                                .map(|(_, _, d)| *d),
+                        );
+                        if guard.is_some_and(|max| leader_rtt > max) {
+                            self.tested += 1;
+                            self.phase = Phase::Selecting;
+                            continue;
+                        }
+                        // The direct pass needs no neighbour either.
+                        if self.limits.direct_rtt.is_some_and(|d| leader_rtt < d) {
+                            self.tested += 1;
+                            let leader = self.candidates[&group].leader.clone();
+                            self.phase = Phase::Entering(group);
+                            return vec![Action::Enter { group, leader }];
+                        }
+                    }
                     let unmeasured = self.unmeasured(supplied.iter().map(|(_, l, _)| l.clone()));
                     if !unmeasured.is_empty() || !self.in_flight.is_empty() {
                         self.waiting = true;
@@ -405,9 +501,18 @@ impl Walk {
                     let pairs: Vec<_> =
                         supplied.iter().map(|(_, l, d)| (*d, self.rtt(l))).collect();
                     self.tested += 1;
+                    let guard = neighbor_guard(
+                        self.limits.neighbor_share,
+                        self.limits.max_leader_rtt,
+                        self.limits.direct_rtt,
+                        supplied
+                            .iter()
+                            .filter(|(g, _, _)| !self.excluded.contains(g))
+                            .map(|(_, _, d)| *d),
+                    );
                     let verdict = locality_test(
                         self.limits.threshold,
-                        self.limits.max_leader_rtt,
+                        guard,
                         self.limits.direct_rtt,
                         leader_rtt,
                         pairs,
@@ -420,6 +525,19 @@ impl Walk {
                 }
             }
         }
+    }
+
+    /// With pruning on, the RTT of the closest measured untested candidate: candidates whose
+    /// lower bound reaches it need no measurement yet. `None` (measure everything) otherwise.
+    fn prune_bound(&self) -> Option<Duration> {
+        if !self.limits.prune {
+            return None;
+        }
+        self.candidates
+            .values()
+            .filter(|c| !c.tested)
+            .filter_map(|c| self.rtt(&c.leader))
+            .min()
     }
 
     fn unmeasured(&self, peers: impl Iterator<Item = PeerRef>) -> Vec<PeerRef> {
@@ -541,6 +659,59 @@ mod tests {
         );
     }
 
+    /// The mechanism behind groups that spanned metros at scale: a leader in metro A whose
+    /// neighbours lie in other metros, and a peer from metro B next to A (11 ms from A's
+    /// leader). Every metro pair pays the same 10 ms exit cost, which cancels out of each
+    /// supplied-minus-measured difference, so the test passes and the fixed 20 ms guard lets
+    /// the peer in. The neighbour-scaled guard keeps it out: it is farther from A's leader
+    /// than half the way to A's nearest neighbour group.
+    #[test]
+    fn a_peer_of_the_next_metro_passes_the_fixed_guard_but_not_the_neighbour_scaled_one() {
+        // Supplied by A's leader / measured by the peer in B.
+        let pairs = [
+            (ms(11), Some(ms(3))),  // a group in metro B itself
+            (ms(14), Some(ms(12))), // metro C
+            (ms(25), Some(ms(23))), // metro D
+            (ms(31), Some(ms(34))), // metro E
+        ];
+        let leader_rtt = ms(11);
+        let fixed = neighbor_guard(0.0, Some(ms(20)), Some(ms(5)), pairs.iter().map(|p| p.0));
+        assert_eq!(fixed, Some(ms(20)));
+        assert_eq!(
+            locality_test(ms(10), fixed, Some(ms(5)), leader_rtt, pairs),
+            Verdict::Local
+        );
+        let scaled = neighbor_guard(0.5, Some(ms(20)), Some(ms(5)), pairs.iter().map(|p| p.0));
+        assert_eq!(scaled, Some(Duration::from_micros(5_500)));
+        assert_eq!(
+            locality_test(ms(10), scaled, Some(ms(5)), leader_rtt, pairs),
+            Verdict::LeaderTooFar
+        );
+        // A peer of metro A itself still passes, directly.
+        assert_eq!(
+            locality_test(ms(10), scaled, Some(ms(5)), ms(2), pairs),
+            Verdict::Local
+        );
+    }
+
+    #[test]
+    fn the_neighbour_scaled_guard_stays_between_the_direct_pass_and_the_fixed_guard() {
+        // Neighbours far away (a remote group): the fixed guard bounds it.
+        assert_eq!(
+            neighbor_guard(0.5, Some(ms(20)), Some(ms(5)), [ms(120), ms(200)]),
+            Some(ms(20))
+        );
+        // A neighbour next door: never below the direct pass.
+        assert_eq!(
+            neighbor_guard(0.5, Some(ms(20)), Some(ms(5)), [ms(2), ms(200)]),
+            Some(ms(5))
+        );
+        // No neighbours, or the switch off: the fixed guard as it is.
+        assert_eq!(neighbor_guard(0.5, Some(ms(20)), None, []), Some(ms(20)));
+        assert_eq!(neighbor_guard(0.0, None, None, [ms(12)]), None);
+        assert_eq!(neighbor_guard(0.5, None, None, [ms(12)]), Some(ms(6)));
+    }
+
     mod walks {
         use super::super::*;
         use crate::id::{GroupId, PeerId};
@@ -573,6 +744,8 @@ mod tests {
                 threshold: Duration::from_millis(10),
                 max_leader_rtt: Some(Duration::from_millis(20)),
                 direct_rtt: None,
+                neighbor_share: 0.0,
+                prune: false,
                 max_tested,
                 deadline: Time::from_micros(deadline_s * 1_000_000),
             }
@@ -640,6 +813,51 @@ mod tests {
                 "the closest group is the first neighbour"
             );
             assert_eq!(nearest[0].rtt, Duration::from_millis(2));
+        }
+
+        /// Leaders 1 and 2 are 30 and 40 ms away, beyond the 20 ms guard; each supplies one
+        /// neighbour 500 ms from it. Returns the peers measured and the walk's outcome.
+        fn walk_beyond_the_guard(prune: bool) -> (Vec<u128>, Vec<Action>) {
+            let mut walk = Walk::new(
+                Limits {
+                    prune,
+                    ..limits(2, 10)
+                },
+                1,
+            );
+            walk.on_boot_list(Some(vec![view(1), view(2)]));
+            let measured = std::cell::RefCell::new(Vec::new());
+            let (queries, actions) = run(&mut walk, Time::ZERO, |n| {
+                measured.borrow_mut().push(n);
+                match n {
+                    1 => 30,
+                    2 => 40,
+                    _ => 100,
+                }
+            });
+            assert_eq!(queries, 2, "both groups are tested, pruned or not");
+            let mut measured = measured.into_inner();
+            measured.sort_unstable();
+            (measured, actions)
+        }
+
+        #[test]
+        fn a_pruned_walk_measures_neither_the_neighbours_of_a_leader_beyond_the_guard_nor_far_candidates()
+         {
+            let (all, found_all) = walk_beyond_the_guard(false);
+            assert_eq!(all, vec![1, 2, 101, 102]);
+            let (pruned, found_pruned) = walk_beyond_the_guard(true);
+            assert_eq!(
+                pruned,
+                vec![1, 2],
+                "the 500 ms neighbours are at least 460 ms away: never the next to test"
+            );
+            for actions in [found_all, found_pruned] {
+                let [Action::Found { nearest }] = actions.as_slice() else {
+                    panic!("{actions:?}")
+                };
+                assert_eq!(nearest[0].group, group(1), "founds next to the closest");
+            }
         }
 
         #[test]

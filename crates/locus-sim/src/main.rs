@@ -2,7 +2,7 @@
 //!
 //! - `locus-sim run …` — one scenario; writes `overlay.json`, `metrics.json`, `run.json` and
 //!   SVG plots to `--out`, and prints a one-screen summary.
-//! - `locus-sim ablate …` — the same scenario four times: guard and merge on and off.
+//! - `locus-sim ablate …` — the same scenario with each locality rule off in turn (seven runs).
 //! - `locus-sim recompute DIR` — recomputes `metrics.json` of a run from its `overlay.json`.
 //! - `locus-sim scaling OUT.svg DIR…` — join cost against N from several runs.
 
@@ -34,7 +34,9 @@ struct Cli {
 enum Command {
     /// Run one scenario and write the overlay, metrics and plots.
     Run(RunArgs),
-    /// Run the scenario with the leader-distance guard and group merge each on and off.
+    /// Run the scenario with the defaults, each locality rule off alone (neighbour-scaled
+    /// guard, merged members keeping links, walk pruning, leader guard, merge), and issue
+    /// #14's rules all off.
     Ablate(RunArgs),
     /// Recompute a run's metrics.json from its overlay.json and the model it names.
     Recompute {
@@ -114,6 +116,17 @@ struct RunArgs {
     /// Turn group merge off.
     #[arg(long)]
     no_merge: bool,
+    /// Neighbour-scaled guard: share of the RTT from a leader to its nearest neighbour group
+    /// beyond which a peer does not join; 0 is off.
+    #[arg(long)]
+    neighbor_guard_share: Option<f64>,
+    /// Members of a merging group leave and walk (the behaviour before
+    /// `merge_keeps_links`).
+    #[arg(long)]
+    no_merge_keeps_links: bool,
+    /// Join walks measure every candidate (the behaviour before `prune_walk_probes`).
+    #[arg(long)]
+    no_prune_walk_probes: bool,
     /// Inter-group links a leader aims for.
     #[arg(long)]
     inter_group_target: Option<u32>,
@@ -163,6 +176,12 @@ impl RunArgs {
         if self.no_merge {
             c.group_merge = false;
         }
+        if self.no_merge_keeps_links {
+            c.merge_keeps_links = false;
+        }
+        if self.no_prune_walk_probes {
+            c.prune_walk_probes = false;
+        }
         if let Some(v) = self.inter_group_radius_ms {
             c.inter_group_radius = ms(v);
         }
@@ -177,7 +196,8 @@ impl RunArgs {
             max_intra_group_links,
             max_inter_group_links,
             measure_samples,
-            boot_list_size
+            boot_list_size,
+            neighbor_guard_share
         );
         c.validate()?;
         Ok(c)
@@ -488,6 +508,11 @@ fn print_summary(args: &RunArgs, o: &Outcome, m: &Metrics) {
         j.founded_share * 100.0
     );
     println!(
+        "  steady state: {:.1} calls per peer per minute (last {:.0} s)",
+        steady_rate(c),
+        c.steady_s
+    );
+    println!(
         "  invariants: {}",
         if o.violations.is_empty() {
             "hold".to_string()
@@ -497,41 +522,66 @@ fn print_summary(args: &RunArgs, o: &Outcome, m: &Metrics) {
     );
 }
 
+/// Steady-state calls per running peer per minute: the second half of the final settle.
+fn steady_rate(c: &locus_sim::Counters) -> f64 {
+    if c.steady_s <= 0.0 || c.steady_peers == 0 {
+        return 0.0;
+    }
+    c.steady_calls as f64 / c.steady_peers as f64 / (c.steady_s / 60.0)
+}
+
+/// The ablation's variants: the defaults, each rule of `Config` turned off alone, and all of
+/// issue #14's rules off together (the protocol before them).
+const VARIANTS: [&str; 7] = [
+    "default",
+    "no-neighbor-guard",
+    "no-merge-keeps-links",
+    "no-prune-walk-probes",
+    "before-issue-14",
+    "no-guard",
+    "no-merge",
+];
+
 fn ablate(args: &RunArgs) -> Result<()> {
     let mut rows = Vec::new();
-    for (guard, merge) in [(true, true), (true, false), (false, true), (false, false)] {
+    for name in VARIANTS {
         let mut a = args.clone();
-        a.no_guard = !guard;
-        a.no_merge = !merge;
-        if !guard {
+        let before = name == "before-issue-14";
+        if name == "no-neighbor-guard" || before {
+            a.neighbor_guard_share = Some(0.0);
+        }
+        a.no_merge_keeps_links |= name == "no-merge-keeps-links" || before;
+        a.no_prune_walk_probes |= name == "no-prune-walk-probes" || before;
+        if name == "no-guard" {
+            a.no_guard = true;
             a.max_leader_rtt_ms = None;
         }
-        let name = format!(
-            "{}-{}",
-            if guard { "guard" } else { "noguard" },
-            if merge { "merge" } else { "nomerge" }
-        );
-        a.out = args.out.join(&name);
+        a.no_merge |= name == "no-merge";
+        a.out = args.out.join(name);
         eprintln!("ablation {name}");
         let (o, m) = run(&a)?;
         print_summary(&a, &o, &m);
         rows.push(serde_json::json!({
-            "variant": name, "guard": guard, "merge": merge,
+            "variant": name,
             "components": m.components, "random_ratio": m.random_ratio,
             "optimality_gap": m.optimality_gap, "mean_link_rtt_ms": m.mean_link_rtt_ms,
             "stretch_median": m.path_stretch.median, "stretch_p90": m.path_stretch.p90,
             "groups": m.groups.count, "purity": m.groups.purity,
-            "probes_mean": m.join.probes_mean, "violations": o.violations.len(),
+            "intra_mean_rtt_ms": m.groups.intra_mean_rtt_ms,
+            "inter_mean_rtt_ms": m.groups.inter_mean_rtt_ms,
+            "probes_mean": m.join.probes_mean,
+            "steady_calls_per_peer_minute": steady_rate(&o.counters),
+            "violations": o.violations.len(),
         }));
     }
     write_json(&args.out.join("ablation.json"), &rows)?;
     println!(
-        "\n| variant | components | random_ratio | optimality_gap | stretch median/p90 | groups | probes/join |"
+        "\n| variant | components | random_ratio | optimality_gap | stretch median/p90 | groups | purity | intra/inter ms | probes/join | calls/peer/min (steady) |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in &rows {
         println!(
-            "| {} | {} | {:.3} | {:.2} | {:.2} / {:.2} | {} | {:.1} |",
+            "| {} | {} | {:.3} | {:.2} | {:.2} / {:.2} | {} | {} | {:.1} / {:.1} | {:.1} | {:.1} |",
             r["variant"].as_str().unwrap_or(""),
             r["components"],
             r["random_ratio"].as_f64().unwrap_or(0.0),
@@ -539,7 +589,13 @@ fn ablate(args: &RunArgs) -> Result<()> {
             r["stretch_median"].as_f64().unwrap_or(0.0),
             r["stretch_p90"].as_f64().unwrap_or(0.0),
             r["groups"],
+            r["purity"]
+                .as_f64()
+                .map_or_else(|| "-".to_string(), |p| format!("{p:.3}")),
+            r["intra_mean_rtt_ms"].as_f64().unwrap_or(0.0),
+            r["inter_mean_rtt_ms"].as_f64().unwrap_or(0.0),
             r["probes_mean"].as_f64().unwrap_or(0.0),
+            r["steady_calls_per_peer_minute"].as_f64().unwrap_or(0.0),
         );
     }
     Ok(())

@@ -323,8 +323,12 @@ impl Peer {
                 from: group,
                 into: into.group_id,
             });
-            self.leave_group(now);
-            self.start_walk(now, vec![(into.group_id, into.leader)], Some(group));
+            if self.cfg.merge_keeps_links {
+                self.follow_merge(group, into);
+            } else {
+                self.leave_group(now);
+                self.start_walk(now, vec![(into.group_id, into.leader)], Some(group));
+            }
         }
         ack(None)
     }

@@ -1,16 +1,17 @@
 //! Joining: the walk of Figure 10, entering a group, and founding one (Figure 11's start).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::state::{Group, GroupRole, Joining, Leading, ProbeFor, Purpose, State};
 use super::{BootSource, Peer, Timer};
 use crate::event::{Event, JoinStats};
-use crate::id::{GroupId, PeerRef};
+use crate::id::{GroupId, PeerId, PeerRef};
 use crate::join::{Action, Limits, Measured, Walk};
 use crate::link::Search;
 use crate::message::{
     CallError, GetBootListRequest, GetGroupMembersRequest, GetNeighborsRequest, GroupMembersReply,
-    GroupView, MeasureReply, Request, RequestError, Response, Target,
+    GroupView, LinkInfo, MeasureReply, Request, RequestError, Response, Target,
 };
 use crate::time::Time;
 
@@ -57,6 +58,8 @@ impl Peer {
             threshold: self.cfg.locality_threshold,
             max_leader_rtt: self.cfg.max_leader_rtt,
             direct_rtt: self.cfg.direct_join_rtt,
+            neighbor_share: self.cfg.neighbor_guard_share,
+            prune: self.cfg.prune_walk_probes,
             max_tested,
             deadline: now + self.cfg.join_deadline,
         }
@@ -369,16 +372,36 @@ impl Peer {
 
     /// Switches to following the group described by `reply` and opens intra-group connections.
     pub(super) fn become_follower_of(&mut self, now: Time, reply: GroupMembersReply) {
+        self.become_follower_keeping(now, reply, BTreeMap::new());
+    }
+
+    /// [`Peer::become_follower_of`], keeping the intra-group links `kept` (a merged group's
+    /// mesh, whose members all move into the same group: `Config::merge_keeps_links`).
+    pub(super) fn become_follower_keeping(
+        &mut self,
+        now: Time,
+        reply: GroupMembersReply,
+        kept: BTreeMap<PeerId, LinkInfo>,
+    ) {
         self.timers.clear();
         let mut group = Group::new(&reply.group, reply.leadership, now);
+        let kept_any = kept.keys().any(|p| *p != reply.group.leader.id);
+        group.intra = kept;
+        group.unbridged = kept_any;
         group.known.extend(reply.candidates.iter().cloned());
         group.replica = reply.alive;
         self.state = State::Member(Box::new(group));
         self.schedule_alive_check(now);
         self.set_timer(Timer::Refresh, now + self.cfg.member_refresh_interval);
         let mut candidates = reply.candidates;
-        // The leader is always worth a direct link: Alive starts there.
-        candidates.insert(0, reply.group.leader);
+        if kept_any {
+            // The kept links all lead into the merged group's old mesh: one link to the new
+            // leader (or a member it names) joins that mesh to the group's, even at the target.
+            self.bridge_to(reply.group.leader);
+        } else {
+            // The leader is always worth a direct link: Alive starts there.
+            candidates.insert(0, reply.group.leader);
+        }
         self.connect_intra(candidates);
     }
 

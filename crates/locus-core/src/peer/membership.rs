@@ -59,6 +59,9 @@ impl Peer {
         g.connecting.remove(&peer.id);
         match result {
             Ok(Response::Connect(ConnectReply { accepted: true, .. })) => {
+                if bridge {
+                    g.unbridged = false;
+                }
                 g.intra.insert(peer.id, LinkInfo { peer, rtt });
             }
             Ok(Response::Connect(ConnectReply {
@@ -343,6 +346,10 @@ impl Peer {
         match result {
             Ok(Response::GroupMembers(reply)) if reply.group.group_id == g.id => {
                 let leader = g.leader.clone();
+                if g.intra.contains_key(&leader.id) {
+                    g.unbridged = false;
+                }
+                let unbridged = g.unbridged && g.connecting.is_empty();
                 if reply.group.leader.id == leader.id && reply.group.epoch == g.epoch {
                     // The leader answered: as good as an `Alive` [0063].
                     g.leadership = reply.leadership;
@@ -352,7 +359,11 @@ impl Peer {
                 }
                 if let Some(alive) = reply.alive {
                     // The leader's own answer: its Alive needs no further check.
-                    let _ = self.apply_alive(now, leader, alive, false, true);
+                    let _ = self.apply_alive(now, leader.clone(), alive, false, true);
+                }
+                if unbridged {
+                    // The first bridge into the group failed: try again, beyond the target.
+                    self.bridge_to(leader);
                 }
                 self.connect_intra(reply.candidates);
             }

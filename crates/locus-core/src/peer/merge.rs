@@ -9,8 +9,9 @@ use super::state::{GroupRole, InterConnect, ProbeFor, Purpose, State};
 use crate::event::Event;
 use crate::id::{GroupId, PeerRef};
 use crate::message::{
-    Announcement, GroupMembersReply, HandedLink, Handover, LeaveRequest, LinkScope, MAX_NEIGHBORS,
-    MeasureReply, NeighborGroup, Request, Target,
+    Announcement, CallError, GetGroupMembersRequest, GroupMembersReply, GroupView, HandedLink,
+    Handover, LeaveRequest, LinkScope, MAX_NEIGHBORS, MeasureReply, NeighborGroup, Request,
+    Response, Target,
 };
 use crate::time::Time;
 
@@ -257,6 +258,62 @@ impl Peer {
             into: reply.group.group_id,
         });
         self.events.push_back(Event::GroupEnded { group: from });
-        self.become_follower_of(now, reply);
+        let kept = match &mut self.state {
+            State::Member(g) if self.cfg.merge_keeps_links => std::mem::take(&mut g.intra),
+            _ => Default::default(),
+        };
+        self.become_follower_keeping(now, reply, kept);
+    }
+
+    /// A member heard that its group merges into `into` (`Config::merge_keeps_links`): it asks
+    /// `into`'s leader to take it in straight away and keeps its links meanwhile, since every
+    /// member of its group moves into the same group. Leaving first and walking, as without the
+    /// switch, left each member without a link for the length of a walk; a merge wave at a
+    /// re-measurement then showed as dozens of components in a snapshot (docs/decisions.md).
+    pub(super) fn follow_merge(&mut self, from: GroupId, into: GroupView) {
+        let candidates = self.cfg.intra_group_target * 2;
+        self.send_to(
+            &into.leader,
+            Request::GetGroupMembers(GetGroupMembersRequest {
+                group_id: into.group_id,
+                joining: true,
+                handover: None,
+                candidates,
+                known_alive: None,
+            }),
+            Purpose::MergeFollow {
+                from,
+                into: into.group_id,
+                leader: into.leader.clone(),
+            },
+        );
+    }
+
+    /// The leader of the group this member's group merged into answered: follow it with the
+    /// links kept; if it did not take the member in, leave and walk as before the switch.
+    pub(super) fn on_merge_follow_reply(
+        &mut self,
+        now: Time,
+        from: GroupId,
+        into: GroupId,
+        leader: PeerRef,
+        result: Result<Response, CallError>,
+    ) {
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
+        if g.id != from {
+            return;
+        }
+        match result {
+            Ok(Response::GroupMembers(reply)) if reply.group.group_id == into => {
+                let kept = std::mem::take(&mut g.intra);
+                self.become_follower_keeping(now, reply, kept);
+            }
+            _ => {
+                self.leave_group(now);
+                self.start_walk(now, vec![(into, leader)], Some(from));
+            }
+        }
     }
 }

@@ -62,6 +62,10 @@ pub(super) struct Group {
     /// leader: not asked again until then, so full peers referring to each other cannot keep
     /// a member cycling through them.
     pub(super) refused: BTreeSet<PeerId>,
+    /// This member moved in with a merged group's links (`Config::merge_keeps_links`) and no
+    /// link beyond them has been accepted yet: each report tries one to the leader (or a member
+    /// it names), so that the merged mesh does not stay apart from the group's.
+    pub(super) unbridged: bool,
     pub(super) last_alive: Time,
     /// Highest `Alive` sequence seen (or sent) in this epoch.
     pub(super) seq: u64,
@@ -89,6 +93,7 @@ impl Group {
             intra: BTreeMap::new(),
             connecting: BTreeSet::new(),
             refused: BTreeSet::new(),
+            unbridged: false,
             last_alive: now,
             seq: 0,
             checking: BTreeSet::new(),
@@ -348,6 +353,13 @@ pub(super) enum Purpose {
         group: GroupId,
     },
     Report,
+    /// A member of a merging group asks the group it merges into to take it in, keeping its
+    /// links meanwhile (`Config::merge_keeps_links`).
+    MergeFollow {
+        from: GroupId,
+        into: GroupId,
+        leader: PeerRef,
+    },
     ConnectIntra(PeerRef),
     /// An intra-group link opened beyond the target (`Peer::bridge_to`).
     BridgeIntra(PeerRef),

@@ -179,4 +179,11 @@ protocol_settings! {
     request_timeout_ms: u64, "LOCUS_REQUEST_TIMEOUT_MS" => request_timeout(ms);
     /// Groups asked for in one boot list [wan: 8].
     boot_list_size: u32, "LOCUS_BOOT_LIST_SIZE" => boot_list_size(num);
+    /// Neighbour-scaled guard: share of the RTT from a leader to its nearest neighbour group
+    /// beyond which a peer does not join; 0 for off [wan: 0.5].
+    neighbor_guard_share: f64, "LOCUS_NEIGHBOR_GUARD_SHARE" => neighbor_guard_share(num);
+    /// Members of a merging group keep their links and follow at once [wan: true].
+    merge_keeps_links: bool, "LOCUS_MERGE_KEEPS_LINKS" => merge_keeps_links(num);
+    /// Join walks skip probes that cannot change their next step [wan: true].
+    prune_walk_probes: bool, "LOCUS_PRUNE_WALK_PROBES" => prune_walk_probes(num);
 }

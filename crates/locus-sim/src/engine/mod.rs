@@ -151,6 +151,13 @@ pub struct Counters {
     pub merges: u64,
     /// Churn joins skipped because the model had no vacant site.
     pub no_vacant_site: u64,
+    /// Calls sent in the second half of the final settle, the steady state: the overlay has
+    /// formed and nothing disturbs it.
+    pub steady_calls: u64,
+    /// How long that steady window was, virtual seconds.
+    pub steady_s: f64,
+    /// Running peers at the end, for calls per peer.
+    pub steady_peers: usize,
 }
 
 /// The simulator: peers, the rendezvous, virtual time and the scenario's schedule.
@@ -431,8 +438,13 @@ impl<'m> Engine<'m> {
 
     fn run_windows(&mut self, mut progress: impl FnMut(Time, usize)) {
         let end = self.end.as_micros();
+        let steady_from = end.saturating_sub(self.scenario.settle.as_micros() as u64 / 2);
+        let mut steady_mark: Option<(u64, u64)> = None;
         let mut reported = 0;
         loop {
+            if steady_mark.is_none() && self.now.as_micros() >= steady_from {
+                steady_mark = Some((self.now.as_micros(), self.tally.calls));
+            }
             let t0 = self.next_event();
             let scenario = self.schedule.peek().map_or(u64::MAX, |Reverse(e)| e.0);
             if t0.min(scenario) > end {
@@ -465,8 +477,12 @@ impl<'m> Engine<'m> {
             }
         }
         self.now = self.end;
+        let (from, calls_then) = steady_mark.unwrap_or((end, self.tally.calls));
         let t = &self.tally;
         let c = &mut self.counters;
+        c.steady_calls = t.calls - calls_then;
+        c.steady_s = end.saturating_sub(from) as f64 / 1e6;
+        c.steady_peers = self.live.len();
         c.events = t.events;
         c.calls = t.calls;
         c.timeouts = t.timeouts;

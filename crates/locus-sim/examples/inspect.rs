@@ -1,0 +1,149 @@
+//! Looks inside a run's `overlay.json`: the components other than the largest (who is in
+//! them, in what role, with which links), and how groups spread over the model's localities.
+//!
+//! `cargo run --release -p locus-sim --example inspect -- OUT_DIR`
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{Context, Result};
+use locus_sim::overlay::LinkKind;
+use locus_sim::{ModelSpec, Overlay};
+
+fn main() -> Result<()> {
+    let dir = std::env::args().nth(1).context("usage: inspect OUT_DIR")?;
+    let text = std::fs::read_to_string(format!("{dir}/overlay.json"))?;
+    let overlay: Overlay = serde_json::from_str(&text)?;
+    let spec: ModelSpec = overlay.model.parse()?;
+    let loaded = spec.load()?;
+    let model = loaded.model.as_ref();
+    let rtt = |a: usize, b: usize| model.rtt_us(a, b).unwrap_or(0) as f64 / 1e3;
+
+    let index: BTreeMap<usize, usize> = overlay
+        .peers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.site, i))
+        .collect();
+    let n = overlay.peers.len();
+    let mut adj = vec![Vec::new(); n];
+    for l in &overlay.links {
+        let (a, b) = (index[&l.0], index[&l.1]);
+        adj[a].push((b, l.2));
+        adj[b].push((a, l.2));
+    }
+    // Components.
+    let mut comp = vec![usize::MAX; n];
+    let mut comps: Vec<Vec<usize>> = Vec::new();
+    for s in 0..n {
+        if comp[s] != usize::MAX {
+            continue;
+        }
+        let c = comps.len();
+        let mut stack = vec![s];
+        comp[s] = c;
+        let mut members = Vec::new();
+        while let Some(v) = stack.pop() {
+            members.push(v);
+            for &(w, _) in &adj[v] {
+                if comp[w] == usize::MAX {
+                    comp[w] = c;
+                    stack.push(w);
+                }
+            }
+        }
+        comps.push(members);
+    }
+    comps.sort_by_key(|c| std::cmp::Reverse(c.len()));
+    println!("{} peers, {} components", n, comps.len());
+    let mut roles: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in comps.iter().skip(1) {
+        for &v in c {
+            *roles.entry(overlay.peers[v].role.as_str()).or_default() += 1;
+        }
+    }
+    println!("peers outside the largest component by role: {roles:?}");
+    for (k, c) in comps.iter().enumerate().skip(1).take(12) {
+        let groups: BTreeSet<&str> = c
+            .iter()
+            .filter_map(|&v| overlay.peers[v].group.as_deref())
+            .collect();
+        let inter: usize = c
+            .iter()
+            .map(|&v| adj[v].iter().filter(|(_, k)| *k != LinkKind::Intra).count())
+            .sum();
+        let p = &overlay.peers[c[0]];
+        println!(
+            "  component {k}: {} peers, {} groups, {} inter/random link ends; first: site {} role {} group {:?} metro {:?}",
+            c.len(),
+            groups.len(),
+            inter,
+            p.site,
+            p.role,
+            p.group.as_deref().map(|g| &g[..8]),
+            model.locality(p.site)
+        );
+    }
+
+    // Groups against localities.
+    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, p) in overlay.peers.iter().enumerate() {
+        if let Some(g) = &p.group {
+            groups.entry(g.as_str()).or_default().push(i);
+        }
+    }
+    let mut metros_per_group = Vec::new();
+    let mut linkless = 0;
+    let mut leader_rtts = Vec::new();
+    for members in groups.values() {
+        let metros: BTreeSet<Option<u32>> = members
+            .iter()
+            .map(|&v| model.locality(overlay.peers[v].site))
+            .collect();
+        metros_per_group.push(metros.len());
+        if let Some(&l) = members.iter().find(|&&v| overlay.peers[v].role == "leader") {
+            if !adj[l].iter().any(|(_, k)| *k != LinkKind::Intra) {
+                linkless += 1;
+            }
+            for &v in members {
+                if v != l {
+                    leader_rtts.push(rtt(overlay.peers[l].site, overlay.peers[v].site));
+                }
+            }
+        }
+    }
+    metros_per_group.sort_unstable();
+    leader_rtts.sort_by(f64::total_cmp);
+    let q = |v: &[f64], p: f64| v.get(((v.len() as f64 - 1.0) * p) as usize).copied();
+    let localities: BTreeSet<Option<u32>> = overlay
+        .peers
+        .iter()
+        .map(|p| model.locality(p.site))
+        .collect();
+    let mut groups_per_metro: BTreeMap<Option<u32>, BTreeSet<&str>> = BTreeMap::new();
+    for p in &overlay.peers {
+        if let Some(g) = &p.group {
+            groups_per_metro
+                .entry(model.locality(p.site))
+                .or_default()
+                .insert(g);
+        }
+    }
+    let split = groups_per_metro.values().filter(|s| s.len() > 1).count();
+    println!(
+        "{} groups over {} localities; localities per group median {} p90 {} max {}; {} localities split over several groups; {} leaders without inter-group links",
+        groups.len(),
+        localities.len(),
+        metros_per_group[metros_per_group.len() / 2],
+        metros_per_group[metros_per_group.len() * 9 / 10],
+        metros_per_group.last().unwrap_or(&0),
+        split,
+        linkless
+    );
+    println!(
+        "member-to-leader RTT ms: median {:?} p90 {:?} max {:?}",
+        q(&leader_rtts, 0.5),
+        q(&leader_rtts, 0.9),
+        leader_rtts.last()
+    );
+    Ok(())
+}
