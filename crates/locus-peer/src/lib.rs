@@ -242,7 +242,7 @@ pub async fn run(
                 m::REQUEST_DURATION,
                 config.limits.max_calls_in_flight as usize,
                 // The group's own traffic: a flood of Measure cannot shed it.
-                &server::PEER_ONLY,
+                &server::GROUP_CALLS,
                 Some(Arc::new(move || {
                     driver::role_name(role.load(std::sync::atomic::Ordering::Relaxed))
                 })),

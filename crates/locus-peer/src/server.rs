@@ -31,6 +31,19 @@ pub(crate) const PEER_ONLY: [&str; 5] = [
     "NewLeader",
 ];
 
+/// The calls that keep a group together, which have places of their own under the process-wide
+/// limit (`locus_service::accounting`): [`PEER_ONLY`] and the members' periodic reports
+/// (`GetPeerGroupMembers`, answered with the leader's `Alive`). A flood of `Measure` must not
+/// make a member lose its leader.
+pub(crate) const GROUP_CALLS: [&str; 6] = [
+    "ConnectIntraGroup",
+    "ConnectInterGroup",
+    "Leave",
+    "Alive",
+    "NewLeader",
+    "GetPeerGroupMembers",
+];
+
 /// Whether `identity`, the caller's verified certificate, may make call `rpc` naming `caller`.
 pub(crate) fn authorize(
     rpc: &str,
