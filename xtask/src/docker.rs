@@ -1,11 +1,11 @@
 //! The Docker engine and Compose, driven through their command-line clients.
 //!
 //! Compose is `docker compose` (v2) when the plugin is there, else `docker-compose` (v1); the
-//! project is `locus` (as in `.env`) unless `COMPOSE_PROJECT_NAME` names another (so that two
-//! clusters, a test's and yours, can run side by side), and both name things alike. Containers are found by
-//! Compose's labels, which both versions set, not by their names, which differ. The cluster
-//! runs with TLS from `docker-compose.yml`, or without it with `docker-compose.plaintext.yml`
-//! laid over it ([`Docker::plaintext`]).
+//! project is `locus` (as in the `.env` that `cargo xtask secrets` writes) unless
+//! `COMPOSE_PROJECT_NAME` names another (so that two clusters, a test's and yours, can run side by
+//! side), and both name things alike. Containers are found by Compose's labels, which both versions
+//! set, not by their names, which differ. The cluster runs with TLS from `docker-compose.yml`, or
+//! without it with `docker-compose.plaintext.yml` laid over it ([`Docker::plaintext`]).
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,8 @@ use std::process::{Command, Output, Stdio};
 use anyhow::{Context as _, Result, bail};
 use serde_json::Value;
 
-/// The Compose project name (also in `.env`, for plain `docker compose up`), unless
+/// The Compose project name (also in the `.env` that `cargo xtask secrets` writes, for plain
+/// `docker compose up`), unless
 /// `COMPOSE_PROJECT_NAME` is set.
 pub const PROJECT: &str = "locus";
 /// The override that runs the cluster without TLS.
@@ -182,6 +183,14 @@ impl Docker {
         cmd.args(args)
             .current_dir(&self.root)
             .env("COMPOSE_PROJECT_NAME", &self.project);
+        // The secrets' folder, which docker-compose.yml requires (a plaintext run replaces
+        // the mounts, but Compose reads the variable first); one set by the caller stands.
+        if std::env::var_os(crate::secrets::SECRETS_VAR).is_none() {
+            cmd.env(
+                crate::secrets::SECRETS_VAR,
+                format!("./{}", crate::secrets::DIR),
+            );
+        }
         cmd
     }
 

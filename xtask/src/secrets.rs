@@ -29,6 +29,40 @@ use locus_service::tls::{self, ClientTls, Credentials};
 
 /// Where the secrets live, under the workspace root.
 pub const DIR: &str = "deploy/secrets";
+/// The variable `docker-compose.yml` takes the secrets' folder from: unset (a fresh clone),
+/// Compose stops at once with one line naming `cargo xtask secrets`.
+pub const SECRETS_VAR: &str = "LOCUS_SECRETS";
+
+/// Writes `root/.env`, which plain `docker compose` reads: the project name and where the
+/// secrets are. It is not tracked, so that a fresh clone has no [`SECRETS_VAR`]; an existing
+/// file that already names the secrets is left as it is.
+pub fn write_env(root: &Path) -> Result<()> {
+    let path = root.join(".env");
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    if current
+        .lines()
+        .any(|l| l.trim_start().starts_with(&format!("{SECRETS_VAR}=")))
+    {
+        return Ok(());
+    }
+    let mut text = current;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    if !text
+        .lines()
+        .any(|l| l.trim_start().starts_with("COMPOSE_PROJECT_NAME="))
+    {
+        text.push_str(&format!(
+            "# Written by `cargo xtask secrets` for plain `docker compose`: the project name\n\
+             # (containers, network) and the folder of the cluster's secrets.\n\
+             COMPOSE_PROJECT_NAME={}\n",
+            crate::docker::PROJECT
+        ));
+    }
+    text.push_str(&format!("{SECRETS_VAR}=./{DIR}\n"));
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+}
 /// The CA's name in its certificate.
 const CA_NAME: &str = "locus dev cluster";
 /// The operator certificate xtask and `locusctl` on the host use.
@@ -56,8 +90,10 @@ pub struct Secrets {
 }
 
 impl Secrets {
-    /// Makes whatever is missing under `root/deploy/secrets` and says what it made.
+    /// Makes whatever is missing under `root/deploy/secrets`, and `root/.env` for plain
+    /// `docker compose` ([`write_env`]), and says what it made.
     pub fn ensure(root: &Path) -> Result<Secrets> {
+        write_env(root)?;
         let dir = root.join(DIR);
         let rendezvous = dir.join("rendezvous");
         let peer = dir.join("peer");
