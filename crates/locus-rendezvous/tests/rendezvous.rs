@@ -939,7 +939,8 @@ async fn a_subscriber_that_falls_behind_is_dropped() {
 
 /// `limits.max_calls_in_flight` bounds the handlers under way across all connections: past it
 /// a call is refused at once with RESOURCE_EXHAUSTED instead of queueing, and served again as
-/// soon as a place frees.
+/// soon as a place frees. Announcements have places of their own, apart from the reads: a
+/// stuck announcement sheds the next announcement, not a boot list.
 #[tokio::test]
 async fn calls_past_the_process_limit_are_shed_at_once_and_served_when_a_place_frees() {
     let mut config = config(Duration::from_secs(30));
@@ -969,28 +970,32 @@ async fn calls_past_the_process_limit_are_shed_at_once_and_served_when_a_place_f
         stuck.announce_group(request).await
     });
     accepted.await.unwrap();
-    // The one place is taken (the announcement waits on its check), on another connection too.
+    // The announcements' one place is taken (the announcement waits on its check): the next
+    // announcement, on another connection, is shed at once; a read is not.
     let other = Channel::from_shared(format!("http://{}", rv.addr))
         .unwrap()
         .connect_lazy();
-    let shed = RendezvousClient::new(other)
-        .get_boot_list(pb::GetBootListRequest {
-            caller: None,
-            max: 0,
-        })
+    let mut other = RendezvousClient::new(other);
+    let shed = other
+        .announce_group(announce(3, 4, 1, 1))
         .await
         .unwrap_err();
     assert_eq!(shed.code(), Code::ResourceExhausted, "{shed:?}");
     assert!(shed.message().contains("max_calls_in_flight"), "{shed:?}");
-    let refused = held.await.unwrap().unwrap_err();
-    assert_ne!(refused.code(), Code::ResourceExhausted, "{refused:?}");
-    // Its place is free again.
-    rv.client
-        .clone()
+    other
         .get_boot_list(pb::GetBootListRequest {
             caller: None,
             max: 0,
         })
         .await
-        .unwrap();
+        .expect("reads have places of their own");
+    let refused = held.await.unwrap().unwrap_err();
+    assert_ne!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    // Its place is free again: the next announcement is judged (its leader does not answer),
+    // not shed.
+    let judged = other
+        .announce_group(announce(3, 4, 1, 1))
+        .await
+        .unwrap_err();
+    assert_ne!(judged.code(), Code::ResourceExhausted, "{judged:?}");
 }
