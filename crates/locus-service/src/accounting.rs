@@ -51,7 +51,7 @@ struct Shared {
     requests: &'static str,
     duration: &'static str,
     /// Method name by path, for the methods the schemas define.
-    known: HashMap<String, &'static str>,
+    known: &'static HashMap<String, &'static str>,
     in_flight: Arc<Semaphore>,
     /// Methods with places of their own, and those places.
     reserved: Vec<&'static str>,
@@ -88,6 +88,31 @@ impl Accounting {
         reserved: &[&'static str],
         role: Option<RoleFn>,
     ) -> Self {
+        Accounting {
+            shared: Arc::new(Shared {
+                requests,
+                duration,
+                known: known_methods(),
+                in_flight: Arc::new(Semaphore::new(max_in_flight)),
+                reserved: reserved.to_vec(),
+                reserved_in_flight: Arc::new(Semaphore::new(max_in_flight)),
+                max_in_flight,
+                role,
+            }),
+        }
+    }
+
+    /// The label `rpc` of a request path.
+    pub fn rpc_label(&self, path: &str) -> &'static str {
+        self.shared.known.get(path).copied().unwrap_or("unknown")
+    }
+}
+
+/// Method name by path, for every method of the schemas compiled in (locus, health,
+/// reflection): read once per process, since the names live as long as it does.
+fn known_methods() -> &'static HashMap<String, &'static str> {
+    static KNOWN: std::sync::OnceLock<HashMap<String, &'static str>> = std::sync::OnceLock::new();
+    KNOWN.get_or_init(|| {
         let mut known = HashMap::new();
         for set in [
             locus_proto::FILE_DESCRIPTOR_SET,
@@ -114,24 +139,8 @@ impl Accounting {
                 "ServerReflectionInfo",
             );
         }
-        Accounting {
-            shared: Arc::new(Shared {
-                requests,
-                duration,
-                known,
-                in_flight: Arc::new(Semaphore::new(max_in_flight)),
-                reserved: reserved.to_vec(),
-                reserved_in_flight: Arc::new(Semaphore::new(max_in_flight)),
-                max_in_flight,
-                role,
-            }),
-        }
-    }
-
-    /// The label `rpc` of a request path.
-    pub fn rpc_label(&self, path: &str) -> &'static str {
-        self.shared.known.get(path).copied().unwrap_or("unknown")
-    }
+        known
+    })
 }
 
 impl<S> tower::Layer<S> for Accounting {
