@@ -13,6 +13,9 @@ use anyhow::{Context as _, Result, bail};
 /// The binaries that go into the images, which Compose's own build (`deploy/Dockerfile`)
 /// expects in `target/<triple>/release/`.
 pub const BINARIES: [&str; 3] = ["locus-rendezvous", "locus-peer", "locusctl"];
+/// The static binaries' flags, as a `--config` setting: the same as in the `xtask` alias of
+/// `.cargo/config.toml`, which builds xtask itself this way.
+const STATIC_RUSTFLAGS: &str = "build.rustflags = ['-C', 'target-feature=+crt-static']";
 /// The images: tag and Dockerfile target.
 pub const IMAGES: [(&str, &str); 2] = [
     ("locus-rendezvous:latest", "rendezvous"),
@@ -83,10 +86,19 @@ fn build_binaries(root: &Path) -> Result<PathBuf> {
     for bin in BINARIES {
         cmd.args(["--package", bin]);
     }
-    let rustflags = match std::env::var("RUSTFLAGS") {
-        Ok(f) if !f.trim().is_empty() => format!("{f} -C target-feature=+crt-static"),
-        _ => "-C target-feature=+crt-static".into(),
-    };
+    // Without RUSTFLAGS in the environment, the flags go in as `.cargo/config.toml`'s `xtask`
+    // alias passes them for xtask itself, so that both builds share every dependency: a cold
+    // `cargo xtask up` compiles the gRPC stack once. RUSTFLAGS would override that setting, so
+    // with RUSTFLAGS set, crt-static is added to them instead (and the two builds share less).
+    match std::env::var("RUSTFLAGS") {
+        Ok(f) if !f.trim().is_empty() => {
+            cmd.env("RUSTFLAGS", format!("{f} -C target-feature=+crt-static"));
+        }
+        _ => {
+            cmd.env_remove("RUSTFLAGS")
+                .args(["--config", STATIC_RUSTFLAGS]);
+        }
+    }
     // Cargo hands a program it runs (`cargo xtask`, a test of `cargo test`) the variables of
     // that program's package: CARGO_MANIFEST_DIR, CARGO_PKG_NAME and the like. Build scripts
     // watch some of them (ring's `rerun-if-env-changed=CARGO_MANIFEST_DIR`), so passing them
@@ -105,10 +117,7 @@ fn build_binaries(root: &Path) -> Result<PathBuf> {
             cmd.env_remove(var);
         }
     }
-    let status = cmd
-        .env("RUSTFLAGS", rustflags)
-        .status()
-        .context("cannot run cargo")?;
+    let status = cmd.status().context("cannot run cargo")?;
     if !status.success() {
         bail!("building the static binaries failed ({status})");
     }
