@@ -422,6 +422,19 @@ pub enum RequestError {
     /// The request names a group this peer is not in.
     #[error("not a member of group {0}")]
     WrongGroup(GroupId),
+    /// The request names a group this peer is not in, and this peer is in `into` now, led by
+    /// `leader` as far as it knows: a leader that merged away answers its old members so, and
+    /// they follow it there instead of walking from nothing. A hint, not a fact: the member
+    /// asks `leader` to take it in and follows only that leader's own answer.
+    #[error("not a member of group {group}: now in group {into}")]
+    Moved {
+        /// The group the request named.
+        group: GroupId,
+        /// The group this peer is in now.
+        into: GroupId,
+        /// That group's leader, as this peer knows it.
+        leader: PeerRef,
+    },
     /// This peer is not in any group yet.
     #[error("not joined")]
     NotJoined,

@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use locus_core::message::{
     Alive, AliveAck, ConnectReply, GetGroupMembersRequest, GroupMembersReply, GroupView,
-    MeasureReply, NeighborsReply, Role,
+    MeasureReply, NeighborsReply, RequestError, Role,
 };
 use locus_core::{BootSource, CallError, Config, Peer, Request, Response, Target, Time};
 
 mod common;
-use common::{peer, view_of};
+use common::{gid, peer, view_of};
 
 /// Group 2, led by peer 2, of `members` members.
 fn x(members: u32) -> GroupView {
@@ -251,4 +251,132 @@ fn a_moved_member_whose_bridge_failed_tries_again_at_its_next_report() {
     let after = later + Config::test().member_refresh_interval * 2;
     p.handle_timeout(after);
     assert!(answer(&mut p, after, true).is_empty());
+}
+
+/// Runs member `p`'s next report (one refresh interval after `now`) and answers the calls that
+/// follow: the report to leader 2 with `refusal`, a call asking a group's leader `n` to take
+/// the member in (`GetGroupMembers`, joining) from `answers` by `n`, measurements as answered,
+/// everything else as a timeout. Returns the leaders asked to take it in, in order, and whether any link was
+/// closed.
+fn report_refused(
+    p: &mut Peer,
+    now: Time,
+    refusal: RequestError,
+    answers: &dyn Fn(u8) -> Result<Response, CallError>,
+) -> (Vec<u8>, bool) {
+    let later = now + Config::test().member_refresh_interval * 2;
+    p.handle_timeout(later);
+    let (mut asked, mut left) = (Vec::new(), false);
+    let mut refusal = Some(refusal);
+    for _ in 0..1000 {
+        let Some(t) = p.poll_transmit() else {
+            return (asked, left);
+        };
+        let reply = match (&t.to, &t.request) {
+            (Target::Peer(to), Request::GetGroupMembers(r)) if *to == peer(2) && !r.joining => {
+                match refusal.take() {
+                    Some(e) => Err(CallError::Refused(e)),
+                    None => Err(CallError::Timeout),
+                }
+            }
+            (Target::Peer(to), Request::GetGroupMembers(r)) if r.joining => {
+                let n = (1..=20u8).find(|n| *to == peer(*n)).expect("a test peer");
+                asked.push(n);
+                answers(n)
+            }
+            (_, Request::Leave(_)) => {
+                left = true;
+                Err(CallError::Timeout)
+            }
+            (_, Request::Alive(_)) => Ok(Response::AliveAck(AliveAck { current: None })),
+            (Target::Peer(to), Request::Measure(_)) => Ok(Response::Measure(MeasureReply {
+                responder: to.clone(),
+                group: None,
+            })),
+            _ => Err(CallError::Timeout),
+        };
+        p.handle_response(later, t.id, reply);
+    }
+    panic!("the peer keeps calling");
+}
+
+/// Leader `n`'s answer taking the member into its group `n`.
+fn taken_in(n: u8) -> Result<Response, CallError> {
+    Ok(Response::GroupMembers(GroupMembersReply {
+        group: view_of(n, 21),
+        leadership: vec![peer(n)],
+        candidates: Vec::new(),
+        alive: None,
+    }))
+}
+
+/// The refusal of a leader `from` now in group `into`, led by `into`.
+fn moved(from: u8, into: u8) -> RequestError {
+    RequestError::Moved {
+        group: gid(from),
+        into: gid(into),
+        leader: peer(into),
+    }
+}
+
+// At 20,000 simulated peers most members that walked again after the first arrivals had missed
+// their leader's merge notice: their next report was refused (the leader was in another group)
+// and they walked linkless from the boot sources; a snapshot caught two of them mid-walk as
+// components of their own (docs/decisions.md, "Locality that holds at scale").
+#[test]
+fn a_member_that_missed_its_leaders_merge_follows_it_there_with_its_links() {
+    let mut p = member(Config::test());
+    let (asked, left) = report_refused(&mut p, Time::ZERO, moved(2, 5), &taken_in);
+    assert_eq!(
+        asked,
+        vec![5],
+        "asks the leader the refusal names, and only it"
+    );
+    assert!(!left, "closes no link to move");
+    assert_eq!(p.role(), Role::Member);
+    assert_eq!(p.group().expect("in a group").group_id, gid(5));
+    assert_eq!(linked(&p), vec![2, 3, 4], "the old mesh is kept");
+}
+
+#[test]
+fn a_member_follows_a_merge_that_chained_on_and_walks_after_a_cycle_of_hints() {
+    // Group 5 had merged on into group 7 by the time the member asked it.
+    let mut p = member(Config::test());
+    let answers = |n: u8| match n {
+        5 => Err(CallError::Refused(moved(5, 7))),
+        _ => taken_in(n),
+    };
+    let (asked, _) = report_refused(&mut p, Time::ZERO, moved(2, 5), &answers);
+    assert_eq!(asked, vec![5, 7]);
+    assert_eq!(p.group().expect("in a group").group_id, gid(7));
+
+    // Hints that lead round and round end in a walk from the boot sources.
+    let mut p = member(Config::test());
+    let answers = |n: u8| Err(CallError::Refused(moved(n, if n == 5 { 6 } else { 5 })));
+    let (asked, _) = report_refused(&mut p, Time::ZERO, moved(2, 5), &answers);
+    assert_eq!(asked, vec![5, 6, 5], "three groups followed, then no more");
+    assert_eq!(p.role(), Role::Joining);
+}
+
+#[test]
+fn a_refusal_about_another_group_is_not_followed() {
+    // A stray hint: the leader says it is in group 5 now, but about a group this member is
+    // not in. The member does not follow it; it walks as after any refusal.
+    let mut p = member(Config::test());
+    let (asked, _) = report_refused(&mut p, Time::ZERO, moved(9, 5), &taken_in);
+    assert!(!asked.contains(&5), "{asked:?}");
+    assert_eq!(p.role(), Role::Joining);
+    assert!(linked(&p).is_empty());
+}
+
+#[test]
+fn without_the_switch_a_member_that_missed_the_merge_walks_linkless() {
+    let mut p = member(Config {
+        merge_keeps_links: false,
+        ..Config::test()
+    });
+    let (asked, _) = report_refused(&mut p, Time::ZERO, moved(2, 5), &taken_in);
+    assert!(!asked.contains(&5), "{asked:?}");
+    assert_eq!(p.role(), Role::Joining);
+    assert!(linked(&p).is_empty());
 }

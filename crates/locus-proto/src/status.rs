@@ -49,9 +49,10 @@ impl From<MismatchedResponse> for Status {
 /// crate, so the orphan rule forbids the impl. Handlers write `.map_err(status::refused)?`.
 pub fn refused(e: RequestError) -> Status {
     let code = match &e {
-        RequestError::NotLeader { .. } | RequestError::WrongGroup(_) | RequestError::NotJoined => {
-            Code::FailedPrecondition
-        }
+        RequestError::NotLeader { .. }
+        | RequestError::WrongGroup(_)
+        | RequestError::Moved { .. }
+        | RequestError::NotJoined => Code::FailedPrecondition,
         RequestError::MissingCaller | RequestError::Invalid(_) => Code::InvalidArgument,
         RequestError::Unsupported => Code::Unimplemented,
         RequestError::Full => Code::ResourceExhausted,
@@ -79,6 +80,17 @@ fn error_info(e: RequestError) -> (&'static str, HashMap<String, String>) {
         RequestError::WrongGroup(group) => {
             metadata.insert("group_id".to_string(), group.to_string());
             "WRONG_GROUP"
+        }
+        RequestError::Moved {
+            group,
+            into,
+            leader,
+        } => {
+            metadata.insert("group_id".to_string(), group.to_string());
+            metadata.insert("into_group_id".to_string(), into.to_string());
+            metadata.insert("leader_peer_id".to_string(), leader.id.to_string());
+            metadata.insert("leader_addr".to_string(), leader.addr.to_string());
+            "MOVED"
         }
         RequestError::NotJoined => "NOT_JOINED",
         RequestError::MissingCaller => "MISSING_CALLER",
@@ -110,6 +122,22 @@ fn refusal_from_status(status: &Status) -> Option<RequestError> {
             .ok(),
         },
         "WRONG_GROUP" => RequestError::WrongGroup(group_id(&get("group_id"), "group_id").ok()?),
+        // A hint whose leader does not validate is only the refusal it wraps.
+        "MOVED" => {
+            let group = group_id(&get("group_id"), "group_id").ok()?;
+            let leader = PeerRef::try_from(pb::PeerRef {
+                peer_id: get("leader_peer_id"),
+                addr: get("leader_addr"),
+            });
+            match (group_id(&get("into_group_id"), "into_group_id"), leader) {
+                (Ok(into), Ok(leader)) => RequestError::Moved {
+                    group,
+                    into,
+                    leader,
+                },
+                _ => RequestError::WrongGroup(group),
+            }
+        }
         "NOT_JOINED" => RequestError::NotJoined,
         "MISSING_CALLER" => RequestError::MissingCaller,
         "UNSUPPORTED" => RequestError::Unsupported,

@@ -39,6 +39,14 @@ fn every_refusal_maps_to_its_code_and_round_trips() {
             RequestError::WrongGroup(group_id(4)),
             Code::FailedPrecondition,
         ),
+        (
+            RequestError::Moved {
+                group: group_id(4),
+                into: group_id(5),
+                leader: peer(6),
+            },
+            Code::FailedPrecondition,
+        ),
         (RequestError::NotJoined, Code::FailedPrecondition),
         (RequestError::MissingCaller, Code::InvalidArgument),
         (

@@ -324,7 +324,7 @@ impl Peer {
                 into: into.group_id,
             });
             if self.cfg.merge_keeps_links {
-                self.follow_merge(group, into);
+                self.follow_merge(group, into.group_id, into.leader, 1);
             } else {
                 self.leave_group(now);
                 self.start_walk(now, vec![(into.group_id, into.leader)], Some(group));

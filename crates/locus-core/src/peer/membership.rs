@@ -197,7 +197,13 @@ impl Peer {
             return Err(RequestError::NotJoined);
         };
         if g.id != req.group_id {
-            return Err(RequestError::WrongGroup(req.group_id));
+            // Say where this peer is now: a member that missed its leader's merge follows it
+            // there, links kept, rather than walking linkless from the boot sources.
+            return Err(RequestError::Moved {
+                group: req.group_id,
+                into: g.id,
+                leader: g.leader.clone(),
+            });
         }
         if let Some(h) = &req.handover {
             if !req.joining || h.group_id == g.id {
@@ -383,7 +389,17 @@ impl Peer {
                 // The peer followed no longer leads: the one it names is checked, not followed.
                 self.check(other, CheckFor::Leadership);
             }
-            Err(CallError::Refused(RequestError::WrongGroup(_) | RequestError::NotJoined)) => {
+            Err(CallError::Refused(RequestError::Moved {
+                group,
+                into,
+                leader,
+            })) if group == g.id && into != g.id && self.cfg.merge_keeps_links => {
+                // The leader merged away and this member missed the notice: follow it.
+                self.follow_merge(group, into, leader, 1);
+            }
+            Err(CallError::Refused(
+                RequestError::WrongGroup(_) | RequestError::Moved { .. } | RequestError::NotJoined,
+            )) => {
                 // The leader is no longer in this group (it left, or merged away unheard):
                 // close this peer's links, then walk again from the boot sources.
                 let old = g.id;

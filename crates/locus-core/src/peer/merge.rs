@@ -9,8 +9,8 @@ use super::state::{GroupRole, InterConnect, ProbeFor, Purpose, State};
 use crate::event::Event;
 use crate::id::{GroupId, PeerRef};
 use crate::message::{
-    Announcement, CallError, GetGroupMembersRequest, GroupMembersReply, GroupView, HandedLink,
-    Handover, LeaveRequest, LinkScope, MAX_NEIGHBORS, MeasureReply, NeighborGroup, Request,
+    Announcement, CallError, GetGroupMembersRequest, GroupMembersReply, HandedLink, Handover,
+    LeaveRequest, LinkScope, MAX_NEIGHBORS, MeasureReply, NeighborGroup, Request, RequestError,
     Response, Target,
 };
 use crate::time::Time;
@@ -18,6 +18,10 @@ use crate::time::Time;
 /// Handovers a leader holds for merging leaders that have not confirmed yet: merges into one
 /// group happen one or two at a time.
 pub(super) const MAX_HELD_HANDOVERS: usize = 8;
+
+/// Groups a member of a merged group follows, one merge after another, before it walks: a
+/// merge rarely chains more than once, and a cycle of hints must end.
+pub(super) const MAX_FOLLOW_HOPS: u8 = 3;
 
 impl Peer {
     /// A new neighbour in this group's locality may be a group to merge into (DESIGN §3):
@@ -270,12 +274,15 @@ impl Peer {
     /// member of its group moves into the same group. Leaving first and walking, as without the
     /// switch, left each member without a link for the length of a walk; a merge wave at a
     /// re-measurement then showed as dozens of components in a snapshot (docs/decisions.md).
-    pub(super) fn follow_merge(&mut self, from: GroupId, into: GroupView) {
+    ///
+    /// `hops` counts the groups followed: a group that merged on into a third one answers
+    /// [`RequestError::Moved`], and the member follows that too, up to [`MAX_FOLLOW_HOPS`].
+    pub(super) fn follow_merge(&mut self, from: GroupId, into: GroupId, leader: PeerRef, hops: u8) {
         let candidates = self.cfg.intra_group_target * 2;
         self.send_to(
-            &into.leader,
+            &leader,
             Request::GetGroupMembers(GetGroupMembersRequest {
-                group_id: into.group_id,
+                group_id: into,
                 joining: true,
                 handover: None,
                 candidates,
@@ -283,8 +290,9 @@ impl Peer {
             }),
             Purpose::MergeFollow {
                 from,
-                into: into.group_id,
-                leader: into.leader.clone(),
+                into,
+                leader: leader.clone(),
+                hops,
             },
         );
     }
@@ -297,6 +305,7 @@ impl Peer {
         from: GroupId,
         into: GroupId,
         leader: PeerRef,
+        hops: u8,
         result: Result<Response, CallError>,
     ) {
         let State::Member(g) = &mut self.state else {
@@ -309,6 +318,14 @@ impl Peer {
             Ok(Response::GroupMembers(reply)) if reply.group.group_id == into => {
                 let kept = std::mem::take(&mut g.intra);
                 self.become_follower_keeping(now, reply, kept);
+            }
+            // That group merged on (chained merges after one re-measurement): follow it on.
+            Err(CallError::Refused(RequestError::Moved {
+                group,
+                into: next,
+                leader: next_leader,
+            })) if group == into && next != from && hops < MAX_FOLLOW_HOPS => {
+                self.follow_merge(from, next, next_leader, hops + 1);
             }
             _ => {
                 self.leave_group(now);

@@ -346,9 +346,12 @@ impl Peer {
                 self.on_walk_enter_reply(now, walk, group, result)
             }
             Purpose::Report => self.on_report_reply(now, result),
-            Purpose::MergeFollow { from, into, leader } => {
-                self.on_merge_follow_reply(now, from, into, leader, result)
-            }
+            Purpose::MergeFollow {
+                from,
+                into,
+                leader,
+                hops,
+            } => self.on_merge_follow_reply(now, from, into, leader, hops, result),
             Purpose::ConnectIntra(peer) => self.on_connect_intra_reply(peer, rtt, result, false),
             Purpose::BridgeIntra(peer) => self.on_connect_intra_reply(peer, rtt, result, true),
             Purpose::ConnectInter(c) => self.on_connect_inter_reply(now, c, result),

@@ -359,6 +359,8 @@ pub(super) enum Purpose {
         from: GroupId,
         into: GroupId,
         leader: PeerRef,
+        /// Groups followed so far, this one included ([`super::merge::MAX_FOLLOW_HOPS`]).
+        hops: u8,
     },
     ConnectIntra(PeerRef),
     /// An intra-group link opened beyond the target (`Peer::bridge_to`).
