@@ -403,6 +403,21 @@ fn run(args: &RunArgs) -> Result<(Outcome, Metrics)> {
         &format!("{name}: CDF of link RTT"),
         &samples,
     )?;
+    plot::link_rtt_by_kind(
+        &args.out.join("link_rtt_intra_inter.svg"),
+        &format!("{name}: CDF of link RTT, intra- and inter-group"),
+        &samples,
+    )?;
+    plot::stretch_cdf(
+        &args.out.join("path_stretch_cdf.svg"),
+        &format!("{name}: CDF of path stretch on the sampled pairs"),
+        &samples,
+    )?;
+    plot::purity_vs_size(
+        &args.out.join("purity_vs_size.svg"),
+        &format!("{name}: group purity against size"),
+        samples.group_purity.as_ref(),
+    )?;
     plot::group_sizes(
         &args.out.join("group_sizes.svg"),
         &format!("{name}: group sizes"),
@@ -462,6 +477,20 @@ fn print_summary(args: &RunArgs, o: &Outcome, m: &Metrics) {
         l.path_stretch.median,
         l.path_stretch.p90
     );
+    if let Some(k) = &m.knn_graph {
+        println!(
+            "  k-nearest-neighbour graph ({}, mean degree {:.2}, {} components before bridging): stretch {:.2}/{:.2}",
+            if k.exact {
+                "exact"
+            } else {
+                "within localities"
+            },
+            k.mean_degree,
+            k.components_before_bridging,
+            k.path_stretch.median,
+            k.path_stretch.p90
+        );
+    }
     for v in &m.vivaldi {
         println!(
             "  vivaldi {}x ({} samples/peer, k {}, mean degree {:.2}): median relative error {:.3}; mean link RTT {:.2} ms, random_ratio {:.3}, gap {:.2}, stretch {:.2}/{:.2}, components {} ({} before bridging)",
