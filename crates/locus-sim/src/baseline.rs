@@ -482,6 +482,34 @@ mod tests {
     }
 
     #[test]
+    fn knn_graph_above_the_exact_size_chooses_within_metros_and_matches_the_exact_choice() {
+        let spec: locus_topology::SyntheticSpec = "continents=2,metros=20,peers=4100,seed=3"
+            .parse()
+            .expect("spec");
+        let m = locus_topology::Synthetic::new(spec).expect("world");
+        let n = m.len();
+        assert!(n > KNN_EXACT_UP_TO);
+        let sites: Vec<usize> = (0..n).collect();
+        let degree: Vec<usize> = (0..n).map(|v| 1 + v % 6).collect();
+        let g = knn_graph(&m, &sites, &degree, &mut Rng::new(2));
+        assert!(!g.exact);
+        let set: HashSet<(usize, usize)> = g.edges.iter().copied().collect();
+        // On a synthetic world a peer's nearest are in its own metro: the choice within
+        // metros is the exact one (checked against a full scan for every 41st peer).
+        for v in (0..n).step_by(41) {
+            let mut row: Vec<(u64, usize)> = (0..n)
+                .filter(|u| *u != v)
+                .map(|u| (m.rtt_us(v, u).unwrap(), u))
+                .collect();
+            row.sort_unstable();
+            for &(_, u) in &row[..degree[v]] {
+                assert!(set.contains(&(v.min(u), v.max(u))), "{v} misses {u}");
+            }
+        }
+        assert_eq!(crate::graph::components(n, g.edges.iter().copied()), 1);
+    }
+
+    #[test]
     fn random_graph_keeps_degrees() {
         let edges: Vec<(usize, usize)> = (0..50).map(|i| (i, (i + 1) % 50)).collect();
         let r = random_graph(50, &edges, &mut Rng::new(3));

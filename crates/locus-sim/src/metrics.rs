@@ -610,3 +610,97 @@ pub fn compute(
 fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { 0.0 }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::overlay::{Link, PeerEntry};
+    use locus_topology::Matrix;
+
+    /// Two sites of three peers 0.2 ms apart, the sites 40 ms apart, and peer 6 alone
+    /// 90 ms from everyone; RTTs a little uneven so that paths have a stretch above 1.
+    fn world() -> Matrix {
+        Matrix::from_fn(7, |a, b| {
+            let (a, b) = (a.min(b), a.max(b));
+            Some(if a == b {
+                0
+            } else if b == 6 {
+                90_000 + 100 * a as u64
+            } else if (a < 3) == (b < 3) {
+                200 + 10 * (a + b) as u64
+            } else {
+                40_000 + 500 * (a + b) as u64
+            })
+        })
+    }
+
+    fn peer(site: usize, group: &str) -> PeerEntry {
+        PeerEntry {
+            site,
+            group: Some(group.to_string()),
+            role: "member".into(),
+        }
+    }
+
+    /// Group `a` holds the first site and one peer of the second; `b` the rest of the
+    /// second and the lone peer.
+    fn overlay() -> Overlay {
+        let groups = ["a", "a", "a", "a", "b", "b", "b"];
+        let link = |a, b, k| Link(a, b, k);
+        Overlay {
+            model: "matrix:test".into(),
+            seed: 3,
+            time_us: 0,
+            peers: (0..7).map(|s| peer(s, groups[s])).collect(),
+            links: vec![
+                link(0, 1, LinkKind::Intra),
+                link(1, 2, LinkKind::Intra),
+                link(2, 3, LinkKind::Intra),
+                link(4, 5, LinkKind::Intra),
+                link(5, 6, LinkKind::Intra),
+                link(0, 4, LinkKind::Inter),
+            ],
+            joins: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn per_group_purity_uses_site_clusters_on_an_anonymous_matrix() {
+        let (m, s) = compute(&overlay(), &world(), 2);
+        assert_eq!(m.groups.purity, None, "the report keeps ground truth only");
+        let (source, localities, groups) = s.group_purity.expect("7 peers are clustered");
+        assert_eq!(source, Source::SiteClusters);
+        assert_eq!(localities, 3);
+        let got: Vec<(usize, f64)> = groups.iter().map(|g| (g.size, g.purity)).collect();
+        assert_eq!(got, vec![(4, 0.75), (3, 2.0 / 3.0)]);
+        assert_eq!(s.locus_intra.len(), m.intra_links);
+        assert_eq!(s.locus_inter, vec![40.0 + 0.5 * 4.0]);
+        assert!(s.locus_random.is_empty());
+    }
+
+    #[test]
+    fn per_pair_stretch_gives_the_reported_quantiles() {
+        let (m, s) = compute(&overlay(), &world(), 2);
+        let knn = m.knn_graph.expect("computed");
+        for (summary, pairs) in [
+            (&m.path_stretch, &s.stretch_locus),
+            (&m.landmark.path_stretch, &s.stretch_landmark),
+            (&knn.path_stretch, &s.stretch_knn),
+        ] {
+            assert_eq!(pairs.values.len() + pairs.unreachable, summary.pairs);
+            assert_eq!(pairs.unreachable, summary.unreachable);
+            assert!(pairs.values.windows(2).all(|w| w[0] <= w[1]), "sorted");
+            // Below 1 where a path beats the direct RTT (the matrix breaks the triangle
+            // inequality, as PlanetLab's does).
+            assert!(pairs.values.iter().all(|v| *v > 0.5));
+            assert_eq!(quantile(&pairs.values, 0.5), summary.median);
+            assert_eq!(quantile(&pairs.values, 0.9), summary.p90);
+        }
+        assert!(s.stretch_locus.values.iter().any(|v| *v > 1.0));
+        // The k-NN graph links each site's peers among themselves, the lone peer (degree 1)
+        // to its nearest, peer 0, and leaves the two sites apart until bridged.
+        assert!(knn.exact);
+        assert_eq!(knn.components_before_bridging, 2);
+        assert_eq!(knn.bridges, 1);
+    }
+}
