@@ -268,7 +268,7 @@ pub fn purity_vs_size(
         .max(1.0);
     let desc = match labels {
         Some((Source::Model, count, _)) => {
-            format!("group size (members, log scale); localities: the model's {count} (metros)")
+            format!("group size (members, log scale); localities: the model's {count} (its metros)")
         }
         Some((Source::SiteClusters, count, _)) => format!(
             "group size (members, log scale); localities: {count} site clusters (single linkage < {SITE_CLUSTER_MS} ms)"
