@@ -274,13 +274,31 @@ fn main() -> Result<()> {
             let (m, _) = metrics::compute(&overlay, loaded.model.as_ref(), landmarks);
             let old: Metrics = read_json(&dir.join("metrics.json"))?;
             println!("{}", serde_json::to_string_pretty(&m)?);
-            if old != m {
+            // A run written before the k-NN graph was added has no `knn_graph`: everything
+            // else must still match.
+            let predates_knn = old.knn_graph.is_none() && m.knn_graph.is_some();
+            let comparable = Metrics {
+                knn_graph: if predates_knn {
+                    None
+                } else {
+                    m.knn_graph.clone()
+                },
+                ..m
+            };
+            if old != comparable {
                 bail!(
                     "recomputed metrics differ from {}",
                     dir.join("metrics.json").display()
                 );
             }
-            eprintln!("metrics.json recomputed from overlay.json: identical");
+            eprintln!(
+                "metrics.json recomputed from overlay.json: identical{}",
+                if predates_knn {
+                    " (it predates knn_graph)"
+                } else {
+                    ""
+                }
+            );
         }
         Command::Scaling { out, dirs } => {
             let mut points = Vec::new();
