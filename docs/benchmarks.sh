@@ -49,6 +49,11 @@ run synthetic-100k-churn --synthetic continents=5,metros=200,seed=7 --peers 1000
 for r in planetlab-sequential-s1 planetlab-all-at-once-s1 seattle-sequential synthetic-10k synthetic-20k synthetic-2k-churn synthetic-100k-churn; do
   for p in link_rtt_cdf group_sizes join_probes; do cp "$OUT/$r/$p.svg" "docs/plots/${r%-s1}-$p.svg"; done
 done
+# Issue #14's plots: intra- against inter-group link RTT, path stretch against the k-NN graph
+# and landmark binning, group purity against size.
+for r in planetlab-sequential-s1 synthetic-100k-churn; do
+  for p in link_rtt_intra_inter path_stretch_cdf purity_vs_size; do cp "$OUT/$r/$p.svg" "docs/plots/${r%-s1}-$p.svg"; done
+done
 python3 docs/bench_table.py "$OUT" planetlab-sequential-s1 planetlab-sequential-s2 planetlab-sequential-s3 \
   planetlab-all-at-once-s1 planetlab-all-at-once-s2 planetlab-all-at-once-s3 planetlab-poisson \
   seattle-sequential synthetic-1k synthetic-3k synthetic-10k synthetic-20k synthetic-100k-churn

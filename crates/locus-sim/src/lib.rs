@@ -13,10 +13,11 @@
 //! - [`engine`]: the event loop over the peers, the rendezvous and the scenario's schedule.
 //! - [`overlay`]: the snapshot written to `overlay.json`.
 //! - [`metrics`]: every figure, recomputable from an overlay and the model alone.
-//! - [`baseline`]: random graph, k-nearest bound and landmark binning on the same peers.
+//! - [`baseline`]: random graph, k-nearest bound and graph, landmark binning on the same peers.
 //! - [`vivaldi`]: Vivaldi coordinates and the overlay of the nearest by estimate.
 //! - [`graph`]: components, shortest paths, quantiles.
 //! - [`plot`]: the SVG plots.
+//! - [`purity`]: per-group purity, with site clusters as the localities of an anonymous matrix.
 //! - [`model`]: naming and loading latency models.
 
 #![warn(missing_docs)]
@@ -28,6 +29,7 @@ pub mod metrics;
 pub mod model;
 pub mod overlay;
 pub mod plot;
+pub mod purity;
 pub mod scenario;
 pub mod vivaldi;
 

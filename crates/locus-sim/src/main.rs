@@ -274,13 +274,31 @@ fn main() -> Result<()> {
             let (m, _) = metrics::compute(&overlay, loaded.model.as_ref(), landmarks);
             let old: Metrics = read_json(&dir.join("metrics.json"))?;
             println!("{}", serde_json::to_string_pretty(&m)?);
-            if old != m {
+            // A run written before the k-NN graph was added has no `knn_graph`: everything
+            // else must still match.
+            let predates_knn = old.knn_graph.is_none() && m.knn_graph.is_some();
+            let comparable = Metrics {
+                knn_graph: if predates_knn {
+                    None
+                } else {
+                    m.knn_graph.clone()
+                },
+                ..m
+            };
+            if old != comparable {
                 bail!(
                     "recomputed metrics differ from {}",
                     dir.join("metrics.json").display()
                 );
             }
-            eprintln!("metrics.json recomputed from overlay.json: identical");
+            eprintln!(
+                "metrics.json recomputed from overlay.json: identical{}",
+                if predates_knn {
+                    " (it predates knn_graph)"
+                } else {
+                    ""
+                }
+            );
         }
         Command::Scaling { out, dirs } => {
             let mut points = Vec::new();
@@ -403,6 +421,21 @@ fn run(args: &RunArgs) -> Result<(Outcome, Metrics)> {
         &format!("{name}: CDF of link RTT"),
         &samples,
     )?;
+    plot::link_rtt_by_kind(
+        &args.out.join("link_rtt_intra_inter.svg"),
+        &format!("{name}: CDF of link RTT, intra- and inter-group"),
+        &samples,
+    )?;
+    plot::stretch_cdf(
+        &args.out.join("path_stretch_cdf.svg"),
+        &format!("{name}: CDF of path stretch on the sampled pairs"),
+        &samples,
+    )?;
+    plot::purity_vs_size(
+        &args.out.join("purity_vs_size.svg"),
+        &format!("{name}: group purity against size"),
+        samples.group_purity.as_ref(),
+    )?;
     plot::group_sizes(
         &args.out.join("group_sizes.svg"),
         &format!("{name}: group sizes"),
@@ -462,6 +495,20 @@ fn print_summary(args: &RunArgs, o: &Outcome, m: &Metrics) {
         l.path_stretch.median,
         l.path_stretch.p90
     );
+    if let Some(k) = &m.knn_graph {
+        println!(
+            "  k-nearest-neighbour graph ({}, mean degree {:.2}, {} components before bridging): stretch {:.2}/{:.2}",
+            if k.exact {
+                "exact"
+            } else {
+                "within localities"
+            },
+            k.mean_degree,
+            k.components_before_bridging,
+            k.path_stretch.median,
+            k.path_stretch.p90
+        );
+    }
     for v in &m.vivaldi {
         println!(
             "  vivaldi {}x ({} samples/peer, k {}, mean degree {:.2}): median relative error {:.3}; mean link RTT {:.2} ms, random_ratio {:.3}, gap {:.2}, stretch {:.2}/{:.2}, components {} ({} before bridging)",

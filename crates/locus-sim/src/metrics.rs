@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::baseline;
 use crate::graph::{self, Weighted, mean, quantile};
 use crate::overlay::{LinkKind, Overlay};
+use crate::purity::{self, GroupPurity, Source};
 use crate::vivaldi;
 
 /// Random graphs averaged for `random_ratio`.
@@ -142,6 +143,24 @@ pub struct Vivaldi {
     pub path_stretch: Stretch,
 }
 
+/// The k-nearest-neighbour graph ([`baseline::knn_graph`]) on the same peers: the graph
+/// whose links the k-nearest bound counts, as an overlay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KnnGraph {
+    /// Whether each peer chose among all peers (or among its own locality's).
+    pub exact: bool,
+    /// Links (including bridges).
+    pub links: usize,
+    /// Mean degree, `2 × links / peers`.
+    pub mean_degree: f64,
+    /// Components before bridging.
+    pub components_before_bridging: usize,
+    /// Links added to connect them.
+    pub bridges: usize,
+    /// Its path stretch on the same sampled pairs.
+    pub path_stretch: Stretch,
+}
+
 /// Everything in `metrics.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
@@ -184,6 +203,10 @@ pub struct Metrics {
     /// written before the baseline existed).
     #[serde(default)]
     pub vivaldi: Vec<Vivaldi>,
+    /// The k-nearest-neighbour graph with the locus overlay's degrees, on the same peers
+    /// (`None` in runs written before it was added).
+    #[serde(default)]
+    pub knn_graph: Option<KnnGraph>,
 }
 
 /// Per-link RTT samples behind the figures, for the plots (ms).
@@ -199,10 +222,36 @@ pub struct Samples {
     pub landmark: Vec<f64>,
     /// Link RTTs of Vivaldi at locus's probe budget.
     pub vivaldi: Vec<f64>,
+    /// Link RTTs of the locus overlay by kind: intra-group, inter-group for closeness,
+    /// inter-group against partitions.
+    pub locus_intra: Vec<f64>,
+    /// See [`Samples::locus_intra`].
+    pub locus_inter: Vec<f64>,
+    /// See [`Samples::locus_intra`].
+    pub locus_random: Vec<f64>,
+    /// Per-pair path stretch of the locus overlay on the sampled pairs, sorted (unreachable
+    /// pairs left out, as in [`Stretch`]).
+    pub stretch_locus: PairStretch,
+    /// The same for the k-nearest-neighbour graph.
+    pub stretch_knn: PairStretch,
+    /// The same for landmark binning.
+    pub stretch_landmark: PairStretch,
     /// Group sizes.
     pub group_sizes: Vec<usize>,
+    /// Each group's size and purity, and where its localities come from (`None` when the
+    /// model has no localities and has too many peers to cluster).
+    pub group_purity: Option<(Source, usize, Vec<GroupPurity>)>,
     /// Probes per join.
     pub join_probes: Vec<u32>,
+}
+
+/// Per-pair stretch values behind a [`Stretch`], sorted, and the pairs with no path.
+#[derive(Debug, Clone, Default)]
+pub struct PairStretch {
+    /// Stretch of every reachable pair, ascending.
+    pub values: Vec<f64>,
+    /// Pairs with no path.
+    pub unreachable: usize,
 }
 
 fn ms(us: f64) -> f64 {
@@ -227,13 +276,13 @@ fn degrees(n: usize, edges: &[(usize, usize)]) -> Vec<usize> {
     d
 }
 
-/// Stretch of `edges` on the sampled `pairs`.
+/// Stretch of `edges` on the sampled `pairs`, and the per-pair values it summarises.
 fn stretch(
     model: &dyn LatencyModel,
     sites: &[usize],
     edges: &[(usize, usize)],
     pairs: &[(usize, Vec<usize>)],
-) -> Stretch {
+) -> (Stretch, PairStretch) {
     let weighted: Vec<(usize, usize, u64)> = edges
         .iter()
         .filter_map(|&(a, b)| baseline::rtt(model, sites, a, b).map(|w| (a, b, w)))
@@ -255,12 +304,19 @@ fn stretch(
         }
     }
     values.sort_by(f64::total_cmp);
-    Stretch {
+    let summary = Stretch {
         pairs: count,
         unreachable,
         median: quantile(&values, 0.5),
         p90: quantile(&values, 0.9),
-    }
+    };
+    (
+        summary,
+        PairStretch {
+            values,
+            unreachable,
+        },
+    )
 }
 
 /// Computes every figure, and the samples behind the plots.
@@ -322,13 +378,18 @@ pub fn compute(
             })
             .collect()
     };
-    let path_stretch = stretch(model, &sites, &edges, &pairs);
+    let (path_stretch, stretch_locus) = stretch(model, &sites, &edges, &pairs);
 
     // Groups.
     let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut group_peers: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for p in &overlay.peers {
         if let Some(g) = &p.group {
             groups.entry(g.as_str()).or_default().push(p.site);
+            group_peers
+                .entry(g.as_str())
+                .or_default()
+                .push(index[&p.site]);
         }
     }
     let mut sizes: Vec<usize> = groups.values().map(Vec::len).collect();
@@ -392,6 +453,7 @@ pub fn compute(
     let bin_us = mean_rtt_us(model, &sites, &bin.edges);
     let bin_random = baseline::random_graph(n, &bin.edges, &mut rng);
     let (bin_knn, _) = baseline::knn_bound(model, &sites, &degrees(n, &bin.edges), &mut rng);
+    let (bin_stretch, stretch_landmark) = stretch(model, &sites, &bin.edges, &pairs);
     let landmark = Landmark {
         landmarks: bin.landmarks,
         bins: bin.bins,
@@ -401,7 +463,7 @@ pub fn compute(
         mean_link_rtt_ms: ms(bin_us),
         random_ratio: ratio(bin_us, mean_rtt_us(model, &sites, &bin_random)),
         optimality_gap: ratio(bin_us, bin_knn),
-        path_stretch: stretch(model, &sites, &bin.edges, &pairs),
+        path_stretch: bin_stretch,
     };
 
     // Vivaldi at locus's probe budget and the ablation's multiples. Its own generator, drawn
@@ -446,7 +508,7 @@ pub fn compute(
                 mean_link_rtt_ms: ms(us),
                 random_ratio: ratio(us, mean_rtt_us(model, &sites, &random)),
                 optimality_gap: ratio(us, knn),
-                path_stretch: stretch(model, &sites, &b.edges, &pairs),
+                path_stretch: stretch(model, &sites, &b.edges, &pairs).0,
             }
         })
         .collect();
@@ -456,6 +518,28 @@ pub fn compute(
         .map(|b| b.edges)
         .unwrap_or_default();
 
+    // The k-nearest-neighbour graph with locus's degrees; bridged from its own generator, so
+    // that the figures above do not move with it.
+    let nearest = baseline::knn_graph(
+        model,
+        &sites,
+        &degree,
+        &mut Rng::new(overlay.seed ^ 0x006b_6e6e_6772_6170),
+    );
+    let (knn_stretch, stretch_knn) = stretch(model, &sites, &nearest.edges, &pairs);
+    let knn_graph = KnnGraph {
+        exact: nearest.exact,
+        links: nearest.edges.len(),
+        mean_degree: 2.0 * nearest.edges.len() as f64 / n.max(1) as f64,
+        components_before_bridging: nearest.components_before_bridging,
+        bridges: nearest.bridges,
+        path_stretch: knn_stretch,
+    };
+    let group_purity = purity::labels(model, &sites).map(|l| {
+        let per = purity::per_group(group_peers.values().map(Vec::as_slice), &l.of);
+        (l.source, l.count, per)
+    });
+
     let to_ms = |v: Vec<u64>| v.into_iter().map(|x| x as f64 / 1e3).collect::<Vec<f64>>();
     let edge_ms = |e: &[(usize, usize)]| {
         to_ms(
@@ -464,13 +548,27 @@ pub fn compute(
                 .collect(),
         )
     };
+    let kind_ms = |k: LinkKind| {
+        rtts.iter()
+            .zip(&kinds)
+            .filter(|(_, kk)| **kk == k)
+            .filter_map(|(r, _)| r.map(|x| x as f64 / 1e3))
+            .collect::<Vec<f64>>()
+    };
     let samples = Samples {
         locus: edge_ms(&edges),
         random: edge_ms(&random_first),
         knn: to_ms(knn_rtts),
         landmark: edge_ms(&bin.edges),
         vivaldi: edge_ms(&viv_first),
+        locus_intra: kind_ms(LinkKind::Intra),
+        locus_inter: kind_ms(LinkKind::Inter),
+        locus_random: kind_ms(LinkKind::Random),
+        stretch_locus,
+        stretch_knn,
+        stretch_landmark,
         group_sizes: sizes.clone(),
+        group_purity,
         join_probes: overlay.joins.iter().map(|j| j.probes).collect(),
     };
     let metrics = Metrics {
@@ -504,10 +602,105 @@ pub fn compute(
         },
         landmark,
         vivaldi: viv,
+        knn_graph: Some(knn_graph),
     };
     (metrics, samples)
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::overlay::{Link, PeerEntry};
+    use locus_topology::Matrix;
+
+    /// Two sites of three peers 0.2 ms apart, the sites 40 ms apart, and peer 6 alone
+    /// 90 ms from everyone; RTTs a little uneven so that paths have a stretch above 1.
+    fn world() -> Matrix {
+        Matrix::from_fn(7, |a, b| {
+            let (a, b) = (a.min(b), a.max(b));
+            Some(if a == b {
+                0
+            } else if b == 6 {
+                90_000 + 100 * a as u64
+            } else if (a < 3) == (b < 3) {
+                200 + 10 * (a + b) as u64
+            } else {
+                40_000 + 500 * (a + b) as u64
+            })
+        })
+    }
+
+    fn peer(site: usize, group: &str) -> PeerEntry {
+        PeerEntry {
+            site,
+            group: Some(group.to_string()),
+            role: "member".into(),
+        }
+    }
+
+    /// Group `a` holds the first site and one peer of the second; `b` the rest of the
+    /// second and the lone peer.
+    fn overlay() -> Overlay {
+        let groups = ["a", "a", "a", "a", "b", "b", "b"];
+        let link = |a, b, k| Link(a, b, k);
+        Overlay {
+            model: "matrix:test".into(),
+            seed: 3,
+            time_us: 0,
+            peers: (0..7).map(|s| peer(s, groups[s])).collect(),
+            links: vec![
+                link(0, 1, LinkKind::Intra),
+                link(1, 2, LinkKind::Intra),
+                link(2, 3, LinkKind::Intra),
+                link(4, 5, LinkKind::Intra),
+                link(5, 6, LinkKind::Intra),
+                link(0, 4, LinkKind::Inter),
+            ],
+            joins: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn per_group_purity_uses_site_clusters_on_an_anonymous_matrix() {
+        let (m, s) = compute(&overlay(), &world(), 2);
+        assert_eq!(m.groups.purity, None, "the report keeps ground truth only");
+        let (source, localities, groups) = s.group_purity.expect("7 peers are clustered");
+        assert_eq!(source, Source::SiteClusters);
+        assert_eq!(localities, 3);
+        let got: Vec<(usize, f64)> = groups.iter().map(|g| (g.size, g.purity)).collect();
+        assert_eq!(got, vec![(4, 0.75), (3, 2.0 / 3.0)]);
+        assert_eq!(s.locus_intra.len(), m.intra_links);
+        assert_eq!(s.locus_inter, vec![40.0 + 0.5 * 4.0]);
+        assert!(s.locus_random.is_empty());
+    }
+
+    #[test]
+    fn per_pair_stretch_gives_the_reported_quantiles() {
+        let (m, s) = compute(&overlay(), &world(), 2);
+        let knn = m.knn_graph.expect("computed");
+        for (summary, pairs) in [
+            (&m.path_stretch, &s.stretch_locus),
+            (&m.landmark.path_stretch, &s.stretch_landmark),
+            (&knn.path_stretch, &s.stretch_knn),
+        ] {
+            assert_eq!(pairs.values.len() + pairs.unreachable, summary.pairs);
+            assert_eq!(pairs.unreachable, summary.unreachable);
+            assert!(pairs.values.windows(2).all(|w| w[0] <= w[1]), "sorted");
+            // Below 1 where a path beats the direct RTT (the matrix breaks the triangle
+            // inequality, as PlanetLab's does).
+            assert!(pairs.values.iter().all(|v| *v > 0.5));
+            assert_eq!(quantile(&pairs.values, 0.5), summary.median);
+            assert_eq!(quantile(&pairs.values, 0.9), summary.p90);
+        }
+        assert!(s.stretch_locus.values.iter().any(|v| *v > 1.0));
+        // The k-NN graph links each site's peers among themselves, the lone peer (degree 1)
+        // to its nearest, peer 0, and leaves the two sites apart until bridged.
+        assert!(knn.exact);
+        assert_eq!(knn.components_before_bridging, 2);
+        assert_eq!(knn.bridges, 1);
+    }
 }

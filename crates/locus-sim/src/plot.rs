@@ -1,5 +1,7 @@
 //! SVG plots of a run: the CDF of link RTT (locus, random, k-nearest bound, landmark
-//! binning, Vivaldi), group sizes, probes per join, and join cost against N across runs.
+//! binning, Vivaldi), the same for locus's intra- and inter-group links, the CDF of path
+//! stretch (locus, k-nearest-neighbour graph, landmark binning), group purity against group
+//! size, group sizes, probes per join, and join cost against N across runs.
 //!
 //! SVG text is left to the viewer's fonts, so no font files are needed here.
 
@@ -8,7 +10,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use plotters::prelude::*;
 
-use crate::metrics::Samples;
+use crate::metrics::{PairStretch, Samples};
+use crate::purity::{GroupPurity, SITE_CLUSTER_MS, Source};
 
 const SIZE: (u32, u32) = (800, 500);
 
@@ -75,6 +78,284 @@ pub fn link_rtt_cdf(path: &Path, title: &str, s: &Samples) -> Result<()> {
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()?;
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// CDF of the locus overlay's link RTT by link kind (intra-group, inter-group for closeness,
+/// inter-group against partitions), with the k-nearest bound's RTTs for reference; log axis.
+pub fn link_rtt_by_kind(path: &Path, title: &str, s: &Samples) -> Result<()> {
+    let curves: [(&str, &[f64], RGBColor); 4] = [
+        ("intra-group", &s.locus_intra, RGBColor(31, 119, 180)),
+        (
+            "inter-group (closeness)",
+            &s.locus_inter,
+            RGBColor(214, 39, 40),
+        ),
+        (
+            "inter-group (random, bridges)",
+            &s.locus_random,
+            RGBColor(148, 103, 189),
+        ),
+        ("k-nearest bound", &s.knn, RGBColor(44, 160, 44)),
+    ];
+    let max = curves
+        .iter()
+        .flat_map(|c| c.1.iter().copied())
+        .fold(1.0f64, f64::max)
+        * 1.2;
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d((0.1f64..max).log_scale(), 0f64..1f64)?;
+    chart
+        .configure_mesh()
+        .x_desc("link RTT (ms, log scale)")
+        .y_desc("share of links of the kind")
+        .draw()?;
+    for (name, values, color) in curves {
+        // A kind with no links (no random links in a small run) gets no curve, but its
+        // legend entry says so.
+        let points: Vec<(f64, f64)> = cdf(values)
+            .into_iter()
+            .map(|(x, y)| (x.max(0.1), y))
+            .collect();
+        let label = if std::ptr::eq(values, s.knn.as_slice()) {
+            format!("{name} ({} RTTs)", values.len())
+        } else {
+            format!("{name}: {} links", values.len())
+        };
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// CDF of per-pair path stretch on the sampled pairs: the locus overlay, the
+/// k-nearest-neighbour graph with locus's degrees, and landmark binning; log axis.
+pub fn stretch_cdf(path: &Path, title: &str, s: &Samples) -> Result<()> {
+    let curves: [(&str, &PairStretch, RGBColor); 3] = [
+        ("locus", &s.stretch_locus, RGBColor(31, 119, 180)),
+        (
+            "k-nearest-neighbour graph",
+            &s.stretch_knn,
+            RGBColor(44, 160, 44),
+        ),
+        (
+            "landmark binning",
+            &s.stretch_landmark,
+            RGBColor(255, 127, 14),
+        ),
+    ];
+    let max = curves
+        .iter()
+        .flat_map(|c| c.1.values.iter().copied())
+        .fold(2.0f64, f64::max)
+        * 1.2;
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d((1f64..max).log_scale(), 0f64..1f64)?;
+    chart
+        .configure_mesh()
+        .x_desc("path stretch: shortest overlay path RTT / direct RTT (log scale)")
+        .y_desc("share of sampled pairs")
+        .draw()?;
+    for (name, st, color) in curves {
+        let total = (st.values.len() + st.unreachable).max(1) as f64;
+        // The share of all sampled pairs, so that unreachable pairs hold the curve below 1.
+        let scale = st.values.len() as f64 / total;
+        let points: Vec<(f64, f64)> = cdf(&st.values)
+            .into_iter()
+            .map(|(x, y)| (x.max(1.0), y * scale))
+            .collect();
+        let median = crate::graph::quantile(&st.values, 0.5);
+        let mut label = format!("{name} (median {median:.2})");
+        if st.unreachable > 0 {
+            label.push_str(&format!(", {} pairs unreachable", st.unreachable));
+        }
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Groups drawn as points at most; above, every `len / MAX_POINTS`-th by size.
+const MAX_POINTS: usize = 1_000;
+
+/// One power-of-two bucket of group sizes (1, 2–3, 4–7, …).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PurityBucket {
+    /// The smallest size in the bucket.
+    pub lowest: usize,
+    /// Mean size of its groups.
+    pub size_mean: f64,
+    /// Mean purity of its groups.
+    pub purity_mean: f64,
+    /// Groups in it.
+    pub groups: usize,
+}
+
+/// Mean size, mean purity and group count per power-of-two size bucket, smallest first.
+pub fn purity_buckets(groups: &[GroupPurity]) -> Vec<PurityBucket> {
+    let mut sums: std::collections::BTreeMap<u32, (usize, f64, usize)> = Default::default();
+    for g in groups {
+        let b = usize::BITS - g.size.max(1).leading_zeros() - 1;
+        let e = sums.entry(b).or_default();
+        e.0 += g.size;
+        e.1 += g.purity;
+        e.2 += 1;
+    }
+    sums.into_iter()
+        .map(|(b, (size, purity, count))| PurityBucket {
+            lowest: 1 << b,
+            size_mean: size as f64 / count as f64,
+            purity_mean: purity / count as f64,
+            groups: count,
+        })
+        .collect()
+}
+
+/// Each group's purity against its size (log axis), with the mean per power-of-two size
+/// bucket and the number of groups in it. `labels` is where the localities come from, their
+/// number and the groups; `None` draws a chart that says there are none.
+pub fn purity_vs_size(
+    path: &Path,
+    title: &str,
+    labels: Option<&(Source, usize, Vec<GroupPurity>)>,
+) -> Result<()> {
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let groups: &[GroupPurity] = labels.map_or(&[], |l| &l.2);
+    // The x axis is log2 of the size, labelled with sizes at the powers of two: plotters'
+    // log axis draws a dense mesh that hides the points.
+    let top = (groups.iter().map(|g| g.size).max().unwrap_or(1) as f64)
+        .log2()
+        .ceil()
+        .max(1.0);
+    let desc = match labels {
+        Some((Source::Model, count, _)) => {
+            format!("group size (members, log scale); localities: the model's {count} (its metros)")
+        }
+        Some((Source::SiteClusters, count, _)) => format!(
+            "group size (members, log scale); localities: {count} site clusters (single linkage < {SITE_CLUSTER_MS} ms)"
+        ),
+        None => "group size (members, log scale)".to_string(),
+    };
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(-0.3f64..top + 0.3, 0f64..1.08f64)?;
+    chart
+        .configure_mesh()
+        .x_labels(top as usize + 2)
+        .x_label_formatter(&|x| {
+            if (x - x.round()).abs() < 1e-9 && *x >= 0.0 {
+                format!("{}", 1u64 << (x.round() as u32))
+            } else {
+                String::new()
+            }
+        })
+        .x_desc(desc)
+        .y_desc("purity: share in the majority locality")
+        .draw()?;
+    if groups.is_empty() {
+        let why = if labels.is_none() {
+            "no localities: the model has none and too many peers to cluster"
+        } else {
+            "no groups"
+        };
+        root.draw(&Text::new(
+            why,
+            (SIZE.0 as i32 / 2 - 220, SIZE.1 as i32 / 2),
+            ("sans-serif", 18),
+        ))?;
+    } else {
+        let mut by_size: Vec<&GroupPurity> = groups.iter().collect();
+        by_size.sort_by(|a, b| a.size.cmp(&b.size).then(a.purity.total_cmp(&b.purity)));
+        let step = by_size.len().div_ceil(MAX_POINTS).max(1);
+        let color = RGBColor(31, 119, 180);
+        let shown = by_size.len().div_ceil(step);
+        chart
+            .draw_series(by_size.iter().step_by(step).map(|g| {
+                Circle::new(
+                    ((g.size as f64).log2(), g.purity),
+                    2,
+                    color.mix(0.4).filled(),
+                )
+            }))?
+            .label(if step > 1 {
+                format!("a group ({shown} of {} shown)", groups.len())
+            } else {
+                format!("a group ({})", groups.len())
+            })
+            .legend(move |(x, y)| Circle::new((x + 10, y), 3, color.filled()));
+        let buckets = purity_buckets(groups);
+        let mean_color = RGBColor(214, 39, 40);
+        let points: Vec<(f64, f64)> = buckets
+            .iter()
+            .map(|b| (b.size_mean.log2(), b.purity_mean))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), mean_color.stroke_width(2)))?
+            .label("mean per size bucket (1, 2–3, 4–7, …) at its mean size; groups in it")
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], mean_color.stroke_width(2))
+            });
+        chart.draw_series(
+            points
+                .iter()
+                .map(|p| Circle::new(*p, 4, mean_color.filled())),
+        )?;
+        chart.draw_series(points.iter().zip(&buckets).map(|(p, b)| {
+            Text::new(
+                format!("{}", b.groups),
+                (p.0, (p.1 + 0.04).min(1.06)),
+                ("sans-serif", 12).into_font().color(&mean_color),
+            )
+        }))?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+    }
     root.present()
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
@@ -188,4 +469,23 @@ pub fn join_cost_vs_n(path: &Path, points: &[JoinCostPoint]) -> Result<()> {
     root.present()
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purity_buckets_average_per_power_of_two() {
+        let g = |size, purity| GroupPurity { size, purity };
+        let b = purity_buckets(&[g(1, 1.0), g(2, 1.0), g(3, 0.5), g(5, 0.6), g(7, 0.8)]);
+        let got: Vec<(usize, f64, f64, usize)> = b
+            .iter()
+            .map(|b| (b.lowest, b.size_mean, b.purity_mean, b.groups))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(1, 1.0, 1.0, 1), (2, 2.5, 0.75, 2), (4, 6.0, 0.7, 2)]
+        );
+    }
 }
