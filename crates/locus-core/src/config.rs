@@ -36,6 +36,12 @@ pub const DEFAULT_INTER_GROUP_RADIUS: Duration = Duration::from_millis(50);
 /// asks one leader per cut-off part for a bridge (`rendezvous::Directory`), which costs a
 /// link where a partition is instead of a ~170 ms link per group everywhere.
 pub const DEFAULT_RANDOM_INTER_GROUP_LINKS: u32 = 0;
+/// Random groups a leader measures for each random link, linking to the closest of them
+/// (issue #14). 1 is the seed's uniformly random group; more give shortcuts: still groups
+/// beyond the leader's own neighbours, drawn at random across the overlay, but the nearest of
+/// a sample, so that a path skips a run of neighbour hops without paying for a link across the
+/// planet. At most [`crate::message::MAX_BOOT_LIST`] (one boot list).
+pub const DEFAULT_RANDOM_LINK_SAMPLE: u32 = 1;
 /// Length of the leadership list: the leader and its successors [0062].
 pub const DEFAULT_LEADERSHIP_LIST_TARGET: u32 = 10;
 /// How often a leader renews `Alive` [0063]; members get it in reply to their reports.
@@ -129,6 +135,8 @@ pub struct Config {
     pub inter_group_radius: Duration,
     /// See [`DEFAULT_RANDOM_INTER_GROUP_LINKS`].
     pub random_inter_group_links: u32,
+    /// See [`DEFAULT_RANDOM_LINK_SAMPLE`].
+    pub random_link_sample: u32,
     /// See [`DEFAULT_LEADERSHIP_LIST_TARGET`].
     pub leadership_list_target: u32,
     /// See [`DEFAULT_INTRA_GROUP_TARGET`].
@@ -199,6 +207,7 @@ impl Config {
             max_inter_group_links: DEFAULT_MAX_INTER_GROUP_LINKS,
             inter_group_radius: DEFAULT_INTER_GROUP_RADIUS,
             random_inter_group_links: DEFAULT_RANDOM_INTER_GROUP_LINKS,
+            random_link_sample: DEFAULT_RANDOM_LINK_SAMPLE,
             leadership_list_target: DEFAULT_LEADERSHIP_LIST_TARGET,
             intra_group_target: DEFAULT_INTRA_GROUP_TARGET,
             max_intra_group_links: DEFAULT_MAX_INTRA_GROUP_LINKS,
@@ -325,6 +334,17 @@ impl Config {
             return invalid(
                 "max_inter_group_links",
                 "must be at least inter_group_target + random_inter_group_links".into(),
+            );
+        }
+        if self.random_link_sample == 0
+            || self.random_link_sample as usize > crate::message::MAX_BOOT_LIST
+        {
+            return invalid(
+                "random_link_sample",
+                format!(
+                    "must be between 1 and {} (one boot list)",
+                    crate::message::MAX_BOOT_LIST
+                ),
             );
         }
         if self.intra_group_target == 0 || self.max_intra_group_links < self.intra_group_target {

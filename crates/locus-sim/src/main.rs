@@ -136,6 +136,9 @@ struct RunArgs {
     /// Links to random groups per leader.
     #[arg(long)]
     random_inter_group_links: Option<u32>,
+    /// Random groups measured for each random link, the closest linked (1: uniform).
+    #[arg(long)]
+    random_link_sample: Option<u32>,
     /// Groups a join walk tests before founding.
     #[arg(long)]
     max_tested_groups: Option<u32>,
@@ -191,6 +194,7 @@ impl RunArgs {
         set!(
             inter_group_target,
             random_inter_group_links,
+            random_link_sample,
             max_tested_groups,
             intra_group_target,
             max_intra_group_links,
@@ -577,10 +581,12 @@ fn steady_rate(c: &locus_sim::Counters) -> f64 {
     c.steady_calls as f64 / c.steady_peers as f64 / (c.steady_s / 60.0)
 }
 
-/// The ablation's variants: the defaults, each rule of `Config` turned off alone, and all of
-/// issue #14's rules off together (the protocol before them).
-const VARIANTS: [&str; 7] = [
+/// The ablation's variants: the defaults, each rule of `Config` turned off alone, all of
+/// issue #14's rules off together (the protocol before them), and the shortcut that is off by
+/// default turned on (one random link per group, the closest of 8 random groups).
+const VARIANTS: [&str; 8] = [
     "default",
+    "shortcuts",
     "no-neighbor-guard",
     "no-merge-keeps-links",
     "no-prune-walk-probes",
@@ -604,6 +610,10 @@ fn ablate(args: &RunArgs) -> Result<()> {
             a.max_leader_rtt_ms = None;
         }
         a.no_merge |= name == "no-merge";
+        if name == "shortcuts" {
+            a.random_inter_group_links = Some(1);
+            a.random_link_sample = Some(8);
+        }
         a.out = args.out.join(name);
         eprintln!("ablation {name}");
         let (o, m) = run(&a)?;

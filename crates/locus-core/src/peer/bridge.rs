@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::Peer;
 use super::inter::rtt_if_leads;
-use super::state::{Bridge, InterConnect, ProbeFor, Purpose};
+use super::state::{Bridge, InterConnect, ProbeFor, Purpose, RandomSample};
 use crate::id::{GroupId, PeerRef};
 use crate::message::{
     CallError, GetBootListRequest, GroupView, MAX_BOOT_LIST, MeasureReply, Request, Response,
@@ -41,9 +41,21 @@ impl Peer {
             l.search.random_pending = false;
             return;
         }
-        let pick = self.rng.below(list.len() as u64) as usize;
-        let v = list.swap_remove(pick);
-        self.probe(v.leader, ProbeFor::Random(v.group_id));
+        let k = (self.cfg.random_link_sample.max(1) as usize).min(list.len());
+        let mut picks = Vec::with_capacity(k);
+        for _ in 0..k {
+            let pick = self.rng.below(list.len() as u64) as usize;
+            picks.push(list.swap_remove(pick));
+        }
+        if let Some(l) = self.leading_mut() {
+            l.search.random_sample = Some(RandomSample {
+                pending: picks.len(),
+                best: None,
+            });
+        }
+        for v in picks {
+            self.probe(v.leader, ProbeFor::Random(v.group_id));
+        }
     }
 
     pub(super) fn on_random_measured(
@@ -53,21 +65,31 @@ impl Peer {
         result: Option<(Duration, &MeasureReply)>,
     ) {
         let leads = rtt_if_leads(result, group);
-        match leads {
-            Some(rtt) => self.connect_inter(InterConnect {
+        let Some(l) = self.leading_mut() else { return };
+        let Some(sample) = l.search.random_sample.as_mut() else {
+            return;
+        };
+        if let Some(rtt) = leads
+            && !l.inter.contains_key(&group)
+            && sample.best.as_ref().is_none_or(|(best, _, _)| rtt < *best)
+        {
+            sample.best = Some((rtt, group, target.clone()));
+        }
+        sample.pending = sample.pending.saturating_sub(1);
+        if sample.pending > 0 {
+            return;
+        }
+        match l.search.random_sample.take().and_then(|s| s.best) {
+            Some((rtt, group, leader)) => self.connect_inter(InterConnect {
                 group,
-                leader: target.clone(),
+                leader,
                 rtt,
                 random: true,
                 search: false,
                 replaces: None,
                 opened: true,
             }),
-            None => {
-                if let Some(l) = self.leading_mut() {
-                    l.search.random_pending = false;
-                }
-            }
+            None => l.search.random_pending = false,
         }
     }
 

@@ -175,6 +175,8 @@ pub(super) struct Searching {
     pub(super) improve_rounds: u32,
     /// A random link in progress (the group asked for).
     pub(super) random_pending: bool,
+    /// The random groups measured for it (`Config::random_link_sample`).
+    pub(super) random_sample: Option<RandomSample>,
     /// A bridge the rendezvous asked for in progress: measurements outstanding and the
     /// closest group of the main component measured so far.
     pub(super) bridge: Option<Bridge>,
@@ -320,6 +322,16 @@ pub(super) struct Bridge {
     pub(super) ranked: Vec<(Duration, GroupId, PeerRef)>,
     /// The group a connection was opened to and not yet answered.
     pub(super) trying: Option<GroupId>,
+}
+
+/// The random groups measured for one random link: the closest that answered as its group's
+/// leader is linked once every measurement is in.
+#[derive(Debug, Default)]
+pub(super) struct RandomSample {
+    /// Measurements outstanding.
+    pub(super) pending: usize,
+    /// The closest so far.
+    pub(super) best: Option<(Duration, GroupId, PeerRef)>,
 }
 
 /// Replacement of a neighbour group's lost leader.

@@ -15,7 +15,12 @@ pub fn peer(n: u8) -> PeerRef {
 
 /// Peer 0 on `Config::test()`, alone: its first calls failed, so it founded a group of its own.
 pub fn founder() -> Peer {
-    let mut p = Peer::new(peer(0), Config::test(), 7);
+    founder_with(Config::test())
+}
+
+/// [`founder`] on `cfg`.
+pub fn founder_with(cfg: Config) -> Peer {
+    let mut p = Peer::new(peer(0), cfg, 7);
     p.join(Time::ZERO, Vec::new());
     while let Some(t) = p.poll_transmit() {
         p.handle_response(Time::ZERO, t.id, Err(CallError::Timeout));
