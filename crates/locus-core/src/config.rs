@@ -108,6 +108,13 @@ pub const DEFAULT_NEIGHBOR_GUARD_SHARE: f64 = 0.5;
 /// enters: at 20,000 peers a merge wave at a re-measurement left dozens of peers cut off at the
 /// snapshot.
 pub const DEFAULT_MERGE_KEEPS_LINKS: bool = true;
+/// A join walk's measurement whose first sample is beyond twice the leader guard
+/// (`max_leader_rtt`) takes no more samples (beyond the seed, issue #14): such a leader can
+/// neither take the peer in nor be near enough for its few ms of queueing to change the
+/// walk's order, and most of a walk's candidates at scale are that far (other continents,
+/// from the boot list). The other samples of a measurement are there to filter queueing out of
+/// RTTs that decide something.
+pub const DEFAULT_SINGLE_FAR_WALK_SAMPLES: bool = true;
 /// Join walks measure only what can change their next step (beyond the seed, docs/decisions.md
 /// "Locality that holds at scale"): a tested group whose leader is beyond the guard fails,
 /// and one whose leader is within the direct pass passes, before its neighbours are measured; a candidate whose RTT is bounded below (triangle
@@ -187,6 +194,8 @@ pub struct Config {
     /// Join walks skip measurements that cannot change their next step. See
     /// [`DEFAULT_PRUNE_WALK_PROBES`].
     pub prune_walk_probes: bool,
+    /// See [`DEFAULT_SINGLE_FAR_WALK_SAMPLES`].
+    pub single_far_walk_samples: bool,
 }
 
 impl Default for Config {
@@ -229,6 +238,7 @@ impl Config {
             group_merge: true,
             merge_keeps_links: DEFAULT_MERGE_KEEPS_LINKS,
             prune_walk_probes: DEFAULT_PRUNE_WALK_PROBES,
+            single_far_walk_samples: DEFAULT_SINGLE_FAR_WALK_SAMPLES,
         }
     }
 

@@ -127,6 +127,9 @@ struct RunArgs {
     /// Join walks measure every candidate (the behaviour before `prune_walk_probes`).
     #[arg(long)]
     no_prune_walk_probes: bool,
+    /// Join walks take every sample of a far candidate (before `single_far_walk_samples`).
+    #[arg(long)]
+    no_single_far_walk_samples: bool,
     /// Inter-group links a leader aims for.
     #[arg(long)]
     inter_group_target: Option<u32>,
@@ -181,6 +184,9 @@ impl RunArgs {
         }
         if self.no_merge_keeps_links {
             c.merge_keeps_links = false;
+        }
+        if self.no_single_far_walk_samples {
+            c.single_far_walk_samples = false;
         }
         if self.no_prune_walk_probes {
             c.prune_walk_probes = false;
@@ -582,14 +588,15 @@ fn steady_rate(c: &locus_sim::Counters) -> f64 {
 }
 
 /// The ablation's variants: the defaults, each rule of `Config` turned off alone, all of
-/// issue #14's rules off together (the protocol before them), and the shortcut that is off by
+/// issue #14's rules (four) off together (the protocol before them), and the shortcut that is off by
 /// default turned on (one random link per group, the closest of 8 random groups).
-const VARIANTS: [&str; 8] = [
+const VARIANTS: [&str; 9] = [
     "default",
     "shortcuts",
     "no-neighbor-guard",
     "no-merge-keeps-links",
     "no-prune-walk-probes",
+    "no-single-far-walk-samples",
     "before-issue-14",
     "no-guard",
     "no-merge",
@@ -605,6 +612,7 @@ fn ablate(args: &RunArgs) -> Result<()> {
         }
         a.no_merge_keeps_links |= name == "no-merge-keeps-links" || before;
         a.no_prune_walk_probes |= name == "no-prune-walk-probes" || before;
+        a.no_single_far_walk_samples |= name == "no-single-far-walk-samples" || before;
         if name == "no-guard" {
             a.no_guard = true;
             a.max_leader_rtt_ms = None;

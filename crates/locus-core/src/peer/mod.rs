@@ -489,6 +489,17 @@ impl Peer {
                 p.best = Some(p.best.map_or(rtt, |b| b.min(rtt)));
                 p.reply = Some(reply);
                 p.remaining = p.remaining.saturating_sub(1);
+                // A walk's candidate far beyond the guard needs no second sample.
+                let far = self
+                    .cfg
+                    .max_leader_rtt
+                    .filter(|_| self.cfg.single_far_walk_samples)
+                    .map(|guard| guard * 2);
+                if far.is_some_and(|far| rtt > far)
+                    && p.why.iter().all(|w| matches!(w, ProbeFor::Walk(_)))
+                {
+                    p.remaining = 0;
+                }
                 if p.remaining > 0 {
                     let to = p.target.clone();
                     self.send_to(

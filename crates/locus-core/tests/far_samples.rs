@@ -1,0 +1,120 @@
+//! A join walk takes one sample of a candidate far beyond the leader guard
+//! (`Config::single_far_walk_samples`, issue #14): at 20,000 simulated peers it cut probes per
+//! join from 142 to 99, and on PlanetLab from 66 to 39, with the same groups.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::time::Duration;
+
+use locus_core::message::{GroupMembersReply, MeasureReply, NeighborsReply, Request, Response};
+use locus_core::{BootSource, CallError, Config, Peer, Target, Time};
+
+mod common;
+use common::{peer, view_of};
+
+/// Leader 1 is 3 ms away (within the direct pass), leader 2 is 30 ms (beyond the 20 ms guard
+/// of the wan preset, within twice it), leader 3 is 300 ms.
+fn rtt(n: u8) -> Duration {
+    match n {
+        1 => Duration::from_millis(3),
+        2 => Duration::from_millis(30),
+        _ => Duration::from_millis(300),
+    }
+}
+
+/// A peer joins with a boot list of groups 1, 2 and 3, each measurement answered after
+/// [`rtt`], and enters group 1. Returns the samples taken of each leader.
+fn samples(cfg: Config) -> BTreeMap<u8, u32> {
+    let mut p = Peer::new(peer(10), cfg, 1);
+    let mut now = Time::ZERO;
+    p.join(now, vec![BootSource::Rendezvous]);
+    let mut taken = BTreeMap::new();
+    // Replies in flight, delivered in time order so that each RTT is its own.
+    let mut queue: BinaryHeap<Reverse<(Time, u64)>> = BinaryHeap::new();
+    let mut replies = BTreeMap::new();
+    let mut seq = 0u64;
+    for _ in 0..1000 {
+        while let Some(t) = p.poll_transmit() {
+            let to = match &t.to {
+                Target::Peer(to) => (0..=u8::MAX).find(|n| *to == peer(*n)),
+                _ => None,
+            };
+            let (reply, delay) = match (&t.request, to) {
+                (Request::GetBootList(_), _) => (
+                    Ok(Response::BootList(vec![
+                        view_of(1, 5),
+                        view_of(2, 5),
+                        view_of(3, 5),
+                    ])),
+                    Duration::from_millis(20),
+                ),
+                (Request::Measure(_), Some(n)) => {
+                    *taken.entry(n).or_insert(0) += 1;
+                    let reply = MeasureReply {
+                        responder: peer(n),
+                        group: Some(view_of(n, 5)),
+                    };
+                    (Ok(Response::Measure(reply)), rtt(n))
+                }
+                (Request::GetNeighbors(_), Some(n)) => (
+                    Ok(Response::Neighbors(NeighborsReply {
+                        group: view_of(n, 5),
+                        neighbors: Vec::new(),
+                    })),
+                    rtt(n),
+                ),
+                (Request::GetGroupMembers(_), Some(n)) => (
+                    Ok(Response::GroupMembers(GroupMembersReply {
+                        group: view_of(n, 6),
+                        leadership: vec![peer(n)],
+                        candidates: Vec::new(),
+                        alive: None,
+                    })),
+                    rtt(n),
+                ),
+                _ => (Err(CallError::Timeout), Duration::from_secs(2)),
+            };
+            seq += 1;
+            queue.push(Reverse((now + delay, seq)));
+            replies.insert(seq, (t.id, reply));
+        }
+        let Some(Reverse((at, s))) = queue.pop() else {
+            return taken;
+        };
+        now = at;
+        let (id, reply) = replies.remove(&s).expect("queued");
+        p.handle_response(now, id, reply);
+    }
+    panic!("the peer keeps calling");
+}
+
+fn config(on: bool) -> Config {
+    Config {
+        measure_samples: 3,
+        single_far_walk_samples: on,
+        ..Config::wan()
+    }
+}
+
+#[test]
+fn a_walk_samples_a_leader_far_beyond_the_guard_once() {
+    let guard = Config::wan()
+        .max_leader_rtt
+        .expect("the wan preset has a guard");
+    assert!(rtt(2) < guard * 2 && rtt(3) > guard * 2);
+    let taken = samples(config(true));
+    assert_eq!(taken.get(&3), Some(&1), "far beyond the guard: one sample");
+    assert_eq!(
+        taken.get(&2),
+        Some(&3),
+        "within twice the guard: every sample"
+    );
+    assert_eq!(taken.get(&1), Some(&3), "near: every sample");
+}
+
+#[test]
+fn without_the_switch_every_candidate_gets_every_sample() {
+    let taken = samples(config(false));
+    assert_eq!(taken.get(&3), Some(&3));
+    assert_eq!(taken.get(&1), Some(&3));
+}
