@@ -108,11 +108,12 @@ pub const DEFAULT_NEIGHBOR_GUARD_SHARE: f64 = 0.5;
 /// enters: at 20,000 peers a merge wave at a re-measurement left dozens of peers cut off at the
 /// snapshot.
 pub const DEFAULT_MERGE_KEEPS_LINKS: bool = true;
-/// A join walk's measurement whose first sample is beyond twice the leader guard
-/// (`max_leader_rtt`) takes no more samples (beyond the seed, issue #14): such a leader can
-/// neither take the peer in nor be near enough for its few ms of queueing to change the
-/// walk's order, and most of a walk's candidates at scale are that far (other continents,
-/// from the boot list). The other samples of a measurement are there to filter queueing out of
+/// A join walk's measurement whose first sample is beyond four times the leader guard
+/// (`max_leader_rtt`: 80 ms in the wan preset) takes no more samples (beyond the seed, issue
+/// #14): such a leader can neither take the peer in nor be near enough for its few ms of
+/// queueing to change the walk's order, and most of a walk's candidates at scale are that far
+/// (other continents, from the boot list). Twice the guard saved no more probes at 20,000
+/// peers and made path stretch worse (docs/decisions.md). The other samples of a measurement are there to filter queueing out of
 /// RTTs that decide something.
 pub const DEFAULT_SINGLE_FAR_WALK_SAMPLES: bool = true;
 /// Join walks measure only what can change their next step (beyond the seed, docs/decisions.md

@@ -1,4 +1,4 @@
-//! A join walk takes one sample of a candidate far beyond the leader guard
+//! A join walk takes one sample of a candidate far beyond the leader guard (four times it)
 //! (`Config::single_far_walk_samples`, issue #14): at 20,000 simulated peers it cut probes per
 //! join from 142 to 99, and on PlanetLab from 66 to 39, with the same groups.
 
@@ -12,12 +12,12 @@ use locus_core::{BootSource, CallError, Config, Peer, Target, Time};
 mod common;
 use common::{peer, view_of};
 
-/// Leader 1 is 3 ms away (within the direct pass), leader 2 is 30 ms (beyond the 20 ms guard
-/// of the wan preset, within twice it), leader 3 is 300 ms.
+/// Leader 1 is 3 ms away (within the direct pass), leader 2 is 70 ms (beyond the 20 ms guard
+/// of the wan preset, within four times it), leader 3 is 300 ms.
 fn rtt(n: u8) -> Duration {
     match n {
         1 => Duration::from_millis(3),
-        2 => Duration::from_millis(30),
+        2 => Duration::from_millis(70),
         _ => Duration::from_millis(300),
     }
 }
@@ -101,13 +101,13 @@ fn a_walk_samples_a_leader_far_beyond_the_guard_once() {
     let guard = Config::wan()
         .max_leader_rtt
         .expect("the wan preset has a guard");
-    assert!(rtt(2) < guard * 2 && rtt(3) > guard * 2);
+    assert!(rtt(2) < guard * 4 && rtt(3) > guard * 4);
     let taken = samples(config(true));
     assert_eq!(taken.get(&3), Some(&1), "far beyond the guard: one sample");
     assert_eq!(
         taken.get(&2),
         Some(&3),
-        "within twice the guard: every sample"
+        "within four times the guard: every sample"
     );
     assert_eq!(taken.get(&1), Some(&3), "near: every sample");
 }

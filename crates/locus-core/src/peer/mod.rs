@@ -489,12 +489,12 @@ impl Peer {
                 p.best = Some(p.best.map_or(rtt, |b| b.min(rtt)));
                 p.reply = Some(reply);
                 p.remaining = p.remaining.saturating_sub(1);
-                // A walk's candidate far beyond the guard needs no second sample.
+                // A walk's candidate far beyond the guard (four times it) needs no second sample.
                 let far = self
                     .cfg
                     .max_leader_rtt
                     .filter(|_| self.cfg.single_far_walk_samples)
-                    .map(|guard| guard * 2);
+                    .map(|guard| guard * 4);
                 if far.is_some_and(|far| rtt > far)
                     && p.why.iter().all(|w| matches!(w, ProbeFor::Walk(_)))
                 {

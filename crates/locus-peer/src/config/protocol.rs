@@ -188,6 +188,6 @@ protocol_settings! {
     merge_keeps_links: bool, "LOCUS_MERGE_KEEPS_LINKS" => merge_keeps_links(num);
     /// Join walks skip probes that cannot change their next step [wan: true].
     prune_walk_probes: bool, "LOCUS_PRUNE_WALK_PROBES" => prune_walk_probes(num);
-    /// Join walks take one sample of a leader beyond twice the guard [wan: true].
+    /// Join walks take one sample of a leader beyond four times the guard [wan: true].
     single_far_walk_samples: bool, "LOCUS_SINGLE_FAR_WALK_SAMPLES" => single_far_walk_samples(num);
 }
