@@ -1,6 +1,6 @@
 //! A join walk takes one sample of a candidate far beyond the leader guard (four times it)
 //! (`Config::single_far_walk_samples`, issue #14): at 20,000 simulated peers it cut probes per
-//! join from 142 to 99, and on PlanetLab from 66 to 39, with the same groups.
+//! join from 142 to 99, and on PlanetLab from 66 to about 50, with the same groups.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
