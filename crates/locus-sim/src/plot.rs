@@ -33,78 +33,22 @@ fn cdf(values: &[f64]) -> Vec<(f64, f64)> {
     out
 }
 
-/// CDF of link RTT on a log axis, one curve per overlay.
-pub fn link_rtt_cdf(path: &Path, title: &str, s: &Samples) -> Result<()> {
-    let curves: [(&str, &[f64], RGBColor); 5] = [
-        ("locus", &s.locus, RGBColor(31, 119, 180)),
-        ("random (same degrees)", &s.random, RGBColor(214, 39, 40)),
-        ("k-nearest bound", &s.knn, RGBColor(44, 160, 44)),
-        ("landmark binning", &s.landmark, RGBColor(255, 127, 14)),
-        ("Vivaldi (same probes)", &s.vivaldi, RGBColor(148, 103, 189)),
-    ];
-    let max = curves
-        .iter()
-        .flat_map(|c| c.1.iter().copied())
-        .fold(1.0f64, f64::max)
-        * 1.2;
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
-        .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(50)
-        .build_cartesian_2d((0.1f64..max).log_scale(), 0f64..1f64)?;
-    chart
-        .configure_mesh()
-        .x_desc("link RTT (ms, log scale)")
-        .y_desc("share of links")
-        .draw()?;
-    for (name, values, color) in curves {
-        let points: Vec<(f64, f64)> = cdf(values)
-            .into_iter()
-            .map(|(x, y)| (x.max(0.1), y))
-            .collect();
-        chart
-            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
-            .label(name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
-    root.present()
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+/// One line of a CDF plot: its legend, its points and its colour.
+struct Curve {
+    label: String,
+    points: Vec<(f64, f64)>,
+    color: RGBColor,
 }
 
-/// CDF of the locus overlay's link RTT by link kind (intra-group, inter-group for closeness,
-/// inter-group against partitions), with the k-nearest bound's RTTs for reference; log axis.
-pub fn link_rtt_by_kind(path: &Path, title: &str, s: &Samples) -> Result<()> {
-    let curves: [(&str, &[f64], RGBColor); 4] = [
-        ("intra-group", &s.locus_intra, RGBColor(31, 119, 180)),
-        (
-            "inter-group (closeness)",
-            &s.locus_inter,
-            RGBColor(214, 39, 40),
-        ),
-        (
-            "inter-group (random, bridges)",
-            &s.locus_random,
-            RGBColor(148, 103, 189),
-        ),
-        ("k-nearest bound", &s.knn, RGBColor(44, 160, 44)),
-    ];
-    let max = curves
-        .iter()
-        .flat_map(|c| c.1.iter().copied())
-        .fold(1.0f64, f64::max)
-        * 1.2;
+/// A CDF plot on a log x axis from `min_x` to `max_x`, one line per curve, the legend at the
+/// lower right: the shape every CDF of a run shares.
+fn log_cdf_plot(
+    path: &Path,
+    title: &str,
+    (min_x, max_x): (f64, f64),
+    (x_desc, y_desc): (&str, &str),
+    curves: Vec<Curve>,
+) -> Result<()> {
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
@@ -112,24 +56,18 @@ pub fn link_rtt_by_kind(path: &Path, title: &str, s: &Samples) -> Result<()> {
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(50)
-        .build_cartesian_2d((0.1f64..max).log_scale(), 0f64..1f64)?;
+        .build_cartesian_2d((min_x..max_x).log_scale(), 0f64..1f64)?;
     chart
         .configure_mesh()
-        .x_desc("link RTT (ms, log scale)")
-        .y_desc("share of links of the kind")
+        .x_desc(x_desc)
+        .y_desc(y_desc)
         .draw()?;
-    for (name, values, color) in curves {
-        // A kind with no links (no random links in a small run) gets no curve, but its
-        // legend entry says so.
-        let points: Vec<(f64, f64)> = cdf(values)
-            .into_iter()
-            .map(|(x, y)| (x.max(0.1), y))
-            .collect();
-        let label = if std::ptr::eq(values, s.knn.as_slice()) {
-            format!("{name} ({} RTTs)", values.len())
-        } else {
-            format!("{name}: {} links", values.len())
-        };
+    for Curve {
+        label,
+        points,
+        color,
+    } in curves
+    {
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)))?
             .label(label)
@@ -148,10 +86,92 @@ pub fn link_rtt_by_kind(path: &Path, title: &str, s: &Samples) -> Result<()> {
     Ok(())
 }
 
+/// The largest of `values` (at least `floor`), with a fifth of room to the right.
+fn axis_max<'a>(values: impl Iterator<Item = &'a [f64]>, floor: f64) -> f64 {
+    values.flatten().copied().fold(floor, f64::max) * 1.2
+}
+
+/// `cdf(values)` with every x at least `min_x`, so that it fits a log axis starting there.
+fn cdf_from(values: &[f64], min_x: f64) -> Vec<(f64, f64)> {
+    cdf(values)
+        .into_iter()
+        .map(|(x, y)| (x.max(min_x), y))
+        .collect()
+}
+
+/// CDF of link RTT on a log axis, one curve per overlay.
+pub fn link_rtt_cdf(path: &Path, title: &str, s: &Samples) -> Result<()> {
+    let curves: [(&str, &[f64], RGBColor); 5] = [
+        ("locus", &s.locus, RGBColor(31, 119, 180)),
+        ("random (same degrees)", &s.random, RGBColor(214, 39, 40)),
+        ("k-nearest bound", &s.knn, RGBColor(44, 160, 44)),
+        ("landmark binning", &s.landmark, RGBColor(255, 127, 14)),
+        ("Vivaldi (same probes)", &s.vivaldi, RGBColor(148, 103, 189)),
+    ];
+    let max = axis_max(curves.iter().map(|c| c.1), 1.0);
+    let curves = curves
+        .into_iter()
+        .map(|(name, values, color)| Curve {
+            label: name.to_string(),
+            points: cdf_from(values, 0.1),
+            color,
+        })
+        .collect();
+    log_cdf_plot(
+        path,
+        title,
+        (0.1, max),
+        ("link RTT (ms, log scale)", "share of links"),
+        curves,
+    )
+}
+
+/// CDF of the locus overlay's link RTT by link kind (intra-group, inter-group for closeness,
+/// inter-group against partitions), with the k-nearest bound's RTTs for reference; log axis.
+pub fn link_rtt_by_kind(path: &Path, title: &str, s: &Samples) -> Result<()> {
+    let kinds: [(&str, &[f64], RGBColor); 3] = [
+        ("intra-group", &s.locus_intra, RGBColor(31, 119, 180)),
+        (
+            "inter-group (closeness)",
+            &s.locus_inter,
+            RGBColor(214, 39, 40),
+        ),
+        (
+            "inter-group (random, bridges)",
+            &s.locus_random,
+            RGBColor(148, 103, 189),
+        ),
+    ];
+    let knn: &[f64] = &s.knn;
+    let max = axis_max(kinds.iter().map(|c| c.1).chain([knn]), 1.0);
+    // A kind with no links (no random links in a small run) gets no curve, but its legend
+    // entry says so.
+    let mut curves: Vec<Curve> = kinds
+        .into_iter()
+        .map(|(name, values, color)| Curve {
+            label: format!("{name}: {} links", values.len()),
+            points: cdf_from(values, 0.1),
+            color,
+        })
+        .collect();
+    curves.push(Curve {
+        label: format!("k-nearest bound ({} RTTs)", knn.len()),
+        points: cdf_from(knn, 0.1),
+        color: RGBColor(44, 160, 44),
+    });
+    log_cdf_plot(
+        path,
+        title,
+        (0.1, max),
+        ("link RTT (ms, log scale)", "share of links of the kind"),
+        curves,
+    )
+}
+
 /// CDF of per-pair path stretch on the sampled pairs: the locus overlay, the
 /// k-nearest-neighbour graph with locus's degrees, and landmark binning; log axis.
 pub fn stretch_cdf(path: &Path, title: &str, s: &Samples) -> Result<()> {
-    let curves: [(&str, &PairStretch, RGBColor); 3] = [
+    let graphs: [(&str, &PairStretch, RGBColor); 3] = [
         ("locus", &s.stretch_locus, RGBColor(31, 119, 180)),
         (
             "k-nearest-neighbour graph",
@@ -164,53 +184,39 @@ pub fn stretch_cdf(path: &Path, title: &str, s: &Samples) -> Result<()> {
             RGBColor(255, 127, 14),
         ),
     ];
-    let max = curves
-        .iter()
-        .flat_map(|c| c.1.values.iter().copied())
-        .fold(2.0f64, f64::max)
-        * 1.2;
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
-        .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(50)
-        .build_cartesian_2d((1f64..max).log_scale(), 0f64..1f64)?;
-    chart
-        .configure_mesh()
-        .x_desc("path stretch: shortest overlay path RTT / direct RTT (log scale)")
-        .y_desc("share of sampled pairs")
-        .draw()?;
-    for (name, st, color) in curves {
-        let total = (st.values.len() + st.unreachable).max(1) as f64;
-        // The share of all sampled pairs, so that unreachable pairs hold the curve below 1.
-        let scale = st.values.len() as f64 / total;
-        let points: Vec<(f64, f64)> = cdf(&st.values)
-            .into_iter()
-            .map(|(x, y)| (x.max(1.0), y * scale))
-            .collect();
-        let median = crate::graph::quantile(&st.values, 0.5);
-        let mut label = format!("{name} (median {median:.2})");
-        if st.unreachable > 0 {
-            label.push_str(&format!(", {} pairs unreachable", st.unreachable));
-        }
-        chart
-            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
-            .label(label)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
-    root.present()
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    let max = axis_max(graphs.iter().map(|c| c.1.values.as_slice()), 2.0);
+    let curves = graphs
+        .into_iter()
+        .map(|(name, st, color)| {
+            let total = (st.values.len() + st.unreachable).max(1) as f64;
+            // The share of all sampled pairs, so that unreachable pairs hold the curve below 1.
+            let scale = st.values.len() as f64 / total;
+            let points = cdf_from(&st.values, 1.0)
+                .into_iter()
+                .map(|(x, y)| (x, y * scale))
+                .collect();
+            let median = crate::graph::quantile(&st.values, 0.5);
+            let mut label = format!("{name} (median {median:.2})");
+            if st.unreachable > 0 {
+                label.push_str(&format!(", {} pairs unreachable", st.unreachable));
+            }
+            Curve {
+                label,
+                points,
+                color,
+            }
+        })
+        .collect();
+    log_cdf_plot(
+        path,
+        title,
+        (1.0, max),
+        (
+            "path stretch: shortest overlay path RTT / direct RTT (log scale)",
+            "share of sampled pairs",
+        ),
+        curves,
+    )
 }
 
 /// Groups drawn as points at most; above, every `len / MAX_POINTS`-th by size.
