@@ -149,6 +149,19 @@ fn random_links(r: &Run) -> Vec<u8> {
     r.connects.iter().filter(|c| c.1).map(|c| c.0).collect()
 }
 
+/// The groups measured of the boot list that group `g` came in.
+fn sampled_with(r: &Run, g: u8) -> std::collections::BTreeSet<u8> {
+    let list = (0..8)
+        .map(boot_list)
+        .find(|l| l.contains(&g))
+        .expect("from a boot list");
+    r.measured
+        .iter()
+        .copied()
+        .filter(|m| list.contains(m))
+        .collect()
+}
+
 #[test]
 fn a_leader_links_to_the_closest_of_its_sample_of_random_groups() {
     let mut p = founder_with(config(4));
@@ -157,16 +170,7 @@ fn a_leader_links_to_the_closest_of_its_sample_of_random_groups() {
     assert_eq!(random.len(), 1, "one random link: {:?}", r.connects);
     let g = random[0];
     // The sample came from one boot list; the link went to its closest member measured.
-    let list = (0..8)
-        .map(boot_list)
-        .find(|l| l.contains(&g))
-        .expect("from a boot list");
-    let sampled: std::collections::BTreeSet<u8> = r
-        .measured
-        .iter()
-        .copied()
-        .filter(|m| list.contains(m))
-        .collect();
+    let sampled = sampled_with(&r, g);
     assert_eq!(sampled.len(), 4, "the sample was measured: {sampled:?}");
     assert_eq!(Some(&g), sampled.last(), "the closest of the sample");
     assert!(p.status().inter.iter().any(|l| l.group_id == gid(g)));
@@ -178,18 +182,9 @@ fn a_sample_of_one_is_the_uniform_random_link() {
     let r = run(&mut p, 60, &|_| false);
     let random = random_links(&r);
     assert_eq!(random.len(), 1, "{:?}", r.connects);
-    let list = (0..8)
-        .map(boot_list)
-        .find(|l| l.contains(&random[0]))
-        .expect("from a boot list");
     // The search measured the first list; of the random link's list one group was measured
     // (and re-measured once linked).
-    let sampled: std::collections::BTreeSet<u8> = r
-        .measured
-        .iter()
-        .copied()
-        .filter(|m| list.contains(m))
-        .collect();
+    let sampled = sampled_with(&r, random[0]);
     assert_eq!(sampled.len(), 1, "{:?}", r.measured);
 }
 
