@@ -116,6 +116,15 @@ pub const DEFAULT_MERGE_KEEPS_LINKS: bool = true;
 /// peers and made path stretch worse (docs/decisions.md). The other samples of a measurement are there to filter queueing out of
 /// RTTs that decide something.
 pub const DEFAULT_SINGLE_FAR_WALK_SAMPLES: bool = true;
+/// A measurement stops once two of its samples agree (beyond the seed, issue #14): a sample
+/// within this share (or [`SAMPLE_AGREEMENT_FLOOR`]) of the least one before it. More samples
+/// can only lower the minimum, and two that agree saw no queueing worth filtering: a third
+/// would change the RTT by less than the agreement. Samples that disagree go on to
+/// `measure_samples`. 0 turns it off (every measurement takes `measure_samples`).
+pub const DEFAULT_SAMPLE_AGREEMENT: f64 = 0.05;
+/// Two samples closer than this agree whatever their share: on a LAN a few tens of µs of
+/// scheduling noise are a large share of the RTT and decide nothing.
+pub const SAMPLE_AGREEMENT_FLOOR: Duration = Duration::from_micros(100);
 /// Join walks measure only what can change their next step (beyond the seed, docs/decisions.md
 /// "Locality that holds at scale"): a tested group whose leader is beyond the guard fails,
 /// and one whose leader is within the direct pass passes, before its neighbours are measured; a candidate whose RTT is bounded below (triangle
@@ -197,6 +206,8 @@ pub struct Config {
     pub prune_walk_probes: bool,
     /// See [`DEFAULT_SINGLE_FAR_WALK_SAMPLES`].
     pub single_far_walk_samples: bool,
+    /// See [`DEFAULT_SAMPLE_AGREEMENT`]; 0 is off.
+    pub sample_agreement: f64,
 }
 
 impl Default for Config {
@@ -240,6 +251,7 @@ impl Config {
             merge_keeps_links: DEFAULT_MERGE_KEEPS_LINKS,
             prune_walk_probes: DEFAULT_PRUNE_WALK_PROBES,
             single_far_walk_samples: DEFAULT_SINGLE_FAR_WALK_SAMPLES,
+            sample_agreement: DEFAULT_SAMPLE_AGREEMENT,
         }
     }
 
@@ -374,6 +386,9 @@ impl Config {
         }
         if self.measure_samples == 0 || self.measure_samples > 16 {
             return invalid("measure_samples", "must be between 1 and 16".into());
+        }
+        if !(0.0..=1.0).contains(&self.sample_agreement) {
+            return invalid("sample_agreement", "must be between 0 (off) and 1".into());
         }
         if self.max_tested_groups == 0 {
             return invalid("max_tested_groups", "must be at least 1".into());

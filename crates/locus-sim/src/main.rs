@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use locus_core::Config;
-use locus_sim::scenario::{Arrival, Churn, Partition, Scenario, parse_duration};
+use locus_sim::scenario::{Arrival, Churn, Partition, Scenario, parse_duration, parse_share};
 use locus_sim::{Metrics, ModelSpec, Outcome, metrics, plot};
 use locus_topology::SyntheticSpec;
 
@@ -89,6 +89,10 @@ struct RunArgs {
     /// RTT between peers and the rendezvous.
     #[arg(long, default_value = "20ms", value_parser = parse_duration)]
     rendezvous_rtt: Duration,
+    /// Mean queueing delay per call between peers, as a share of its RTT (exponential; 0 is
+    /// none, every sample the model's RTT).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    queueing: f64,
     /// The run's seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -130,6 +134,10 @@ struct RunArgs {
     /// Join walks take every sample of a far candidate (before `single_far_walk_samples`).
     #[arg(long)]
     no_single_far_walk_samples: bool,
+    /// Share within which two samples of a measurement agree and end it; 0 takes every
+    /// sample (the behaviour before `sample_agreement`).
+    #[arg(long, value_parser = parse_share)]
+    sample_agreement: Option<f64>,
     /// Inter-group links a leader aims for.
     #[arg(long)]
     inter_group_target: Option<u32>,
@@ -190,6 +198,9 @@ impl RunArgs {
         }
         if self.no_prune_walk_probes {
             c.prune_walk_probes = false;
+        }
+        if let Some(v) = self.sample_agreement {
+            c.sample_agreement = v;
         }
         if let Some(v) = self.inter_group_radius_ms {
             c.inter_group_radius = ms(v);
@@ -257,6 +268,7 @@ impl RunArgs {
             churn: self.churn,
             partition: self.partition,
             rendezvous_rtt: self.rendezvous_rtt,
+            queueing: self.queueing,
         }
     }
 }
@@ -588,15 +600,16 @@ fn steady_rate(c: &locus_sim::Counters) -> f64 {
 }
 
 /// The ablation's variants: the defaults, each rule of `Config` turned off alone, all of
-/// issue #14's rules (four) off together (the protocol before them), and the shortcut that is off by
+/// issue #14's rules (five) off together (the protocol before them), and the shortcut that is off by
 /// default turned on (one random link per group, the closest of 8 random groups).
-const VARIANTS: [&str; 9] = [
+const VARIANTS: [&str; 10] = [
     "default",
     "shortcuts",
     "no-neighbor-guard",
     "no-merge-keeps-links",
     "no-prune-walk-probes",
     "no-single-far-walk-samples",
+    "no-sample-agreement",
     "before-issue-14",
     "no-guard",
     "no-merge",
@@ -613,6 +626,9 @@ fn ablate(args: &RunArgs) -> Result<()> {
         a.no_merge_keeps_links |= name == "no-merge-keeps-links" || before;
         a.no_prune_walk_probes |= name == "no-prune-walk-probes" || before;
         a.no_single_far_walk_samples |= name == "no-single-far-walk-samples" || before;
+        if name == "no-sample-agreement" || before {
+            a.sample_agreement = Some(0.0);
+        }
         if name == "no-guard" {
             a.no_guard = true;
             a.max_leader_rtt_ms = None;

@@ -29,6 +29,17 @@ pub enum ParseError {
     /// A partition is `AT:DURATION:FRACTION`.
     #[error("bad partition `{0}`: expected AT:DURATION:FRACTION, e.g. 30s:60s:0.2")]
     Partition(String),
+    /// A share outside 0..=1, or not a number.
+    #[error("bad share `{0}`: expected a number between 0 and 1")]
+    Share(String),
+}
+
+/// Parses a share: a number between 0 and 1.
+pub fn parse_share(s: &str) -> Result<f64, ParseError> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(ParseError::Share(s.to_string())),
+    }
 }
 
 /// Parses `500ms`, `30s`, `10m`, `2h` or a bare number of seconds.
@@ -166,6 +177,11 @@ pub struct Scenario {
     pub partition: Option<Partition>,
     /// RTT between any peer and the rendezvous.
     pub rendezvous_rtt: Duration,
+    /// Mean queueing delay of a call between peers, as a share of its RTT: each call waits an
+    /// exponentially distributed extra (capped at ten times the mean), so the samples of one
+    /// measurement differ as they do on a loaded network. 0 (the default) models none: every
+    /// sample is the model's RTT.
+    pub queueing: f64,
 }
 
 /// Quiet time between phases when none is given: long enough for every timer of the `wan`
@@ -186,6 +202,7 @@ impl Scenario {
             churn: None,
             partition: None,
             rendezvous_rtt: DEFAULT_RENDEZVOUS_RTT,
+            queueing: 0.0,
         }
     }
 

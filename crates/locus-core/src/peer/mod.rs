@@ -40,7 +40,7 @@ mod tests;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::{Config, SAMPLE_AGREEMENT_FLOOR};
 use crate::event::Event;
 use crate::id::{GroupId, PeerId, PeerRef};
 use crate::message::{
@@ -446,8 +446,8 @@ impl Peer {
         Duration::from_micros(self.rng.below(max.as_micros() as u64 + 1))
     }
 
-    /// Measures the RTT to `target` with `measure_samples` sequential probes, keeping the
-    /// minimum; the result goes to `why` (several reasons share one measurement).
+    /// Measures the RTT to `target` with up to `measure_samples` sequential probes, keeping the
+    /// minimum, and stopping early once two samples agree (`sample_agreement`); the result goes to `why` (several reasons share one measurement).
     fn probe(&mut self, target: PeerRef, why: ProbeFor) {
         if target.id == self.me.id {
             self.probe_done(target, None, vec![why]);
@@ -486,6 +486,16 @@ impl Peer {
         };
         match result {
             Ok(Response::Measure(reply)) => {
+                // Two samples that agree end the measurement: a further one could only lower
+                // the minimum by less than they differ.
+                let agreement = self.cfg.sample_agreement;
+                if agreement > 0.0
+                    && let Some(best) = p.best
+                    && best.abs_diff(rtt)
+                        <= best.max(rtt).mul_f64(agreement).max(SAMPLE_AGREEMENT_FLOOR)
+                {
+                    p.remaining = 0;
+                }
                 p.best = Some(p.best.map_or(rtt, |b| b.min(rtt)));
                 p.reply = Some(reply);
                 p.remaining = p.remaining.saturating_sub(1);

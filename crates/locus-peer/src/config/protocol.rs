@@ -190,4 +190,6 @@ protocol_settings! {
     prune_walk_probes: bool, "LOCUS_PRUNE_WALK_PROBES" => prune_walk_probes(num);
     /// Join walks take one sample of a leader beyond four times the guard [wan: true].
     single_far_walk_samples: bool, "LOCUS_SINGLE_FAR_WALK_SAMPLES" => single_far_walk_samples(num);
+    /// A measurement stops once two samples agree within this share; 0 for off [wan: 0.05].
+    sample_agreement: f64, "LOCUS_SAMPLE_AGREEMENT" => sample_agreement(num);
 }

@@ -271,6 +271,7 @@ impl<'m> Engine<'m> {
             tables,
             cfg.request_timeout,
             scenario.rendezvous_rtt,
+            scenario.queueing,
         ));
         let mut e = Engine {
             cfg,
@@ -547,6 +548,7 @@ impl<'m> Engine<'m> {
             self.model,
             self.cfg.request_timeout,
             self.scenario.rendezvous_rtt,
+            self.scenario.queueing,
         );
         let r = tables.region[i as usize] as usize;
         self.pool.region(r).step_alone(i, self.now, step, &world);

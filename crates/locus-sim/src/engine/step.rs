@@ -34,6 +34,9 @@ pub(super) struct World<'a> {
     pub(super) model: &'a dyn LatencyModel,
     pub(super) timeout: Duration,
     pub(super) rendezvous_rtt: Duration,
+    /// Mean queueing delay added to a call between peers, as a share of its RTT
+    /// ([`crate::scenario::Scenario::queueing`]).
+    pub(super) queueing: f64,
     /// The rendezvous' region: the last one, of its own.
     pub(super) rendezvous_region: u16,
 }
@@ -44,6 +47,7 @@ impl<'a> World<'a> {
         model: &'a dyn LatencyModel,
         timeout: Duration,
         rendezvous_rtt: Duration,
+        queueing: f64,
     ) -> Self {
         World {
             mes: &tables.mes,
@@ -54,6 +58,7 @@ impl<'a> World<'a> {
             model,
             timeout,
             rendezvous_rtt,
+            queueing,
             rendezvous_region: tables.rendezvous_region,
         }
     }
@@ -220,6 +225,19 @@ fn reply(
     );
 }
 
+/// `rtt` with the queueing of one call added: exponentially distributed with mean `share` of
+/// `rtt`, capped at ten times that mean, drawn from the caller and the call's id so that a
+/// run stays the same for any number of threads. Only ever adds: the windows' lookahead (half
+/// the smallest cross-region RTT) still holds.
+fn queued(share: f64, caller: u32, id: locus_core::RequestId, rtt: Duration) -> Duration {
+    if share <= 0.0 {
+        return rtt;
+    }
+    let u = locus_core::Rng::new((u64::from(caller) << 40) ^ id.0).unit();
+    let extra = (-(1.0 - u).ln()).min(10.0) * share;
+    rtt + rtt.mul_f64(extra)
+}
+
 /// Carries out everything node `i` asked for: its calls, its events, its next timer.
 fn flush(
     node: &mut Node,
@@ -258,7 +276,7 @@ fn flush(
                     world
                         .model
                         .rtt_us(world.sites[i as usize] as usize, world.sites[b] as usize)
-                        .map(Duration::from_micros)
+                        .map(|us| queued(world.queueing, i, t.id, Duration::from_micros(us)))
                 }
             }
             Some(Dest::Node(_)) | None => None,

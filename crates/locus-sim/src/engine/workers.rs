@@ -26,6 +26,7 @@ pub(super) struct Pool {
     pub(super) tables: RwLock<Tables>,
     pub(super) timeout: Duration,
     pub(super) rendezvous_rtt: Duration,
+    pub(super) queueing: f64,
     /// Windows started so far; a worker runs regions whenever this moves.
     epoch: AtomicU64,
     /// The current window's limit, µs.
@@ -45,12 +46,14 @@ impl Pool {
         tables: Tables,
         timeout: Duration,
         rendezvous_rtt: Duration,
+        queueing: f64,
     ) -> Self {
         Pool {
             regions: regions.into_iter().map(Mutex::new).collect(),
             tables: RwLock::new(tables),
             timeout,
             rendezvous_rtt,
+            queueing,
             epoch: AtomicU64::new(0),
             limit: AtomicU64::new(0),
             next: AtomicUsize::new(0),
@@ -104,7 +107,13 @@ impl Pool {
             let limit = Time::from_micros(self.limit.load(Ordering::Relaxed));
             {
                 let tables = self.tables.read().expect("node tables");
-                let world = World::new(&tables, model, self.timeout, self.rendezvous_rtt);
+                let world = World::new(
+                    &tables,
+                    model,
+                    self.timeout,
+                    self.rendezvous_rtt,
+                    self.queueing,
+                );
                 self.region(k).run_window(limit, &world);
             }
             taken += 1;

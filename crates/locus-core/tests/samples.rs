@@ -1,13 +1,17 @@
-//! A join walk takes one sample of a candidate far beyond the leader guard (four times it)
-//! (`Config::single_far_walk_samples`, issue #14): at 20,000 simulated peers it cut probes per
-//! join from 142 to 99, and on PlanetLab from 66 to about 50, with the same groups.
+//! How many samples a measurement takes (issue #14).
+//!
+//! - A join walk takes one sample of a candidate far beyond the leader guard (four times it)
+//!   (`Config::single_far_walk_samples`): at 20,000 simulated peers it cut probes per join
+//!   from 142 to 99, and on PlanetLab from 66 to about 50, with the same groups.
+//! - A measurement stops once two samples agree (`Config::sample_agreement`): samples that
+//!   differ (queueing) go on to `measure_samples`, and the minimum is what counts.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::time::Duration;
 
 use locus_core::message::{GroupMembersReply, MeasureReply, NeighborsReply, Request, Response};
-use locus_core::{BootSource, CallError, Config, Peer, Target, Time};
+use locus_core::{BootSource, CallError, Config, GroupId, Peer, Target, Time};
 
 mod common;
 use common::{peer, view_of};
@@ -25,6 +29,15 @@ fn rtt(n: u8) -> Duration {
 /// A peer joins with a boot list of groups 1, 2 and 3, each measurement answered after
 /// [`rtt`], and enters group 1. Returns the samples taken of each leader.
 fn samples(cfg: Config) -> BTreeMap<u8, u32> {
+    samples_timed(cfg, |n, _| rtt(n)).0
+}
+
+/// [`samples`] with the `k`th sample (from 0) of leader `n` answered after `rtt(n, k)`; also
+/// returns the group the peer is in at the end.
+fn samples_timed(
+    cfg: Config,
+    rtt: impl Fn(u8, u32) -> Duration,
+) -> (BTreeMap<u8, u32>, Option<GroupId>) {
     let mut p = Peer::new(peer(10), cfg, 1);
     let mut now = Time::ZERO;
     p.join(now, vec![BootSource::Rendezvous]);
@@ -49,19 +62,21 @@ fn samples(cfg: Config) -> BTreeMap<u8, u32> {
                     Duration::from_millis(20),
                 ),
                 (Request::Measure(_), Some(n)) => {
-                    *taken.entry(n).or_insert(0) += 1;
+                    let k = taken.entry(n).or_insert(0);
+                    let delay = rtt(n, *k);
+                    *k += 1;
                     let reply = MeasureReply {
                         responder: peer(n),
                         group: Some(view_of(n, 5)),
                     };
-                    (Ok(Response::Measure(reply)), rtt(n))
+                    (Ok(Response::Measure(reply)), delay)
                 }
                 (Request::GetNeighbors(_), Some(n)) => (
                     Ok(Response::Neighbors(NeighborsReply {
                         group: view_of(n, 5),
                         neighbors: Vec::new(),
                     })),
-                    rtt(n),
+                    rtt(n, 0),
                 ),
                 (Request::GetGroupMembers(_), Some(n)) => (
                     Ok(Response::GroupMembers(GroupMembersReply {
@@ -70,7 +85,7 @@ fn samples(cfg: Config) -> BTreeMap<u8, u32> {
                         candidates: Vec::new(),
                         alive: None,
                     })),
-                    rtt(n),
+                    rtt(n, 0),
                 ),
                 _ => (Err(CallError::Timeout), Duration::from_secs(2)),
             };
@@ -79,7 +94,7 @@ fn samples(cfg: Config) -> BTreeMap<u8, u32> {
             replies.insert(seq, (t.id, reply));
         }
         let Some(Reverse((at, s))) = queue.pop() else {
-            return taken;
+            return (taken, p.group().map(|g| g.group_id));
         };
         now = at;
         let (id, reply) = replies.remove(&s).expect("queued");
@@ -88,10 +103,12 @@ fn samples(cfg: Config) -> BTreeMap<u8, u32> {
     panic!("the peer keeps calling");
 }
 
+/// The far rule alone: samples that agree do not end a measurement here.
 fn config(on: bool) -> Config {
     Config {
         measure_samples: 3,
         single_far_walk_samples: on,
+        sample_agreement: 0.0,
         ..Config::wan()
     }
 }
@@ -117,4 +134,60 @@ fn without_the_switch_every_candidate_gets_every_sample() {
     let taken = samples(config(false));
     assert_eq!(taken.get(&3), Some(&3));
     assert_eq!(taken.get(&1), Some(&3));
+}
+
+fn ms(v: f64) -> Duration {
+    Duration::from_secs_f64(v / 1e3)
+}
+
+#[test]
+fn two_samples_that_agree_end_a_measurement() {
+    let cfg = Config::wan();
+    assert!(cfg.sample_agreement > 0.0 && cfg.measure_samples == 3);
+    let (taken, _) = samples_timed(cfg, |n, _| rtt(n));
+    assert_eq!(taken.get(&1), Some(&2), "steady RTT: two samples");
+    assert_eq!(taken.get(&2), Some(&2), "steady RTT: two samples");
+    assert_eq!(taken.get(&3), Some(&1), "far beyond the guard: still one");
+}
+
+#[test]
+fn samples_that_disagree_go_on_and_the_least_counts() {
+    // Leader 1's first sample is queued (30 ms, beyond the 20 ms guard); the next two agree at
+    // 3 ms. Leader 2 agrees only within 10%, not 5%: every sample is taken.
+    let (taken, group) = samples_timed(Config::wan(), |n, k| match (n, k) {
+        (1, 0) => ms(30.0),
+        (1, _) => ms(3.0 + 0.05 * f64::from(k)),
+        (2, 0) => ms(70.0),
+        (2, _) => ms(64.0),
+        _ => rtt(n),
+    });
+    assert_eq!(taken.get(&1), Some(&3));
+    assert_eq!(taken.get(&2), Some(&3));
+    assert_eq!(
+        group,
+        Some(common::gid(1)),
+        "entered on the least sample, 3 ms, not the queued 30 ms"
+    );
+}
+
+#[test]
+fn samples_within_the_floor_agree_however_small_the_rtt() {
+    // On a LAN 40 µs of noise is a 20% share of a 0.2 ms RTT, but below the 100 µs floor.
+    let (taken, _) = samples_timed(Config::wan(), |n, k| match (n, k) {
+        (1, 0) => ms(0.24),
+        (1, _) => ms(0.2),
+        _ => rtt(n),
+    });
+    assert_eq!(taken.get(&1), Some(&2));
+}
+
+#[test]
+fn without_agreement_every_sample_is_taken() {
+    let cfg = Config {
+        sample_agreement: 0.0,
+        single_far_walk_samples: false,
+        ..Config::wan()
+    };
+    let (taken, _) = samples_timed(cfg, |n, _| rtt(n));
+    assert!(taken.values().all(|&k| k == 3), "{taken:?}");
 }
