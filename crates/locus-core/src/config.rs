@@ -125,6 +125,11 @@ pub const DEFAULT_SAMPLE_AGREEMENT: f64 = 0.05;
 /// Two samples closer than this agree whatever their share: on a LAN a few tens of µs of
 /// scheduling noise are a large share of the RTT and decide nothing.
 pub const SAMPLE_AGREEMENT_FLOOR: Duration = Duration::from_micros(100);
+/// Members close their intra-group links to the peers their leader's `Alive` lists as lost
+/// (beyond the seed, issue #14). Without it a member counts a link to a crashed peer for ever:
+/// at 100,000 peers with churn, cliques of five to seven members whose links out all led to
+/// crashed peers stayed at their link target, asked for no other, and were cut off.
+pub const DEFAULT_DROP_LOST_LINKS: bool = true;
 /// Join walks measure only what can change their next step (beyond the seed, docs/decisions.md
 /// "Locality that holds at scale"): a tested group whose leader is beyond the guard fails,
 /// and one whose leader is within the direct pass passes, before its neighbours are measured; a candidate whose RTT is bounded below (triangle
@@ -208,6 +213,8 @@ pub struct Config {
     pub single_far_walk_samples: bool,
     /// See [`DEFAULT_SAMPLE_AGREEMENT`]; 0 is off.
     pub sample_agreement: f64,
+    /// See [`DEFAULT_DROP_LOST_LINKS`].
+    pub drop_lost_links: bool,
 }
 
 impl Default for Config {
@@ -252,6 +259,7 @@ impl Config {
             prune_walk_probes: DEFAULT_PRUNE_WALK_PROBES,
             single_far_walk_samples: DEFAULT_SINGLE_FAR_WALK_SAMPLES,
             sample_agreement: DEFAULT_SAMPLE_AGREEMENT,
+            drop_lost_links: DEFAULT_DROP_LOST_LINKS,
         }
     }
 

@@ -138,6 +138,9 @@ struct RunArgs {
     /// sample (the behaviour before `sample_agreement`).
     #[arg(long, value_parser = parse_share)]
     sample_agreement: Option<f64>,
+    /// Members keep links to peers their leader lost (the behaviour before `drop_lost_links`).
+    #[arg(long)]
+    no_drop_lost_links: bool,
     /// Inter-group links a leader aims for.
     #[arg(long)]
     inter_group_target: Option<u32>,
@@ -201,6 +204,9 @@ impl RunArgs {
         }
         if let Some(v) = self.sample_agreement {
             c.sample_agreement = v;
+        }
+        if self.no_drop_lost_links {
+            c.drop_lost_links = false;
         }
         if let Some(v) = self.inter_group_radius_ms {
             c.inter_group_radius = ms(v);
@@ -600,9 +606,9 @@ fn steady_rate(c: &locus_sim::Counters) -> f64 {
 }
 
 /// The ablation's variants: the defaults, each rule of `Config` turned off alone, all of
-/// issue #14's rules (five) off together (the protocol before them), and the shortcut that is off by
+/// issue #14's rules (six) off together (the protocol before them), and the shortcut that is off by
 /// default turned on (one random link per group, the closest of 8 random groups).
-const VARIANTS: [&str; 10] = [
+const VARIANTS: [&str; 11] = [
     "default",
     "shortcuts",
     "no-neighbor-guard",
@@ -610,6 +616,7 @@ const VARIANTS: [&str; 10] = [
     "no-prune-walk-probes",
     "no-single-far-walk-samples",
     "no-sample-agreement",
+    "no-drop-lost-links",
     "before-issue-14",
     "no-guard",
     "no-merge",
@@ -626,6 +633,7 @@ fn ablate(args: &RunArgs) -> Result<()> {
         a.no_merge_keeps_links |= name == "no-merge-keeps-links" || before;
         a.no_prune_walk_probes |= name == "no-prune-walk-probes" || before;
         a.no_single_far_walk_samples |= name == "no-single-far-walk-samples" || before;
+        a.no_drop_lost_links |= name == "no-drop-lost-links" || before;
         if name == "no-sample-agreement" || before {
             a.sample_agreement = Some(0.0);
         }

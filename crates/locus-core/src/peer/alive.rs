@@ -290,6 +290,14 @@ impl Peer {
         }
         g.seq = alive.seq;
         g.leadership = alive.leadership.clone();
+        // A link to a peer the leader lost is no link: a member learns of a crash nowhere
+        // else (intra-group links carry nothing between floods), and one counted as linked
+        // keeps the member from asking for another. Cliques whose links out of them all led
+        // to crashed peers stayed cut off from their group (docs/decisions.md).
+        if self.cfg.drop_lost_links && !alive.lost.is_empty() {
+            g.intra
+                .retain(|id, _| alive.lost.iter().all(|p| p.id != *id) || *id == g.leader.id);
+        }
         g.replica = Some(Arc::clone(&alive));
         g.last_alive = now;
         g.succession = None;

@@ -192,4 +192,6 @@ protocol_settings! {
     single_far_walk_samples: bool, "LOCUS_SINGLE_FAR_WALK_SAMPLES" => single_far_walk_samples(num);
     /// A measurement stops once two samples agree within this share; 0 for off [wan: 0.05].
     sample_agreement: f64, "LOCUS_SAMPLE_AGREEMENT" => sample_agreement(num);
+    /// Members close their links to peers the leader's Alive lists as lost [wan: true].
+    drop_lost_links: bool, "LOCUS_DROP_LOST_LINKS" => drop_lost_links(num);
 }
