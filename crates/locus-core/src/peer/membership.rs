@@ -92,7 +92,7 @@ impl Peer {
         group_id: GroupId,
     ) -> Result<Response, RequestError> {
         let max = self.cfg.max_intra_group_links as usize;
-        let known = self.known.get(&from.id).map(|l| l.rtt);
+        let known = self.known.rtt(from.id);
         let State::Member(g) = &mut self.state else {
             return Err(RequestError::NotJoined);
         };

@@ -27,6 +27,7 @@ mod bridge;
 mod election;
 mod inter;
 mod joining;
+mod known;
 mod leadership;
 mod leave;
 mod membership;
@@ -50,10 +51,8 @@ use crate::message::{
 use crate::rng::Rng;
 use crate::time::Time;
 
+use known::Known;
 use state::{GroupRole, Pending, Probe, ProbeFor, Purpose, State};
-
-/// Peers whose latest RTT a peer remembers for `Nearby`, beyond its links.
-const MAX_KNOWN_RTTS: usize = 1024;
 
 /// Where a joining peer gets its boot list from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,7 +148,7 @@ pub struct Peer {
     events: VecDeque<Event>,
     timers: Timers,
     probes: BTreeMap<PeerId, Probe>,
-    known: BTreeMap<PeerId, LinkInfo>,
+    known: Known,
     boot: Vec<BootSource>,
     state: State,
 }
@@ -172,7 +171,7 @@ impl Peer {
             events: VecDeque::new(),
             timers: Timers::default(),
             probes: BTreeMap::new(),
-            known: BTreeMap::new(),
+            known: Known::default(),
             boot: Vec::new(),
             state: State::Idle,
         }
@@ -538,15 +537,11 @@ impl Peer {
     ) {
         if let Some((rtt, reply)) = &result
             && reply.responder.id == target.id
-            && (self.known.len() < MAX_KNOWN_RTTS || self.known.contains_key(&target.id))
         {
-            self.known.insert(
-                target.id,
-                LinkInfo {
-                    peer: reply.responder.clone(),
-                    rtt: *rtt,
-                },
-            );
+            self.known.record(LinkInfo {
+                peer: reply.responder.clone(),
+                rtt: *rtt,
+            });
         }
         let result = result.as_ref().map(|(rtt, reply)| (*rtt, reply));
         for w in why {
@@ -566,7 +561,8 @@ impl Peer {
     }
 
     fn nearby(&self, limit: usize) -> Vec<LinkInfo> {
-        let mut all: BTreeMap<PeerId, LinkInfo> = self.known.clone();
+        let mut all: BTreeMap<PeerId, LinkInfo> =
+            self.known.iter().map(|l| (l.peer.id, l.clone())).collect();
         if let State::Member(g) = &self.state {
             for l in g.intra.values() {
                 all.insert(l.peer.id, l.clone());
