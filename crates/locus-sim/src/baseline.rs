@@ -119,22 +119,30 @@ fn nearest_rows(
         sample.truncate(KNN_EXACT_UP_TO);
         sample.sort_unstable();
     }
+    // On a model with localities a peer's nearest are found locality by locality, nearest
+    // first by the model's floor, until the next locality's floor reaches the k-th smallest
+    // RTT found: exact, and at 100,000 peers a few metros scanned instead of all of them.
+    let pools = Pools::new(model, sites);
     // Each sampled peer scans every other: split the sample over the machine's cores and join
     // the parts in order, so the result does not depend on the split.
     let part = |chunk: &[usize]| {
         let mut rows = Vec::new();
         let mut row: Vec<u64> = Vec::with_capacity(n);
+        let mut order: Vec<(u64, usize)> = Vec::new();
         for &v in chunk {
             let k = want[v];
             if k == 0 {
                 continue;
             }
             row.clear();
-            row.extend(
-                (0..n)
-                    .filter(|&u| u != v)
-                    .filter_map(|u| rtt(model, sites, v, u)),
-            );
+            match &pools {
+                Some(p) => p.scan(model, sites, v, k, &mut row, &mut order),
+                None => row.extend(
+                    (0..n)
+                        .filter(|&u| u != v)
+                        .filter_map(|u| rtt(model, sites, v, u)),
+                ),
+            }
             let k = k.min(row.len());
             if k == 0 {
                 continue;
@@ -161,6 +169,81 @@ fn nearest_rows(
             .collect()
     });
     (sample.len(), rows)
+}
+
+/// The peers of each locality, for [`nearest_rows`] on a model that has localities and a floor
+/// between them ([`LatencyModel::locality_floor_us`]).
+struct Pools {
+    /// Locality label and its peers, by label.
+    of: Vec<(u32, Vec<usize>)>,
+    /// Each peer's index into `of`.
+    pool: Vec<usize>,
+}
+
+impl Pools {
+    /// `None` when some peer has no locality, or the model bounds nothing between its first
+    /// two localities (then every peer scans every other).
+    fn new(model: &dyn LatencyModel, sites: &[usize]) -> Option<Pools> {
+        let mut by: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
+        for (v, s) in sites.iter().enumerate() {
+            by.entry(model.locality(*s)?).or_default().push(v);
+        }
+        let labels: Vec<u32> = by.keys().copied().take(2).collect();
+        if labels.len() < 2 || model.locality_floor_us(labels[0], labels[1]) == 0 {
+            return None;
+        }
+        let of: Vec<(u32, Vec<usize>)> = by.into_iter().collect();
+        let mut pool = vec![0; sites.len()];
+        for (i, (_, peers)) in of.iter().enumerate() {
+            for &v in peers {
+                pool[v] = i;
+            }
+        }
+        Some(Pools { of, pool })
+    }
+
+    /// Puts into `row` the RTTs from `v` to every peer that can be among its `k` nearest (and
+    /// maybe some more): its own locality's, then each other locality's in order of floor
+    /// while the floor is below the `k`-th smallest RTT so far.
+    fn scan(
+        &self,
+        model: &dyn LatencyModel,
+        sites: &[usize],
+        v: usize,
+        k: usize,
+        row: &mut Vec<u64>,
+        order: &mut Vec<(u64, usize)>,
+    ) {
+        let own = self.pool[v];
+        let label = self.of[own].0;
+        order.clear();
+        order.push((0, own));
+        order.extend(
+            self.of
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != own)
+                .map(|(i, (l, _))| (model.locality_floor_us(label, *l), i)),
+        );
+        order[1..].sort_unstable();
+        let mut kth = u64::MAX;
+        for &(floor, i) in order.iter() {
+            if floor >= kth {
+                break;
+            }
+            row.extend(
+                self.of[i]
+                    .1
+                    .iter()
+                    .filter(|&&u| u != v)
+                    .filter_map(|&u| rtt(model, sites, v, u)),
+            );
+            if row.len() >= k {
+                let (_, x, _) = row.select_nth_unstable(k - 1);
+                kth = *x;
+            }
+        }
+    }
 }
 
 /// The k-nearest-neighbour graph and how it was built.
@@ -417,6 +500,36 @@ mod tests {
                 100_000 + noise
             })
         })
+    }
+
+    /// The locality-by-locality scan finds exactly the nearest RTTs a full scan finds, for
+    /// every peer and several `k`, in a synthetic world with jitter and access delays, and
+    /// scans far fewer peers.
+    #[test]
+    fn the_scan_by_locality_finds_the_same_nearest_as_a_full_scan() {
+        let spec = "continents=2,metros=15,peers=600,seed=3,jitter_frac=0.3"
+            .parse()
+            .unwrap();
+        let m = locus_topology::Synthetic::new(spec).unwrap();
+        let sites: Vec<usize> = (0..600).collect();
+        let pools = Pools::new(&m, &sites).expect("a synthetic model has localities and floors");
+        let (mut row, mut order) = (Vec::new(), Vec::new());
+        let mut scanned = 0;
+        for v in 0..600 {
+            let mut full: Vec<u64> = (0..600)
+                .filter(|&u| u != v)
+                .map(|u| m.rtt_us(v, u).unwrap())
+                .collect();
+            full.sort_unstable();
+            for k in [1, 6, 40, 599] {
+                row.clear();
+                pools.scan(&m, &sites, v, k, &mut row, &mut order);
+                scanned += row.len();
+                row.sort_unstable();
+                assert_eq!(row[..k], full[..k], "peer {v}, k {k}");
+            }
+        }
+        assert!(scanned < 600 * 599 * 4 / 3, "{scanned} RTTs scanned");
     }
 
     #[test]

@@ -60,6 +60,14 @@ pub trait LatencyModel: Send + Sync {
         None
     }
 
+    /// A lower bound on the RTT between any node of locality `a` and any node of locality `b`,
+    /// µs, so that a search for a node's nearest can skip whole localities. The default, 0,
+    /// bounds nothing.
+    fn locality_floor_us(&self, a: u32, b: u32) -> u64 {
+        let _ = (a, b);
+        0
+    }
+
     /// A split of the nodes into at most `parts` regions that a simulator can run side by side,
     /// with a lower bound on the RTT between nodes of different regions: what happens in one
     /// region reaches another no sooner than half that bound. The default is one region.

@@ -505,6 +505,16 @@ impl LatencyModel for Synthetic {
         self.peers.get(i).map(|p| p.metro)
     }
 
+    /// The metros' base distance less the most jitter can take off it: access delays only add
+    /// and rounding never goes below the floor. Peers of one metro are bounded by nothing.
+    fn locality_floor_us(&self, a: u32, b: u32) -> u64 {
+        let (a, b) = (a as usize, b as usize);
+        if a == b || a >= self.metro_xy.len() || b >= self.metro_xy.len() {
+            return 0;
+        }
+        (self.metro_base(a, b) * (1.0 - self.spec.jitter_frac).max(0.0)).floor() as u64
+    }
+
     /// Whole metros to each region, largest metro first to the region with the fewest peers
     /// so far, so regions come out about equal. Two peers in different metros are at least
     /// the inter-metro base apart, less jitter.
