@@ -449,83 +449,46 @@ pub fn compute(
     } else {
         2.0 * edges.len() as f64 / n as f64
     };
-    let bin = baseline::landmark_binning(model, &sites, mean_degree, landmarks, &mut rng);
-    let bin_us = mean_rtt_us(model, &sites, &bin.edges);
-    let bin_random = baseline::random_graph(n, &bin.edges, &mut rng);
-    let (bin_knn, _) = baseline::knn_bound(model, &sites, &degrees(n, &bin.edges), &mut rng);
-    let (bin_stretch, stretch_landmark) = stretch(model, &sites, &bin.edges, &pairs);
-    let landmark = Landmark {
-        landmarks: bin.landmarks,
-        bins: bin.bins,
-        links: bin.edges.len(),
-        components_before_bridging: bin.components_before_bridging,
-        bridges: bin.bridges,
-        mean_link_rtt_ms: ms(bin_us),
-        random_ratio: ratio(bin_us, mean_rtt_us(model, &sites, &bin_random)),
-        optimality_gap: ratio(bin_us, bin_knn),
-        path_stretch: bin_stretch,
-    };
-
-    // Vivaldi at locus's probe budget and the ablation's multiples. Its own generator, drawn
-    // after everything else, so that the figures above do not move with it.
-    let mut viv_rng = Rng::new(overlay.seed ^ 0x0076_6976_616c_6469);
     let budget = join.probes_mean.round() as usize;
-    let budgets: Vec<usize> = vivaldi::BUDGET_FACTORS
-        .iter()
-        .map(|&f| budget * f as usize)
-        .collect();
-    let built: Vec<vivaldi::Baseline> = vivaldi::embed(model, &sites, &budgets, &mut viv_rng)
-        .into_iter()
-        .zip(&budgets)
-        .map(|(coords, &samples)| vivaldi::overlay(coords, samples, mean_degree, &mut viv_rng))
-        .collect();
-    // One scan of every sampled peer's nearest RTTs serves the three bounds.
-    let viv_degrees: Vec<Vec<usize>> = built.iter().map(|b| degrees(n, &b.edges)).collect();
-    let viv_knn = baseline::knn_bounds(model, &sites, &viv_degrees, &mut viv_rng);
-    let viv: Vec<Vivaldi> = vivaldi::BUDGET_FACTORS
-        .iter()
-        .zip(&built)
-        .zip(&viv_knn)
-        .map(|((&factor, b), &knn)| {
-            let us = mean_rtt_us(model, &sites, &b.edges);
-            let random = baseline::random_graph(n, &b.edges, &mut viv_rng);
-            Vivaldi {
-                budget_factor: factor,
-                samples_per_peer: b.samples_per_peer,
-                median_relative_error: vivaldi::median_relative_error(
-                    model,
-                    &sites,
-                    &b.coords,
-                    vivaldi::ERROR_PAIRS,
-                    &mut viv_rng,
-                ),
-                k: b.k,
-                links: b.edges.len(),
-                mean_degree: 2.0 * b.edges.len() as f64 / n.max(1) as f64,
-                components_before_bridging: b.components_before_bridging,
-                bridges: b.bridges,
-                components: graph::components(n, b.edges.iter().copied()),
-                mean_link_rtt_ms: ms(us),
-                random_ratio: ratio(us, mean_rtt_us(model, &sites, &random)),
-                optimality_gap: ratio(us, knn),
-                path_stretch: stretch(model, &sites, &b.edges, &pairs).0,
-            }
-        })
-        .collect();
-    let viv_first = built
-        .into_iter()
-        .next()
-        .map(|b| b.edges)
-        .unwrap_or_default();
+    let ((viv, viv_first), landmark, stretch_landmark, bin_edges, nearest) =
+        std::thread::scope(|scope| {
+            let vivaldi = scope.spawn(|| {
+                vivaldi_baseline(model, &sites, n, mean_degree, budget, overlay.seed, &pairs)
+            });
+            let bin = baseline::landmark_binning(model, &sites, mean_degree, landmarks, &mut rng);
+            let bin_us = mean_rtt_us(model, &sites, &bin.edges);
+            let bin_random = baseline::random_graph(n, &bin.edges, &mut rng);
+            let (bin_knn, _) =
+                baseline::knn_bound(model, &sites, &degrees(n, &bin.edges), &mut rng);
+            let (bin_stretch, stretch_landmark) = stretch(model, &sites, &bin.edges, &pairs);
+            let landmark = Landmark {
+                landmarks: bin.landmarks,
+                bins: bin.bins,
+                links: bin.edges.len(),
+                components_before_bridging: bin.components_before_bridging,
+                bridges: bin.bridges,
+                mean_link_rtt_ms: ms(bin_us),
+                random_ratio: ratio(bin_us, mean_rtt_us(model, &sites, &bin_random)),
+                optimality_gap: ratio(bin_us, bin_knn),
+                path_stretch: bin_stretch,
+            };
 
-    // The k-nearest-neighbour graph with locus's degrees; bridged from its own generator, so
-    // that the figures above do not move with it.
-    let nearest = baseline::knn_graph(
-        model,
-        &sites,
-        &degree,
-        &mut Rng::new(overlay.seed ^ 0x006b_6e6e_6772_6170),
-    );
+            // The k-nearest-neighbour graph with locus's degrees; bridged from its own generator, so
+            // that the figures above do not move with it.
+            let nearest = baseline::knn_graph(
+                model,
+                &sites,
+                &degree,
+                &mut Rng::new(overlay.seed ^ 0x006b_6e6e_6772_6170),
+            );
+            (
+                vivaldi.join().expect("the Vivaldi baseline panicked"),
+                landmark,
+                stretch_landmark,
+                bin.edges,
+                nearest,
+            )
+        });
     let (knn_stretch, stretch_knn) = stretch(model, &sites, &nearest.edges, &pairs);
     let knn_graph = KnnGraph {
         exact: nearest.exact,
@@ -559,7 +522,7 @@ pub fn compute(
         locus: edge_ms(&edges),
         random: edge_ms(&random_first),
         knn: to_ms(knn_rtts),
-        landmark: edge_ms(&bin.edges),
+        landmark: edge_ms(&bin_edges),
         vivaldi: edge_ms(&viv_first),
         locus_intra: kind_ms(LinkKind::Intra),
         locus_inter: kind_ms(LinkKind::Inter),
@@ -605,6 +568,72 @@ pub fn compute(
         knn_graph: Some(knn_graph),
     };
     (metrics, samples)
+}
+
+/// Vivaldi at locus's probe budget (`budget` samples per peer) and the ablation's multiples
+/// ([`vivaldi::BUDGET_FACTORS`]), with the links of the first. Its own generator, so that
+/// the other figures do not move with it, and so that it can run beside them: the embedding
+/// is one sequential loop, a few seconds at 100,000 peers.
+#[allow(clippy::too_many_arguments)]
+fn vivaldi_baseline(
+    model: &dyn LatencyModel,
+    sites: &[usize],
+    n: usize,
+    mean_degree: f64,
+    budget: usize,
+    seed: u64,
+    pairs: &[(usize, Vec<usize>)],
+) -> (Vec<Vivaldi>, Vec<(usize, usize)>) {
+    let mut viv_rng = Rng::new(seed ^ 0x0076_6976_616c_6469);
+    let budgets: Vec<usize> = vivaldi::BUDGET_FACTORS
+        .iter()
+        .map(|&f| budget * f as usize)
+        .collect();
+    let built: Vec<vivaldi::Baseline> = vivaldi::embed(model, sites, &budgets, &mut viv_rng)
+        .into_iter()
+        .zip(&budgets)
+        .map(|(coords, &samples)| vivaldi::overlay(coords, samples, mean_degree, &mut viv_rng))
+        .collect();
+    // One scan of every sampled peer's nearest RTTs serves the three bounds.
+    let viv_degrees: Vec<Vec<usize>> = built.iter().map(|b| degrees(n, &b.edges)).collect();
+    let viv_knn = baseline::knn_bounds(model, sites, &viv_degrees, &mut viv_rng);
+    let viv: Vec<Vivaldi> = vivaldi::BUDGET_FACTORS
+        .iter()
+        .zip(&built)
+        .zip(&viv_knn)
+        .map(|((&factor, b), &knn)| {
+            let us = mean_rtt_us(model, sites, &b.edges);
+            let random = baseline::random_graph(n, &b.edges, &mut viv_rng);
+            Vivaldi {
+                budget_factor: factor,
+                samples_per_peer: b.samples_per_peer,
+                median_relative_error: vivaldi::median_relative_error(
+                    model,
+                    sites,
+                    &b.coords,
+                    vivaldi::ERROR_PAIRS,
+                    &mut viv_rng,
+                ),
+                k: b.k,
+                links: b.edges.len(),
+                mean_degree: 2.0 * b.edges.len() as f64 / n.max(1) as f64,
+                components_before_bridging: b.components_before_bridging,
+                bridges: b.bridges,
+                components: graph::components(n, b.edges.iter().copied()),
+                mean_link_rtt_ms: ms(us),
+                random_ratio: ratio(us, mean_rtt_us(model, sites, &random)),
+                optimality_gap: ratio(us, knn),
+                path_stretch: stretch(model, sites, &b.edges, pairs).0,
+            }
+        })
+        .collect();
+    let first = built
+        .into_iter()
+        .next()
+        .map(|b| b.edges)
+        .unwrap_or_default();
+
+    (viv, first)
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
