@@ -36,6 +36,10 @@ run synthetic-20k --synthetic continents=5,metros=200,seed=7 --peers 20000 --arr
 # and every locality rule off in turn.
 run synthetic-4k-40metros --synthetic continents=1,metros=40,seed=7 --peers 4000 --arrival poisson:1000 --seed 1
 run synthetic-20k-fast --synthetic continents=5,metros=200,seed=7 --peers 20000 --arrival poisson:1000 --seed 1
+# Samples that agree end a measurement (sample_agreement): with queueing modelled (5% of the
+# RTT on average per call), against every measurement taking all three samples.
+run synthetic-20k-fast-queueing --synthetic continents=5,metros=200,seed=7 --peers 20000 --arrival poisson:1000 --queueing 0.05 --seed 1
+run synthetic-20k-fast-queueing-all-samples --synthetic continents=5,metros=200,seed=7 --peers 20000 --arrival poisson:1000 --queueing 0.05 --sample-agreement 0 --seed 1
 "$SIM" ablate --synthetic continents=1,metros=40,seed=7 --peers 4000 --arrival poisson:1000 --seed 1 --out "$OUT/ablate-synthetic-4k-40metros"
 "$SIM" ablate --synthetic continents=5,metros=200,seed=7 --peers 20000 --arrival poisson:1000 --seed 1 --out "$OUT/ablate-synthetic-20k-fast"
 run synthetic-20k-fast-settle180 --synthetic continents=5,metros=200,seed=7 --peers 20000 --arrival poisson:1000 --settle 180s --seed 1
@@ -57,3 +61,4 @@ done
 python3 docs/bench_table.py "$OUT" planetlab-sequential-s1 planetlab-sequential-s2 planetlab-sequential-s3 \
   planetlab-all-at-once-s1 planetlab-all-at-once-s2 planetlab-all-at-once-s3 planetlab-poisson \
   seattle-sequential synthetic-1k synthetic-3k synthetic-10k synthetic-20k synthetic-100k-churn
+python3 docs/ablation_table.py "$OUT"
