@@ -4,11 +4,12 @@
 //!
 //! Measured with `locus-sim run --synthetic continents=3,metros=50,seed=7 --peers 1500
 //! --arrival poisson:1000 --seed 1` (docs/decisions.md, "Locality that holds at scale"): with
-//! the defaults purity 0.964, optimality gap 1.82, stretch 1.94 / 3.47, intra 2.9 ms against
-//! inter 16.4 ms, one component (2026-12-03, with the `Moved` rule; 0.966, 1.76, 1.86 / 2.96
-//! before it and the rendezvous' new boot-list draws); with the three rules off purity
-//! 0.619, gap 3.15, stretch 2.21 / 3.79, intra 10.9 ms against 16.8 ms. The bounds are the
-//! defaults' figures with at most 20 % of slack.
+//! the defaults purity 0.930, optimality gap 1.88, stretch 1.79 / 3.05, intra 3.7 ms against
+//! inter 16.2 ms, one component (2026-12-04, with `sample_agreement`; seeds 2 and 3 give
+//! purity 0.941 / 0.940, gap 1.87 / 2.02, stretch 1.78 / 2.52 and 1.76 / 2.50). Before: 0.964,
+//! 1.82, 1.94 / 3.47 (2026-12-03, with the `Moved` rule); with the first three rules
+//! off purity 0.619, gap 3.15, stretch 2.21 / 3.79, intra 10.9 ms against 16.8 ms. The bounds
+//! are the defaults' figures with at most 20 % of slack.
 
 mod common;
 
@@ -39,7 +40,7 @@ fn groups_stay_in_their_metro_in_a_world_of_many_close_metros() {
         m.optimality_gap
     );
     assert!(
-        m.path_stretch.median <= 2.2 && m.path_stretch.p90 <= 4.0,
+        m.path_stretch.median <= 2.1 && m.path_stretch.p90 <= 3.6,
         "path stretch {:.2} / {:.2}",
         m.path_stretch.median,
         m.path_stretch.p90
