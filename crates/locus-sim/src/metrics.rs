@@ -288,21 +288,43 @@ fn stretch(
         .filter_map(|&(a, b)| baseline::rtt(model, sites, a, b).map(|w| (a, b, w)))
         .collect();
     let g = Weighted::new(sites.len(), &weighted);
-    let (mut values, mut unreachable, mut count) = (Vec::new(), 0, 0);
-    for (s, targets) in pairs {
-        let dist = g.dijkstra(*s);
-        for &t in targets {
-            let Some(direct) = baseline::rtt(model, sites, *s, t).filter(|d| *d > 0) else {
-                continue;
-            };
-            count += 1;
-            if dist[t] == u64::MAX {
-                unreachable += 1;
-            } else {
-                values.push(dist[t] as f64 / direct as f64);
+    // One shortest-path tree per source, the sources split over the cores: at 100,000 peers
+    // each tree is tens of ms, and a run computes 32 for each of six graphs.
+    let part = |sources: &[(usize, Vec<usize>)]| {
+        let (mut values, mut unreachable, mut count) = (Vec::new(), 0, 0);
+        for (s, targets) in sources {
+            let dist = g.dijkstra(*s);
+            for &t in targets {
+                let Some(direct) = baseline::rtt(model, sites, *s, t).filter(|d| *d > 0) else {
+                    continue;
+                };
+                count += 1;
+                if dist[t] == u64::MAX {
+                    unreachable += 1;
+                } else {
+                    values.push(dist[t] as f64 / direct as f64);
+                }
             }
         }
-    }
+        (values, unreachable, count)
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(8);
+    let chunk = pairs.len().div_ceil(threads).max(1);
+    let (mut values, mut unreachable, mut count) = (Vec::new(), 0, 0);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = pairs
+            .chunks(chunk)
+            .map(|c| scope.spawn(move || part(c)))
+            .collect();
+        for h in handles {
+            let (v, u, c) = h.join().expect("a path stretch worker panicked");
+            values.extend(v);
+            unreachable += u;
+            count += c;
+        }
+    });
     values.sort_by(f64::total_cmp);
     let summary = Stretch {
         pairs: count,
@@ -334,256 +356,264 @@ pub fn compute(
         .iter()
         .map(|l| (index[&l.0], index[&l.1]))
         .collect();
-    let kinds: Vec<LinkKind> = overlay.links.iter().map(|l| l.2).collect();
-    let rtts: Vec<Option<u64>> = edges
-        .iter()
-        .map(|&(a, b)| baseline::rtt(model, &sites, a, b))
-        .collect();
-    let kind_mean = |k: LinkKind| {
-        mean(
-            rtts.iter()
-                .zip(&kinds)
-                .filter(|(_, kk)| **kk == k)
-                .filter_map(|(r, _)| r.map(|x| x as f64)),
-        )
-    };
-    let mean_us = mean_rtt_us(model, &sites, &edges);
-
-    // Random graphs with the same degrees.
-    let mut random_sum = 0.0;
-    let mut random_first = Vec::new();
-    for s in 0..RANDOM_SAMPLES {
-        let r = baseline::random_graph(n, &edges, &mut rng);
-        random_sum += mean_rtt_us(model, &sites, &r);
-        if s == 0 {
-            random_first = r;
-        }
-    }
-    let random_us = random_sum / RANDOM_SAMPLES as f64;
-    let degree = degrees(n, &edges);
-    let (knn_us, knn_rtts) = baseline::knn_bound(model, &sites, &degree, &mut rng);
-
-    // The same sampled pairs for locus and landmark binning.
-    let pairs: Vec<(usize, Vec<usize>)> = if n < 2 {
-        Vec::new()
-    } else {
-        (0..STRETCH_SOURCES.min(n))
-            .map(|_| {
-                let s = rng.below(n as u64) as usize;
-                let t = (0..STRETCH_TARGETS)
-                    .map(|_| rng.below(n as u64) as usize)
-                    .filter(|t| *t != s)
-                    .collect();
-                (s, t)
-            })
-            .collect()
-    };
-    let (path_stretch, stretch_locus) = stretch(model, &sites, &edges, &pairs);
-
-    // Groups.
-    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    let mut group_peers: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for p in &overlay.peers {
-        if let Some(g) = &p.group {
-            groups.entry(g.as_str()).or_default().push(p.site);
-            group_peers
-                .entry(g.as_str())
-                .or_default()
-                .push(index[&p.site]);
-        }
-    }
-    let mut sizes: Vec<usize> = groups.values().map(Vec::len).collect();
-    sizes.sort_unstable();
-    let grouped: usize = sizes.iter().sum();
-    let truth = sites.first().and_then(|s| model.locality(*s)).is_some();
-    let purity = truth.then(|| {
-        let majority: usize = groups
-            .values()
-            .map(|members| {
-                let mut count: BTreeMap<Option<u32>, usize> = BTreeMap::new();
-                for s in members {
-                    *count.entry(model.locality(*s)).or_default() += 1;
-                }
-                count.values().copied().max().unwrap_or(0)
-            })
-            .sum();
-        majority as f64 / grouped.max(1) as f64
-    });
-    let true_localities = truth.then(|| {
-        sites
-            .iter()
-            .filter_map(|s| model.locality(*s))
-            .collect::<std::collections::BTreeSet<_>>()
-            .len()
-    });
-    let sizes_f: Vec<f64> = sizes.iter().map(|s| *s as f64).collect();
-
-    // Join cost.
+    // Vivaldi's embedding starts first, on a core of its own; the rest is computed meanwhile.
+    // Its budget is locus's mean probes per join, as `JoinCost::probes_mean` computes it.
     let mut probes: Vec<f64> = overlay.joins.iter().map(|j| f64::from(j.probes)).collect();
-    let mut rpcs: Vec<f64> = overlay.joins.iter().map(|j| f64::from(j.rpcs)).collect();
-    let mut times: Vec<f64> = overlay
-        .joins
-        .iter()
-        .map(|j| j.duration_us as f64 / 1e3)
-        .collect();
-    for v in [&mut probes, &mut rpcs, &mut times] {
-        v.sort_by(f64::total_cmp);
-    }
-    let joins = overlay.joins.len();
-    let join = JoinCost {
-        joins,
-        founded_share: overlay.joins.iter().filter(|j| j.founded).count() as f64
-            / joins.max(1) as f64,
-        probes_mean: mean(probes.iter().copied()),
-        probes_p99: quantile(&probes, 0.99),
-        rpcs_mean: mean(rpcs.iter().copied()),
-        rpcs_p99: quantile(&rpcs, 0.99),
-        tested_groups_mean: mean(overlay.joins.iter().map(|j| f64::from(j.tested_groups))),
-        time_mean_ms: mean(times.iter().copied()),
-        time_p99_ms: quantile(&times, 0.99),
-    };
-
-    // Landmark binning with the same mean degree.
+    probes.sort_by(f64::total_cmp);
+    let budget = mean(probes.iter().copied()).round() as usize;
     let mean_degree = if n == 0 {
         0.0
     } else {
         2.0 * edges.len() as f64 / n as f64
     };
-    let budget = join.probes_mean.round() as usize;
-    let ((viv, viv_first), landmark, stretch_landmark, bin_edges, nearest) =
-        std::thread::scope(|scope| {
-            let vivaldi = scope.spawn(|| {
-                vivaldi_baseline(model, &sites, n, mean_degree, budget, overlay.seed, &pairs)
-            });
-            let bin = baseline::landmark_binning(model, &sites, mean_degree, landmarks, &mut rng);
-            let bin_us = mean_rtt_us(model, &sites, &bin.edges);
-            let bin_random = baseline::random_graph(n, &bin.edges, &mut rng);
-            let (bin_knn, _) =
-                baseline::knn_bound(model, &sites, &degrees(n, &bin.edges), &mut rng);
-            let (bin_stretch, stretch_landmark) = stretch(model, &sites, &bin.edges, &pairs);
-            let landmark = Landmark {
-                landmarks: bin.landmarks,
-                bins: bin.bins,
-                links: bin.edges.len(),
-                components_before_bridging: bin.components_before_bridging,
-                bridges: bin.bridges,
-                mean_link_rtt_ms: ms(bin_us),
-                random_ratio: ratio(bin_us, mean_rtt_us(model, &sites, &bin_random)),
-                optimality_gap: ratio(bin_us, bin_knn),
-                path_stretch: bin_stretch,
-            };
-
-            // The k-nearest-neighbour graph with locus's degrees; bridged from its own generator, so
-            // that the figures above do not move with it.
-            let nearest = baseline::knn_graph(
-                model,
-                &sites,
-                &degree,
-                &mut Rng::new(overlay.seed ^ 0x006b_6e6e_6772_6170),
-            );
-            (
-                vivaldi.join().expect("the Vivaldi baseline panicked"),
-                landmark,
-                stretch_landmark,
-                bin.edges,
-                nearest,
+    std::thread::scope(|outer| {
+        let embedding =
+            outer.spawn(|| vivaldi_embedding(model, &sites, mean_degree, budget, overlay.seed));
+        let kinds: Vec<LinkKind> = overlay.links.iter().map(|l| l.2).collect();
+        let rtts: Vec<Option<u64>> = edges
+            .iter()
+            .map(|&(a, b)| baseline::rtt(model, &sites, a, b))
+            .collect();
+        let kind_mean = |k: LinkKind| {
+            mean(
+                rtts.iter()
+                    .zip(&kinds)
+                    .filter(|(_, kk)| **kk == k)
+                    .filter_map(|(r, _)| r.map(|x| x as f64)),
             )
-        });
-    let (knn_stretch, stretch_knn) = stretch(model, &sites, &nearest.edges, &pairs);
-    let knn_graph = KnnGraph {
-        exact: nearest.exact,
-        links: nearest.edges.len(),
-        mean_degree: 2.0 * nearest.edges.len() as f64 / n.max(1) as f64,
-        components_before_bridging: nearest.components_before_bridging,
-        bridges: nearest.bridges,
-        path_stretch: knn_stretch,
-    };
-    let group_purity = purity::labels(model, &sites).map(|l| {
-        let per = purity::per_group(group_peers.values().map(Vec::as_slice), &l.of);
-        (l.source, l.count, per)
-    });
+        };
+        let mean_us = mean_rtt_us(model, &sites, &edges);
 
-    let to_ms = |v: Vec<u64>| v.into_iter().map(|x| x as f64 / 1e3).collect::<Vec<f64>>();
-    let edge_ms = |e: &[(usize, usize)]| {
-        to_ms(
-            e.iter()
-                .filter_map(|&(a, b)| baseline::rtt(model, &sites, a, b))
-                .collect(),
-        )
-    };
-    let kind_ms = |k: LinkKind| {
-        rtts.iter()
-            .zip(&kinds)
-            .filter(|(_, kk)| **kk == k)
-            .filter_map(|(r, _)| r.map(|x| x as f64 / 1e3))
-            .collect::<Vec<f64>>()
-    };
-    let samples = Samples {
-        locus: edge_ms(&edges),
-        random: edge_ms(&random_first),
-        knn: to_ms(knn_rtts),
-        landmark: edge_ms(&bin_edges),
-        vivaldi: edge_ms(&viv_first),
-        locus_intra: kind_ms(LinkKind::Intra),
-        locus_inter: kind_ms(LinkKind::Inter),
-        locus_random: kind_ms(LinkKind::Random),
-        stretch_locus,
-        stretch_knn,
-        stretch_landmark,
-        group_sizes: sizes.clone(),
-        group_purity,
-        join_probes: overlay.joins.iter().map(|j| j.probes).collect(),
-    };
-    let metrics = Metrics {
-        peers: n,
-        links: edges.len(),
-        intra_links: kinds.iter().filter(|k| **k == LinkKind::Intra).count(),
-        inter_links: kinds.iter().filter(|k| **k == LinkKind::Inter).count(),
-        random_links: kinds.iter().filter(|k| **k == LinkKind::Random).count(),
-        mean_degree,
-        mean_link_rtt_ms: ms(mean_us),
-        random_mean_link_rtt_ms: ms(random_us),
-        random_ratio: ratio(mean_us, random_us),
-        knn_bound_ms: ms(knn_us),
-        knn_exact: n <= baseline::KNN_EXACT_UP_TO,
-        optimality_gap: ratio(mean_us, knn_us),
-        path_stretch,
-        components: graph::components(n, edges.iter().copied()),
-        join,
-        groups: Groups {
-            count: sizes.len(),
-            ungrouped: n - grouped,
-            size_mean: mean(sizes_f.iter().copied()),
-            size_median: quantile(&sizes_f, 0.5),
-            size_max: sizes.last().copied().unwrap_or(0),
-            singletons: sizes.iter().filter(|s| **s == 1).count(),
-            intra_mean_rtt_ms: ms(kind_mean(LinkKind::Intra)),
-            inter_mean_rtt_ms: ms(kind_mean(LinkKind::Inter)),
-            random_mean_rtt_ms: ms(kind_mean(LinkKind::Random)),
-            purity,
-            true_localities,
-        },
-        landmark,
-        vivaldi: viv,
-        knn_graph: Some(knn_graph),
-    };
-    (metrics, samples)
+        // Random graphs with the same degrees.
+        let mut random_sum = 0.0;
+        let mut random_first = Vec::new();
+        for s in 0..RANDOM_SAMPLES {
+            let r = baseline::random_graph(n, &edges, &mut rng);
+            random_sum += mean_rtt_us(model, &sites, &r);
+            if s == 0 {
+                random_first = r;
+            }
+        }
+        let random_us = random_sum / RANDOM_SAMPLES as f64;
+        let degree = degrees(n, &edges);
+        let (knn_us, knn_rtts) = baseline::knn_bound(model, &sites, &degree, &mut rng);
+
+        // The same sampled pairs for locus and landmark binning.
+        let pairs: Vec<(usize, Vec<usize>)> = if n < 2 {
+            Vec::new()
+        } else {
+            (0..STRETCH_SOURCES.min(n))
+                .map(|_| {
+                    let s = rng.below(n as u64) as usize;
+                    let t = (0..STRETCH_TARGETS)
+                        .map(|_| rng.below(n as u64) as usize)
+                        .filter(|t| *t != s)
+                        .collect();
+                    (s, t)
+                })
+                .collect()
+        };
+        let (path_stretch, stretch_locus) = stretch(model, &sites, &edges, &pairs);
+
+        // Groups.
+        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        let mut group_peers: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for p in &overlay.peers {
+            if let Some(g) = &p.group {
+                groups.entry(g.as_str()).or_default().push(p.site);
+                group_peers
+                    .entry(g.as_str())
+                    .or_default()
+                    .push(index[&p.site]);
+            }
+        }
+        let mut sizes: Vec<usize> = groups.values().map(Vec::len).collect();
+        sizes.sort_unstable();
+        let grouped: usize = sizes.iter().sum();
+        let truth = sites.first().and_then(|s| model.locality(*s)).is_some();
+        let purity = truth.then(|| {
+            let majority: usize = groups
+                .values()
+                .map(|members| {
+                    let mut count: BTreeMap<Option<u32>, usize> = BTreeMap::new();
+                    for s in members {
+                        *count.entry(model.locality(*s)).or_default() += 1;
+                    }
+                    count.values().copied().max().unwrap_or(0)
+                })
+                .sum();
+            majority as f64 / grouped.max(1) as f64
+        });
+        let true_localities = truth.then(|| {
+            sites
+                .iter()
+                .filter_map(|s| model.locality(*s))
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+        });
+        let sizes_f: Vec<f64> = sizes.iter().map(|s| *s as f64).collect();
+
+        // Join cost.
+        let mut probes: Vec<f64> = overlay.joins.iter().map(|j| f64::from(j.probes)).collect();
+        let mut rpcs: Vec<f64> = overlay.joins.iter().map(|j| f64::from(j.rpcs)).collect();
+        let mut times: Vec<f64> = overlay
+            .joins
+            .iter()
+            .map(|j| j.duration_us as f64 / 1e3)
+            .collect();
+        for v in [&mut probes, &mut rpcs, &mut times] {
+            v.sort_by(f64::total_cmp);
+        }
+        let joins = overlay.joins.len();
+        let join = JoinCost {
+            joins,
+            founded_share: overlay.joins.iter().filter(|j| j.founded).count() as f64
+                / joins.max(1) as f64,
+            probes_mean: mean(probes.iter().copied()),
+            probes_p99: quantile(&probes, 0.99),
+            rpcs_mean: mean(rpcs.iter().copied()),
+            rpcs_p99: quantile(&rpcs, 0.99),
+            tested_groups_mean: mean(overlay.joins.iter().map(|j| f64::from(j.tested_groups))),
+            time_mean_ms: mean(times.iter().copied()),
+            time_p99_ms: quantile(&times, 0.99),
+        };
+
+        // Landmark binning with the same mean degree.
+        let ((viv, viv_first), landmark, stretch_landmark, bin_edges, nearest) =
+            std::thread::scope(|scope| {
+                let vivaldi = scope.spawn(|| {
+                    let embedded = embedding.join().expect("the Vivaldi embedding panicked");
+                    vivaldi_baseline(model, &sites, n, embedded, &pairs)
+                });
+                let bin =
+                    baseline::landmark_binning(model, &sites, mean_degree, landmarks, &mut rng);
+                let bin_us = mean_rtt_us(model, &sites, &bin.edges);
+                let bin_random = baseline::random_graph(n, &bin.edges, &mut rng);
+                let (bin_knn, _) =
+                    baseline::knn_bound(model, &sites, &degrees(n, &bin.edges), &mut rng);
+                let (bin_stretch, stretch_landmark) = stretch(model, &sites, &bin.edges, &pairs);
+                let landmark = Landmark {
+                    landmarks: bin.landmarks,
+                    bins: bin.bins,
+                    links: bin.edges.len(),
+                    components_before_bridging: bin.components_before_bridging,
+                    bridges: bin.bridges,
+                    mean_link_rtt_ms: ms(bin_us),
+                    random_ratio: ratio(bin_us, mean_rtt_us(model, &sites, &bin_random)),
+                    optimality_gap: ratio(bin_us, bin_knn),
+                    path_stretch: bin_stretch,
+                };
+
+                // The k-nearest-neighbour graph with locus's degrees; bridged from its own generator, so
+                // that the figures above do not move with it.
+                let nearest = baseline::knn_graph(
+                    model,
+                    &sites,
+                    &degree,
+                    &mut Rng::new(overlay.seed ^ 0x006b_6e6e_6772_6170),
+                );
+                (
+                    vivaldi.join().expect("the Vivaldi baseline panicked"),
+                    landmark,
+                    stretch_landmark,
+                    bin.edges,
+                    nearest,
+                )
+            });
+        let (knn_stretch, stretch_knn) = stretch(model, &sites, &nearest.edges, &pairs);
+        let knn_graph = KnnGraph {
+            exact: nearest.exact,
+            links: nearest.edges.len(),
+            mean_degree: 2.0 * nearest.edges.len() as f64 / n.max(1) as f64,
+            components_before_bridging: nearest.components_before_bridging,
+            bridges: nearest.bridges,
+            path_stretch: knn_stretch,
+        };
+        let group_purity = purity::labels(model, &sites).map(|l| {
+            let per = purity::per_group(group_peers.values().map(Vec::as_slice), &l.of);
+            (l.source, l.count, per)
+        });
+
+        let to_ms = |v: Vec<u64>| v.into_iter().map(|x| x as f64 / 1e3).collect::<Vec<f64>>();
+        let edge_ms = |e: &[(usize, usize)]| {
+            to_ms(
+                e.iter()
+                    .filter_map(|&(a, b)| baseline::rtt(model, &sites, a, b))
+                    .collect(),
+            )
+        };
+        let kind_ms = |k: LinkKind| {
+            rtts.iter()
+                .zip(&kinds)
+                .filter(|(_, kk)| **kk == k)
+                .filter_map(|(r, _)| r.map(|x| x as f64 / 1e3))
+                .collect::<Vec<f64>>()
+        };
+        let samples = Samples {
+            locus: edge_ms(&edges),
+            random: edge_ms(&random_first),
+            knn: to_ms(knn_rtts),
+            landmark: edge_ms(&bin_edges),
+            vivaldi: edge_ms(&viv_first),
+            locus_intra: kind_ms(LinkKind::Intra),
+            locus_inter: kind_ms(LinkKind::Inter),
+            locus_random: kind_ms(LinkKind::Random),
+            stretch_locus,
+            stretch_knn,
+            stretch_landmark,
+            group_sizes: sizes.clone(),
+            group_purity,
+            join_probes: overlay.joins.iter().map(|j| j.probes).collect(),
+        };
+        let metrics = Metrics {
+            peers: n,
+            links: edges.len(),
+            intra_links: kinds.iter().filter(|k| **k == LinkKind::Intra).count(),
+            inter_links: kinds.iter().filter(|k| **k == LinkKind::Inter).count(),
+            random_links: kinds.iter().filter(|k| **k == LinkKind::Random).count(),
+            mean_degree,
+            mean_link_rtt_ms: ms(mean_us),
+            random_mean_link_rtt_ms: ms(random_us),
+            random_ratio: ratio(mean_us, random_us),
+            knn_bound_ms: ms(knn_us),
+            knn_exact: n <= baseline::KNN_EXACT_UP_TO,
+            optimality_gap: ratio(mean_us, knn_us),
+            path_stretch,
+            components: graph::components(n, edges.iter().copied()),
+            join,
+            groups: Groups {
+                count: sizes.len(),
+                ungrouped: n - grouped,
+                size_mean: mean(sizes_f.iter().copied()),
+                size_median: quantile(&sizes_f, 0.5),
+                size_max: sizes.last().copied().unwrap_or(0),
+                singletons: sizes.iter().filter(|s| **s == 1).count(),
+                intra_mean_rtt_ms: ms(kind_mean(LinkKind::Intra)),
+                inter_mean_rtt_ms: ms(kind_mean(LinkKind::Inter)),
+                random_mean_rtt_ms: ms(kind_mean(LinkKind::Random)),
+                purity,
+                true_localities,
+            },
+            landmark,
+            vivaldi: viv,
+            knn_graph: Some(knn_graph),
+        };
+        (metrics, samples)
+    })
 }
 
-/// Vivaldi at locus's probe budget (`budget` samples per peer) and the ablation's multiples
-/// ([`vivaldi::BUDGET_FACTORS`]), with the links of the first. Its own generator, so that
-/// the other figures do not move with it, and so that it can run beside them: the embedding
-/// is one sequential loop, a few seconds at 100,000 peers.
-#[allow(clippy::too_many_arguments)]
-fn vivaldi_baseline(
+/// Vivaldi's coordinates at locus's probe budget (`budget` samples per peer) and the
+/// ablation's multiples ([`vivaldi::BUDGET_FACTORS`]), each linked to its nearest by estimate,
+/// and the generator to go on with. Its own generator, so that the other figures do not move
+/// with it, and so that it can run beside them: the embedding is one sequential loop, seconds
+/// at 100,000 peers.
+fn vivaldi_embedding(
     model: &dyn LatencyModel,
     sites: &[usize],
-    n: usize,
     mean_degree: f64,
     budget: usize,
     seed: u64,
-    pairs: &[(usize, Vec<usize>)],
-) -> (Vec<Vivaldi>, Vec<(usize, usize)>) {
+) -> (Vec<vivaldi::Baseline>, Rng) {
     let mut viv_rng = Rng::new(seed ^ 0x0076_6976_616c_6469);
     let budgets: Vec<usize> = vivaldi::BUDGET_FACTORS
         .iter()
@@ -594,6 +624,17 @@ fn vivaldi_baseline(
         .zip(&budgets)
         .map(|(coords, &samples)| vivaldi::overlay(coords, samples, mean_degree, &mut viv_rng))
         .collect();
+    (built, viv_rng)
+}
+
+/// The figures of [`vivaldi_embedding`]'s overlays, with the links of the first.
+fn vivaldi_baseline(
+    model: &dyn LatencyModel,
+    sites: &[usize],
+    n: usize,
+    (built, mut viv_rng): (Vec<vivaldi::Baseline>, Rng),
+    pairs: &[(usize, Vec<usize>)],
+) -> (Vec<Vivaldi>, Vec<(usize, usize)>) {
     // One scan of every sampled peer's nearest RTTs serves the three bounds.
     let viv_degrees: Vec<Vec<usize>> = built.iter().map(|b| degrees(n, &b.edges)).collect();
     let viv_knn = baseline::knn_bounds(model, sites, &viv_degrees, &mut viv_rng);

@@ -159,7 +159,6 @@ impl Peer {
         let GroupRole::Leading(l) = &g.role else {
             return None;
         };
-        g.seq = g.seq.saturating_add(1);
         let mut roster: Vec<PeerRef> = l.members.values().map(|(p, _)| p.clone()).collect();
         if roster.len() > MAX_ROSTER {
             self.rng.shuffle(&mut roster);
@@ -168,7 +167,7 @@ impl Peer {
         let mut neighbors = l.neighbor_groups();
         neighbors.truncate(MAX_NEIGHBORS);
         let group = g.view();
-        let alive = Arc::new(Alive {
+        let mut alive = Alive {
             group,
             seq: g.seq,
             leadership: g.leadership.clone(),
@@ -178,7 +177,19 @@ impl Peer {
             partition_links: l.partition_links(),
             opened_links: l.opened_links(),
             lost: l.lost.values().map(|x| x.peer.clone()).collect(),
-        });
+        };
+        // Nothing changed since the latest: it stays the latest, under its number, so that a
+        // member whose replica is current gets a report reply without it (the roster, the
+        // neighbours and the lost peers are most of a reply's bytes). A new number only for
+        // news; members learn the leader is alive from the reply itself.
+        if let Some(latest) = &l.heartbeat.latest
+            && *latest.as_ref() == alive
+        {
+            return Some(Arc::clone(latest));
+        }
+        g.seq = g.seq.saturating_add(1);
+        alive.seq = g.seq;
+        let alive = Arc::new(alive);
         if let GroupRole::Leading(l) = &mut g.role {
             l.heartbeat.latest = Some(Arc::clone(&alive));
         }
