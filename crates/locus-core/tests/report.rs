@@ -88,3 +88,67 @@ fn the_alive_rides_along_only_when_the_members_replica_is_another() {
     let other_epoch = (current.0 + 1, current.1);
     assert_eq!(report(&mut p, 2, 0, Some(other_epoch)).1, Some(current));
 }
+
+/// The leader's Alive keeps its number while nothing in it changes: members whose replica is
+/// current are answered without it interval after interval; a member joining makes a new one.
+#[test]
+fn an_alive_is_renumbered_only_when_it_changed() {
+    let mut p = leader_with(4);
+    let group = p.group().expect("leads").group_id;
+    let interval = p.config().alive_interval;
+    let mut now = Time::ZERO;
+    let mut report_at = |p: &mut Peer, now: Time, n: u8, known: Option<(u64, u64)>| {
+        let reply = p.handle_request(
+            now,
+            Some(peer(n)),
+            Request::GetGroupMembers(GetGroupMembersRequest {
+                group_id: group,
+                joining: false,
+                handover: None,
+                candidates: 0,
+                known_alive: known,
+            }),
+        );
+        let Ok(Response::GroupMembers(r)) = reply else {
+            panic!("no members reply: {reply:?}");
+        };
+        r.alive.map(|a| (a.group.epoch, a.seq))
+    };
+    // Ticks of the alive timer with every member reporting, so that none is lost.
+    let mut tick = |p: &mut Peer, now: &mut Time, known: Option<(u64, u64)>| {
+        *now = *now + interval;
+        for n in 1..=4 {
+            report_at(p, *now, n, known);
+        }
+        p.handle_timeout(*now);
+        while let Some(t) = p.poll_transmit() {
+            p.handle_response(*now, t.id, Err(CallError::Timeout));
+        }
+    };
+    tick(&mut p, &mut now, None);
+    let first = report_at(&mut p, now, 1, None).expect("a member without a replica gets it");
+    for _ in 0..5 {
+        tick(&mut p, &mut now, Some(first));
+        assert_eq!(
+            report_at(&mut p, now, 1, Some(first)),
+            None,
+            "nothing changed, yet the Alive was renumbered"
+        );
+    }
+    // A fifth member: the roster changed, and so does the number.
+    let joined = p.handle_request(
+        now,
+        Some(peer(5)),
+        Request::GetGroupMembers(GetGroupMembersRequest {
+            group_id: group,
+            joining: true,
+            handover: None,
+            candidates: 6,
+            known_alive: None,
+        }),
+    );
+    assert!(joined.is_ok(), "{joined:?}");
+    tick(&mut p, &mut now, Some(first));
+    let next = report_at(&mut p, now, 1, Some(first)).expect("the roster changed");
+    assert!(next.1 > first.1, "{next:?} after {first:?}");
+}
