@@ -97,7 +97,7 @@ fn an_alive_is_renumbered_only_when_it_changed() {
     let group = p.group().expect("leads").group_id;
     let interval = p.config().alive_interval;
     let mut now = Time::ZERO;
-    let mut report_at = |p: &mut Peer, now: Time, n: u8, known: Option<(u64, u64)>| {
+    let report_at = |p: &mut Peer, now: Time, n: u8, known: Option<(u64, u64)>| {
         let reply = p.handle_request(
             now,
             Some(peer(n)),
@@ -115,7 +115,7 @@ fn an_alive_is_renumbered_only_when_it_changed() {
         r.alive.map(|a| (a.group.epoch, a.seq))
     };
     // Ticks of the alive timer with every member reporting, so that none is lost.
-    let mut tick = |p: &mut Peer, now: &mut Time, known: Option<(u64, u64)>| {
+    let tick = |p: &mut Peer, now: &mut Time, known: Option<(u64, u64)>| {
         *now = *now + interval;
         for n in 1..=4 {
             report_at(p, *now, n, known);
