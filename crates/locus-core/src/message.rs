@@ -227,10 +227,10 @@ pub struct LeaveRequest {
     pub scope: LinkScope,
 }
 
-/// Built by the leader every `alive_interval` [0063] (numbered anew only when it changed) and
-/// handed to members in reply to their
-/// reports (flooded through the group after a change of leadership): proof of life and the
-/// replica of everything the group needs if the leader goes.
+/// Built by the leader every `alive_interval` [0063], numbered anew only when it changed, and
+/// handed to members in reply to their reports (flooded through the group after a change of
+/// leadership): proof of life and the replica of everything the group needs if the leader
+/// goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alive {
     /// The leader's group view (epoch, leader, successors, member count).
