@@ -137,6 +137,12 @@ pub const DEFAULT_DROP_LOST_LINKS: bool = true;
 /// by no less than the closest measured untested candidate is left unmeasured. The walk tests
 /// the same groups in the same order with the same verdicts; it probes fewer.
 pub const DEFAULT_PRUNE_WALK_PROBES: bool = true;
+/// Join walks start near (beyond the seed, docs/decisions.md "Joins that start near"): the
+/// rendezvous' boot list starts with its landmark groups; the walk measures them, sends the
+/// RTTs back, and gets the groups whose leaders measured the most similar RTTs to the same
+/// landmarks. Leaders announce the RTTs their own walk measured. Without it a walk descends
+/// group by group from a random sample, more groups the larger the overlay.
+pub const DEFAULT_LANDMARK_BOOT: bool = true;
 
 /// The settings of one peer's protocol engine. Build one from a preset and adjust fields.
 #[derive(Debug, Clone, PartialEq)]
@@ -209,6 +215,8 @@ pub struct Config {
     /// Join walks skip measurements that cannot change their next step. See
     /// [`DEFAULT_PRUNE_WALK_PROBES`].
     pub prune_walk_probes: bool,
+    /// See [`DEFAULT_LANDMARK_BOOT`].
+    pub landmark_boot: bool,
     /// See [`DEFAULT_SINGLE_FAR_WALK_SAMPLES`].
     pub single_far_walk_samples: bool,
     /// See [`DEFAULT_SAMPLE_AGREEMENT`]; 0 is off.
@@ -257,6 +265,7 @@ impl Config {
             group_merge: true,
             merge_keeps_links: DEFAULT_MERGE_KEEPS_LINKS,
             prune_walk_probes: DEFAULT_PRUNE_WALK_PROBES,
+            landmark_boot: DEFAULT_LANDMARK_BOOT,
             single_far_walk_samples: DEFAULT_SINGLE_FAR_WALK_SAMPLES,
             sample_agreement: DEFAULT_SAMPLE_AGREEMENT,
             drop_lost_links: DEFAULT_DROP_LOST_LINKS,

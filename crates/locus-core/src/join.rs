@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::id::{GroupId, PeerId, PeerRef};
-use crate::message::{GroupView, MeasureReply, NeighborsReply};
+use crate::message::{GroupView, LandmarkRtt, MAX_LANDMARKS, MeasureReply, NeighborsReply};
 use crate::time::Time;
 
 /// What a walk asks its peer to do next.
@@ -23,6 +23,21 @@ pub(crate) enum Action {
     Enter { group: GroupId, leader: PeerRef },
     /// No group passed: found a new group. `nearest` lists the groups measured, closest first.
     Found { nearest: Vec<Measured> },
+    /// Ask the rendezvous for the groups nearest by these RTTs to its landmark groups, and
+    /// report the list with [`Walk::on_boot_list`] (docs/decisions.md, "Joins that start
+    /// near").
+    AskNear(Vec<LandmarkRtt>),
+}
+
+/// Where a walk stands with the rendezvous' landmark groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Near {
+    /// The walk does not ask for the groups nearest its landmark RTTs.
+    Off,
+    /// It will ask once the first boot lists' groups are measured.
+    Pending,
+    /// It asked, or decided it need not.
+    Asked,
 }
 
 /// A group whose leader the walk measured.
@@ -179,6 +194,10 @@ pub(crate) struct Walk {
     /// has nothing to do until the last measurement reports. Saves rescanning every candidate
     /// on each reply, which made a walk quadratic in its candidates.
     waiting: bool,
+    near: Near,
+    /// The groups of the first boot lists, which start with the rendezvous' landmarks: the
+    /// RTTs to them place the walker ([`Walk::landmark_rtts`]).
+    boot_groups: BTreeSet<GroupId>,
 }
 
 impl Walk {
@@ -192,6 +211,8 @@ impl Walk {
             excluded: BTreeSet::new(),
             tested: 0,
             waiting: false,
+            near: Near::Off,
+            boot_groups: BTreeSet::new(),
             phase: if boot_requests == 0 {
                 Phase::Selecting
             } else {
@@ -200,6 +221,25 @@ impl Walk {
                 }
             },
         }
+    }
+
+    /// Once the first boot lists are measured, ask the rendezvous for the groups nearest by
+    /// the RTTs to them ([`Action::AskNear`]) — unless one of them is within the direct pass.
+    pub(crate) fn ask_near(&mut self) {
+        self.near = Near::Pending;
+    }
+
+    /// The RTTs measured to the groups of the first boot lists, by group (at most
+    /// [`MAX_LANDMARKS`]): where the walker is, for the rendezvous' `nearest`.
+    pub(crate) fn landmark_rtts(&self) -> Vec<LandmarkRtt> {
+        self.boot_groups
+            .iter()
+            .filter_map(|g| {
+                let rtt = self.candidates.get(g).and_then(|c| self.rtt(&c.leader))?;
+                Some(LandmarkRtt { group: *g, rtt })
+            })
+            .take(MAX_LANDMARKS)
+            .collect()
     }
 
     /// Never enter `group` (a merging leader's own group).
@@ -263,6 +303,9 @@ impl Walk {
     pub(crate) fn on_boot_list(&mut self, list: Option<Vec<GroupView>>) {
         self.waiting = false;
         if let Some(list) = list {
+            if self.near != Near::Asked && matches!(self.phase, Phase::Booting { .. }) {
+                self.boot_groups.extend(list.iter().map(|v| v.group_id));
+            }
             self.add_candidates(list.into_iter().map(|v| (v.group_id, v.leader)));
         }
         if let Phase::Booting { pending } = &mut self.phase {
@@ -434,6 +477,20 @@ impl Walk {
                     if !unmeasured.is_empty() || !self.in_flight.is_empty() {
                         self.waiting = true;
                         return self.measure(unmeasured);
+                    }
+                    if self.near == Near::Pending {
+                        self.near = Near::Asked;
+                        let closest = self.nearest().first().map(|m| m.rtt);
+                        let direct = self
+                            .limits
+                            .direct_rtt
+                            .zip(closest)
+                            .is_some_and(|(d, c)| c < d);
+                        let landmarks = self.landmark_rtts();
+                        if !direct && !landmarks.is_empty() {
+                            self.phase = Phase::Booting { pending: 1 };
+                            return vec![Action::AskNear(landmarks)];
+                        }
                     }
                     let best = self
                         .candidates
@@ -868,6 +925,106 @@ mod tests {
             assert_eq!(queries, 0, "nothing is tested after the deadline");
             assert!(
                 matches!(actions.as_slice(), [Action::Found { .. }]),
+                "{actions:?}"
+            );
+        }
+
+        /// Measures every `Measure` action with `rtt(n)` ms, then returns the walk's next actions.
+        fn measure_all(
+            walk: &mut Walk,
+            actions: Vec<Action>,
+            rtt: impl Fn(u128) -> u64,
+        ) -> Vec<Action> {
+            for a in actions {
+                let Action::Measure(p) = a else {
+                    panic!("expected only measurements, got {a:?}")
+                };
+                let n = p.id.0.as_u128();
+                walk.on_measured(&p, Some((Duration::from_millis(rtt(n)), &reply(n))));
+            }
+            walk.next(Time::ZERO)
+        }
+
+        fn near_limits() -> Limits {
+            Limits {
+                direct_rtt: Some(Duration::from_millis(5)),
+                prune: true,
+                ..limits(10, 10)
+            }
+        }
+
+        #[test]
+        fn a_walk_sends_its_landmark_rtts_once_and_enters_the_near_group_it_measures() {
+            let mut walk = Walk::new(near_limits(), 1);
+            walk.ask_near();
+            walk.on_boot_list(Some((1..=3).map(view).collect()));
+            let actions = walk.next(Time::ZERO);
+            // Landmarks 40, 80 and 120 ms away: none within the direct pass.
+            let actions = measure_all(&mut walk, actions, |n| 40 * n as u64);
+            let [Action::AskNear(near)] = actions.as_slice() else {
+                panic!("{actions:?}")
+            };
+            let expected: Vec<LandmarkRtt> = (1..=3)
+                .map(|n| LandmarkRtt {
+                    group: group(n),
+                    rtt: Duration::from_millis(40 * n as u64),
+                })
+                .collect();
+            assert_eq!(near, &expected);
+            assert_eq!(walk.landmark_rtts(), expected);
+            // The rendezvous names two groups: 7 first (a forged position: its leader is
+            // 90 ms away), then 8, 2 ms away. The walk trusts only what it measures.
+            walk.on_boot_list(Some(vec![view(7), view(8)]));
+            let actions = walk.next(Time::ZERO);
+            let actions = measure_all(&mut walk, actions, |n| if n == 7 { 90 } else { 2 });
+            let [Action::Query { group: g, .. }] = actions.as_slice() else {
+                panic!("{actions:?}")
+            };
+            assert_eq!(
+                *g,
+                group(8),
+                "the group measured nearest is tested, not the first listed"
+            );
+            walk.on_neighbors(
+                *g,
+                Some(NeighborsReply {
+                    group: view(8),
+                    neighbors: vec![],
+                }),
+            );
+            let actions = walk.next(Time::ZERO);
+            assert!(
+                matches!(actions.as_slice(), [Action::Enter { group: g, .. }] if *g == group(8)),
+                "{actions:?}"
+            );
+            assert_eq!(
+                walk.landmark_rtts(),
+                expected,
+                "only the first boot list's groups place the walker"
+            );
+        }
+
+        #[test]
+        fn a_landmark_within_the_direct_pass_needs_no_near_request() {
+            let mut walk = Walk::new(near_limits(), 1);
+            walk.ask_near();
+            walk.on_boot_list(Some((1..=3).map(view).collect()));
+            let actions = walk.next(Time::ZERO);
+            let actions = measure_all(&mut walk, actions, |n| if n == 2 { 3 } else { 60 });
+            assert!(
+                matches!(actions.as_slice(), [Action::Query { group: g, .. }] if *g == group(2)),
+                "{actions:?}"
+            );
+        }
+
+        #[test]
+        fn a_walk_not_asked_to_start_near_never_asks() {
+            let mut walk = Walk::new(near_limits(), 1);
+            walk.on_boot_list(Some((1..=3).map(view).collect()));
+            let actions = walk.next(Time::ZERO);
+            let actions = measure_all(&mut walk, actions, |n| 40 * n as u64);
+            assert!(
+                matches!(actions.as_slice(), [Action::Query { group: g, .. }] if *g == group(1)),
                 "{actions:?}"
             );
         }

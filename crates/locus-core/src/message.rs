@@ -24,6 +24,9 @@ pub const MAX_ROSTER: usize = 256;
 pub const MAX_CANDIDATES: usize = 32;
 /// Groups in one boot list [0044].
 pub const MAX_BOOT_LIST: usize = 64;
+/// Landmark distances in one announcement or boot-list request (docs/decisions.md, "Joins
+/// that start near").
+pub const MAX_LANDMARKS: usize = 16;
 /// Peers in one `Nearby` reply.
 pub const MAX_NEARBY: usize = 64;
 /// Lost peers carried in one `Alive` (see `Alive::lost`).
@@ -303,6 +306,25 @@ pub struct NearbyRequest {
 pub struct GetBootListRequest {
     /// Most groups to return (capped at [`MAX_BOOT_LIST`]).
     pub max: u32,
+    /// Start the list with the rendezvous' landmark groups: a join walk's first request,
+    /// whose RTTs to them it then sends as `near`. Peers serving boot lists ignore it.
+    pub landmarks: bool,
+    /// The caller's RTTs to the groups of an earlier boot list (at most [`MAX_LANDMARKS`]):
+    /// when set, the rendezvous answers with the groups whose leaders measured the most
+    /// similar RTTs to the same landmark groups, the ones likely nearest the caller, instead
+    /// of a sample. Empty: a boot list as before. Peers serving boot lists ignore it.
+    pub near: Vec<LandmarkRtt>,
+}
+
+/// An RTT measured to a landmark group's leader: the rendezvous' boot lists start with its
+/// landmark groups, and positions compare by these (docs/decisions.md, "Joins that start
+/// near").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LandmarkRtt {
+    /// The landmark group.
+    pub group: GroupId,
+    /// The RTT measured to its leader.
+    pub rtt: Duration,
 }
 
 /// A leader's refresh of its rendezvous entry.
@@ -317,6 +339,9 @@ pub struct Announcement {
     pub partition_links: Vec<GroupId>,
     /// `true` when the group has ended: the last member left.
     pub ended: bool,
+    /// The leader's RTTs to the groups of its first boot list (at most [`MAX_LANDMARKS`]):
+    /// where it is, for boot lists that start near ([`GetBootListRequest::near`]).
+    pub landmarks: Vec<LandmarkRtt>,
 }
 
 /// The rendezvous' answer to an announcement.

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use crate::id::{GroupId, PeerId};
 use crate::message::{
-    AnnounceReply, Announcement, GroupView, MAX_BOOT_LIST, MeasureReply, NeighborGroup,
+    AnnounceReply, Announcement, GetBootListRequest, GroupView, LandmarkRtt, MAX_BOOT_LIST,
+    MAX_LANDMARKS, MeasureReply, NeighborGroup,
 };
 use crate::rng::Rng;
 use crate::term::term;
@@ -43,6 +44,8 @@ pub struct Entry {
     pub refreshed: Time,
     /// When the entry was created.
     pub created: Time,
+    /// The leader's RTTs to landmark groups, sorted by group ([`Announcement::landmarks`]).
+    pub landmarks: Vec<LandmarkRtt>,
 }
 
 /// The directory of live groups.
@@ -64,6 +67,10 @@ pub struct Directory {
     components: Components,
     /// Bridge requests handed out, to spread them over the main component.
     bridges: u64,
+    /// The landmark groups, oldest first ([`Directory::boot_list_from_landmarks`]).
+    landmarks: Vec<GroupId>,
+    /// Landmark groups picked so far, to spread the picks over the directory.
+    landmark_picks: u64,
 }
 
 /// The connected components of the group graph as the announced neighbour lists draw it,
@@ -128,6 +135,17 @@ const MIN_CUT_SHARE: usize = 16;
 /// Groups a search for a cut's targets visits at most.
 const MAX_CUT_SEARCH: usize = 64;
 
+/// Landmark groups a directory keeps (docs/decisions.md, "Joins that start near").
+pub const LANDMARKS: usize = 8;
+
+/// Landmarks a group's leader must have measured in common with a joining peer to be
+/// compared with it: two RTTs place a point in the plane only up to a mirror image.
+pub const MIN_COMMON_LANDMARKS: usize = 3;
+
+/// Entries one `nearest` request compares at most, so that its cost is bounded whatever the
+/// directory's size.
+pub const MAX_NEAR_SCAN: usize = 8192;
+
 /// Groups one directory holds at most by default; announcements of new groups beyond it are
 /// refused ([`Directory::is_full_for`]).
 pub const MAX_GROUPS: usize = 100_000;
@@ -150,6 +168,8 @@ impl Directory {
             leaders: BTreeMap::new(),
             components: Components::default(),
             bridges: 0,
+            landmarks: Vec::new(),
+            landmark_picks: 0,
         }
     }
 
@@ -192,6 +212,7 @@ impl Directory {
                 && e.view.leader.id == a.group.leader.id
             {
                 self.remove(id);
+                self.fill_landmarks();
                 self.components.dirty = true;
                 changes.push(Change::GroupEnded(id));
             }
@@ -235,6 +256,7 @@ impl Directory {
                 e.view = a.group;
                 e.neighbors = a.neighbors;
                 e.partition_links = a.partition_links;
+                e.landmarks = landmark_vector(a.landmarks);
                 self.by_refresh.remove(&(e.refreshed, id));
                 self.by_refresh.insert((now, id));
                 e.refreshed = now;
@@ -262,10 +284,12 @@ impl Directory {
                         partition_links: a.partition_links,
                         refreshed: now,
                         created: now,
+                        landmarks: landmark_vector(a.landmarks),
                     },
                 );
             }
         }
+        self.fill_landmarks();
         let bridge = self.bridge_for(now, id);
         (
             AnnounceReply {
@@ -585,12 +609,15 @@ impl Directory {
         if !dead.is_empty() {
             self.components.dirty = true;
         }
-        dead.into_iter()
+        let changes = dead
+            .into_iter()
             .map(|id| {
                 self.remove(id);
                 Change::GroupEnded(id)
             })
-            .collect()
+            .collect();
+        self.fill_landmarks();
+        changes
     }
 
     /// A random sample of at most `max` live groups [0044], in O(max) whatever the size of
@@ -616,10 +643,129 @@ impl Directory {
             .collect()
     }
 
+    /// The answer to a boot-list request: the groups nearest the caller's landmark RTTs when it
+    /// sent them, the landmark groups first when it asked for them, a random sample
+    /// otherwise.
+    pub fn answer(&self, rng: &mut Rng, request: &GetBootListRequest) -> Vec<GroupView> {
+        let max = request.max as usize;
+        if !request.near.is_empty() {
+            self.nearest(rng, max, &request.near)
+        } else if request.landmarks {
+            self.boot_list_from_landmarks(rng, max)
+        } else {
+            self.boot_list(rng, max)
+        }
+    }
+
+    /// A boot list for a join walk's first request: the landmark groups, then a random
+    /// sample, `max` in all. The walk measures them and sends its RTTs back as
+    /// [`Directory::nearest`]'s `near` (docs/decisions.md, "Joins that start near").
+    pub fn boot_list_from_landmarks(&self, rng: &mut Rng, max: usize) -> Vec<GroupView> {
+        let max = max.min(MAX_BOOT_LIST);
+        let mut list: Vec<GroupView> = self
+            .landmarks
+            .iter()
+            .filter_map(|g| self.entries.get(g))
+            .map(|e| e.view.clone())
+            .take(max)
+            .collect();
+        if list.len() < max {
+            let rest = self.boot_list(rng, max);
+            for v in rest {
+                if list.len() == max {
+                    break;
+                }
+                if !self.landmarks.contains(&v.group_id) {
+                    list.push(v);
+                }
+            }
+        }
+        list
+    }
+
+    /// The `max` groups likely nearest a peer that measured the RTTs in `near` to landmark
+    /// groups: by the triangle inequality, the RTT between the peer and a group's leader is
+    /// at least the largest difference between their RTTs to any one landmark, so the groups
+    /// for which that bound is least come first. A group counts only when its leader measured
+    /// at least [`MIN_COMMON_LANDMARKS`] of the same landmarks (or all of them, if `near` has
+    /// fewer); groups named in `near` are left out, the caller has measured them. At most
+    /// [`MAX_NEAR_SCAN`] entries are compared, from a random place in the directory.
+    pub fn nearest(&self, rng: &mut Rng, max: usize, near: &[LandmarkRtt]) -> Vec<GroupView> {
+        let max = max.min(MAX_BOOT_LIST);
+        let query = landmark_vector(near.to_vec());
+        let need = MIN_COMMON_LANDMARKS.min(query.len());
+        let n = self.order.len();
+        if need == 0 || max == 0 || n == 0 {
+            return Vec::new();
+        }
+        let scan = n.min(MAX_NEAR_SCAN);
+        let start = if scan < n {
+            rng.below(n as u64) as usize
+        } else {
+            0
+        };
+        // (bound, group) of the best `max` so far, worst last.
+        let mut best: Vec<(Duration, GroupId)> = Vec::with_capacity(max + 1);
+        for k in 0..scan {
+            let id = self.order[(start + k) % n];
+            if query.iter().any(|q| q.group == id) {
+                continue;
+            }
+            let Some(e) = self.entries.get(&id) else {
+                continue;
+            };
+            let Some(bound) = landmark_bound(&query, &e.landmarks, need) else {
+                continue;
+            };
+            if best.len() == max && best.last().is_some_and(|w| (bound, id) >= *w) {
+                continue;
+            }
+            let at = best.partition_point(|b| *b < (bound, id));
+            best.insert(at, (bound, id));
+            best.truncate(max);
+        }
+        best.into_iter()
+            .filter_map(|(_, g)| self.entries.get(&g))
+            .map(|e| e.view.clone())
+            .collect()
+    }
+
+    /// The landmark groups, oldest pick first.
+    pub fn landmarks(&self) -> &[GroupId] {
+        &self.landmarks
+    }
+
+    /// Keeps [`LANDMARKS`] landmark groups while the directory has them: a landmark stays
+    /// until its group ends (a new leader keeps it: it is a member of the same group, near
+    /// the old one), and a new one is picked at a spread-out place of the directory.
+    fn fill_landmarks(&mut self) {
+        let n = self.order.len();
+        while self.landmarks.len() < LANDMARKS.min(n) {
+            // Positions a golden-ratio step apart (Weyl sequence) until a free one turns up;
+            // at most n tries, so the loop ends whatever the picks so far.
+            let mut picked = None;
+            for _ in 0..n {
+                self.landmark_picks = self.landmark_picks.wrapping_add(1);
+                let at = ((self.landmark_picks.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32)
+                    % n as u64) as usize;
+                let id = self.order[at];
+                if !self.landmarks.contains(&id) {
+                    picked = Some(id);
+                    break;
+                }
+            }
+            match picked {
+                Some(id) => self.landmarks.push(id),
+                None => break,
+            }
+        }
+    }
+
     fn remove(&mut self, id: GroupId) {
         let Some(e) = self.entries.remove(&id) else {
             return;
         };
+        self.landmarks.retain(|g| *g != id);
         if self.leaders.get(&e.view.leader.id) == Some(&id) {
             self.leaders.remove(&e.view.leader.id);
         }
@@ -693,6 +839,35 @@ impl Directory {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// A landmark vector as the directory keeps it: sorted by group, one RTT per group (the
+/// least), at most [`MAX_LANDMARKS`].
+fn landmark_vector(mut v: Vec<LandmarkRtt>) -> Vec<LandmarkRtt> {
+    v.sort();
+    v.dedup_by_key(|l| l.group);
+    v.truncate(MAX_LANDMARKS);
+    v
+}
+
+/// The largest difference between two sorted landmark vectors over the landmarks both hold,
+/// if they hold at least `need` in common: a lower bound on the RTT between the two peers.
+fn landmark_bound(a: &[LandmarkRtt], b: &[LandmarkRtt], need: usize) -> Option<Duration> {
+    let (mut i, mut j, mut common) = (0, 0, 0);
+    let mut bound = Duration::ZERO;
+    while i < a.len() && j < b.len() {
+        match a[i].group.cmp(&b[j].group) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                bound = bound.max(a[i].rtt.abs_diff(b[j].rtt));
+                common += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    (common >= need).then_some(bound)
 }
 
 /// What [`Directory::authorize`] makes of an authenticated peer's announcement.
@@ -786,6 +961,7 @@ mod tests {
                 group: v,
                 neighbors: vec![],
                 partition_links: vec![],
+                landmarks: vec![],
                 ended: false,
             },
         )
@@ -800,6 +976,7 @@ mod tests {
             group: v,
             neighbors: vec![],
             partition_links: vec![],
+            landmarks: vec![],
             ended,
         }
     }
@@ -923,6 +1100,7 @@ mod tests {
                 group: view(group, 1000 + group, 1, 1),
                 neighbors,
                 partition_links: vec![],
+                landmarks: vec![],
                 ended: false,
             },
         )
@@ -1130,6 +1308,97 @@ mod tests {
         let ids: std::collections::BTreeSet<_> = list.iter().map(|v| v.group_id).collect();
         assert_eq!(ids.len(), 8);
         assert_eq!(d.boot_list(&mut rng, 1000).len(), MAX_BOOT_LIST);
+    }
+
+    fn landmark_rtts(rtts: &[(u128, u64)]) -> Vec<LandmarkRtt> {
+        rtts.iter()
+            .map(|&(g, ms)| LandmarkRtt {
+                group: GroupId(Uuid::from_u128(g)),
+                rtt: Duration::from_millis(ms),
+            })
+            .collect()
+    }
+
+    fn ids(list: &[GroupView]) -> Vec<u128> {
+        list.iter().map(|v| v.group_id.0.as_u128()).collect()
+    }
+
+    #[test]
+    fn landmarks_start_the_list_and_stay_until_their_group_ends() {
+        let mut d = Directory::new(Duration::from_secs(30));
+        for g in 0..20 {
+            announce(&mut d, 0, view(g, 1000 + g, 1, 1));
+        }
+        let landmarks = d.landmarks().to_vec();
+        assert_eq!(landmarks.len(), LANDMARKS);
+        let mut rng = Rng::new(1);
+        let list = d.answer(
+            &mut rng,
+            &GetBootListRequest {
+                max: 12,
+                landmarks: true,
+                near: vec![],
+            },
+        );
+        assert_eq!(list.len(), 12);
+        let first: Vec<GroupId> = list.iter().take(LANDMARKS).map(|v| v.group_id).collect();
+        assert_eq!(first, landmarks, "the landmarks first, then a sample");
+        let rest: BTreeSet<GroupId> = list.iter().skip(LANDMARKS).map(|v| v.group_id).collect();
+        assert_eq!(rest.len(), 4);
+        assert!(rest.iter().all(|g| !landmarks.contains(g)), "no duplicates");
+        // A new leader keeps its group a landmark; the end of the group replaces it.
+        let g = landmarks[0].0.as_u128();
+        announce(&mut d, 1, view(g, 5000, 2, 1));
+        assert_eq!(d.landmarks(), landmarks.as_slice());
+        d.announce(
+            Time::from_micros(2),
+            announcement(view(g, 5000, 2, 1), true),
+        );
+        assert_eq!(d.landmarks().len(), LANDMARKS);
+        assert!(!d.landmarks().contains(&landmarks[0]));
+        assert_eq!(&d.landmarks()[..LANDMARKS - 1], &landmarks[1..]);
+    }
+
+    #[test]
+    fn nearest_ranks_groups_by_the_landmark_bound_and_leaves_out_what_it_cannot_compare() {
+        let mut d = Directory::new(Duration::from_secs(30));
+        // Landmark groups 1, 2, 3; groups 10–13 announce their leaders' RTTs to them.
+        for g in 1..=3 {
+            announce(&mut d, 0, view(g, 100 + g, 1, 1));
+        }
+        let positions: [(u128, &[(u128, u64)]); 4] = [
+            (10, &[(1, 10), (2, 50), (3, 90)]),
+            (11, &[(1, 12), (2, 48), (3, 95)]),
+            (12, &[(1, 80), (2, 20), (3, 30)]),
+            // Only two landmarks in common: a mirror image of the caller's place would match.
+            (13, &[(1, 10), (2, 50)]),
+        ];
+        for (g, rtts) in positions {
+            let mut a = announcement(view(g, 100 + g, 1, 1), false);
+            a.landmarks = landmark_rtts(rtts);
+            d.announce(Time::ZERO, a);
+        }
+        let mut rng = Rng::new(1);
+        let near = landmark_rtts(&[(1, 11), (2, 49), (3, 92)]);
+        let ask = |max: u32| GetBootListRequest {
+            max,
+            landmarks: false,
+            near: near.clone(),
+        };
+        // Bounds: 10 → 2 ms, 11 → 3 ms, 12 → 69 ms; 13 is left out, and so are 1–3, which
+        // the caller measured.
+        assert_eq!(ids(&d.answer(&mut rng, &ask(8))), vec![10, 11, 12]);
+        assert_eq!(ids(&d.answer(&mut rng, &ask(1))), vec![10]);
+        // Entries sent in any order or twice count once, at their least RTT.
+        let mut a = announcement(view(12, 112, 1, 1), false);
+        a.landmarks = landmark_rtts(&[(3, 91), (2, 48), (1, 12), (1, 300), (3, 400)]);
+        d.announce(Time::ZERO, a);
+        assert_eq!(
+            d.resolve(GroupId(Uuid::from_u128(12)))
+                .map(|e| e.landmarks.clone()),
+            Some(landmark_rtts(&[(1, 12), (2, 48), (3, 91)]))
+        );
+        assert_eq!(ids(&d.answer(&mut rng, &ask(2))), vec![12, 10]);
     }
 
     /// The sampling and expiry indexes agree with the entries.

@@ -350,7 +350,9 @@ async fn every_rpc_refuses_malformed_requests_and_keeps_serving() {
                 get_boot_list,
                 pb::GetBootListRequest {
                     caller: peer_ref(GOOD_ID, ""),
-                    max: 3
+                    max: 3,
+                    landmarks: false,
+                    near: vec![],
                 }
             ),
             "caller.addr: empty address",
@@ -383,6 +385,8 @@ async fn every_rpc_refuses_malformed_requests_and_keeps_serving() {
         .get_boot_list(pb::GetBootListRequest {
             caller: None,
             max: u32::MAX,
+            landmarks: false,
+            near: vec![],
         })
         .await
         .unwrap()

@@ -101,6 +101,7 @@ fn announcement(
         neighbors: vec![],
         ended: false,
         partition_group_ids: vec![],
+        landmarks: vec![],
     }
 }
 

@@ -287,6 +287,8 @@ async fn identities_come_from_certificates_not_from_the_caller_field() {
         .get_boot_list(pb::GetBootListRequest {
             caller: Some(pb_ref(someone, "127.0.0.1:1")),
             max: 0,
+            landmarks: false,
+            near: vec![],
         })
         .await
         .unwrap_err();
@@ -347,6 +349,7 @@ async fn announce(
         neighbors: vec![],
         ended,
         partition_group_ids: vec![],
+        landmarks: vec![],
     })
     .await
     .map(|r| r.into_inner())
@@ -585,6 +588,7 @@ async fn a_watcher_that_stops_reading_is_dropped_and_frees_its_place() {
             neighbors: vec![],
             ended: false,
             partition_group_ids: vec![],
+            landmarks: vec![],
         })
         .await
         .unwrap();

@@ -273,6 +273,25 @@ impl From<core::NeighborGroup> for pb::NeighborGroup {
     }
 }
 
+impl TryFrom<pb::LandmarkRtt> for core::LandmarkRtt {
+    type Error = ProtoError;
+    fn try_from(l: pb::LandmarkRtt) -> Result<Self, ProtoError> {
+        Ok(Self {
+            group: group_id(&l.group_id, "group_id")?,
+            rtt: rtt(l.rtt_us, "rtt_us")?,
+        })
+    }
+}
+
+impl From<core::LandmarkRtt> for pb::LandmarkRtt {
+    fn from(l: core::LandmarkRtt) -> Self {
+        Self {
+            group_id: l.group.to_string(),
+            rtt_us: rtt_us(l.rtt),
+        }
+    }
+}
+
 impl TryFrom<pb::HandedLink> for core::HandedLink {
     type Error = ProtoError;
     fn try_from(h: pb::HandedLink) -> Result<Self, ProtoError> {

@@ -12,8 +12,8 @@
 //! validates the reply with [`Unary::reply_into_core`].
 
 use locus_core::message::{
-    self as core, MAX_BOOT_LIST, MAX_LEADERSHIP, MAX_LOST_PEERS, MAX_NEARBY, MAX_NEIGHBORS,
-    MAX_ROSTER,
+    self as core, MAX_BOOT_LIST, MAX_LANDMARKS, MAX_LEADERSHIP, MAX_LOST_PEERS, MAX_NEARBY,
+    MAX_NEIGHBORS, MAX_ROSTER,
 };
 use locus_core::{PeerRef, Request, Response};
 
@@ -308,6 +308,8 @@ impl Unary for pb::GetBootListRequest {
     fn into_core(self) -> Result<(Option<PeerRef>, Request), ProtoError> {
         let request = core::GetBootListRequest {
             max: self.max.min(MAX_BOOT_LIST as u32),
+            landmarks: self.landmarks,
+            near: list(self.near, MAX_LANDMARKS, "near")?,
         };
         Ok((caller(self.caller)?, Request::GetBootList(request)))
     }
@@ -341,6 +343,7 @@ impl Unary for pb::AnnounceGroupRequest {
                 "partition_group_ids",
             )?,
             ended: self.ended,
+            landmarks: list(self.landmarks, MAX_LANDMARKS, "landmarks")?,
         };
         Ok((caller(self.caller)?, Request::AnnounceGroup(announcement)))
     }
@@ -476,15 +479,19 @@ impl Outgoing {
                 caller,
                 limit: r.limit,
             }),
-            Request::GetBootList(r) => {
-                Self::GetBootList(pb::GetBootListRequest { caller, max: r.max })
-            }
+            Request::GetBootList(r) => Self::GetBootList(pb::GetBootListRequest {
+                caller,
+                max: r.max,
+                landmarks: r.landmarks,
+                near: all(r.near),
+            }),
             Request::AnnounceGroup(a) => Self::AnnounceGroup(pb::AnnounceGroupRequest {
                 caller,
                 group: Some(a.group.into()),
                 neighbors: all(a.neighbors),
                 partition_group_ids: ids(a.partition_links),
                 ended: a.ended,
+                landmarks: all(a.landmarks),
             }),
             Request::ResolveGroup(g) => Self::ResolveGroup(pb::ResolveGroupRequest {
                 caller,

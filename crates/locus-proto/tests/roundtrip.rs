@@ -127,17 +127,23 @@ fn requests() -> Vec<Request> {
         }),
         Request::GetStatus,
         Request::Nearby(NearbyRequest { limit: 10 }),
-        Request::GetBootList(GetBootListRequest { max: 16 }),
+        Request::GetBootList(GetBootListRequest {
+            max: 16,
+            landmarks: false,
+            near: vec![],
+        }),
         Request::AnnounceGroup(Announcement {
             group: view(7),
             neighbors: vec![neighbor(8)],
             partition_links: vec![],
+            landmarks: vec![],
             ended: false,
         }),
         Request::AnnounceGroup(Announcement {
             group: view(7),
             neighbors: vec![],
             partition_links: vec![],
+            landmarks: vec![],
             ended: true,
         }),
         Request::ResolveGroup(group_id(8)),
@@ -430,8 +436,17 @@ fn oversized_limits_are_lowered_to_the_caps() {
     let (_, boot) = pb::GetBootListRequest {
         caller: None,
         max: u32::MAX,
+        landmarks: false,
+        near: vec![],
     }
     .into_core()
     .unwrap();
-    assert_eq!(boot, Request::GetBootList(GetBootListRequest { max: 64 }));
+    assert_eq!(
+        boot,
+        Request::GetBootList(GetBootListRequest {
+            max: 64,
+            landmarks: false,
+            near: vec![],
+        })
+    );
 }

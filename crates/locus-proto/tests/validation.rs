@@ -372,6 +372,7 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                 neighbors: vec![],
                 ended: false,
                 partition_group_ids: vec![],
+                landmarks: vec![],
             }),
             "group.epoch: epoch 281474976710657 above the largest, 281474976710656",
         ),
@@ -382,6 +383,7 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                 neighbors: vec![],
                 ended: false,
                 partition_group_ids: vec!["zz".into()],
+                landmarks: vec![],
             }),
             "partition_group_ids[0]: invalid UUID",
         ),
@@ -406,8 +408,50 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                 neighbors: vec![neighbor(); 65],
                 ended: false,
                 partition_group_ids: vec![],
+                landmarks: vec![],
             }),
             "neighbors: 65 entries, at most 64",
+        ),
+        (
+            Outgoing::GetBootList(pb::GetBootListRequest {
+                caller: Some(pb_peer(1)),
+                max: 8,
+                landmarks: false,
+                near: vec![
+                    pb::LandmarkRtt {
+                        group_id: group_view().group_id,
+                        rtt_us: 1_000,
+                    };
+                    17
+                ],
+            }),
+            "near: 17 entries, at most 16",
+        ),
+        (
+            Outgoing::GetBootList(pb::GetBootListRequest {
+                caller: Some(pb_peer(1)),
+                max: 8,
+                landmarks: false,
+                near: vec![pb::LandmarkRtt {
+                    group_id: group_view().group_id,
+                    rtt_us: 61_000_000,
+                }],
+            }),
+            "near[0].rtt_us: rtt of 61000000 us, at most 60000000 us",
+        ),
+        (
+            Outgoing::AnnounceGroup(pb::AnnounceGroupRequest {
+                caller: Some(pb_peer(1)),
+                group: Some(group_view()),
+                neighbors: vec![],
+                ended: false,
+                partition_group_ids: vec![],
+                landmarks: vec![pb::LandmarkRtt {
+                    group_id: "not-a-group".into(),
+                    rtt_us: 1_000,
+                }],
+            }),
+            "landmarks[0].group_id: invalid UUID",
         ),
     ]
 }

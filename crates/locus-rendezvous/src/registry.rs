@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use locus_core::message::{AnnounceReply, Announcement, GroupView};
+use locus_core::message::{AnnounceReply, Announcement, GetBootListRequest, GroupView};
 use locus_core::rendezvous::{Authorization, Change, Directory, Entry, Refusal};
 use locus_core::{GroupId, PeerId, PeerRef, Rng, Time};
 use locus_proto::directory::OverlayChange;
@@ -216,12 +216,13 @@ impl Registry {
         });
     }
 
-    /// A random sample of at most `max` live groups.
-    pub(crate) fn boot_list(&self, max: usize) -> Vec<GroupView> {
+    /// A boot list ([`Directory::answer`]): a random sample of at most `max` live groups, the
+    /// landmark groups first when asked, or the groups nearest the caller's landmark RTTs.
+    pub(crate) fn boot_list(&self, request: &GetBootListRequest) -> Vec<GroupView> {
         let draw = self.draws.fetch_add(1, Ordering::Relaxed);
         // Golden-ratio spacing of the per-call seeds; `Rng::new` mixes them further.
         let mut rng = Rng::new(self.seed ^ draw.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        self.read().directory.boot_list(&mut rng, max)
+        self.read().directory.answer(&mut rng, request)
     }
 
     /// A group's entry.
@@ -350,6 +351,7 @@ mod tests {
             },
             neighbors: vec![],
             partition_links: vec![],
+            landmarks: vec![],
             ended,
         }
     }

@@ -7,7 +7,6 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use locus_core::message::GetBootListRequest;
 use locus_core::{Request, RequestError, Response};
 use locus_proto::directory::{self, ListGroups, Watch};
 use locus_proto::{Unary, pb, refused};
@@ -340,15 +339,13 @@ impl Service {
         request: pb::GetBootListRequest,
     ) -> Result<tonic::Response<pb::GetBootListReply>, Status> {
         let (_, request) = request.into_core()?;
-        let Request::GetBootList(GetBootListRequest { max }) = request else {
+        let Request::GetBootList(mut request) = request else {
             return Err(Status::internal("GetBootList converted to another request"));
         };
-        let max = if max == 0 {
-            DEFAULT_BOOT_LIST_SIZE
-        } else {
-            max
-        };
-        let groups = self.registry.boot_list(max as usize);
+        if request.max == 0 {
+            request.max = DEFAULT_BOOT_LIST_SIZE;
+        }
+        let groups = self.registry.boot_list(&request);
         Ok(tonic::Response::new(pb::GetBootListRequest::reply(
             Response::BootList(groups),
         )?))

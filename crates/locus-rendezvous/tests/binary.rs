@@ -66,6 +66,8 @@ async fn metrics_carry_help_text_and_count_calls() {
             && c.get_boot_list(pb::GetBootListRequest {
                 caller: None,
                 max: 0,
+                landmarks: false,
+                near: vec![],
             })
             .await
             .is_ok()
@@ -232,6 +234,7 @@ fn announcement(group: u128, leader: u128, members: u32) -> pb::AnnounceGroupReq
         neighbors: vec![],
         ended: false,
         partition_group_ids: vec![],
+        landmarks: vec![],
     }
 }
 

@@ -191,6 +191,7 @@ async fn announce_view(
                 .filter(|(_, rtt_ms)| *rtt_ms >= 100)
                 .map(|(n, _)| n.view.group_id.clone())
                 .collect(),
+            landmarks: vec![],
         })
         .await
         .unwrap()
@@ -568,6 +569,7 @@ async fn the_page_shows_a_new_group_a_new_leader_and_an_end_within_a_second() {
             neighbors: vec![],
             ended: true,
             partition_group_ids: vec![],
+            landmarks: vec![],
         })
         .await
         .unwrap();

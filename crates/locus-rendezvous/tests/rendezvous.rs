@@ -94,6 +94,7 @@ fn announce_view(view: &pb::GroupView, members: u32) -> pb::AnnounceGroupRequest
         }],
         ended: false,
         partition_group_ids: vec![],
+        landmarks: vec![],
     }
 }
 
@@ -339,6 +340,8 @@ async fn directory_rpcs_page_snapshot_and_stream_changes() {
         .get_boot_list(pb::GetBootListRequest {
             caller: None,
             max: 3,
+            landmarks: false,
+            near: vec![],
         })
         .await
         .unwrap()
@@ -622,7 +625,9 @@ async fn every_rpc_refuses_malformed_requests_and_keeps_serving() {
                 get_boot_list,
                 pb::GetBootListRequest {
                     caller: bad_caller.clone(),
-                    max: 1
+                    max: 1,
+                    landmarks: false,
+                    near: vec![],
                 }
             ),
             "caller.peer_id: invalid UUID",
@@ -792,6 +797,8 @@ async fn every_rpc_refuses_malformed_requests_and_keeps_serving() {
         .get_boot_list(pb::GetBootListRequest {
             caller: None,
             max: u32::MAX,
+            landmarks: false,
+            near: vec![],
         })
         .await
         .unwrap();
@@ -986,6 +993,8 @@ async fn calls_past_the_process_limit_are_shed_at_once_and_served_when_a_place_f
         .get_boot_list(pb::GetBootListRequest {
             caller: None,
             max: 0,
+            landmarks: false,
+            near: vec![],
         })
         .await
         .expect("reads have places of their own");

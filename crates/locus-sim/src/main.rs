@@ -141,6 +141,10 @@ struct RunArgs {
     /// Members keep links to peers their leader lost (the behaviour before `drop_lost_links`).
     #[arg(long)]
     no_drop_lost_links: bool,
+    /// Join walks start from a random boot list and descend from it (the behaviour before
+    /// `landmark_boot`).
+    #[arg(long)]
+    no_landmark_boot: bool,
     /// Inter-group links a leader aims for.
     #[arg(long)]
     inter_group_target: Option<u32>,
@@ -207,6 +211,9 @@ impl RunArgs {
         }
         if self.no_drop_lost_links {
             c.drop_lost_links = false;
+        }
+        if self.no_landmark_boot {
+            c.landmark_boot = false;
         }
         if let Some(v) = self.inter_group_radius_ms {
             c.inter_group_radius = ms(v);
@@ -606,9 +613,9 @@ fn steady_rate(c: &locus_sim::Counters) -> f64 {
 }
 
 /// The ablation's variants: the defaults, each rule of `Config` turned off alone, all of
-/// issue #14's rules (six) off together (the protocol before them), and the shortcut that is off by
+/// issue #14's rules (seven) off together (the protocol before them), and the shortcut that is off by
 /// default turned on (one random link per group, the closest of 8 random groups).
-const VARIANTS: [&str; 11] = [
+const VARIANTS: [&str; 12] = [
     "default",
     "shortcuts",
     "no-neighbor-guard",
@@ -617,6 +624,7 @@ const VARIANTS: [&str; 11] = [
     "no-single-far-walk-samples",
     "no-sample-agreement",
     "no-drop-lost-links",
+    "no-landmark-boot",
     "before-issue-14",
     "no-guard",
     "no-merge",
@@ -634,6 +642,7 @@ fn ablate(args: &RunArgs) -> Result<()> {
         a.no_prune_walk_probes |= name == "no-prune-walk-probes" || before;
         a.no_single_far_walk_samples |= name == "no-single-far-walk-samples" || before;
         a.no_drop_lost_links |= name == "no-drop-lost-links" || before;
+        a.no_landmark_boot |= name == "no-landmark-boot" || before;
         if name == "no-sample-agreement" || before {
             a.sample_agreement = Some(0.0);
         }

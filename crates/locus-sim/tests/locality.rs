@@ -4,9 +4,10 @@
 //!
 //! Measured with `locus-sim run --synthetic continents=3,metros=50,seed=7 --peers 1500
 //! --arrival poisson:1000 --seed 1` (docs/decisions.md, "Locality that holds at scale"): with
-//! the defaults purity 0.930, optimality gap 1.88, stretch 1.79 / 3.05, intra 3.7 ms against
-//! inter 16.2 ms, one component (2026-12-04, with `sample_agreement`; seeds 2 and 3 give
-//! purity 0.941 / 0.940, gap 1.87 / 2.02, stretch 1.78 / 2.52 and 1.76 / 2.50). Before: 0.964,
+//! the defaults purity 0.953, optimality gap 1.80, stretch 2.06 / 2.71, intra 3.2 ms against
+//! inter 15.8 ms, one component (2026-12-04, with `landmark_boot`; seeds 2 and 3 give purity
+//! 0.961 / 0.931, gap 1.65 / 1.93, stretch 1.78 / 2.96 and 1.94 / 3.22; without it, as
+//! `--no-landmark-boot`, 0.930, 1.88, 1.79 / 3.05 on seed 1). Before: 0.964,
 //! 1.82, 1.94 / 3.47 (2026-12-03, with the `Moved` rule); with the first three rules
 //! off purity 0.619, gap 3.15, stretch 2.21 / 3.79, intra 10.9 ms against 16.8 ms. The bounds
 //! are the defaults' figures with at most 20 % of slack.

@@ -85,6 +85,7 @@ fn inject_delivers_forgeries_and_the_rendezvous_checks_announcements() {
         group: view.clone(),
         neighbors: Vec::new(),
         partition_links: vec![],
+        landmarks: vec![],
         ended: false,
     };
     let r = sim.inject(
@@ -101,6 +102,7 @@ fn inject_delivers_forgeries_and_the_rendezvous_checks_announcements() {
         },
         neighbors: Vec::new(),
         partition_links: vec![],
+        landmarks: vec![],
         ended: false,
     };
     let refused = sim.unconfirmed_announcements;

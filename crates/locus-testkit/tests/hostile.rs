@@ -255,6 +255,7 @@ fn announce_group_with_a_superseding_term() {
             group: v,
             neighbors: Vec::new(),
             partition_links: vec![],
+            landmarks: vec![],
             ended,
         });
         let r = sim.inject(Recipient::Rendezvous, Some(forger()), a);

@@ -35,6 +35,7 @@ impl Peer {
             neighbors,
             partition_links: l.partition_links(),
             ended: false,
+            landmarks: self.landmarks.clone(),
         };
         self.send(
             Target::Rendezvous,

@@ -24,7 +24,11 @@ impl Peer {
         l.search.random_pending = true;
         self.send(
             Target::Rendezvous,
-            Request::GetBootList(GetBootListRequest { max }),
+            Request::GetBootList(GetBootListRequest {
+                max,
+                landmarks: false,
+                near: Vec::new(),
+            }),
             Purpose::RandomBoot,
         );
     }

@@ -39,6 +39,9 @@ impl Peer {
         if let Some(g) = exclude {
             walk.exclude(g);
         }
+        if self.asks_near(&boot) {
+            walk.ask_near();
+        }
         walk.add_candidates(seeds);
         self.state = State::Joining(Box::new(Joining {
             walk,
@@ -119,13 +122,35 @@ impl Peer {
         l.merge.target = None;
         let mut walk = Walk::new(limits, sources.len());
         walk.exclude(own);
+        if self.cfg.landmark_boot && sources.contains(&BootSource::Rendezvous) {
+            walk.ask_near();
+        }
         l.merge.walk = Some((id, walk));
         self.ask_boot_lists(sources, id);
+    }
+
+    /// Whether a walk from `sources` asks the rendezvous for the groups nearest its landmark
+    /// RTTs ([`crate::Config::landmark_boot`]).
+    fn asks_near(&self, sources: &[BootSource]) -> bool {
+        self.cfg.landmark_boot && sources.contains(&BootSource::Rendezvous)
+    }
+
+    /// Keeps the RTTs walk `id` measured to its first boot list's groups, for this peer's
+    /// announcements while it leads.
+    fn keep_landmarks(&mut self, id: u64) {
+        let Some(walk) = self.walk_mut(id) else {
+            return;
+        };
+        let landmarks = walk.landmark_rtts();
+        if !landmarks.is_empty() {
+            self.landmarks = landmarks;
+        }
     }
 
     /// Asks every boot source for a boot list, for walk `id` [0044].
     fn ask_boot_lists(&mut self, sources: Vec<BootSource>, id: u64) {
         let max = self.cfg.boot_list_size;
+        let landmarks = self.cfg.landmark_boot;
         for source in sources {
             let to = match source {
                 BootSource::Rendezvous => Target::Rendezvous,
@@ -133,7 +158,11 @@ impl Peer {
             };
             self.send(
                 to,
-                Request::GetBootList(GetBootListRequest { max }),
+                Request::GetBootList(GetBootListRequest {
+                    max,
+                    landmarks,
+                    near: Vec::new(),
+                }),
                 Purpose::Boot { walk: id },
             );
         }
@@ -173,7 +202,17 @@ impl Peer {
                     }),
                     Purpose::WalkQuery { walk: id, group },
                 ),
+                Action::AskNear(near) => self.send(
+                    Target::Rendezvous,
+                    Request::GetBootList(GetBootListRequest {
+                        max: self.cfg.boot_list_size,
+                        landmarks: false,
+                        near,
+                    }),
+                    Purpose::Boot { walk: id },
+                ),
                 Action::Enter { group, leader } => {
+                    self.keep_landmarks(id);
                     // A merging leader hands its links to the group it merges into.
                     let handover = if self.is_merge_walk(id) {
                         self.handover()
@@ -193,6 +232,7 @@ impl Peer {
                     )
                 }
                 Action::Found { nearest } => {
+                    self.keep_landmarks(id);
                     if self.is_merge_walk(id) {
                         let rewalk = self.leading_mut().is_some_and(|l| {
                             l.merge.walk = None;

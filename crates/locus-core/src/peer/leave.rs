@@ -83,6 +83,7 @@ impl Peer {
                         neighbors: Vec::new(),
                         partition_links: vec![],
                         ended: true,
+                        landmarks: Vec::new(),
                     }),
                     Purpose::Ignore,
                 );

@@ -254,6 +254,7 @@ impl Peer {
                 neighbors: Vec::new(),
                 partition_links: vec![],
                 ended: true,
+                landmarks: Vec::new(),
             }),
             Purpose::Ignore,
         );

@@ -45,8 +45,9 @@ use crate::config::{Config, SAMPLE_AGREEMENT_FLOOR};
 use crate::event::Event;
 use crate::id::{GroupId, PeerId, PeerRef};
 use crate::message::{
-    CallError, GroupView, LinkInfo, MAX_BOOT_LIST, MAX_NEARBY, MAX_STATUS_LINKS, MeasureReply,
-    MeasureRequest, Request, RequestError, RequestId, Response, Role, Status, Target, Transmit,
+    CallError, GroupView, LandmarkRtt, LinkInfo, MAX_BOOT_LIST, MAX_NEARBY, MAX_STATUS_LINKS,
+    MeasureReply, MeasureRequest, Request, RequestError, RequestId, Response, Role, Status, Target,
+    Transmit,
 };
 use crate::rng::Rng;
 use crate::time::Time;
@@ -150,6 +151,9 @@ pub struct Peer {
     probes: BTreeMap<PeerId, Probe>,
     known: Known,
     boot: Vec<BootSource>,
+    /// The RTTs this peer's last walk measured to its first boot list's groups, the
+    /// rendezvous' landmarks: announced while it leads, so that joins near it start near it.
+    landmarks: Vec<LandmarkRtt>,
     state: State,
 }
 
@@ -173,6 +177,7 @@ impl Peer {
             probes: BTreeMap::new(),
             known: Known::default(),
             boot: Vec::new(),
+            landmarks: Vec::new(),
             state: State::Idle,
         }
     }

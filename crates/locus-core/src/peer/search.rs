@@ -200,7 +200,11 @@ impl Peer {
                 l.search.current = Some(search);
                 self.send(
                     Target::Rendezvous,
-                    Request::GetBootList(GetBootListRequest { max }),
+                    Request::GetBootList(GetBootListRequest {
+                        max,
+                        landmarks: false,
+                        near: Vec::new(),
+                    }),
                     Purpose::SearchBoot,
                 );
             }

@@ -194,4 +194,7 @@ protocol_settings! {
     sample_agreement: f64, "LOCUS_SAMPLE_AGREEMENT" => sample_agreement(num);
     /// Members close their links to peers the leader's Alive lists as lost [wan: true].
     drop_lost_links: bool, "LOCUS_DROP_LOST_LINKS" => drop_lost_links(num);
+    /// Join walks start from the rendezvous' landmark groups and ask for the groups nearest
+    /// by the RTTs to them [wan: true].
+    landmark_boot: bool, "LOCUS_LANDMARK_BOOT" => landmark_boot(num);
 }

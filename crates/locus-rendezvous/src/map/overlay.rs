@@ -364,6 +364,7 @@ mod tests {
     fn entry(n: u128, members: u32, links: &[(u128, u64)]) -> Entry {
         Entry {
             partition_links: vec![],
+            landmarks: vec![],
             view: GroupView {
                 group_id: gid(n),
                 epoch: 1,

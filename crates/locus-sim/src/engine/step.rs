@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use locus_core::message::GetBootListRequest;
 use locus_core::rendezvous::Directory;
 use locus_core::{
     BootSource, CallError, Event, PeerRef, Request, RequestError, Response, Rng, Target, Time,
@@ -116,6 +115,10 @@ pub(super) struct Effects {
 }
 
 /// What happens to a node.
+// A step lives for one pass of the event loop and most are `Ev`s: boxing the event would add
+// an allocation to nearly every step (boxing event payloads made the 100k run slower:
+// docs/decisions.md, "What a 100k run costs": tried and dropped).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(super) enum Step {
     /// A queued event for it.
@@ -384,9 +387,7 @@ pub(super) fn rendezvous_call(
     };
     let Rendezvous { directory, rng } = rendezvous;
     let result = match request {
-        Request::GetBootList(GetBootListRequest { max }) => {
-            Ok(Response::BootList(directory.boot_list(rng, max as usize)))
-        }
+        Request::GetBootList(r) => Ok(Response::BootList(directory.answer(rng, &r))),
         Request::AnnounceGroup(a) => Ok(Response::Announced(directory.announce(now, a).0)),
         Request::ResolveGroup(g) => Ok(Response::Resolved(
             directory.resolve(g).map(|e| e.view.clone()),

@@ -1,6 +1,6 @@
 //! What reaches the peers from outside the overlay: the rendezvous, and forgers.
 
-use locus_core::message::{GetBootListRequest, MeasureReply};
+use locus_core::message::MeasureReply;
 use locus_core::rendezvous::confirms;
 use locus_core::{CallError, PeerRef, Request, RequestError, Response, Time};
 
@@ -68,9 +68,9 @@ impl Sim {
         let now = self.now;
         self.directory.expire(now);
         match request {
-            Request::GetBootList(GetBootListRequest { max }) => Ok(Response::BootList(
-                self.directory.boot_list(&mut self.rng, max as usize),
-            )),
+            Request::GetBootList(r) => {
+                Ok(Response::BootList(self.directory.answer(&mut self.rng, &r)))
+            }
             Request::AnnounceGroup(a) => {
                 // The directory takes a new group, a change of leadership or an end only once
                 // the announced leader bore it out itself. The rendezvous would probe it; here

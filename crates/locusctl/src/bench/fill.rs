@@ -154,6 +154,7 @@ pub(crate) async fn fill(
                 neighbors,
                 ended: false,
                 partition_group_ids: vec![],
+                landmarks: vec![],
             }),
         ));
     }

@@ -166,6 +166,8 @@ impl Call {
                 .get_boot_list(pb::GetBootListRequest {
                     caller: None,
                     max: self.max,
+                    landmarks: false,
+                    near: vec![],
                 })
                 .await
                 .map(drop),
@@ -173,6 +175,8 @@ impl Call {
                 .get_boot_list(pb::GetBootListRequest {
                     caller: None,
                     max: self.max,
+                    landmarks: false,
+                    near: vec![],
                 })
                 .await
                 .map(drop),
