@@ -31,17 +31,25 @@ pub const DEFAULT_INTER_GROUP_TARGET: u32 = 6;
 /// group keeps two links out instead of six far ones. On PlanetLab 490 the third to sixth
 /// links beyond 50 ms were a third of the total link RTT (docs/decisions.md).
 pub const DEFAULT_INTER_GROUP_RADIUS: Duration = Duration::from_millis(50);
-/// Links to random groups, on top of the nearest ones, against partitions [0039] (the seed
-/// says "may"). Off: the rendezvous finds partitions in the announced neighbour lists and
-/// asks one leader per cut-off part for a bridge (`rendezvous::Directory`), which costs a
-/// link where a partition is instead of a ~170 ms link per group everywhere.
-pub const DEFAULT_RANDOM_INTER_GROUP_LINKS: u32 = 0;
+/// Links to random groups, on top of the nearest ones [0039] (the seed says "may"). One, the
+/// closest of a sample ([`DEFAULT_RANDOM_LINK_SAMPLE`]): a shortcut that shortens paths, held
+/// only by groups of at least [`DEFAULT_RANDOM_LINK_MIN_MEMBERS`] (docs/decisions.md, "Shortcuts
+/// for groups that can afford them"). Partitions are the rendezvous' bridges' business: it
+/// finds them in the announced neighbour lists and asks one leader per cut-off part for a
+/// bridge (`rendezvous::Directory`).
+pub const DEFAULT_RANDOM_INTER_GROUP_LINKS: u32 = 1;
 /// Random groups a leader measures for each random link, linking to the closest of them
 /// (issue #14). 1 is the seed's uniformly random group; more give shortcuts: still groups
 /// beyond the leader's own neighbours, drawn at random across the overlay, but the nearest of
 /// a sample, so that a path skips a run of neighbour hops without paying for a link across the
 /// planet. At most [`crate::message::MAX_BOOT_LIST`] (one boot list).
-pub const DEFAULT_RANDOM_LINK_SAMPLE: u32 = 1;
+pub const DEFAULT_RANDOM_LINK_SAMPLE: u32 = 8;
+/// Members a group needs before its leader opens a random link: a shortcut serves every
+/// member's paths and costs one link, which in a group of 8 (6 intra-group links per member)
+/// is under 4 % of the links the group holds, and in a group of 2 a quarter of them. On
+/// PlanetLab 490 groups are 2–3 peers and already link far; in the synthetic worlds 20–100
+/// (docs/decisions.md, "Shortcuts for groups that can afford them"). 0 or 1: every group.
+pub const DEFAULT_RANDOM_LINK_MIN_MEMBERS: u32 = 8;
 /// Length of the leadership list: the leader and its successors [0062].
 pub const DEFAULT_LEADERSHIP_LIST_TARGET: u32 = 10;
 /// How often a leader renews `Alive` [0063]; members get it in reply to their reports.
@@ -165,6 +173,8 @@ pub struct Config {
     pub random_inter_group_links: u32,
     /// See [`DEFAULT_RANDOM_LINK_SAMPLE`].
     pub random_link_sample: u32,
+    /// See [`DEFAULT_RANDOM_LINK_MIN_MEMBERS`].
+    pub random_link_min_members: u32,
     /// See [`DEFAULT_LEADERSHIP_LIST_TARGET`].
     pub leadership_list_target: u32,
     /// See [`DEFAULT_INTRA_GROUP_TARGET`].
@@ -244,6 +254,7 @@ impl Config {
             inter_group_radius: DEFAULT_INTER_GROUP_RADIUS,
             random_inter_group_links: DEFAULT_RANDOM_INTER_GROUP_LINKS,
             random_link_sample: DEFAULT_RANDOM_LINK_SAMPLE,
+            random_link_min_members: DEFAULT_RANDOM_LINK_MIN_MEMBERS,
             leadership_list_target: DEFAULT_LEADERSHIP_LIST_TARGET,
             intra_group_target: DEFAULT_INTRA_GROUP_TARGET,
             max_intra_group_links: DEFAULT_MAX_INTRA_GROUP_LINKS,

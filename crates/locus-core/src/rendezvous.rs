@@ -57,6 +57,10 @@ pub struct Directory {
     /// The live groups in no particular order, and where each sits in it: a boot list picks
     /// positions at random, so sampling costs O(max) whatever the directory's size.
     order: Vec<GroupId>,
+    /// Beside `order`, each group's landmark RTTs in µs by the position of the landmark in
+    /// `landmarks` ([`NO_RTT`] where its leader measured none): `nearest` compares them in
+    /// one pass over contiguous memory.
+    positions: Vec<Position>,
     slots: HashMap<GroupId, usize>,
     /// The live groups by when their entry was last refreshed: expiry takes what is due from
     /// the front, O(k log n) for k expired entries.
@@ -163,6 +167,7 @@ impl Directory {
             max_groups,
             entries: BTreeMap::new(),
             order: Vec::new(),
+            positions: Vec::new(),
             slots: HashMap::new(),
             by_refresh: BTreeSet::new(),
             leaders: BTreeMap::new(),
@@ -257,6 +262,9 @@ impl Directory {
                 e.neighbors = a.neighbors;
                 e.partition_links = a.partition_links;
                 e.landmarks = landmark_vector(a.landmarks);
+                if let Some(&slot) = self.slots.get(&id) {
+                    self.positions[slot] = position(&self.landmarks, &e.landmarks);
+                }
                 self.by_refresh.remove(&(e.refreshed, id));
                 self.by_refresh.insert((now, id));
                 e.refreshed = now;
@@ -273,8 +281,10 @@ impl Directory {
                 }
                 changes.push(Change::GroupCreated(a.group.clone()));
                 self.leaders.insert(a.group.leader.id, id);
+                let landmarks = landmark_vector(a.landmarks);
                 self.slots.insert(id, self.order.len());
                 self.order.push(id);
+                self.positions.push(position(&self.landmarks, &landmarks));
                 self.by_refresh.insert((now, id));
                 self.entries.insert(
                     id,
@@ -284,7 +294,7 @@ impl Directory {
                         partition_links: a.partition_links,
                         refreshed: now,
                         created: now,
-                        landmarks: landmark_vector(a.landmarks),
+                        landmarks,
                     },
                 );
             }
@@ -693,7 +703,9 @@ impl Directory {
     pub fn nearest(&self, rng: &mut Rng, max: usize, near: &[LandmarkRtt]) -> Vec<GroupView> {
         let max = max.min(MAX_BOOT_LIST);
         let query = landmark_vector(near.to_vec());
-        let need = MIN_COMMON_LANDMARKS.min(query.len());
+        let q = position(&self.landmarks, &query);
+        let known = q.iter().filter(|r| **r != NO_RTT).count();
+        let need = MIN_COMMON_LANDMARKS.min(known);
         let n = self.order.len();
         if need == 0 || max == 0 || n == 0 {
             return Vec::new();
@@ -704,20 +716,18 @@ impl Directory {
         } else {
             0
         };
-        // (bound, group) of the best `max` so far, worst last.
-        let mut best: Vec<(Duration, GroupId)> = Vec::with_capacity(max + 1);
+        // (bound in µs, group) of the best `max` so far, worst last.
+        let mut best: Vec<(u32, GroupId)> = Vec::with_capacity(max + 1);
         for k in 0..scan {
-            let id = self.order[(start + k) % n];
-            if query.iter().any(|q| q.group == id) {
+            let at = (start + k) % n;
+            let Some(bound) = landmark_bound(&q, &self.positions[at], need) else {
+                continue;
+            };
+            let id = self.order[at];
+            if best.len() == max && best.last().is_some_and(|w| (bound, id) >= *w) {
                 continue;
             }
-            let Some(e) = self.entries.get(&id) else {
-                continue;
-            };
-            let Some(bound) = landmark_bound(&query, &e.landmarks, need) else {
-                continue;
-            };
-            if best.len() == max && best.last().is_some_and(|w| (bound, id) >= *w) {
+            if query.iter().any(|l| l.group == id) {
                 continue;
             }
             let at = best.partition_point(|b| *b < (bound, id));
@@ -755,23 +765,45 @@ impl Directory {
                 }
             }
             match picked {
-                Some(id) => self.landmarks.push(id),
+                Some(id) => {
+                    self.landmarks.push(id);
+                    self.rebuild_positions();
+                }
                 None => break,
             }
         }
+    }
+
+    /// Recomputes every group's [`Position`] after the landmarks changed (rare: a landmark
+    /// stays until its group ends).
+    fn rebuild_positions(&mut self) {
+        let positions = self
+            .order
+            .iter()
+            .map(|id| {
+                self.entries.get(id).map_or([NO_RTT; LANDMARKS], |e| {
+                    position(&self.landmarks, &e.landmarks)
+                })
+            })
+            .collect();
+        self.positions = positions;
     }
 
     fn remove(&mut self, id: GroupId) {
         let Some(e) = self.entries.remove(&id) else {
             return;
         };
-        self.landmarks.retain(|g| *g != id);
+        if self.landmarks.contains(&id) {
+            self.landmarks.retain(|g| *g != id);
+            self.rebuild_positions();
+        }
         if self.leaders.get(&e.view.leader.id) == Some(&id) {
             self.leaders.remove(&e.view.leader.id);
         }
         self.by_refresh.remove(&(e.refreshed, id));
         if let Some(slot) = self.slots.remove(&id) {
             self.order.swap_remove(slot);
+            self.positions.swap_remove(slot);
             if let Some(moved) = self.order.get(slot) {
                 self.slots.insert(*moved, slot);
             }
@@ -850,21 +882,33 @@ fn landmark_vector(mut v: Vec<LandmarkRtt>) -> Vec<LandmarkRtt> {
     v
 }
 
-/// The largest difference between two sorted landmark vectors over the landmarks both hold,
-/// if they hold at least `need` in common: a lower bound on the RTT between the two peers.
-fn landmark_bound(a: &[LandmarkRtt], b: &[LandmarkRtt], need: usize) -> Option<Duration> {
-    let (mut i, mut j, mut common) = (0, 0, 0);
-    let mut bound = Duration::ZERO;
-    while i < a.len() && j < b.len() {
-        match a[i].group.cmp(&b[j].group) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                bound = bound.max(a[i].rtt.abs_diff(b[j].rtt));
-                common += 1;
-                i += 1;
-                j += 1;
-            }
+/// A group's RTTs to the directory's landmarks in µs, in the order of
+/// [`Directory::landmarks`]; [`NO_RTT`] where its leader measured none.
+type Position = [u32; LANDMARKS];
+
+/// No RTT to that landmark.
+const NO_RTT: u32 = u32::MAX;
+
+/// `rtts` (sorted by group) laid out by the landmarks' order.
+fn position(landmarks: &[GroupId], rtts: &[LandmarkRtt]) -> Position {
+    let mut p = [NO_RTT; LANDMARKS];
+    for (slot, g) in p.iter_mut().zip(landmarks) {
+        if let Ok(i) = rtts.binary_search_by_key(g, |l| l.group) {
+            *slot =
+                u32::try_from(rtts[i].rtt.as_micros()).map_or(NO_RTT - 1, |us| us.min(NO_RTT - 1));
+        }
+    }
+    p
+}
+
+/// The largest difference between two positions over the landmarks both hold, if they hold
+/// at least `need` in common: a lower bound on the RTT between the two peers, µs.
+fn landmark_bound(a: &Position, b: &Position, need: usize) -> Option<u32> {
+    let (mut bound, mut common) = (0, 0);
+    for (x, y) in a.iter().zip(b) {
+        if *x != NO_RTT && *y != NO_RTT {
+            bound = bound.max(x.abs_diff(*y));
+            common += 1;
         }
     }
     (common >= need).then_some(bound)
@@ -1414,6 +1458,11 @@ mod tests {
             assert_eq!(d.slots.get(id), Some(&i), "group {id} knows its position");
         }
         assert_eq!(d.slots.len(), d.order.len());
+        assert_eq!(
+            d.positions.len(),
+            d.order.len(),
+            "one position per live group"
+        );
         let refreshed: BTreeSet<(Time, GroupId)> = d
             .entries
             .values()

@@ -139,6 +139,7 @@ fn config(sample: u32) -> Config {
     Config {
         random_inter_group_links: 1,
         random_link_sample: sample,
+        random_link_min_members: 1,
         measure_samples: 1,
         ..Config::test()
     }
@@ -200,4 +201,25 @@ fn a_sampled_group_whose_leader_is_someone_else_is_never_the_shortcut() {
     assert_eq!(random.len(), 1, "{:?}", r.connects);
     assert!(!impostor(random[0]), "{random:?}");
     assert_eq!((random[0] - 10) % 8, 6, "the closest that leads its group");
+}
+
+#[test]
+fn a_group_below_the_member_threshold_opens_no_shortcut() {
+    // The founder leads a group of one: at a threshold of 2 it opens no random link, at 1 it
+    // does; its neighbour search links either way.
+    let random = |min: u32| {
+        let mut p = founder_with(Config {
+            random_link_min_members: min,
+            ..config(8)
+        });
+        let r = run(&mut p, 60, &|_| false);
+        assert!(
+            r.connects.iter().any(|c| !c.1),
+            "the neighbour search links: {:?}",
+            r.connects
+        );
+        random_links(&r)
+    };
+    assert_eq!(random(2), Vec::<u8>::new());
+    assert_eq!(random(1).len(), 1);
 }

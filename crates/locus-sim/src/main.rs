@@ -157,6 +157,9 @@ struct RunArgs {
     /// Random groups measured for each random link, the closest linked (1: uniform).
     #[arg(long)]
     random_link_sample: Option<u32>,
+    /// Members a group needs before its leader opens a random link (0: every group).
+    #[arg(long)]
+    random_link_min_members: Option<u32>,
     /// Groups a join walk tests before founding.
     #[arg(long)]
     max_tested_groups: Option<u32>,
@@ -225,6 +228,7 @@ impl RunArgs {
             inter_group_target,
             random_inter_group_links,
             random_link_sample,
+            random_link_min_members,
             max_tested_groups,
             intra_group_target,
             max_intra_group_links,
@@ -613,11 +617,12 @@ fn steady_rate(c: &locus_sim::Counters) -> f64 {
 }
 
 /// The ablation's variants: the defaults, each rule of `Config` turned off alone, all of
-/// issue #14's rules (seven) off together (the protocol before them), and the shortcut that is off by
-/// default turned on (one random link per group, the closest of 8 random groups).
-const VARIANTS: [&str; 12] = [
+/// issue #14's rules (eight) off together (the protocol before them), and the shortcut held by
+/// every group, however small.
+const VARIANTS: [&str; 13] = [
     "default",
-    "shortcuts",
+    "no-shortcuts",
+    "shortcuts-every-group",
     "no-neighbor-guard",
     "no-merge-keeps-links",
     "no-prune-walk-probes",
@@ -651,9 +656,12 @@ fn ablate(args: &RunArgs) -> Result<()> {
             a.max_leader_rtt_ms = None;
         }
         a.no_merge |= name == "no-merge";
-        if name == "shortcuts" {
-            a.random_inter_group_links = Some(1);
-            a.random_link_sample = Some(8);
+        if name == "no-shortcuts" || before {
+            a.random_inter_group_links = Some(0);
+            a.random_link_sample = Some(1);
+        }
+        if name == "shortcuts-every-group" {
+            a.random_link_min_members = Some(0);
         }
         a.out = args.out.join(name);
         eprintln!("ablation {name}");

@@ -147,10 +147,12 @@ protocol_settings! {
     max_inter_group_links: u32, "LOCUS_MAX_INTER_GROUP_LINKS" => max_inter_group_links(num);
     /// Farthest neighbour group beyond the first two, ms [wan: 50].
     inter_group_radius_ms: u64, "LOCUS_INTER_GROUP_RADIUS_MS" => inter_group_radius(ms);
-    /// Links to random groups against partitions [wan: 0; the rendezvous asks for bridges].
+    /// Links to random groups per leader: shortcuts [wan: 1].
     random_inter_group_links: u32, "LOCUS_RANDOM_INTER_GROUP_LINKS" => random_inter_group_links(num);
-    /// Random groups measured for each random link, the closest linked: shortcuts [wan: 1].
+    /// Random groups measured for each random link, the closest linked [wan: 8].
     random_link_sample: u32, "LOCUS_RANDOM_LINK_SAMPLE" => random_link_sample(num);
+    /// Members a group needs before its leader opens a random link [wan: 8].
+    random_link_min_members: u32, "LOCUS_RANDOM_LINK_MIN_MEMBERS" => random_link_min_members(num);
     /// Length of the leadership list [wan: 10].
     leadership_list_target: u32, "LOCUS_LEADERSHIP_LIST_TARGET" => leadership_list_target(num);
     /// Intra-group links a joining member opens [wan: 6].
