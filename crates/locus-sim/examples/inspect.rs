@@ -145,5 +145,45 @@ fn main() -> Result<()> {
         q(&leader_rtts, 0.9),
         leader_rtts.last()
     );
+
+    // Purity against size, with the labels the purity plot uses (the model's localities, or
+    // site clusters on a matrix).
+    let sites = overlay.sites();
+    if let Some(labels) = locus_sim::purity::labels(model, &sites) {
+        let purity = locus_sim::purity::per_group(groups.values().map(Vec::as_slice), &labels.of);
+        let pure = purity.iter().filter(|g| g.purity >= 1.0).count();
+        let grouped: usize = purity.iter().map(|g| g.size).sum();
+        let majority: f64 = purity.iter().map(|g| g.purity * g.size as f64).sum();
+        let mut split: BTreeMap<u32, BTreeSet<&str>> = BTreeMap::new();
+        for (g, members) in &groups {
+            for &v in members {
+                split.entry(labels.of[v]).or_default().insert(g);
+            }
+        }
+        println!(
+            "{} localities ({:?}); {pure} of {} groups pure; {:.1} % of grouped peers in their group's majority locality; {} localities over several groups",
+            labels.count,
+            labels.source,
+            purity.len(),
+            100.0 * majority / grouped.max(1) as f64,
+            split.values().filter(|s| s.len() > 1).count()
+        );
+        let mut buckets: BTreeMap<u32, (usize, f64)> = BTreeMap::new();
+        for g in &purity {
+            let b = buckets
+                .entry(usize::BITS - g.size.leading_zeros())
+                .or_default();
+            b.0 += 1;
+            b.1 += g.purity;
+        }
+        for (bits, (count, sum)) in buckets {
+            println!(
+                "  sizes {}-{}: {count} groups, mean purity {:.3}",
+                1usize << (bits - 1),
+                (1usize << bits) - 1,
+                sum / count as f64
+            );
+        }
+    }
     Ok(())
 }
