@@ -1008,3 +1008,88 @@ async fn calls_past_the_process_limit_are_shed_at_once_and_served_when_a_place_f
         .unwrap_err();
     assert_ne!(judged.code(), Code::ResourceExhausted, "{judged:?}");
 }
+
+/// The RTTs `rtts` (landmark group, ms) as the wire carries them.
+fn landmark_rtts(rtts: &[(&str, u64)]) -> Vec<pb::LandmarkRtt> {
+    rtts.iter()
+        .map(|(g, ms)| pb::LandmarkRtt {
+            group_id: g.to_string(),
+            rtt_us: ms * 1_000,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn boot_lists_start_with_the_landmarks_and_rank_groups_by_landmark_rtts() {
+    let mut rv = start(config(Duration::from_secs(60))).await;
+    let c = &mut rv.client;
+    // Five real leaders of five groups, announced with the RTTs their walks would have
+    // measured to groups 1–3.
+    let mut leaders = Vec::new();
+    let mut views = Vec::new();
+    for n in 1..=5u128 {
+        let p = Peer::start(n, &[]).await;
+        views.push(p.leading(|_| true).await);
+        leaders.push(p);
+    }
+    let g: Vec<String> = views.iter().map(|v| v.group_id.clone()).collect();
+    let positions: [&[u64]; 5] = [
+        &[0, 40, 80],
+        &[40, 0, 60],
+        &[80, 60, 0],
+        &[12, 45, 85],
+        &[70, 30, 20],
+    ];
+    for (v, rtts) in views.iter().zip(positions) {
+        let mut a = announce_view(v, 3);
+        a.landmarks = landmark_rtts(&[(&g[0], rtts[0]), (&g[1], rtts[1]), (&g[2], rtts[2])]);
+        c.announce_group(a).await.unwrap();
+    }
+    let list = |reply: pb::GetBootListReply| -> Vec<String> {
+        reply.groups.into_iter().map(|v| v.group_id).collect()
+    };
+    // Every group is a landmark while the directory holds fewer than eight.
+    let first = c
+        .get_boot_list(pb::GetBootListRequest {
+            caller: None,
+            max: 5,
+            landmarks: true,
+            near: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut first = list(first);
+    first.sort();
+    let mut all = g.clone();
+    all.sort();
+    assert_eq!(first, all);
+    // A peer 10 ms from group 1's leader, 48 from group 2's, 88 from group 3's: group 4 (bound
+    // 3 ms) before group 5 (68 ms); the landmarks it measured are left out.
+    let near = c
+        .get_boot_list(pb::GetBootListRequest {
+            caller: None,
+            max: 8,
+            landmarks: false,
+            near: landmark_rtts(&[(&g[0], 10), (&g[1], 48), (&g[2], 88)]),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list(near), vec![g[3].clone(), g[4].clone()]);
+    // More RTTs than a request may carry: refused, naming the field.
+    let err = c
+        .get_boot_list(pb::GetBootListRequest {
+            caller: None,
+            max: 8,
+            landmarks: false,
+            near: landmark_rtts(&vec![(g[0].as_str(), 10); 17]),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("near"), "{err:?}");
+    for p in leaders {
+        p.stop().await;
+    }
+}
