@@ -195,8 +195,8 @@ pub(crate) struct Walk {
     /// on each reply, which made a walk quadratic in its candidates.
     waiting: bool,
     near: Near,
-    /// The groups of the first boot lists, which start with the rendezvous' landmarks: the
-    /// RTTs to them place the walker ([`Walk::landmark_rtts`]).
+    /// The groups of the rendezvous' first boot list, which starts with its landmarks: the
+    /// RTTs to them place the walker ([`Walk::landmark_rtts`]). Lists from peers are left out.
     boot_groups: BTreeSet<GroupId>,
 }
 
@@ -299,11 +299,15 @@ impl Walk {
         }
     }
 
-    /// One boot list arrived (or failed: `None`).
-    pub(crate) fn on_boot_list(&mut self, list: Option<Vec<GroupView>>) {
+    /// One boot list arrived (or failed: `None`); `from_rendezvous` when the rendezvous sent
+    /// it, whose first list starts with its landmark groups.
+    pub(crate) fn on_boot_list(&mut self, list: Option<Vec<GroupView>>, from_rendezvous: bool) {
         self.waiting = false;
         if let Some(list) = list {
-            if self.near != Near::Asked && matches!(self.phase, Phase::Booting { .. }) {
+            if from_rendezvous
+                && self.near != Near::Asked
+                && matches!(self.phase, Phase::Booting { .. })
+            {
                 self.boot_groups.extend(list.iter().map(|v| v.group_id));
             }
             self.add_candidates(list.into_iter().map(|v| (v.group_id, v.leader)));
@@ -854,7 +858,7 @@ mod tests {
         #[test]
         fn walk_stops_after_max_tested_groups_and_founds_next_to_the_closest() {
             let mut walk = Walk::new(limits(3, 10), 1);
-            walk.on_boot_list(Some((1..=6).map(view).collect()));
+            walk.on_boot_list(Some((1..=6).map(view).collect()), true);
             // Leaders are 2n ms away; their far neighbours 100 ms, supplied as 500 ms.
             let (queries, actions) = run(&mut walk, Time::ZERO, |n| {
                 if n > 100 { 100 } else { 2 * n as u64 }
@@ -882,7 +886,7 @@ mod tests {
                 },
                 1,
             );
-            walk.on_boot_list(Some(vec![view(1), view(2)]));
+            walk.on_boot_list(Some(vec![view(1), view(2)]), true);
             let measured = std::cell::RefCell::new(Vec::new());
             let (queries, actions) = run(&mut walk, Time::ZERO, |n| {
                 measured.borrow_mut().push(n);
@@ -920,7 +924,7 @@ mod tests {
         #[test]
         fn walk_founds_when_the_deadline_has_passed() {
             let mut walk = Walk::new(limits(10, 1), 1);
-            walk.on_boot_list(Some((1..=6).map(view).collect()));
+            walk.on_boot_list(Some((1..=6).map(view).collect()), true);
             let (queries, actions) = run(&mut walk, Time::from_micros(1_000_000), |n| n as u64);
             assert_eq!(queries, 0, "nothing is tested after the deadline");
             assert!(
@@ -957,7 +961,7 @@ mod tests {
         fn a_walk_sends_its_landmark_rtts_once_and_enters_the_near_group_it_measures() {
             let mut walk = Walk::new(near_limits(), 1);
             walk.ask_near();
-            walk.on_boot_list(Some((1..=3).map(view).collect()));
+            walk.on_boot_list(Some((1..=3).map(view).collect()), true);
             let actions = walk.next(Time::ZERO);
             // Landmarks 40, 80 and 120 ms away: none within the direct pass.
             let actions = measure_all(&mut walk, actions, |n| 40 * n as u64);
@@ -974,7 +978,7 @@ mod tests {
             assert_eq!(walk.landmark_rtts(), expected);
             // The rendezvous names two groups: 7 first (a forged position: its leader is
             // 90 ms away), then 8, 2 ms away. The walk trusts only what it measures.
-            walk.on_boot_list(Some(vec![view(7), view(8)]));
+            walk.on_boot_list(Some(vec![view(7), view(8)]), true);
             let actions = walk.next(Time::ZERO);
             let actions = measure_all(&mut walk, actions, |n| if n == 7 { 90 } else { 2 });
             let [Action::Query { group: g, .. }] = actions.as_slice() else {
@@ -1005,10 +1009,27 @@ mod tests {
         }
 
         #[test]
+        fn only_the_rendezvous_list_places_the_walker() {
+            // Two boot sources: a peer's list (groups 4–5, its neighbours) and the
+            // rendezvous' (groups 1–3, its landmarks). Only the second is sent as `near`.
+            let mut walk = Walk::new(near_limits(), 2);
+            walk.ask_near();
+            walk.on_boot_list(Some(vec![view(4), view(5)]), false);
+            walk.on_boot_list(Some((1..=3).map(view).collect()), true);
+            let actions = walk.next(Time::ZERO);
+            let actions = measure_all(&mut walk, actions, |n| 30 * n as u64);
+            let [Action::AskNear(near)] = actions.as_slice() else {
+                panic!("{actions:?}")
+            };
+            let groups: Vec<GroupId> = near.iter().map(|l| l.group).collect();
+            assert_eq!(groups, vec![group(1), group(2), group(3)]);
+        }
+
+        #[test]
         fn a_landmark_within_the_direct_pass_needs_no_near_request() {
             let mut walk = Walk::new(near_limits(), 1);
             walk.ask_near();
-            walk.on_boot_list(Some((1..=3).map(view).collect()));
+            walk.on_boot_list(Some((1..=3).map(view).collect()), true);
             let actions = walk.next(Time::ZERO);
             let actions = measure_all(&mut walk, actions, |n| if n == 2 { 3 } else { 60 });
             assert!(
@@ -1020,7 +1041,7 @@ mod tests {
         #[test]
         fn a_walk_not_asked_to_start_near_never_asks() {
             let mut walk = Walk::new(near_limits(), 1);
-            walk.on_boot_list(Some((1..=3).map(view).collect()));
+            walk.on_boot_list(Some((1..=3).map(view).collect()), true);
             let actions = walk.next(Time::ZERO);
             let actions = measure_all(&mut walk, actions, |n| 40 * n as u64);
             assert!(
@@ -1032,7 +1053,7 @@ mod tests {
         #[test]
         fn walk_enters_the_first_group_that_passes() {
             let mut walk = Walk::new(limits(10, 10), 1);
-            walk.on_boot_list(Some(vec![view(1), view(2)]));
+            walk.on_boot_list(Some(vec![view(1), view(2)]), true);
             let mut actions = walk.next(Time::ZERO);
             for a in std::mem::take(&mut actions) {
                 if let Action::Measure(p) = a {

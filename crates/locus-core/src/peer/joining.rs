@@ -152,6 +152,7 @@ impl Peer {
         let max = self.cfg.boot_list_size;
         let landmarks = self.cfg.landmark_boot;
         for source in sources {
+            let rendezvous = source == BootSource::Rendezvous;
             let to = match source {
                 BootSource::Rendezvous => Target::Rendezvous,
                 BootSource::Peer(addr) => Target::Address(addr),
@@ -163,7 +164,10 @@ impl Peer {
                     landmarks,
                     near: Vec::new(),
                 }),
-                Purpose::Boot { walk: id },
+                Purpose::Boot {
+                    walk: id,
+                    rendezvous,
+                },
             );
         }
     }
@@ -209,7 +213,10 @@ impl Peer {
                         landmarks: false,
                         near,
                     }),
-                    Purpose::Boot { walk: id },
+                    Purpose::Boot {
+                        walk: id,
+                        rendezvous: true,
+                    },
                 ),
                 Action::Enter { group, leader } => {
                     self.keep_landmarks(id);
@@ -263,6 +270,7 @@ impl Peer {
         &mut self,
         now: Time,
         id: u64,
+        rendezvous: bool,
         result: Result<Response, CallError>,
     ) {
         let list = match result {
@@ -272,7 +280,7 @@ impl Peer {
         let Some(walk) = self.walk_mut(id) else {
             return;
         };
-        walk.on_boot_list(list);
+        walk.on_boot_list(list, rendezvous);
         self.drive_walk(now, id);
     }
 

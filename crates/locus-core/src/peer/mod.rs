@@ -342,7 +342,7 @@ impl Peer {
         let rtt = now.saturating_since(sent_at);
         match purpose {
             Purpose::Probe(target) => self.on_probe_sample(now, target, rtt, result),
-            Purpose::Boot { walk } => self.on_boot_reply(now, walk, result),
+            Purpose::Boot { walk, rendezvous } => self.on_boot_reply(now, walk, rendezvous, result),
             Purpose::WalkQuery { walk, group } => {
                 self.on_walk_query_reply(now, walk, group, result)
             }

@@ -355,6 +355,8 @@ pub(super) enum Purpose {
     Probe(PeerId),
     Boot {
         walk: u64,
+        /// Asked of the rendezvous: its first list starts with the landmark groups.
+        rendezvous: bool,
     },
     WalkQuery {
         walk: u64,
