@@ -34,7 +34,7 @@ pub(crate) enum Action {
 enum Near {
     /// The walk does not ask for the groups nearest its landmark RTTs.
     Off,
-    /// It will ask once the first boot lists' groups are measured.
+    /// It will ask once the rendezvous' first boot list is measured.
     Pending,
     /// It asked, or decided it need not.
     Asked,
@@ -223,13 +223,14 @@ impl Walk {
         }
     }
 
-    /// Once the first boot lists are measured, ask the rendezvous for the groups nearest by
-    /// the RTTs to them ([`Action::AskNear`]) — unless one of them is within the direct pass.
+    /// Once the rendezvous' first boot list is measured, ask it for the groups nearest by the
+    /// RTTs to that list's groups ([`Action::AskNear`]) — unless one of them is within the
+    /// direct pass.
     pub(crate) fn ask_near(&mut self) {
         self.near = Near::Pending;
     }
 
-    /// The RTTs measured to the groups of the first boot lists, by group (at most
+    /// The RTTs measured to the groups of the rendezvous' first boot list, by group (at most
     /// [`MAX_LANDMARKS`]): where the walker is, for the rendezvous' `nearest`.
     pub(crate) fn landmark_rtts(&self) -> Vec<LandmarkRtt> {
         self.boot_groups
@@ -1054,14 +1055,8 @@ mod tests {
         fn walk_enters_the_first_group_that_passes() {
             let mut walk = Walk::new(limits(10, 10), 1);
             walk.on_boot_list(Some(vec![view(1), view(2)]), true);
-            let mut actions = walk.next(Time::ZERO);
-            for a in std::mem::take(&mut actions) {
-                if let Action::Measure(p) = a {
-                    let n = p.id.0.as_u128();
-                    walk.on_measured(&p, Some((Duration::from_millis(3 * n as u64), &reply(n))));
-                }
-            }
             let actions = walk.next(Time::ZERO);
+            let actions = measure_all(&mut walk, actions, |n| 3 * n as u64);
             let [Action::Query { group: g, .. }] = actions.as_slice() else {
                 panic!("{actions:?}")
             };

@@ -16,13 +16,12 @@ impl Peer {
     pub(super) fn ask_random_link(&mut self) {
         let wanted = self.cfg.random_inter_group_links as usize;
         let max = self.cfg.boot_list_size;
+        let min_members = self.cfg.random_link_min_members as usize;
+        let Some(l) = self.leading_mut() else { return };
         // A shortcut only for a group that can afford the link (its own roster's count).
-        if let super::State::Member(g) = &self.state
-            && g.view().member_count < self.cfg.random_link_min_members
-        {
+        if l.members.len() < min_members {
             return;
         }
-        let Some(l) = self.leading_mut() else { return };
         // A random link counts at both ends, whoever opened it.
         if l.search.random_pending || l.inter.values().filter(|n| n.random).count() >= wanted {
             return;

@@ -100,6 +100,14 @@ impl Peer {
         let id = self.next_walk;
         self.next_walk += 1;
         let limits = self.walk_limits(now, self.cfg.max_tested_groups);
+        // From the same boot sources as the first walk: a peer booted through other peers'
+        // addresses (a cluster whose rendezvous is down) walks again through them.
+        let sources = if self.boot.is_empty() {
+            vec![BootSource::Rendezvous]
+        } else {
+            self.boot.clone()
+        };
+        let near = self.asks_near(&sources);
         let State::Member(g) = &mut self.state else {
             return;
         };
@@ -110,19 +118,12 @@ impl Peer {
         if l.merge.walk.is_some() {
             return;
         }
-        // From the same boot sources as the first walk: a peer booted through other peers'
-        // addresses (a cluster whose rendezvous is down) walks again through them.
-        let sources = if self.boot.is_empty() {
-            vec![BootSource::Rendezvous]
-        } else {
-            self.boot.clone()
-        };
         l.merge.rewalks += 1;
         l.merge.rewalking = true;
         l.merge.target = None;
         let mut walk = Walk::new(limits, sources.len());
         walk.exclude(own);
-        if self.cfg.landmark_boot && sources.contains(&BootSource::Rendezvous) {
+        if near {
             walk.ask_near();
         }
         l.merge.walk = Some((id, walk));
