@@ -75,6 +75,11 @@ pub struct Directory {
     landmarks: Vec<GroupId>,
     /// Landmark groups picked so far, to spread the picks over the directory.
     landmark_picks: u64,
+    /// See [`Directory::set_near_cut_links`].
+    near_cut_links: bool,
+    /// Groups asked for a cut's second link that announced without one, and when: not picked
+    /// again for two TTLs (`second_link_for`).
+    passed_over: BTreeMap<GroupId, Time>,
 }
 
 /// The connected components of the group graph as the announced neighbour lists draw it,
@@ -108,6 +113,10 @@ struct Components {
     /// cuts belongs to the one with the most groups behind it.
     fragile: BTreeMap<GroupId, usize>,
     cuts: Vec<Cut>,
+    /// Entry time of each group of `main` (by its index there) in the depth-first pass of
+    /// `find_cuts`, and the groups in that order: the side behind a cut is a range of it.
+    tin: Vec<u32>,
+    dfs: Vec<u32>,
     /// Cuts whose second link has been handed out since the recomputation.
     cuts_bridged: std::collections::BTreeSet<usize>,
 }
@@ -123,7 +132,21 @@ struct Cut {
     /// and only when there is no other): a second link to one of them would not share the
     /// cut link, nor its far end when the side has more than one group.
     targets: Vec<GroupId>,
+    /// The link's far end.
+    far: GroupId,
+    /// The side behind: `dfs[from..to]` when `subtree`, all but that otherwise.
+    from: u32,
+    to: u32,
+    subtree: bool,
+    /// The group behind the cut that is asked for the second link and its targets, picked
+    /// by the landmark bound when the first group behind it announces (`None` until then;
+    /// `Some(None)` when too few groups announced landmark RTTs to compare).
+    nearest_pair: Option<Option<(GroupId, Vec<GroupId>)>>,
 }
+
+/// What `find_cuts` finds: the groups behind a cut with its index, the cuts, and the entry
+/// times and order of its depth-first pass.
+type FoundCuts = (BTreeMap<GroupId, usize>, Vec<Cut>, Vec<u32>, Vec<u32>);
 
 /// Most cuts the directory keeps per recomputation: the ones with the most groups behind them.
 const MAX_CUTS: usize = 256;
@@ -135,6 +158,13 @@ const MAX_CUTS: usize = 256;
 /// partition links instead of 106, and those groups, full, refused closer neighbours, so
 /// 2,784 groups instead of 1,917 and path stretch p90 7.7 instead of 4.6).
 const MIN_CUT_SHARE: usize = 16;
+
+/// Groups behind a cut, and across it, compared in pairs to pick the pair least apart
+/// (`Directory::nearest_pair_across`): at most 64 × 512 landmark bounds per cut and
+/// recomputation.
+const PAIR_SAMPLE_BEHIND: usize = 64;
+/// See [`PAIR_SAMPLE_BEHIND`].
+const PAIR_SAMPLE_ACROSS: usize = 512;
 
 /// Groups a search for a cut's targets visits at most.
 const MAX_CUT_SEARCH: usize = 64;
@@ -160,6 +190,14 @@ impl Directory {
         Self::with_max_groups(ttl, MAX_GROUPS)
     }
 
+    /// Whether a cut's second link goes between the pair of groups across it that the
+    /// landmarks place nearest (on, the default; docs/decisions.md, "Partition links that land
+    /// near"), or from the first group behind it to announce towards the groups next to the
+    /// cut (off, the behaviour before).
+    pub fn set_near_cut_links(&mut self, on: bool) {
+        self.near_cut_links = on;
+    }
+
     /// An empty directory that holds at most `max_groups` groups.
     pub fn with_max_groups(ttl: Duration, max_groups: usize) -> Self {
         Directory {
@@ -175,6 +213,8 @@ impl Directory {
             bridges: 0,
             landmarks: Vec::new(),
             landmark_picks: 0,
+            near_cut_links: true,
+            passed_over: BTreeMap::new(),
         }
     }
 
@@ -263,7 +303,7 @@ impl Directory {
                 e.partition_links = a.partition_links;
                 e.landmarks = landmark_vector(a.landmarks);
                 if let Some(&slot) = self.slots.get(&id) {
-                    self.positions[slot] = position(&self.landmarks, &e.landmarks);
+                    self.positions[slot] = position(&self.landmarks, &e.landmarks, Some(id));
                 }
                 self.by_refresh.remove(&(e.refreshed, id));
                 self.by_refresh.insert((now, id));
@@ -284,7 +324,8 @@ impl Directory {
                 let landmarks = landmark_vector(a.landmarks);
                 self.slots.insert(id, self.order.len());
                 self.order.push(id);
-                self.positions.push(position(&self.landmarks, &landmarks));
+                self.positions
+                    .push(position(&self.landmarks, &landmarks, Some(id)));
                 self.by_refresh.insert((now, id));
                 self.entries.insert(
                     id,
@@ -360,13 +401,139 @@ impl Directory {
         self.components.bridged.insert(part);
         self.components.bridging.insert(group, now);
         // Evenly spaced from a rotating start: different bridges land on different groups.
+        // Not the groups nearest the bridging group (as for a cut's second link): spread
+        // bridges double as shortcuts, and at 100,000 peers with churn near ones took path
+        // stretch p90 from 2.46 to 2.62 (docs/decisions.md, "Partition links that land near").
         let start = (self.bridges % main.len() as u64) as usize;
         self.bridges = self.bridges.wrapping_add(1);
         let step = main.len() / k;
-        (0..k)
-            .filter_map(|i| self.entries.get(&main[(start + i * step) % main.len()]))
+        let targets: Vec<GroupId> = (0..k)
+            .map(|i| main[(start + i * step) % main.len()])
+            .collect();
+        self.views(&targets)
+    }
+
+    /// The groups behind cut `k` (`behind`) or on its other side, at the recomputation.
+    fn side(&self, k: usize, behind: bool) -> Box<dyn Iterator<Item = GroupId> + '_> {
+        let c = &self.components;
+        let cut = &c.cuts[k];
+        let (from, to) = (cut.from as usize, cut.to as usize);
+        let id = |i: &u32| c.main[*i as usize];
+        if behind == cut.subtree {
+            Box::new(c.dfs[from..to].iter().map(id))
+        } else {
+            Box::new(c.dfs[..from].iter().chain(&c.dfs[to..]).map(id))
+        }
+    }
+
+    /// Whether `group` was on the other side of cut `k` at the recomputation (not behind it,
+    /// and not its far end when the side behind has more than one group).
+    fn is_across(&self, k: usize, group: GroupId) -> bool {
+        let c = &self.components;
+        let cut = &c.cuts[k];
+        let Ok(i) = c.main.binary_search(&group) else {
+            return false;
+        };
+        let t = c.tin[i];
+        let inside = (cut.from..cut.to).contains(&t);
+        inside != cut.subtree && !(group == cut.far && cut.behind > 1)
+    }
+
+    /// The views of the groups in `ids` that are in the directory, in that order.
+    fn views(&self, ids: &[GroupId]) -> Vec<GroupView> {
+        ids.iter()
+            .filter_map(|g| self.entries.get(g))
             .map(|e| e.view.clone())
             .collect()
+    }
+
+    /// A group's landmark RTTs as `nearest` compares them, if it is in the directory.
+    fn position_of(&self, id: GroupId) -> Option<&Position> {
+        self.slots
+            .get(&id)
+            .and_then(|&slot| self.positions.get(slot))
+    }
+
+    /// Up to `max` groups of `pool` nearest a peer at `from` by the landmarks' upper bound
+    /// ([`landmark_upper_bound`]), nearest first; groups without [`MIN_COMMON_LANDMARKS`] landmarks in common with it are left
+    /// out, and at most [`MAX_NEAR_SCAN`] of `pool` are compared.
+    fn nearest_of(
+        &self,
+        from: &Position,
+        pool: impl Iterator<Item = GroupId>,
+        max: usize,
+    ) -> Vec<GroupId> {
+        let mut best: Vec<(u32, GroupId)> = Vec::with_capacity(max + 1);
+        for id in pool.take(MAX_NEAR_SCAN) {
+            let Some(bound) = self
+                .position_of(id)
+                .and_then(|p| landmark_upper_bound(from, p, MIN_COMMON_LANDMARKS))
+            else {
+                continue;
+            };
+            if best.len() == max && best.last().is_some_and(|w| (bound, id) >= *w) {
+                continue;
+            }
+            let at = best.partition_point(|b| *b < (bound, id));
+            best.insert(at, (bound, id));
+            best.truncate(max);
+        }
+        best.into_iter().map(|(_, g)| g).collect()
+    }
+
+    /// The group behind cut `k` to ask for its second link, and the groups on the other side
+    /// for it to measure: of the eligible groups behind (a sample of [`PAIR_SAMPLE_BEHIND`])
+    /// and the groups across (a sample of [`PAIR_SAMPLE_ACROSS`]), the pair least apart by
+    /// the landmarks' upper bound, and the groups across nearest the first of it. `None` when no pair
+    /// can be compared (too few landmark RTTs announced): then the first eligible group
+    /// behind to announce is asked, towards the groups next to the far end.
+    fn nearest_pair_across(&self, k: usize, now: Time) -> Option<(GroupId, Vec<GroupId>)> {
+        let c = &self.components;
+        let cut = &c.cuts[k];
+        let interval = self.ttl / 3;
+        let eligible = |g: &GroupId| {
+            c.fragile.get(g) == Some(&k)
+                && !(*g == cut.near && cut.behind > 1)
+                && !self.passed_over.contains_key(g)
+                && self
+                    .entries
+                    .get(g)
+                    .is_some_and(|e| now.saturating_since(e.created) >= interval)
+        };
+        let across = || {
+            self.side(k, false)
+                .filter(|g| !(*g == cut.far && cut.behind > 1))
+        };
+        let sample = |v: Box<dyn Iterator<Item = GroupId> + '_>, len: usize, cap: usize| {
+            v.step_by(len.div_ceil(cap).max(1))
+                .filter_map(|g| self.position_of(g).map(|p| (g, *p)))
+                .collect::<Vec<(GroupId, Position)>>()
+        };
+        let behind_len = (cut.to - cut.from) as usize;
+        let behind_len = if cut.subtree {
+            behind_len
+        } else {
+            c.main.len() - behind_len
+        };
+        let across_sample = sample(
+            Box::new(across()),
+            c.main.len() - behind_len,
+            PAIR_SAMPLE_ACROSS,
+        );
+        let behind_sample = sample(self.side(k, true), behind_len, PAIR_SAMPLE_BEHIND);
+        let mut best: Option<(u32, GroupId)> = None;
+        for (b, pb) in behind_sample.into_iter().filter(|(b, _)| eligible(b)) {
+            for (_, pa) in &across_sample {
+                if let Some(bound) = landmark_upper_bound(&pb, pa, MIN_COMMON_LANDMARKS)
+                    && best.is_none_or(|x| (bound, b) < x)
+                {
+                    best = Some((bound, b));
+                }
+            }
+        }
+        let (_, chosen) = best?;
+        let targets = self.nearest_of(self.position_of(chosen)?, across(), MAX_BOOT_LIST);
+        (!targets.is_empty()).then_some((chosen, targets))
     }
 
     /// Protection against the next cut (beyond the seed): when `group` lies behind a link
@@ -380,7 +547,8 @@ impl Directory {
         let Some(&k) = self.components.fragile.get(&group) else {
             return Vec::new();
         };
-        if self.components.bridging.remove(&group).is_some() {
+        let asked = self.components.bridging.remove(&group).is_some();
+        if asked {
             self.components.cuts_bridged.remove(&k);
         }
         let interval = self.ttl / 3;
@@ -397,18 +565,36 @@ impl Directory {
         if entry
             .neighbors
             .iter()
-            .any(|n| cut.targets.contains(&n.group_id))
+            .any(|n| cut.targets.contains(&n.group_id) || self.is_across(k, n.group_id))
         {
             // Linked across since the recomputation.
             self.components.cuts_bridged.insert(k);
             return Vec::new();
         }
-        let targets: Vec<GroupView> = cut
-            .targets
-            .iter()
-            .filter_map(|t| self.entries.get(t))
-            .map(|e| e.view.clone())
-            .collect();
+        if asked {
+            // Asked and no link across: its targets refused, or its leader announced a place
+            // it is not at to be picked and then opened nothing. Another pair is picked, and
+            // this group is passed over for a while.
+            let hold = self.ttl * 2;
+            self.passed_over
+                .retain(|_, at| now.saturating_since(*at) < hold);
+            self.passed_over.insert(group, now);
+            self.components.cuts[k].nearest_pair = None;
+        }
+        if self.components.cuts[k].nearest_pair.is_none() {
+            let pair = if self.near_cut_links {
+                self.nearest_pair_across(k, now)
+            } else {
+                None
+            };
+            self.components.cuts[k].nearest_pair = Some(pair);
+        }
+        let cut = &self.components.cuts[k];
+        let targets = match &cut.nearest_pair {
+            Some(Some((chosen, _))) if *chosen != group => return Vec::new(),
+            Some(Some((_, near))) => self.views(near),
+            _ => self.views(&cut.targets),
+        };
         if !targets.is_empty() {
             self.components.cuts_bridged.insert(k);
             self.components.bridging.insert(group, now);
@@ -418,11 +604,11 @@ impl Directory {
 
     /// The cut links of the largest component (bridges of its group graph, found in one
     /// depth-first pass) and the groups behind each.
-    fn find_cuts(&self, main: &[GroupId]) -> (BTreeMap<GroupId, usize>, Vec<Cut>) {
+    fn find_cuts(&self, main: &[GroupId]) -> FoundCuts {
         let n = main.len();
         let mut fragile = BTreeMap::new();
         if n < 2 {
-            return (fragile, Vec::new());
+            return (fragile, Vec::new(), Vec::new(), Vec::new());
         }
         let mut adj: Vec<Vec<u32>> = vec![Vec::new(); n];
         for (i, id) in main.iter().enumerate() {
@@ -531,9 +717,14 @@ impl Directory {
                 near: main[near],
                 behind,
                 targets,
+                far: main[far],
+                from: from as u32,
+                to: to as u32,
+                subtree,
+                nearest_pair: None,
             });
         }
-        (fragile, cuts)
+        (fragile, cuts, tin, order)
     }
 
     /// Union-find over the live entries and the links their leaders announced (a link counts
@@ -596,7 +787,7 @@ impl Directory {
             }
         }
         c.bridging = bridging;
-        (c.fragile, c.cuts) = self.find_cuts(&c.main);
+        (c.fragile, c.cuts, c.tin, c.dfs) = self.find_cuts(&c.main);
         for g in c.bridging.keys() {
             if let Some(&k) = c.fragile.get(g) {
                 c.cuts_bridged.insert(k);
@@ -703,7 +894,7 @@ impl Directory {
     pub fn nearest(&self, rng: &mut Rng, max: usize, near: &[LandmarkRtt]) -> Vec<GroupView> {
         let max = max.min(MAX_BOOT_LIST);
         let query = landmark_vector(near.to_vec());
-        let q = position(&self.landmarks, &query);
+        let q = position(&self.landmarks, &query, None);
         let known = q.iter().filter(|r| **r != NO_RTT).count();
         let need = MIN_COMMON_LANDMARKS.min(known);
         let n = self.order.len();
@@ -782,7 +973,7 @@ impl Directory {
             .iter()
             .map(|id| {
                 self.entries.get(id).map_or([NO_RTT; LANDMARKS], |e| {
-                    position(&self.landmarks, &e.landmarks)
+                    position(&self.landmarks, &e.landmarks, Some(*id))
                 })
             })
             .collect();
@@ -889,11 +1080,14 @@ type Position = [u32; LANDMARKS];
 /// No RTT to that landmark.
 const NO_RTT: u32 = u32::MAX;
 
-/// `rtts` (sorted by group) laid out by the landmarks' order.
-fn position(landmarks: &[GroupId], rtts: &[LandmarkRtt]) -> Position {
+/// `rtts` (sorted by group) laid out by the landmarks' order; `own`, the group they place,
+/// is 0 from itself when it is a landmark (its leader never measures its own group).
+fn position(landmarks: &[GroupId], rtts: &[LandmarkRtt], own: Option<GroupId>) -> Position {
     let mut p = [NO_RTT; LANDMARKS];
     for (slot, g) in p.iter_mut().zip(landmarks) {
-        if let Ok(i) = rtts.binary_search_by_key(g, |l| l.group) {
+        if Some(*g) == own {
+            *slot = 0;
+        } else if let Ok(i) = rtts.binary_search_by_key(g, |l| l.group) {
             *slot =
                 u32::try_from(rtts[i].rtt.as_micros()).map_or(NO_RTT - 1, |us| us.min(NO_RTT - 1));
         }
@@ -908,6 +1102,23 @@ fn landmark_bound(a: &Position, b: &Position, need: usize) -> Option<u32> {
     for (x, y) in a.iter().zip(b) {
         if *x != NO_RTT && *y != NO_RTT {
             bound = bound.max(x.abs_diff(*y));
+            common += 1;
+        }
+    }
+    (common >= need).then_some(bound)
+}
+
+/// The least sum of two positions over the landmarks both hold, if they hold at least `need`
+/// in common: an upper bound on the RTT between the two peers (through that landmark), µs.
+/// Ranking pairs far apart by it finds nearer pairs than the lower bound does: a landmark near
+/// either end makes it nearly exact, where the lower bound needs one in line with both (on
+/// PlanetLab 490, the pair it picks across the Atlantic is 1.08 times the nearest at the
+/// median, the lower bound's 1.19; docs/decisions.md, "Partition links that land near").
+fn landmark_upper_bound(a: &Position, b: &Position, need: usize) -> Option<u32> {
+    let (mut bound, mut common) = (u32::MAX, 0);
+    for (x, y) in a.iter().zip(b) {
+        if *x != NO_RTT && *y != NO_RTT {
+            bound = bound.min(x.saturating_add(*y));
             common += 1;
         }
     }
@@ -1312,6 +1523,142 @@ mod tests {
             0,
             "only 1-7 is a cut, and too small"
         );
+    }
+
+    /// Two rings on a line, west 1–5 at 0, 10, … 40 ms and east 6–9 at 100, 110, … 130 ms,
+    /// held together by the one link 1–9 (130 ms), every leader announcing its RTTs to the
+    /// landmarks as the line gives them (`forged`: a group and the place it claims instead).
+    /// Returns what each group announces to the landmarks, for its next announcements.
+    fn line_with_one_crossing(
+        near_cut_links: bool,
+        forged: Option<(u128, u64)>,
+    ) -> (Directory, BTreeMap<u128, Vec<(u128, u64)>>) {
+        let mut d = Directory::new(Duration::from_secs(30));
+        d.set_near_cut_links(near_cut_links);
+        let links: [(u128, &[u128]); 9] = [
+            (1, &[2, 5, 9]),
+            (2, &[3]),
+            (3, &[4]),
+            (4, &[5]),
+            (5, &[]),
+            (6, &[7, 9]),
+            (7, &[8]),
+            (8, &[9]),
+            (9, &[]),
+        ];
+        let x = |g: u128| {
+            if g <= 5 {
+                (g as u64 - 1) * 10
+            } else {
+                100 + (g as u64 - 6) * 10
+            }
+        };
+        for (g, l) in links {
+            announce_linked(&mut d, 0, g, l);
+        }
+        let landmarks: Vec<u128> = d.landmarks().iter().map(|g| g.0.as_u128()).collect();
+        assert_eq!(landmarks.len(), LANDMARKS, "{landmarks:?}");
+        let mut placed = BTreeMap::new();
+        for (g, l) in links {
+            let at = match forged {
+                Some((liar, claimed)) if liar == g => claimed,
+                _ => x(g),
+            };
+            let rtts: Vec<(u128, u64)> = landmarks
+                .iter()
+                .filter(|&&m| m != g)
+                .map(|&m| (m, at.abs_diff(x(m)).max(1)))
+                .collect();
+            announce_placed(&mut d, 0, g, l, &rtts);
+            placed.insert(g, rtts);
+        }
+        (d, placed)
+    }
+
+    fn announce_placed(
+        d: &mut Directory,
+        at: u64,
+        group: u128,
+        links: &[u128],
+        landmarks: &[(u128, u64)],
+    ) -> AnnounceReply {
+        let neighbors = links
+            .iter()
+            .map(|g| NeighborGroup {
+                group_id: GroupId(Uuid::from_u128(*g)),
+                leader: PeerRef::new(PeerId(Uuid::from_u128(1000 + g)), "x"),
+                successors: vec![],
+                rtt: Duration::from_millis(5),
+            })
+            .collect();
+        d.announce(
+            Time::from_micros(at),
+            Announcement {
+                group: view(group, 1000 + group, 1, 1),
+                neighbors,
+                partition_links: vec![],
+                landmarks: landmark_rtts(landmarks),
+                ended: false,
+            },
+        )
+        .0
+    }
+
+    #[test]
+    fn a_cut_s_second_link_joins_the_pair_the_landmarks_place_nearest() {
+        let (mut d, placed) = line_with_one_crossing(true, None);
+        let again = |d: &mut Directory, at: u64, g: u128, links: &[u128]| {
+            announce_placed(d, at, g, links, &placed[&g])
+        };
+        let later = 10_000_000;
+        // The east ring (the smaller side) is behind the cut. Its group nearest the west, 6
+        // (100 ms), is asked, not the first to announce, and not 9, the cut's own end.
+        assert!(again(&mut d, later, 7, &[8]).bridge.is_empty());
+        assert!(again(&mut d, later, 9, &[]).bridge.is_empty());
+        let reply = again(&mut d, later, 6, &[7, 9]);
+        assert_eq!(
+            ids(&reply.bridge),
+            vec![5, 4, 3, 2],
+            "the west groups nearest 6, nearest first, without the cut's far end 1"
+        );
+        // It links to 5: the cut is protected, nobody else is asked.
+        assert!(again(&mut d, later + 1, 6, &[7, 9, 5]).bridge.is_empty());
+        assert!(again(&mut d, later + 2, 7, &[8]).bridge.is_empty());
+        assert!(again(&mut d, later + 3, 8, &[9]).bridge.is_empty());
+    }
+
+    #[test]
+    fn a_group_that_forges_its_place_to_be_asked_and_links_nothing_is_passed_over() {
+        // 8 claims to sit at 95 ms, nearer the west than 6: it is picked.
+        let (mut d, placed) = line_with_one_crossing(true, Some((8, 95)));
+        let again = |d: &mut Directory, at: u64, g: u128, links: &[u128]| {
+            announce_placed(d, at, g, links, &placed[&g])
+        };
+        let later = 10_000_000;
+        assert!(again(&mut d, later, 6, &[7, 9]).bridge.is_empty());
+        assert_eq!(ids(&again(&mut d, later, 8, &[9]).bridge), vec![5, 4, 3, 2]);
+        // It announces again without a link across: another pair is picked, and the cut is
+        // not left waiting on the group that opened nothing.
+        assert!(again(&mut d, later + 1, 8, &[9]).bridge.is_empty());
+        assert_eq!(
+            ids(&again(&mut d, later + 2, 6, &[7, 9]).bridge),
+            vec![5, 4, 3, 2]
+        );
+        // Passed over at the next recomputation too.
+        assert!(again(&mut d, 2 * later, 8, &[9]).bridge.is_empty());
+    }
+
+    #[test]
+    fn without_near_cut_links_the_first_group_behind_to_announce_is_asked() {
+        let (mut d, placed) = line_with_one_crossing(false, None);
+        let again = |d: &mut Directory, at: u64, g: u128, links: &[u128]| {
+            announce_placed(d, at, g, links, &placed[&g])
+        };
+        let later = 10_000_000;
+        let reply = again(&mut d, later, 7, &[8]);
+        assert!(!reply.bridge.is_empty());
+        assert!(!ids(&reply.bridge).contains(&1), "not the cut's far end");
+        assert!(again(&mut d, later, 6, &[7, 9]).bridge.is_empty());
     }
 
     #[test]

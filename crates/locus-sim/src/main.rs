@@ -145,6 +145,10 @@ struct RunArgs {
     /// `landmark_boot`).
     #[arg(long)]
     no_landmark_boot: bool,
+    /// The rendezvous asks the first group behind a cut to announce for its second link,
+    /// towards the groups next to the cut (the behaviour before `near_cut_links`).
+    #[arg(long)]
+    no_near_cut_links: bool,
     /// Inter-group links a leader aims for.
     #[arg(long)]
     inter_group_target: Option<u32>,
@@ -286,6 +290,7 @@ impl RunArgs {
             partition: self.partition,
             rendezvous_rtt: self.rendezvous_rtt,
             queueing: self.queueing,
+            near_cut_links: !self.no_near_cut_links,
         }
     }
 }
@@ -619,7 +624,7 @@ fn steady_rate(c: &locus_sim::Counters) -> f64 {
 /// The ablation's variants: the defaults, each rule of `Config` turned off alone, all of
 /// issue #14's rules (eight) off together (the protocol before them), and the shortcut held by
 /// every group, however small.
-const VARIANTS: [&str; 13] = [
+const VARIANTS: [&str; 14] = [
     "default",
     "no-shortcuts",
     "shortcuts-every-group",
@@ -630,6 +635,7 @@ const VARIANTS: [&str; 13] = [
     "no-sample-agreement",
     "no-drop-lost-links",
     "no-landmark-boot",
+    "no-near-cut-links",
     "before-issue-14",
     "no-guard",
     "no-merge",
@@ -648,6 +654,7 @@ fn ablate(args: &RunArgs) -> Result<()> {
         a.no_single_far_walk_samples |= name == "no-single-far-walk-samples" || before;
         a.no_drop_lost_links |= name == "no-drop-lost-links" || before;
         a.no_landmark_boot |= name == "no-landmark-boot" || before;
+        a.no_near_cut_links |= name == "no-near-cut-links" || before;
         if name == "no-sample-agreement" || before {
             a.sample_agreement = Some(0.0);
         }

@@ -182,6 +182,10 @@ pub struct Scenario {
     /// measurement differ as they do on a loaded network. 0 (the default) models none: every
     /// sample is the model's RTT.
     pub queueing: f64,
+    /// The rendezvous asks the group behind a cut nearest the other side for the second link,
+    /// towards the groups it is nearest ([`locus_core::rendezvous::Directory::set_near_cut_links`]);
+    /// off, the first group behind to announce is asked, towards the groups next to the cut.
+    pub near_cut_links: bool,
 }
 
 /// Quiet time between phases when none is given: long enough for every timer of the `wan`
@@ -203,6 +207,7 @@ impl Scenario {
             partition: None,
             rendezvous_rtt: DEFAULT_RENDEZVOUS_RTT,
             queueing: 0.0,
+            near_cut_links: true,
         }
     }
 

@@ -258,7 +258,11 @@ impl<'m> Engine<'m> {
             split.count as u16,
             count,
             Some(Rendezvous {
-                directory: Directory::new(cfg.announce_interval * 3),
+                directory: {
+                    let mut d = Directory::new(cfg.announce_interval * 3);
+                    d.set_near_cut_links(scenario.near_cut_links);
+                    d
+                },
                 rng: Rng::new(rng.next_u64()),
             }),
         ));
