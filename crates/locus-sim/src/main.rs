@@ -622,7 +622,7 @@ fn steady_rate(c: &locus_sim::Counters) -> f64 {
 }
 
 /// The ablation's variants: the defaults, each rule of `Config` turned off alone, all of
-/// issue #14's rules (eight) off together (the protocol before them), and the shortcut held by
+/// issue #14's rules (nine) off together (the protocol before them), and the shortcut held by
 /// every group, however small.
 const VARIANTS: [&str; 14] = [
     "default",
