@@ -139,7 +139,7 @@ struct Cut {
     to: u32,
     subtree: bool,
     /// The group behind the cut that is asked for the second link and its targets, picked
-    /// by the landmark bound when the first group behind it announces (`None` until then;
+    /// by the landmarks' upper bound when the first group behind it announces (`None` until then;
     /// `Some(None)` when too few groups announced landmark RTTs to compare).
     nearest_pair: Option<Option<(GroupId, Vec<GroupId>)>>,
 }
@@ -455,8 +455,9 @@ impl Directory {
     }
 
     /// Up to `max` groups of `pool` nearest a peer at `from` by the landmarks' upper bound
-    /// ([`landmark_upper_bound`]), nearest first; groups without [`MIN_COMMON_LANDMARKS`] landmarks in common with it are left
-    /// out, and at most [`MAX_NEAR_SCAN`] of `pool` are compared.
+    /// ([`landmark_upper_bound`]), nearest first; groups without [`MIN_COMMON_LANDMARKS`]
+    /// landmarks in common with it are left out, and at most [`MAX_NEAR_SCAN`] of `pool` are
+    /// compared.
     fn nearest_of(
         &self,
         from: &Position,
@@ -484,9 +485,10 @@ impl Directory {
     /// The group behind cut `k` to ask for its second link, and the groups on the other side
     /// for it to measure: of the eligible groups behind (a sample of [`PAIR_SAMPLE_BEHIND`])
     /// and the groups across (a sample of [`PAIR_SAMPLE_ACROSS`]), the pair least apart by
-    /// the landmarks' upper bound, and the groups across nearest the first of it. `None` when no pair
-    /// can be compared (too few landmark RTTs announced): then the first eligible group
-    /// behind to announce is asked, towards the groups next to the far end.
+    /// the landmarks' upper bound, and the groups across nearest the first of it. `None` when
+    /// no pair can be compared (too few landmark RTTs announced): then the first eligible
+    /// group behind to announce is asked, towards the groups next to the far end. A group
+    /// passed over (it was asked and opened no link across) is not eligible.
     fn nearest_pair_across(&self, k: usize, now: Time) -> Option<(GroupId, Vec<GroupId>)> {
         let c = &self.components;
         let cut = &c.cuts[k];
@@ -537,9 +539,11 @@ impl Directory {
     }
 
     /// Protection against the next cut (beyond the seed): when `group` lies behind a link
-    /// whose loss would cut it off from the rest of the largest component, and is the first
-    /// eligible group behind that link to announce since the last recomputation, groups on
-    /// the other side for its leader to link to (a partition link). The largest component then
+    /// whose loss would cut it off from the rest of the largest component, and is the group
+    /// behind it that the landmarks place nearest the other side ([`Self::nearest_pair_across`];
+    /// without landmark RTTs, the first eligible group behind that link to announce since the
+    /// last recomputation), groups on the other side for its leader to link to (a partition
+    /// link). The largest component then
     /// stays connected when any one link goes, where otherwise it waited for a cut to happen
     /// and for the next announcements to repair it: on PlanetLab 490 two halves of the overlay
     /// hang on one to three links, and merges and link pruning drop those now and then.
