@@ -472,12 +472,7 @@ impl Directory {
             else {
                 continue;
             };
-            if best.len() == max && best.last().is_some_and(|w| (bound, id) >= *w) {
-                continue;
-            }
-            let at = best.partition_point(|b| *b < (bound, id));
-            best.insert(at, (bound, id));
-            best.truncate(max);
+            keep_least(&mut best, max, (bound, id));
         }
         best.into_iter().map(|(_, g)| g).collect()
     }
@@ -925,9 +920,7 @@ impl Directory {
             if query.iter().any(|l| l.group == id) {
                 continue;
             }
-            let at = best.partition_point(|b| *b < (bound, id));
-            best.insert(at, (bound, id));
-            best.truncate(max);
+            keep_least(&mut best, max, (bound, id));
         }
         best.into_iter()
             .filter_map(|(_, g)| self.entries.get(&g))
@@ -1097,6 +1090,16 @@ fn position(landmarks: &[GroupId], rtts: &[LandmarkRtt], own: Option<GroupId>) -
         }
     }
     p
+}
+
+/// Inserts `x` into `best` (sorted, least first) and keeps its `max` least.
+fn keep_least(best: &mut Vec<(u32, GroupId)>, max: usize, x: (u32, GroupId)) {
+    if best.len() == max && best.last().is_some_and(|w| x >= *w) {
+        return;
+    }
+    let at = best.partition_point(|b| *b < x);
+    best.insert(at, x);
+    best.truncate(max);
 }
 
 /// The largest difference between two positions over the landmarks both hold, if they hold
@@ -1344,26 +1347,7 @@ mod tests {
     }
 
     fn announce_linked(d: &mut Directory, at: u64, group: u128, links: &[u128]) -> AnnounceReply {
-        let neighbors = links
-            .iter()
-            .map(|g| NeighborGroup {
-                group_id: GroupId(Uuid::from_u128(*g)),
-                leader: PeerRef::new(PeerId(Uuid::from_u128(1000 + g)), "x"),
-                successors: vec![],
-                rtt: Duration::from_millis(5),
-            })
-            .collect();
-        d.announce(
-            Time::from_micros(at),
-            Announcement {
-                group: view(group, 1000 + group, 1, 1),
-                neighbors,
-                partition_links: vec![],
-                landmarks: vec![],
-                ended: false,
-            },
-        )
-        .0
+        announce_placed(d, at, group, links, &[])
     }
 
     #[test]
