@@ -87,6 +87,8 @@ pub enum LinkScope {
     Intra,
     /// An inter-group connection between two leaders.
     Inter,
+    /// A cross link between two peers of different groups.
+    Cross,
 }
 
 /// What a peer is doing, as reported by `GetStatus`.
@@ -193,6 +195,14 @@ pub struct GroupMembersReply {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectIntraRequest {
     /// The group both peers are in.
+    pub group_id: GroupId,
+}
+
+/// Opens a cross link (or renews one): a link between two peers of different groups, near
+/// each other, whatever their roles (see `peer::cross`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectCrossRequest {
+    /// The caller's group (the callee refuses a link within its own).
     pub group_id: GroupId,
 }
 
@@ -371,6 +381,8 @@ pub struct Status {
     pub intra: Vec<LinkInfo>,
     /// Its inter-group connections (leaders only).
     pub inter: Vec<NeighborGroup>,
+    /// Its cross links to peers of other groups.
+    pub cross: Vec<LinkInfo>,
 }
 
 /// Every request a peer or the rendezvous can receive.
@@ -386,6 +398,8 @@ pub enum Request {
     ConnectIntra(ConnectIntraRequest),
     /// Open an inter-group connection.
     ConnectInter(ConnectInterRequest),
+    /// Open or renew a cross link.
+    ConnectCross(ConnectCrossRequest),
     /// Close a connection.
     Leave(LeaveRequest),
     /// The leader's heartbeat, flooded after a change of leadership. Shared: a flood hands the
@@ -415,7 +429,7 @@ pub enum Response {
     Neighbors(NeighborsReply),
     /// To `GetGroupMembers`.
     GroupMembers(GroupMembersReply),
-    /// To `ConnectIntra` and `ConnectInter`.
+    /// To `ConnectIntra`, `ConnectInter` and `ConnectCross`.
     Connect(ConnectReply),
     /// To `Leave`: received.
     Ack,

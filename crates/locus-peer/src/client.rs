@@ -204,6 +204,11 @@ async fn dispatch(
                 .map_err(|e| call_error_from_reply(&e)),
             Err(s) => Err(call_error_from_status(&s)),
         },
+        Outgoing::ConnectCross(m) => match c.connect_cross(ctx.request(m)).await {
+            Ok(r) => pb::ConnectCrossRequest::reply_into_core(r.into_inner())
+                .map_err(|e| call_error_from_reply(&e)),
+            Err(s) => Err(call_error_from_status(&s)),
+        },
         Outgoing::Leave(m) => unary!(c, ctx, leave, m),
         Outgoing::Alive(m) => unary!(c, ctx, alive, *m),
         Outgoing::NewLeader(m) => unary!(c, ctx, new_leader, m),

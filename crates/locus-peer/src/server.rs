@@ -23,9 +23,10 @@ pub(crate) struct Handler {
 }
 
 /// The RPCs only a peer may call: they change the callee's group, links or leadership.
-pub(crate) const PEER_ONLY: [&str; 5] = [
+pub(crate) const PEER_ONLY: [&str; 6] = [
     "ConnectIntraGroup",
     "ConnectInterGroup",
+    "ConnectCross",
     "Leave",
     "Alive",
     "NewLeader",
@@ -162,6 +163,13 @@ impl pb::peer_service_server::PeerService for Handler {
     async fn connect_inter_group(
         &self,
         r: Request<pb::ConnectInterGroupRequest>,
+    ) -> Result<Response<pb::ConnectReply>, Status> {
+        self.unary(r).await
+    }
+
+    async fn connect_cross(
+        &self,
+        r: Request<pb::ConnectCrossRequest>,
     ) -> Result<Response<pb::ConnectReply>, Status> {
         self.unary(r).await
     }

@@ -171,6 +171,30 @@ async fn every_rpc_refuses_malformed_requests_and_keeps_serving() {
             "group_id: invalid UUID",
         ),
         (
+            "ConnectCross: bad group id",
+            call!(
+                c,
+                connect_cross,
+                pb::ConnectCrossRequest {
+                    caller: good_caller(),
+                    group_id: "not-a-uuid".into()
+                }
+            ),
+            "group_id: invalid UUID",
+        ),
+        (
+            "ConnectCross: no caller",
+            call!(
+                c,
+                connect_cross,
+                pb::ConnectCrossRequest {
+                    caller: None,
+                    group_id: group.clone()
+                }
+            ),
+            "caller",
+        ),
+        (
             "ConnectInterGroup: no group",
             call!(
                 c,

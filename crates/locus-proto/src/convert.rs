@@ -177,6 +177,7 @@ pub(crate) fn link_scope(value: i32, field: &str) -> Result<core::LinkScope, Pro
         Ok(P::Unspecified) => Err(ProtoError::new(field, Violation::Unspecified)),
         Ok(P::Intra) => Ok(core::LinkScope::Intra),
         Ok(P::Inter) => Ok(core::LinkScope::Inter),
+        Ok(P::Cross) => Ok(core::LinkScope::Cross),
         Err(_) => Err(ProtoError::new(field, Violation::UnknownEnum(value))),
     }
 }
@@ -186,6 +187,7 @@ impl From<core::LinkScope> for pb::LinkScope {
         match scope {
             core::LinkScope::Intra => Self::Intra,
             core::LinkScope::Inter => Self::Inter,
+            core::LinkScope::Cross => Self::Cross,
         }
     }
 }
@@ -488,6 +490,7 @@ impl TryFrom<pb::GetStatusReply> for core::Status {
             leadership: list(r.leadership, MAX_LEADERSHIP, "leadership")?,
             intra: list(r.intra, MAX_STATUS_LINKS, "intra")?,
             inter: list(r.inter, MAX_STATUS_LINKS, "inter")?,
+            cross: list(r.cross, MAX_STATUS_LINKS, "cross")?,
         })
     }
 }
@@ -501,6 +504,7 @@ impl From<core::Status> for pb::GetStatusReply {
             leadership: all(s.leadership),
             intra: all(s.intra),
             inter: all(s.inter),
+            cross: all(s.cross),
         }
     }
 }

@@ -187,6 +187,18 @@ impl Unary for pb::ConnectIntraGroupRequest {
     reply_via!(Connect);
 }
 
+impl Unary for pb::ConnectCrossRequest {
+    type Reply = pb::ConnectReply;
+    const NAME: &'static str = "ConnectCross";
+    fn into_core(self) -> Result<(Option<PeerRef>, Request), ProtoError> {
+        let request = core::ConnectCrossRequest {
+            group_id: group_id(&self.group_id, "group_id")?,
+        };
+        Ok((caller(self.caller)?, Request::ConnectCross(request)))
+    }
+    reply_via!(Connect);
+}
+
 impl Unary for pb::ConnectInterGroupRequest {
     type Reply = pb::ConnectReply;
     const NAME: &'static str = "ConnectInterGroup";
@@ -385,6 +397,8 @@ pub enum Outgoing {
     ConnectIntraGroup(pb::ConnectIntraGroupRequest),
     /// `PeerService.ConnectInterGroup`.
     ConnectInterGroup(pb::ConnectInterGroupRequest),
+    /// `PeerService.ConnectCross`.
+    ConnectCross(pb::ConnectCrossRequest),
     /// `PeerService.Leave`.
     Leave(pb::LeaveRequest),
     /// `PeerService.Alive`.
@@ -445,6 +459,10 @@ impl Outgoing {
                 rtt_us: rtt_us(r.rtt),
                 random: r.random,
                 replaces_group_id: r.replaces.map(|g| g.to_string()).unwrap_or_default(),
+            }),
+            Request::ConnectCross(r) => Self::ConnectCross(pb::ConnectCrossRequest {
+                caller,
+                group_id: r.group_id.to_string(),
             }),
             Request::Leave(r) => Self::Leave(pb::LeaveRequest {
                 caller,
@@ -508,6 +526,7 @@ impl Outgoing {
             Self::GetPeerGroupMembers(_) => pb::GetPeerGroupMembersRequest::NAME,
             Self::ConnectIntraGroup(_) => pb::ConnectIntraGroupRequest::NAME,
             Self::ConnectInterGroup(_) => pb::ConnectInterGroupRequest::NAME,
+            Self::ConnectCross(_) => pb::ConnectCrossRequest::NAME,
             Self::Leave(_) => pb::LeaveRequest::NAME,
             Self::Alive(_) => pb::AliveRequest::NAME,
             Self::NewLeader(_) => pb::NewLeaderRequest::NAME,
@@ -532,6 +551,7 @@ impl Outgoing {
             Self::GetPeerGroupMembers(r) => r.into_core(),
             Self::ConnectIntraGroup(r) => r.into_core(),
             Self::ConnectInterGroup(r) => r.into_core(),
+            Self::ConnectCross(r) => r.into_core(),
             Self::Leave(r) => r.into_core(),
             Self::Alive(r) => r.into_core(),
             Self::NewLeader(r) => r.into_core(),

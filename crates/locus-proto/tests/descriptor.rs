@@ -50,6 +50,7 @@ fn descriptor_set_decodes_and_holds_both_services() {
             "GetPeerGroupMembers",
             "ConnectIntraGroup",
             "ConnectInterGroup",
+            "ConnectCross",
             "Leave",
             "Alive",
             "NewLeader",

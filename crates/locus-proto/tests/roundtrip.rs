@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use common::{group_id, link, neighbor, peer, view, wire};
 use locus_core::message::{
-    Alive, AliveAck, AnnounceReply, Announcement, ConnectInterRequest, ConnectIntraRequest,
-    ConnectReply, GetBootListRequest, GetGroupMembersRequest, GetNeighborsRequest,
-    GroupMembersReply, HandedLink, Handover, LeaveRequest, LinkScope, MeasureReply, MeasureRequest,
-    NearbyRequest, NeighborsReply, NewLeader, NewLeaderReply, Role, Status,
+    Alive, AliveAck, AnnounceReply, Announcement, ConnectCrossRequest, ConnectInterRequest,
+    ConnectIntraRequest, ConnectReply, GetBootListRequest, GetGroupMembersRequest,
+    GetNeighborsRequest, GroupMembersReply, HandedLink, Handover, LeaveRequest, LinkScope,
+    MeasureReply, MeasureRequest, NearbyRequest, NeighborsReply, NewLeader, NewLeaderReply, Role,
+    Status,
 };
 use locus_core::{PeerRef, Request, Response, Time};
 use locus_proto::{Outgoing, Unary, pb};
@@ -82,9 +83,16 @@ fn requests() -> Vec<Request> {
             random: false,
             replaces: Some(group_id(9)),
         }),
+        Request::ConnectCross(ConnectCrossRequest {
+            group_id: group_id(4),
+        }),
         Request::Leave(LeaveRequest {
             group_id: group_id(5),
             scope: LinkScope::Intra,
+        }),
+        Request::Leave(LeaveRequest {
+            group_id: group_id(5),
+            scope: LinkScope::Cross,
         }),
         Request::Leave(LeaveRequest {
             group_id: group_id(5),
@@ -158,6 +166,7 @@ fn through_wire(o: Outgoing) -> Outgoing {
         Outgoing::GetPeerGroupMembers(r) => Outgoing::GetPeerGroupMembers(wire(&r)),
         Outgoing::ConnectIntraGroup(r) => Outgoing::ConnectIntraGroup(wire(&r)),
         Outgoing::ConnectInterGroup(r) => Outgoing::ConnectInterGroup(wire(&r)),
+        Outgoing::ConnectCross(r) => Outgoing::ConnectCross(wire(&r)),
         Outgoing::Leave(r) => Outgoing::Leave(wire(&r)),
         Outgoing::Alive(r) => Outgoing::Alive(Box::new(wire(&*r))),
         Outgoing::NewLeader(r) => Outgoing::NewLeader(wire(&r)),
@@ -195,6 +204,7 @@ fn every_request_kind_is_covered_and_named() {
             "GetPeerGroupMembers",
             "ConnectIntraGroup",
             "ConnectInterGroup",
+            "ConnectCross",
             "Leave",
             "Alive",
             "NewLeader",
@@ -240,6 +250,7 @@ fn every_response_round_trips_through_its_rpc() {
         leadership: vec![peer(1), peer(101)],
         intra: vec![link(2), link(3)],
         inter: vec![neighbor(4)],
+        cross: vec![link(5)],
     };
     type Check = fn(Response) -> Response;
     let cases: Vec<(Check, Response)> = vec![
@@ -300,6 +311,13 @@ fn every_response_round_trips_through_its_rpc() {
             Response::Connect(ConnectReply {
                 accepted: true,
                 referrals: vec![],
+            }),
+        ),
+        (
+            reply_round_trip::<pb::ConnectCrossRequest>,
+            Response::Connect(ConnectReply {
+                accepted: true,
+                referrals: vec![peer(7)],
             }),
         ),
         (
@@ -390,6 +408,7 @@ fn every_role_round_trips() {
             leadership: vec![],
             intra: vec![],
             inter: vec![],
+            cross: vec![],
         };
         let reply = wire(&pb::GetStatusReply::from(status.clone()));
         assert_eq!(Status::try_from(reply), Ok(status));

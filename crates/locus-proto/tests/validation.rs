@@ -491,6 +491,7 @@ fn status_reply() -> pb::GetStatusReply {
         leadership: vec![],
         intra: vec![],
         inter: vec![],
+        cross: vec![],
     }
 }
 

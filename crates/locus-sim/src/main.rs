@@ -152,6 +152,13 @@ struct RunArgs {
     /// Inter-group links a leader aims for.
     #[arg(long)]
     inter_group_target: Option<u32>,
+    /// Cross links each grouped peer opens to near peers of other groups (0: none, the
+    /// behaviour before `cross_group_links`).
+    #[arg(long)]
+    cross_group_links: Option<u32>,
+    /// Farthest peer a cross link goes to, ms.
+    #[arg(long)]
+    cross_group_radius_ms: Option<f64>,
     /// Farthest group the neighbour search links beyond a leader's first two links, ms.
     #[arg(long)]
     inter_group_radius_ms: Option<f64>,
@@ -225,11 +232,15 @@ impl RunArgs {
         if let Some(v) = self.inter_group_radius_ms {
             c.inter_group_radius = ms(v);
         }
+        if let Some(v) = self.cross_group_radius_ms {
+            c.cross_group_radius = ms(v);
+        }
         macro_rules! set {
             ($($f:ident),*) => { $(if let Some(v) = self.$f { c.$f = v; })* };
         }
         set!(
             inter_group_target,
+            cross_group_links,
             random_inter_group_links,
             random_link_sample,
             random_link_min_members,
@@ -514,8 +525,15 @@ fn print_summary(args: &RunArgs, o: &Outcome, m: &Metrics) {
         c.churn_joins, c.crashes, c.leaves, c.rejoins, c.merges, c.new_leaders
     );
     println!(
-        "  overlay: {} peers, {} links ({} intra, {} inter, {} random), mean degree {:.2}, components {}",
-        m.peers, m.links, m.intra_links, m.inter_links, m.random_links, m.mean_degree, m.components
+        "  overlay: {} peers, {} links ({} intra, {} inter, {} random, {} cross), mean degree {:.2}, components {}",
+        m.peers,
+        m.links,
+        m.intra_links,
+        m.inter_links,
+        m.random_links,
+        m.cross_links,
+        m.mean_degree,
+        m.components
     );
     println!(
         "  mean link RTT {:.2} ms; random {:.2} ms -> random_ratio {:.3}",
@@ -622,9 +640,9 @@ fn steady_rate(c: &locus_sim::Counters) -> f64 {
 }
 
 /// The ablation's variants: the defaults, each rule of `Config` turned off alone, all of
-/// issue #14's rules (nine) off together (the protocol before them), and the shortcut held by
+/// issue #14's rules (eleven) off together (the protocol before them), and the shortcut held by
 /// every group, however small.
-const VARIANTS: [&str; 14] = [
+const VARIANTS: [&str; 16] = [
     "default",
     "no-shortcuts",
     "shortcuts-every-group",
@@ -636,6 +654,8 @@ const VARIANTS: [&str; 14] = [
     "no-drop-lost-links",
     "no-landmark-boot",
     "no-near-cut-links",
+    "no-cross-links",
+    "inter-radius-50",
     "before-issue-14",
     "no-guard",
     "no-merge",
@@ -655,6 +675,12 @@ fn ablate(args: &RunArgs) -> Result<()> {
         a.no_drop_lost_links |= name == "no-drop-lost-links" || before;
         a.no_landmark_boot |= name == "no-landmark-boot" || before;
         a.no_near_cut_links |= name == "no-near-cut-links" || before;
+        if name == "no-cross-links" || before {
+            a.cross_group_links = Some(0);
+        }
+        if name == "inter-radius-50" || before {
+            a.inter_group_radius_ms = Some(50.0);
+        }
         if name == "no-sample-agreement" || before {
             a.sample_agreement = Some(0.0);
         }

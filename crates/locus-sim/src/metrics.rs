@@ -82,6 +82,9 @@ pub struct Groups {
     /// Mean RTT over the links kept against partitions, ms (0 when there are none).
     #[serde(default)]
     pub random_mean_rtt_ms: f64,
+    /// Mean RTT over cross links, ms (0 when there are none).
+    #[serde(default)]
+    pub cross_mean_rtt_ms: f64,
     /// Share of grouped peers in their group's majority ground-truth locality (the model's
     /// metro); `None` when the model has no ground truth.
     pub purity: Option<f64>,
@@ -175,6 +178,9 @@ pub struct Metrics {
     /// Of which inter-group, kept against partitions (random links, bridges).
     #[serde(default)]
     pub random_links: usize,
+    /// Of which cross links, between near peers of two groups.
+    #[serde(default)]
+    pub cross_links: usize,
     /// Mean degree, `2 × links / peers`.
     pub mean_degree: f64,
     /// The seed's objective [0029], ms.
@@ -571,6 +577,7 @@ pub fn compute(
             intra_links: kinds.iter().filter(|k| **k == LinkKind::Intra).count(),
             inter_links: kinds.iter().filter(|k| **k == LinkKind::Inter).count(),
             random_links: kinds.iter().filter(|k| **k == LinkKind::Random).count(),
+            cross_links: kinds.iter().filter(|k| **k == LinkKind::Cross).count(),
             mean_degree,
             mean_link_rtt_ms: ms(mean_us),
             random_mean_link_rtt_ms: ms(random_us),
@@ -591,6 +598,7 @@ pub fn compute(
                 intra_mean_rtt_ms: ms(kind_mean(LinkKind::Intra)),
                 inter_mean_rtt_ms: ms(kind_mean(LinkKind::Inter)),
                 random_mean_rtt_ms: ms(kind_mean(LinkKind::Random)),
+                cross_mean_rtt_ms: ms(kind_mean(LinkKind::Cross)),
                 purity,
                 true_localities,
             },

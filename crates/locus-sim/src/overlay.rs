@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 pub enum LinkKind {
     /// Between two members of one group.
     Intra,
+    /// Between peers of two groups near each other, whatever their roles (a cross link).
+    Cross,
     /// Between the leaders of two groups, opened for closeness (Figure 11).
     Inter,
     /// Between the leaders of two groups, opened against partitions rather than for closeness:

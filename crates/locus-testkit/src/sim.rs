@@ -141,6 +141,7 @@ fn kind(r: &Request) -> &'static str {
         Request::GetGroupMembers(_) => "get_group_members",
         Request::ConnectIntra(_) => "connect_intra",
         Request::ConnectInter(_) => "connect_inter",
+        Request::ConnectCross(_) => "connect_cross",
         Request::Leave(_) => "leave",
         Request::Alive(_) => "alive",
         Request::NewLeader(_) => "new_leader",
@@ -572,7 +573,8 @@ impl Sim {
     }
 
     /// The overlay's links between running nodes, undirected: `(a, b, inter)` with `a < b`,
-    /// `inter` true for inter-group links. A link counts once either end reports it.
+    /// `inter` true for links between groups (inter-group links and cross links). A link
+    /// counts once either end reports it.
     pub fn links(&self) -> BTreeSet<(usize, usize, bool)> {
         let mut out = BTreeSet::new();
         for i in self.live() {
@@ -581,7 +583,8 @@ impl Sim {
                 .intra
                 .iter()
                 .map(|l| (l.peer.id, false))
-                .chain(s.inter.iter().map(|n| (n.leader.id, true)));
+                .chain(s.inter.iter().map(|n| (n.leader.id, true)))
+                .chain(s.cross.iter().map(|l| (l.peer.id, true)));
             for (id, inter) in ends {
                 if let Some(j) = self.index_of(id).filter(|j| self.nodes[*j].up && *j != i) {
                     out.insert((i.min(j), i.max(j), inter));

@@ -440,6 +440,7 @@ impl Peer {
         group.known.extend(reply.candidates.iter().cloned());
         group.replica = reply.alive;
         self.state = State::Member(Box::new(group));
+        self.schedule_cross(now);
         self.schedule_alive_check(now);
         self.set_timer(Timer::Refresh, now + self.cfg.member_refresh_interval);
         let mut candidates = reply.candidates;
@@ -483,6 +484,7 @@ impl Peer {
         ));
         group.role = GroupRole::Leading(Box::new(leading));
         self.state = State::Member(Box::new(group));
+        self.schedule_cross(now);
         self.events.push_back(Event::Joined {
             group: id,
             founded: true,

@@ -49,6 +49,7 @@ impl Peer {
                 });
                 lost_link = true;
             }
+            (LinkScope::Cross, _) => self.on_cross_leave(&from),
             _ => {}
         }
         if lost_link {
@@ -71,6 +72,12 @@ impl Peer {
         };
         let group_id = g.id;
         let links: Vec<PeerRef> = g.intra.values().map(|l| l.peer.clone()).collect();
+        let cross: Vec<PeerRef> = g
+            .cross
+            .links
+            .values()
+            .map(|l| l.link.peer.clone())
+            .collect();
         match &g.role {
             GroupRole::Leading(l) if l.members.len() <= 1 => {
                 let neighbors = l.neighbor_groups();
@@ -172,6 +179,16 @@ impl Peer {
                 Request::Leave(LeaveRequest {
                     group_id,
                     scope: LinkScope::Intra,
+                }),
+                Purpose::Ignore,
+            );
+        }
+        for p in cross {
+            self.send_to(
+                &p,
+                Request::Leave(LeaveRequest {
+                    group_id,
+                    scope: LinkScope::Cross,
                 }),
                 Purpose::Ignore,
             );

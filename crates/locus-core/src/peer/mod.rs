@@ -16,7 +16,8 @@
 //!   heartbeat and its replica), [`election`] (becoming leader, following, the leaderless
 //!   election), [`leadership`] (the safety rules: checks, succession, handover, lost peers),
 //!   [`leave`] (graceful leave);
-//! - between groups: [`inter`] (inter-group connections), [`search`] (Figure 11), [`bridge`]
+//! - between groups: [`inter`] (inter-group connections), [`search`] (Figure 11), [`cross`]
+//!   (members' links to near peers of other groups), [`bridge`]
 //!   (partition links), [`remeasure`] (re-measurement, replacement, re-walks), [`merge`]
 //!   (group merge), [`announce`] (the rendezvous entry);
 //! - [`state`]: the data all of them share.
@@ -24,6 +25,7 @@
 mod alive;
 mod announce;
 mod bridge;
+mod cross;
 mod election;
 mod inter;
 mod joining;
@@ -52,6 +54,7 @@ use crate::message::{
 use crate::rng::Rng;
 use crate::time::Time;
 
+pub use cross::{MAX_ACCEPTED_CROSS_LINKS, MAX_CROSS_GROUP_LINKS};
 use known::Known;
 use state::{GroupRole, Pending, Probe, ProbeFor, Purpose, State};
 
@@ -88,11 +91,13 @@ pub(crate) enum Timer {
     Remeasure,
     /// A leadership check's deadline passed (`leadership::check_timeout`): it failed.
     CheckDeadline,
+    /// Any grouped peer: renew and top up cross links (`peer::cross`).
+    Cross,
 }
 
 impl Timer {
     /// Every timer, in firing order for timers due at the same instant.
-    const ALL: [Timer; 10] = [
+    const ALL: [Timer; 11] = [
         Timer::JoinDeadline,
         Timer::JoinRetry,
         Timer::Alive,
@@ -103,6 +108,7 @@ impl Timer {
         Timer::Announce,
         Timer::Remeasure,
         Timer::CheckDeadline,
+        Timer::Cross,
     ];
 }
 
@@ -267,7 +273,7 @@ impl Peer {
 
     /// The peer's full status, as `GetStatus` reports it.
     pub fn status(&self) -> Status {
-        let (leadership, intra, inter) = match &self.state {
+        let (leadership, intra, inter, cross) = match &self.state {
             State::Member(g) => (
                 g.leadership.clone(),
                 g.intra.values().take(MAX_STATUS_LINKS).cloned().collect(),
@@ -279,8 +285,14 @@ impl Peer {
                         .collect(),
                     _ => Vec::new(),
                 },
+                g.cross
+                    .links
+                    .values()
+                    .take(MAX_STATUS_LINKS)
+                    .map(|l| l.link.clone())
+                    .collect(),
             ),
-            _ => (Vec::new(), Vec::new(), Vec::new()),
+            _ => (Vec::new(), Vec::new(), Vec::new(), Vec::new()),
         };
         Status {
             peer: self.me.clone(),
@@ -289,6 +301,7 @@ impl Peer {
             leadership,
             intra,
             inter,
+            cross,
         }
     }
 
@@ -313,6 +326,7 @@ impl Peer {
             Request::GetGroupMembers(req) => self.on_get_group_members(now, caller()?, req),
             Request::ConnectIntra(req) => self.on_connect_intra(now, caller()?, req.group_id),
             Request::ConnectInter(req) => self.on_connect_inter(caller()?, req),
+            Request::ConnectCross(req) => self.on_connect_cross(now, caller()?, req.group_id),
             Request::Leave(req) => self.on_leave(now, caller()?, req),
             Request::Alive(alive) => self.on_alive(now, caller()?, alive),
             Request::NewLeader(claim) => {
@@ -359,6 +373,7 @@ impl Peer {
             Purpose::ConnectIntra(peer) => self.on_connect_intra_reply(peer, rtt, result, false),
             Purpose::BridgeIntra(peer) => self.on_connect_intra_reply(peer, rtt, result, true),
             Purpose::ConnectInter(c) => self.on_connect_inter_reply(now, c, result),
+            Purpose::ConnectCross(peer) => self.on_connect_cross_reply(now, peer, result),
             Purpose::SearchQuery(group) => self.on_search_query_reply(now, group, result),
             Purpose::SearchBoot => self.on_search_boot_reply(now, result),
             Purpose::RandomBoot => self.on_random_boot_reply(result),
@@ -394,6 +409,7 @@ impl Peer {
                 Timer::Announce => self.on_announce_timer(now),
                 Timer::Remeasure => self.on_remeasure_timer(now),
                 Timer::CheckDeadline => self.on_check_deadline(now),
+                Timer::Cross => self.on_cross_timer(now),
             }
         }
     }
@@ -561,6 +577,8 @@ impl Peer {
                 ProbeFor::Bridge(group) => self.on_bridge_measured(group, &target, result),
                 ProbeFor::Handover(group) => self.on_handover_measured(group, &target, result),
                 ProbeFor::Intra => self.on_intra_measured(&target, result),
+                ProbeFor::Cross => self.on_cross_measured(&target, result),
+                ProbeFor::CrossCandidate => self.on_cross_candidate_measured(&target, result),
             }
         }
     }

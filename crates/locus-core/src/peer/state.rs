@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::cross::CrossLinks;
 use crate::election::Election;
 use crate::event::JoinStats;
 use crate::id::{GroupId, PeerId, PeerRef};
@@ -77,6 +78,8 @@ pub(super) struct Group {
     /// An `Alive` handed the group to this peer: the old leader being asked whether it still
     /// leads, and how many times it was asked.
     pub(super) handover: Option<(PeerId, u8)>,
+    /// Cross links to peers of other groups (`peer::cross`).
+    pub(super) cross: CrossLinks,
     pub(super) role: GroupRole,
 }
 
@@ -99,6 +102,7 @@ impl Group {
             checking: BTreeSet::new(),
             succession: None,
             handover: None,
+            cross: CrossLinks::default(),
             role: GroupRole::Follower,
         }
     }
@@ -380,6 +384,7 @@ pub(super) enum Purpose {
     /// An intra-group link opened beyond the target (`Peer::bridge_to`).
     BridgeIntra(PeerRef),
     ConnectInter(InterConnect),
+    ConnectCross(PeerRef),
     SearchQuery(GroupId),
     SearchBoot,
     RandomBoot,
@@ -429,4 +434,6 @@ pub(super) enum ProbeFor {
     Bridge(GroupId),
     Handover(GroupId),
     Intra,
+    Cross,
+    CrossCandidate,
 }

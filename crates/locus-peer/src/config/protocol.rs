@@ -145,7 +145,7 @@ protocol_settings! {
     inter_group_target: u32, "LOCUS_INTER_GROUP_TARGET" => inter_group_target(num);
     /// Inter-group links a leader accepts [wan: 16].
     max_inter_group_links: u32, "LOCUS_MAX_INTER_GROUP_LINKS" => max_inter_group_links(num);
-    /// Farthest neighbour group beyond the first two, ms [wan: 50].
+    /// Farthest neighbour group beyond the first two, ms [wan: 20].
     inter_group_radius_ms: u64, "LOCUS_INTER_GROUP_RADIUS_MS" => inter_group_radius(ms);
     /// Links to random groups per leader: shortcuts [wan: 1].
     random_inter_group_links: u32, "LOCUS_RANDOM_INTER_GROUP_LINKS" => random_inter_group_links(num);
@@ -199,4 +199,8 @@ protocol_settings! {
     /// Join walks start from the rendezvous' landmark groups and ask for the groups nearest
     /// by the RTTs to them [wan: true].
     landmark_boot: bool, "LOCUS_LANDMARK_BOOT" => landmark_boot(num);
+    /// Cross links each peer opens to near peers of other groups; 0 for none [wan: 3].
+    cross_group_links: u32, "LOCUS_CROSS_GROUP_LINKS" => cross_group_links(num);
+    /// Farthest peer a cross link goes to, ms [wan: 15].
+    cross_group_radius_ms: u64, "LOCUS_CROSS_GROUP_RADIUS_MS" => cross_group_radius(ms);
 }

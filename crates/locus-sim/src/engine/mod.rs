@@ -694,7 +694,7 @@ impl<'m> Engine<'m> {
 }
 
 /// Names of the request kinds, indexed by [`kind`].
-const KINDS: [&str; 13] = [
+const KINDS: [&str; 14] = [
     "measure",
     "get_neighbors",
     "get_group_members",
@@ -708,6 +708,7 @@ const KINDS: [&str; 13] = [
     "get_boot_list",
     "announce_group",
     "resolve_group",
+    "connect_cross",
 ];
 
 fn kind(r: &Request) -> usize {
@@ -725,5 +726,6 @@ fn kind(r: &Request) -> usize {
         Request::GetBootList(_) => 10,
         Request::AnnounceGroup(_) => 11,
         Request::ResolveGroup(_) => 12,
+        Request::ConnectCross(_) => 13,
     }
 }

@@ -51,7 +51,8 @@ impl Engine<'_> {
                         LinkKind::Inter
                     };
                     (n.leader.id, kind)
-                }));
+                }))
+                .chain(status.cross.iter().map(|l| (l.peer.id, LinkKind::Cross)));
             for (id, kind) in ends {
                 let Some(&j) = by_id.get(&id) else { continue };
                 if j == i {
