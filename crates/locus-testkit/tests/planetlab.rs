@@ -9,7 +9,11 @@
 //! shortcuts for groups of 8 or more it measures 0.092 (12.20 ms against 132.60 ms, 165
 //! groups): the groups here are 2–3 peers, below the shortcut threshold. With a cut's second
 //! link between the pair the landmarks place nearest (`near_cut_links`) it measures 0.093
-//! (12.23 ms against 131.92 ms, 164 groups).
+//! (12.23 ms against 131.92 ms, 164 groups). With cross links (`cross_group_links`: each peer
+//! links to the nearest peers of other groups it measured) and inter-group links within 20 ms
+//! beyond a group's first two, it measures 0.082 (9.80 ms against 119.35 ms, 159 groups; links
+//! between groups, cross links included, 14.7 ms against intra-group 2.8 ms), and the bound is
+//! 0.09.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -69,8 +73,8 @@ fn planetlab_490_neighbours_are_close() {
     );
     assert_eq!(components, 1, "the overlay is connected");
     assert!(
-        ratio < 0.10,
-        "mean link RTT {mean:?} is not below 0.10 × random {random:?}"
+        ratio < 0.09,
+        "mean link RTT {mean:?} is not below 0.09 × random {random:?}"
     );
     assert!(
         intra * 3.0 <= inter,
