@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use super::state::{Group, ProbeFor, Purpose, State};
 use super::{Peer, Timer};
+use crate::config::Config;
 use crate::id::{GroupId, PeerId, PeerRef};
 use crate::message::{
     CallError, ConnectCrossRequest, ConnectReply, LeaveRequest, LinkInfo, LinkScope, MeasureReply,
@@ -88,6 +89,25 @@ fn not_candidates(g: &Group, me: PeerId) -> BTreeSet<PeerId> {
         .collect()
 }
 
+/// How far this peer's cross links go: `cross_group_radius` while its group is too small
+/// to give it `intra_group_target` intra-group links, and otherwise no farther than the
+/// `intra_group_target`-th nearest of them. A peer of a group of a hundred has its nearest
+/// peers in its group, and a link to another group's peer farther than those its group gives
+/// it adds a long link for nothing; a peer of a group of two has one intra-group link, and its
+/// next nearest peers are in other groups. The `intra_group_target`-th rather than the
+/// farthest: one long intra-group link (a member of the next metro) would stretch the reach
+/// (measured at 20,000 synthetic peers: optimality gap 1.82 against 1.99 with the farthest).
+fn cross_reach(cfg: &Config, g: &Group) -> Duration {
+    let radius = cfg.cross_group_radius;
+    if (g.intra.len() as u32) < cfg.intra_group_target {
+        return radius;
+    }
+    let mut rtts: Vec<Duration> = g.intra.values().map(|l| l.rtt).collect();
+    rtts.sort_unstable();
+    rtts.get(cfg.intra_group_target as usize - 1)
+        .map_or(radius, |kth| (*kth).min(radius))
+}
+
 impl CrossLinks {
     fn opened(&self) -> usize {
         self.links.values().filter(|l| l.opened).count()
@@ -120,13 +140,20 @@ impl Peer {
             .links
             .retain(|_, l| l.opened || now.saturating_since(l.seen) <= stale);
         g.cross.refused.clear();
-        let renew: Vec<PeerRef> = g
+        // A link opened before the group gave this peer its intra-group links may now lie
+        // beyond its reach: it closes, and the round looks for a nearer one.
+        let reach = cross_reach(&self.cfg, g);
+        let (renew, beyond): (Vec<&CrossLink>, Vec<&CrossLink>) = g
             .cross
             .links
             .values()
             .filter(|l| l.opened)
-            .map(|l| l.link.peer.clone())
-            .collect();
+            .partition(|l| l.link.rtt <= reach);
+        let renew: Vec<PeerRef> = renew.iter().map(|l| l.link.peer.clone()).collect();
+        let beyond: Vec<PeerRef> = beyond.iter().map(|l| l.link.peer.clone()).collect();
+        for peer in beyond {
+            self.close_cross(group_id, peer);
+        }
         for peer in renew {
             self.ask_cross(group_id, peer);
         }
@@ -142,7 +169,7 @@ impl Peer {
         let State::Member(g) = &self.state else {
             return;
         };
-        let radius = self.cross_reach(g);
+        let radius = cross_reach(&self.cfg, g);
         // Renewals in flight are links already counted as opened.
         let asking = g
             .cross
@@ -176,24 +203,6 @@ impl Peer {
         for peer in chosen {
             self.ask_cross(group_id, peer);
         }
-    }
-
-    /// How far this peer's cross links go: `cross_group_radius` while its group is too small
-    /// to give it its intra-group links, and otherwise no farther than its farthest
-    /// intra-group link. A peer of a group of a hundred has its nearest peers in its group,
-    /// and a link to another group's peer farther than them adds a long link for nothing;
-    /// a peer of a group of two has one intra-group link, and its next nearest peers are in
-    /// other groups.
-    fn cross_reach(&self, g: &Group) -> Duration {
-        let radius = self.cfg.cross_group_radius;
-        if (g.intra.len() as u32) < self.cfg.intra_group_target {
-            return radius;
-        }
-        g.intra
-            .values()
-            .map(|l| l.rtt)
-            .max()
-            .map_or(radius, |far| far.min(radius))
     }
 
     /// A new link's far end named the peers nearest it: its own group's, most often a few ms
@@ -234,7 +243,7 @@ impl Peer {
             return;
         };
         let group_id = g.id;
-        if rtt > self.cross_reach(g)
+        if rtt > cross_reach(&self.cfg, g)
             || reply.responder.id != target.id
             || reply.group.as_ref().is_none_or(|v| v.group_id == group_id)
             || g.cross.links.contains_key(&target.id)
@@ -554,6 +563,55 @@ mod tests {
         }
         p.handle_timeout(at(500));
         assert_eq!(cross_calls(&drain(&mut p)), vec![peer(5).id]);
+    }
+
+    #[test]
+    fn a_link_beyond_the_reach_the_group_now_gives_closes_at_the_next_round() {
+        let mut p = founder(0);
+        p.known.record(LinkInfo {
+            peer: peer(5),
+            rtt: ms(10),
+        });
+        p.handle_timeout(at(500));
+        for t in drain(&mut p) {
+            if matches!(t.request, Request::ConnectCross(_)) {
+                p.handle_response(
+                    at(510),
+                    t.id,
+                    Ok(Response::Connect(ConnectReply {
+                        accepted: true,
+                        referrals: Vec::new(),
+                    })),
+                );
+            }
+        }
+        assert_eq!(cross_ids(&p), vec![peer(5).id]);
+        // The group fills up: six intra-group links of 2 ms. The 10 ms link is now beyond
+        // the reach; the round closes it instead of renewing it.
+        let State::Member(g) = &mut p.state else {
+            unreachable!()
+        };
+        for n in 20..26 {
+            g.intra.insert(
+                peer(n).id,
+                LinkInfo {
+                    peer: peer(n),
+                    rtt: ms(2),
+                },
+            );
+        }
+        p.handle_timeout(at(4500));
+        let calls = drain(&mut p);
+        assert!(
+            cross_calls(&calls).is_empty(),
+            "renewed a link beyond reach"
+        );
+        assert!(calls.iter().any(|t| matches!(
+            (&t.to, &t.request),
+            (Target::Peer(q), Request::Leave(LeaveRequest { scope: LinkScope::Cross, .. }))
+                if q.id == peer(5).id
+        )));
+        assert!(p.status().cross.is_empty());
     }
 
     #[test]
