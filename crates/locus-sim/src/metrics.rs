@@ -229,12 +229,14 @@ pub struct Samples {
     /// Link RTTs of Vivaldi at locus's probe budget.
     pub vivaldi: Vec<f64>,
     /// Link RTTs of the locus overlay by kind: intra-group, inter-group for closeness,
-    /// inter-group against partitions.
+    /// inter-group against partitions, cross links.
     pub locus_intra: Vec<f64>,
     /// See [`Samples::locus_intra`].
     pub locus_inter: Vec<f64>,
     /// See [`Samples::locus_intra`].
     pub locus_random: Vec<f64>,
+    /// See [`Samples::locus_intra`].
+    pub locus_cross: Vec<f64>,
     /// Per-pair path stretch of the locus overlay on the sampled pairs, sorted (unreachable
     /// pairs left out, as in [`Stretch`]).
     pub stretch_locus: PairStretch,
@@ -564,6 +566,7 @@ pub fn compute(
             locus_intra: kind_ms(LinkKind::Intra),
             locus_inter: kind_ms(LinkKind::Inter),
             locus_random: kind_ms(LinkKind::Random),
+            locus_cross: kind_ms(LinkKind::Cross),
             stretch_locus,
             stretch_knn,
             stretch_landmark,

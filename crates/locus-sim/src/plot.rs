@@ -127,9 +127,10 @@ pub fn link_rtt_cdf(path: &Path, title: &str, s: &Samples) -> Result<()> {
 }
 
 /// CDF of the locus overlay's link RTT by link kind (intra-group, inter-group for closeness,
-/// inter-group against partitions), with the k-nearest bound's RTTs for reference; log axis.
+/// inter-group against partitions, cross links), with the k-nearest bound's RTTs for
+/// reference; log axis.
 pub fn link_rtt_by_kind(path: &Path, title: &str, s: &Samples) -> Result<()> {
-    let kinds: [(&str, &[f64], RGBColor); 3] = [
+    let kinds: [(&str, &[f64], RGBColor); 4] = [
         ("intra-group", &s.locus_intra, RGBColor(31, 119, 180)),
         (
             "inter-group (closeness)",
@@ -141,6 +142,7 @@ pub fn link_rtt_by_kind(path: &Path, title: &str, s: &Samples) -> Result<()> {
             &s.locus_random,
             RGBColor(148, 103, 189),
         ),
+        ("cross links", &s.locus_cross, RGBColor(255, 127, 14)),
     ];
     let knn: &[f64] = &s.knn;
     let max = axis_max(kinds.iter().map(|c| c.1).chain([knn]), 1.0);

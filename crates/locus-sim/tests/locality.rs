@@ -4,7 +4,7 @@
 //!
 //! Measured with `locus-sim run --synthetic continents=3,metros=50,seed=7 --peers 1500
 //! --arrival poisson:1000 --seed 1` (docs/decisions.md, "Locality that holds at scale"): with
-//! the defaults purity 0.931, optimality gap 1.83, stretch 1.55 / 2.08, intra 3.8 ms against
+//! the defaults purity 0.931, optimality gap 1.85, stretch 1.59 / 2.16, intra 3.8 ms against
 //! inter 15.8 ms, one component (2026-12-04 later, with cross links and a 20 ms inter-group radius).
 //! Before: 0.953, 1.90, 1.59 / 2.29, 3.2 ms against 15.8 ms (2026-12-04, with `landmark_boot`
 //! and shortcuts for groups of 8 or more; seeds 2 and 3 gave purity 0.963 / 0.918, gap

@@ -2,7 +2,7 @@
 //! pair), are joined only by the rendezvous' partition links: no group's own search links
 //! beyond its radius (50 ms then, 20 ms now), and every group has neighbours nearer than that.
 //! A cut's second link now goes between the pair across the cut that the landmarks place
-//! nearest (`near_cut_links`): sequential seed 1 measured path stretch 1.25 / 1.80 (1.23 / 1.53
+//! nearest (`near_cut_links`): sequential seed 1 measured path stretch 1.25 / 1.80 (1.23 / 1.57
 //! since cross links). Before, the first
 //! group behind the cut to announce linked towards groups next to the cut's far end, and the
 //! halves hung on two 146 ms links: 1.41 / 2.10 (docs/decisions.md, "Partition links that land

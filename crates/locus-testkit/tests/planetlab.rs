@@ -11,8 +11,8 @@
 //! link between the pair the landmarks place nearest (`near_cut_links`) it measures 0.093
 //! (12.23 ms against 131.92 ms, 164 groups). With cross links (`cross_group_links`: each peer
 //! links to the nearest peers of other groups it measured) and inter-group links within 20 ms
-//! beyond a group's first two, it measures 0.082 (9.80 ms against 119.35 ms, 159 groups; links
-//! between groups, cross links included, 14.7 ms against intra-group 2.8 ms), and the bound is
+//! beyond a group's first two, it measures 0.080 (9.71 ms against 121.06 ms, 159 groups; links
+//! between groups, cross links included, 15.0 ms against intra-group 2.8 ms), and the bound is
 //! 0.09.
 
 use std::path::PathBuf;
