@@ -19,7 +19,7 @@ def vivaldi_cells(v):
 
 
 print("| run | peers | components | mean link RTT | random_ratio | knn bound | gap | stretch median / p90 "
-      "| links intra / inter / random | groups (singletons, max) | intra / inter RTT | purity "
+      "| links intra / inter / random / cross | groups (singletons, max) | intra / inter RTT | purity "
       "| probes/join mean (p99) | join time mean (p99) | calls/peer/s | wall sim + metrics | landmark ratio "
       "| Vivaldi samples/peer | Vivaldi error | Vivaldi ratio | Vivaldi gap | Vivaldi stretch median / p90 "
       "| Vivaldi components (before bridging) |")
@@ -34,7 +34,7 @@ for r in runs:
     print(f'| {r} | {m["peers"]} | {m["components"]} | {m["mean_link_rtt_ms"]:.2f} ms '
           f'| **{m["random_ratio"]:.3f}** | {knn} | {m["optimality_gap"]:.2f} '
           f'| {s["median"]:.2f} / {s["p90"]:.2f} '
-          f'| {m["intra_links"]} / {m["inter_links"]} / {m.get("random_links", 0)} '
+          f'| {m["intra_links"]} / {m["inter_links"]} / {m.get("random_links", 0)} / {m.get("cross_links", 0)} '
           f'| {g["count"]} ({g["singletons"]}, {g["size_max"]}) '
           f'| {g["intra_mean_rtt_ms"]:.1f} / {g["inter_mean_rtt_ms"]:.1f} ms '
           f'| {"—" if purity is None else f"{purity:.3f}"} '
