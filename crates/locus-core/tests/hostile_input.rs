@@ -12,9 +12,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use locus_core::message::{
-    Alive, ConnectInterRequest, ConnectIntraRequest, GetGroupMembersRequest, GroupView,
-    LeaveRequest, LinkScope, NewLeader, Role,
+    Alive, ConnectCrossRequest, ConnectInterRequest, ConnectIntraRequest, GetGroupMembersRequest,
+    GroupView, LeaveRequest, LinkScope, NewLeader, Role,
 };
+use locus_core::peer::{MAX_ACCEPTED_CROSS_LINKS, MAX_CROSS_GROUP_LINKS};
 use locus_core::{
     CallError, Config, GroupId, Peer, PeerId, PeerRef, Request, RequestId, Response, Target, Time,
 };
@@ -62,6 +63,11 @@ enum Input {
     Leave {
         from: u8,
         inter: bool,
+        own_group: bool,
+    },
+    /// A cross link asked for (or renewed), naming the founder's group or another.
+    Cross {
+        from: u8,
         own_group: bool,
     },
     Tick {
@@ -120,6 +126,7 @@ fn input() -> impl Strategy<Value = Input> {
                 own_group,
             }
         }),
+        (any::<u8>(), any::<bool>()).prop_map(|(from, own_group)| Input::Cross { from, own_group }),
         (0u64..20_000).prop_map(|ms| Input::Tick { ms }),
         (0u8..3).prop_map(Input::Answer),
     ]
@@ -219,6 +226,10 @@ proptest! {
                     let scope = if inter { LinkScope::Inter } else { LinkScope::Intra };
                     p.handle_request(now, Some(peer(from)), Request::Leave(LeaveRequest { group_id: gid(own_group), scope })).map(|_| ())
                 }
+                Input::Cross { from, own_group } => {
+                    p.handle_request(now, Some(peer(from)), Request::ConnectCross(ConnectCrossRequest { group_id: gid(own_group) }))
+                        .map(|_| ())
+                }
                 Input::Tick { ms } => {
                     now = now + Duration::from_millis(ms);
                     while outstanding.front().is_some_and(|(_, deadline, _)| *deadline <= now) {
@@ -273,6 +284,11 @@ proptest! {
             for m in p.members() {
                 prop_assert!(joiners.contains(&m.id), "step {}: {:?} is on the roster but never asked to join", step, m);
             }
+            let cross = p.status().cross.len();
+            prop_assert!(
+                cross <= MAX_ACCEPTED_CROSS_LINKS + MAX_CROSS_GROUP_LINKS,
+                "step {}: after {:?}, {} cross links", step, i, cross
+            );
         }
     }
 }

@@ -48,7 +48,7 @@ const MOVE_SHARE: f64 = 0.8;
 const MISSED_RENEWALS: u32 = 3;
 
 /// How often an opener renews its cross links and tops them up: twice the re-measurement
-/// interval (60 s in the wan preset), so that they cost each peer about two calls a minute.
+/// interval (60 s in the wan preset), so that each link costs its opener one call a minute.
 pub(crate) fn refresh_interval(remeasure_interval: Duration) -> Duration {
     remeasure_interval * 2
 }
