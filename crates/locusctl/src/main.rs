@@ -681,6 +681,14 @@ fn print_status(s: StatusOut, json: bool) -> Result<()> {
             ms(n.rtt_us),
         ]);
     }
+    for l in &s.cross {
+        t.row(vec![
+            "cross".into(),
+            l.peer.peer_id.clone(),
+            l.peer.addr.clone(),
+            ms(l.rtt_us),
+        ]);
+    }
     out!("{}", t.render());
     Ok(())
 }

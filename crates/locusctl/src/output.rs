@@ -148,6 +148,7 @@ pub(crate) struct StatusOut {
     pub(crate) leadership: Vec<PeerRefOut>,
     pub(crate) intra: Vec<LinkInfoOut>,
     pub(crate) inter: Vec<NeighborOut>,
+    pub(crate) cross: Vec<LinkInfoOut>,
 }
 
 impl From<pb::GetStatusReply> for StatusOut {
@@ -170,6 +171,7 @@ impl From<pb::GetStatusReply> for StatusOut {
                     rtt_us: n.rtt_us,
                 })
                 .collect(),
+            cross: s.cross.into_iter().map(LinkInfoOut::from).collect(),
         }
     }
 }
