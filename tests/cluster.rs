@@ -1,6 +1,6 @@
 //! The loopback cluster: a rendezvous and peers on real sockets of 127.0.0.1, in one process,
 //! in a three-region emulated topology: the overlay finds the regions, survives a leader's
-//! crash, and outlives the rendezvous.
+//! crash, outlives the rendezvous, and holds cross links between groups.
 
 use locus_tests::loopback as common;
 
@@ -246,5 +246,70 @@ async fn a_dead_rendezvous_is_skipped_for_the_next_one() {
     )
     .await;
     p.stop().await;
+    rv.stop().await;
+}
+
+/// Cross links over real gRPC: with the cross-link radius opened to 200 ms, each peer of three
+/// two-peer groups (eu, us, asia, 90–175 ms apart) links to peers of the other groups it
+/// measured on its walk (`ConnectCross`), and both ends report the link in `GetStatus`. With
+/// the default 15 ms no peer of another region is near enough for one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_of_far_groups_hold_cross_links_both_ends_report() {
+    let rv = rendezvous(Duration::from_secs(3)).await;
+    let rendezvous_addrs = vec![rv.addr.clone()];
+    let mut servers = Vec::new();
+    let mut peers: Vec<(String, &str)> = Vec::new();
+    for n in 400..406u32 {
+        let region = REGIONS[n as usize % 3];
+        let s = common::peer_with_config(peer_id(n), region, &rendezvous_addrs, |c| {
+            c.protocol.cross_group_radius = Duration::from_millis(200);
+        })
+        .await;
+        peers.push((s.addr.clone(), region));
+        servers.push(s);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let region_of: BTreeMap<String, &str> = peers.iter().cloned().collect();
+    eventually(
+        "every peer holds a cross link to another region, reported at both ends",
+        CONVERGE,
+        || async {
+            let mut ends: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for (addr, _) in &peers {
+                let s = status(addr)
+                    .await
+                    .ok_or(format!("{addr} does not answer"))?;
+                let cross = s
+                    .cross
+                    .iter()
+                    .filter_map(|l| l.peer.as_ref().map(|p| p.addr.clone()))
+                    .collect();
+                ends.insert(addr.clone(), cross);
+            }
+            for (addr, cross) in &ends {
+                let far: Vec<&String> = cross
+                    .iter()
+                    .filter(|c| region_of.get(*c).is_some_and(|r| *r != region_of[addr]))
+                    .collect();
+                if far.is_empty() {
+                    return Err(format!(
+                        "{addr} has no cross link out of its region: {ends:?}"
+                    ));
+                }
+                for other in far {
+                    if !ends.get(other).is_some_and(|o| o.contains(addr)) {
+                        return Err(format!(
+                            "{other} does not report its link to {addr}: {ends:?}"
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        },
+    )
+    .await;
+    for s in servers {
+        s.kill();
+    }
     rv.stop().await;
 }
