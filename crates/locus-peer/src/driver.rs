@@ -399,6 +399,7 @@ impl Driver {
         metrics::gauge!(m::ROLE).set(f64::from(role));
         metrics::gauge!(m::INTRA_LINKS).set(status.intra.len() as f64);
         metrics::gauge!(m::INTER_LINKS).set(status.inter.len() as f64);
+        metrics::gauge!(m::CROSS_LINKS).set(status.cross.len() as f64);
     }
 }
 

@@ -25,6 +25,8 @@ pub const ROLE: &str = "locus_peer_role";
 pub const INTRA_LINKS: &str = "locus_peer_intra_links";
 /// Gauge: inter-group links (leaders).
 pub const INTER_LINKS: &str = "locus_peer_inter_links";
+/// Gauge: cross links to near peers of other groups.
+pub const CROSS_LINKS: &str = "locus_peer_cross_links";
 
 /// Gives every metric above its `# HELP` line; called once the recorder is installed.
 pub fn describe() {
@@ -58,4 +60,5 @@ pub fn describe() {
     );
     describe_gauge!(INTRA_LINKS, "Intra-group links.");
     describe_gauge!(INTER_LINKS, "Inter-group links (leaders).");
+    describe_gauge!(CROSS_LINKS, "Cross links to near peers of other groups.");
 }
