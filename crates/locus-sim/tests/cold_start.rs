@@ -5,22 +5,11 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use locus_sim::ModelSpec;
 use locus_sim::scenario::{Arrival, Scenario};
-
-fn planetlab() -> ModelSpec {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/latency/planetlab490_median_ms.tsv");
-    format!("matrix:{}", path.display())
-        .parse()
-        .expect("model spec parses")
-}
 
 #[test]
 fn planetlab_all_at_once_is_one_component() {
-    let spec = planetlab();
+    let spec = common::planetlab();
     for seed in [1, 3] {
         let s = Scenario {
             arrival: Arrival::AllAtOnce,

@@ -9,20 +9,10 @@
 
 mod common;
 
+use locus_sim::metrics;
 use locus_sim::scenario::{Arrival, Scenario};
-use locus_sim::{ModelSpec, metrics};
-use std::path::PathBuf;
-
-fn planetlab() -> ModelSpec {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/latency/planetlab490_median_ms.tsv");
-    format!("matrix:{}", path.display())
-        .parse()
-        .expect("model spec parses")
-}
-
 fn gap_and_stretch(scenario: Scenario, seed: u64) -> (f64, f64, f64) {
-    let spec = planetlab();
+    let spec = common::planetlab();
     let o = common::run(&spec, scenario, seed);
     assert!(o.violations.is_empty(), "{}", o.violations.join("\n"));
     assert_eq!(common::components(&o), 1, "overlay split");

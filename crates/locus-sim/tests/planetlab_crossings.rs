@@ -10,18 +10,12 @@
 
 mod common;
 
-use std::path::PathBuf;
-
+use locus_sim::metrics;
 use locus_sim::scenario::Scenario;
-use locus_sim::{ModelSpec, metrics};
 
 #[test]
 fn planetlab_s_halves_are_joined_near_enough_for_short_paths() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/latency/planetlab490_median_ms.tsv");
-    let spec: ModelSpec = format!("matrix:{}", path.display())
-        .parse()
-        .expect("model spec parses");
+    let spec = common::planetlab();
     let o = common::run(&spec, Scenario::new(490), 1);
     assert!(o.violations.is_empty(), "{}", o.violations.join("\n"));
     assert_eq!(common::components(&o), 1, "overlay split");

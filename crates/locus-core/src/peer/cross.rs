@@ -443,28 +443,16 @@ mod tests {
 
     use std::time::Duration;
 
-    use uuid::Uuid;
-
+    use super::super::tests::{at, peer};
     use super::super::{Peer, State};
     use super::MAX_ACCEPTED_CROSS_LINKS;
     use crate::config::Config;
-    use crate::id::{GroupId, PeerId, PeerRef};
+    use crate::id::{GroupId, PeerId};
     use crate::message::{
         ConnectCrossRequest, ConnectReply, LeaveRequest, LinkInfo, LinkScope, Request,
         RequestError, Response, Role, Target, Transmit,
     };
     use crate::time::Time;
-
-    fn peer(n: u8) -> PeerRef {
-        PeerRef::new(
-            PeerId(Uuid::from_u128(u128::from(n) + 1)),
-            format!("p{n}:1"),
-        )
-    }
-
-    fn at(ms: u64) -> Time {
-        Time::ZERO + Duration::from_millis(ms)
-    }
 
     fn ms(v: u64) -> Duration {
         Duration::from_millis(v)
@@ -486,6 +474,57 @@ mod tests {
             out.push(t);
         }
         out
+    }
+
+    /// `p` measured peer `n` at `rtt` ms, for each pair.
+    fn knows(p: &mut Peer, measured: &[(u8, u64)]) {
+        for &(n, rtt) in measured {
+            p.known.record(LinkInfo {
+                peer: peer(n),
+                rtt: ms(rtt),
+            });
+        }
+    }
+
+    /// `p`'s group gives it six intra-group links of 2 ms (peers 20–25).
+    fn fill_group(p: &mut Peer) {
+        let State::Member(g) = &mut p.state else {
+            unreachable!()
+        };
+        for n in 20..26 {
+            g.intra.insert(
+                peer(n).id,
+                LinkInfo {
+                    peer: peer(n),
+                    rtt: ms(2),
+                },
+            );
+        }
+    }
+
+    /// Answers the `ConnectCross` calls among `calls` at `now`, accepting those to peers
+    /// `accept` picks; returns the peers asked.
+    fn answer_cross(
+        p: &mut Peer,
+        now: Time,
+        calls: &[Transmit],
+        accept: impl Fn(PeerId) -> bool,
+    ) -> Vec<PeerId> {
+        let mut asked = Vec::new();
+        for t in calls {
+            if let (Target::Peer(q), Request::ConnectCross(_)) = (&t.to, &t.request) {
+                asked.push(q.id);
+                p.handle_response(
+                    now,
+                    t.id,
+                    Ok(Response::Connect(ConnectReply {
+                        accepted: accept(q.id),
+                        referrals: Vec::new(),
+                    })),
+                );
+            }
+        }
+        asked
     }
 
     fn group_of(p: &Peer) -> GroupId {
@@ -526,12 +565,7 @@ mod tests {
     #[test]
     fn a_peer_asks_the_nearest_measured_peers_within_reach_and_no_farther() {
         let mut p = founder(0);
-        for (n, rtt) in [(5, 3), (6, 30), (7, 8), (8, 12), (9, 15)] {
-            p.known.record(LinkInfo {
-                peer: peer(n),
-                rtt: ms(rtt),
-            });
-        }
+        knows(&mut p, &[(5, 3), (6, 30), (7, 8), (8, 12), (9, 15)]);
         p.handle_timeout(at(500));
         let mut asked = cross_calls(&drain(&mut p));
         asked.sort();
@@ -543,24 +577,8 @@ mod tests {
     #[test]
     fn a_peer_whose_group_gives_its_links_goes_no_farther_than_them() {
         let mut p = founder(0);
-        let State::Member(g) = &mut p.state else {
-            unreachable!()
-        };
-        for n in 20..26 {
-            g.intra.insert(
-                peer(n).id,
-                LinkInfo {
-                    peer: peer(n),
-                    rtt: ms(2),
-                },
-            );
-        }
-        for (n, rtt) in [(5, 1), (6, 10)] {
-            p.known.record(LinkInfo {
-                peer: peer(n),
-                rtt: ms(rtt),
-            });
-        }
+        fill_group(&mut p);
+        knows(&mut p, &[(5, 1), (6, 10)]);
         p.handle_timeout(at(500));
         assert_eq!(cross_calls(&drain(&mut p)), vec![peer(5).id]);
     }
@@ -568,38 +586,14 @@ mod tests {
     #[test]
     fn a_link_beyond_the_reach_the_group_now_gives_closes_at_the_next_round() {
         let mut p = founder(0);
-        p.known.record(LinkInfo {
-            peer: peer(5),
-            rtt: ms(10),
-        });
+        knows(&mut p, &[(5, 10)]);
         p.handle_timeout(at(500));
-        for t in drain(&mut p) {
-            if matches!(t.request, Request::ConnectCross(_)) {
-                p.handle_response(
-                    at(510),
-                    t.id,
-                    Ok(Response::Connect(ConnectReply {
-                        accepted: true,
-                        referrals: Vec::new(),
-                    })),
-                );
-            }
-        }
+        let calls = drain(&mut p);
+        answer_cross(&mut p, at(510), &calls, |_| true);
         assert_eq!(cross_ids(&p), vec![peer(5).id]);
         // The group fills up: six intra-group links of 2 ms. The 10 ms link is now beyond
         // the reach; the round closes it instead of renewing it.
-        let State::Member(g) = &mut p.state else {
-            unreachable!()
-        };
-        for n in 20..26 {
-            g.intra.insert(
-                peer(n).id,
-                LinkInfo {
-                    peer: peer(n),
-                    rtt: ms(2),
-                },
-            );
-        }
+        fill_group(&mut p);
         p.handle_timeout(at(4500));
         let calls = drain(&mut p);
         assert!(
@@ -735,46 +729,17 @@ mod tests {
     #[test]
     fn an_opened_link_refused_on_renewal_is_dropped_and_replaced() {
         let mut p = founder(0);
-        for (n, rtt) in [(5, 3), (7, 8), (8, 12), (9, 15)] {
-            p.known.record(LinkInfo {
-                peer: peer(n),
-                rtt: ms(rtt),
-            });
-        }
+        knows(&mut p, &[(5, 3), (7, 8), (8, 12), (9, 15)]);
         p.handle_timeout(at(500));
-        for t in drain(&mut p) {
-            if matches!(t.request, Request::ConnectCross(_)) {
-                p.handle_response(
-                    at(510),
-                    t.id,
-                    Ok(Response::Connect(ConnectReply {
-                        accepted: true,
-                        referrals: Vec::new(),
-                    })),
-                );
-            }
-        }
+        let calls = drain(&mut p);
+        answer_cross(&mut p, at(510), &calls, |_| true);
         drain(&mut p);
         assert_eq!(p.status().cross.len(), 3);
         // At the renewal peer 5 refuses (it joined this peer's group, or left): the link goes
         // and the next nearest, peer 9, is asked.
         p.handle_timeout(at(4500));
         let calls = drain(&mut p);
-        let mut renewals = Vec::new();
-        for t in &calls {
-            if let (Target::Peer(q), Request::ConnectCross(_)) = (&t.to, &t.request) {
-                renewals.push(q.id);
-                let ok = q.id != peer(5).id;
-                p.handle_response(
-                    at(4510),
-                    t.id,
-                    Ok(Response::Connect(ConnectReply {
-                        accepted: ok,
-                        referrals: Vec::new(),
-                    })),
-                );
-            }
-        }
+        let renewals = answer_cross(&mut p, at(4510), &calls, |q| q != peer(5).id);
         assert_eq!(renewals.len(), 3);
         let next = cross_calls(&drain(&mut p));
         assert_eq!(next, vec![peer(9).id]);

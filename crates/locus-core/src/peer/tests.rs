@@ -18,14 +18,14 @@ use crate::message::{
 use crate::time::Time;
 
 /// Peer `n`: id `n + 1`, address `p{n}:1`.
-fn peer(n: u8) -> PeerRef {
+pub(super) fn peer(n: u8) -> PeerRef {
     PeerRef::new(
         PeerId(Uuid::from_u128(u128::from(n) + 1)),
         format!("p{n}:1"),
     )
 }
 
-fn at(ms: u64) -> Time {
+pub(super) fn at(ms: u64) -> Time {
     Time::ZERO + Duration::from_millis(ms)
 }
 

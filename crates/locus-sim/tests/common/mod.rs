@@ -7,6 +7,15 @@ use locus_core::Config;
 use locus_sim::scenario::{Arrival, Scenario};
 use locus_sim::{ModelSpec, Outcome};
 
+/// PlanetLab 490, the shared data set beside the repository.
+pub fn planetlab() -> ModelSpec {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/latency/planetlab490_median_ms.tsv");
+    format!("matrix:{}", path.display())
+        .parse()
+        .expect("model spec parses")
+}
+
 /// Three continents of two metros: 60 peers, ten per metro.
 pub const SMALL: &str = "synthetic:continents=3,metros=2,peers=60,seed=3";
 
