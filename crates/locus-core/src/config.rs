@@ -53,6 +53,16 @@ pub const DEFAULT_RANDOM_LINK_SAMPLE: u32 = 8;
 /// PlanetLab 490 groups are 2–3 peers and already link far; in the synthetic worlds 20–100
 /// (docs/decisions.md, "Shortcuts for groups that can afford them"). 0 or 1: every group.
 pub const DEFAULT_RANDOM_LINK_MIN_MEMBERS: u32 = 8;
+/// Members per shortcut in large groups (issue #14; docs/decisions.md "A shortcut per 48
+/// members"): a group's leader keeps `random_inter_group_links` random links for each full 48
+/// members, and at least that many, up to [`MAX_SHORTCUTS`]. A shortcut serves every member's
+/// paths, so a group of a hundred with one shortcut pays less for it per member than a group
+/// of twenty and gets fewer of the paths shortened; its long paths stretched past the synthetic
+/// worlds' floor (100,000 peers: stretch p90 2.54 with one, 2.33 with two). 0 keeps one set per
+/// group whatever its size. PlanetLab's groups (at most 17 members) keep one.
+pub const DEFAULT_MEMBERS_PER_SHORTCUT: u32 = 48;
+/// Most random links a group keeps however large (`members_per_shortcut`).
+pub const MAX_SHORTCUTS: u32 = 4;
 /// Length of the leadership list: the leader and its successors [0062].
 pub const DEFAULT_LEADERSHIP_LIST_TARGET: u32 = 10;
 /// How often a leader renews `Alive` [0063]; members get it in reply to their reports.
@@ -148,8 +158,20 @@ pub const DEFAULT_DROP_LOST_LINKS: bool = true;
 pub const DEFAULT_CROSS_GROUP_LINKS: u32 = 3;
 /// The farthest peer a cross link goes to: a cross link is for what is near, not a shortcut.
 /// On PlanetLab 490, 15 ms against 20 ms: `random_ratio` 0.079–0.087 against 0.086–0.094,
-/// the optimality gap and stretch within noise (docs/decisions.md).
-pub const DEFAULT_CROSS_GROUP_RADIUS: Duration = Duration::from_millis(15);
+/// the optimality gap and stretch within noise. With intra-group links to the nearest members
+/// ([`DEFAULT_NEAREST_INTRA_LINKS`]), 11.5 ms: `random_ratio` 0.073–0.079 against
+/// 0.077–0.084, the gap 1.34–1.46 against 1.32–1.40 (docs/decisions.md, "Intra-group links to
+/// the nearest members", where 10, 11, 12 and 13 ms are measured too).
+pub const DEFAULT_CROSS_GROUP_RADIUS: Duration = Duration::from_micros(11_500);
+/// The largest `cross_group_radius` accepted: a second bounds nothing on Earth.
+pub const MAX_CROSS_GROUP_RADIUS: Duration = Duration::from_secs(1);
+/// Members move their intra-group links to the nearest group-mates they measure (beyond the
+/// seed, issue #14; docs/decisions.md "Intra-group links to the nearest members"): a member
+/// measures up to a dozen members its leader names, one report at a time, and replaces the
+/// farthest link it opened with one to a member nearer than 0.8 of it, keeping its link to the
+/// leader and one random link. On PlanetLab a group's members need not be near each other
+/// (hosts 3 ms from their leader and 60–120 ms apart), and random links crossed the distance.
+pub const DEFAULT_NEAREST_INTRA_LINKS: bool = true;
 /// Join walks measure only what can change their next step (beyond the seed, docs/decisions.md
 /// "Locality that holds at scale"): a tested group whose leader is beyond the guard fails,
 /// and one whose leader is within the direct pass passes, before its neighbours are measured; a candidate whose RTT is bounded below (triangle
@@ -187,6 +209,8 @@ pub struct Config {
     pub random_link_sample: u32,
     /// See [`DEFAULT_RANDOM_LINK_MIN_MEMBERS`].
     pub random_link_min_members: u32,
+    /// See [`DEFAULT_MEMBERS_PER_SHORTCUT`].
+    pub members_per_shortcut: u32,
     /// See [`DEFAULT_LEADERSHIP_LIST_TARGET`].
     pub leadership_list_target: u32,
     /// See [`DEFAULT_INTRA_GROUP_TARGET`].
@@ -245,6 +269,8 @@ pub struct Config {
     pub sample_agreement: f64,
     /// See [`DEFAULT_DROP_LOST_LINKS`].
     pub drop_lost_links: bool,
+    /// See [`DEFAULT_NEAREST_INTRA_LINKS`].
+    pub nearest_intra_links: bool,
     /// See [`DEFAULT_CROSS_GROUP_LINKS`]; 0 is off.
     pub cross_group_links: u32,
     /// See [`DEFAULT_CROSS_GROUP_RADIUS`].
@@ -271,6 +297,7 @@ impl Config {
             random_inter_group_links: DEFAULT_RANDOM_INTER_GROUP_LINKS,
             random_link_sample: DEFAULT_RANDOM_LINK_SAMPLE,
             random_link_min_members: DEFAULT_RANDOM_LINK_MIN_MEMBERS,
+            members_per_shortcut: DEFAULT_MEMBERS_PER_SHORTCUT,
             leadership_list_target: DEFAULT_LEADERSHIP_LIST_TARGET,
             intra_group_target: DEFAULT_INTRA_GROUP_TARGET,
             max_intra_group_links: DEFAULT_MAX_INTRA_GROUP_LINKS,
@@ -296,6 +323,7 @@ impl Config {
             single_far_walk_samples: DEFAULT_SINGLE_FAR_WALK_SAMPLES,
             sample_agreement: DEFAULT_SAMPLE_AGREEMENT,
             drop_lost_links: DEFAULT_DROP_LOST_LINKS,
+            nearest_intra_links: DEFAULT_NEAREST_INTRA_LINKS,
             cross_group_links: DEFAULT_CROSS_GROUP_LINKS,
             cross_group_radius: DEFAULT_CROSS_GROUP_RADIUS,
         }
@@ -381,6 +409,14 @@ impl Config {
         }
         let invalid =
             |field: &'static str, reason: String| Err(ConfigError::Invalid { field, reason });
+        if self.cross_group_radius > MAX_CROSS_GROUP_RADIUS {
+            return invalid(
+                "cross_group_radius",
+                format!(
+                    "must be at most {MAX_CROSS_GROUP_RADIUS:?}: a cross link is for what is near"
+                ),
+            );
+        }
         if self.alive_timeout <= self.alive_interval {
             return invalid(
                 "alive_timeout",

@@ -22,6 +22,15 @@ use common::{peer, view_of};
 /// The member's intra-group link target (the wan preset's).
 const TARGET: u8 = 6;
 
+/// The wan preset without `nearest_intra_links`, whose reports also ask for members to
+/// measure: here a report asks only for the links it misses.
+fn wan() -> Config {
+    Config {
+        nearest_intra_links: false,
+        ..Config::wan()
+    }
+}
+
 /// Peer 10 joins group 1 (led by peer 1) and links to the leader and members 2..=6, every
 /// call answered at once. Returns the member and the time reached.
 fn member(cfg: Config) -> (Peer, Time) {
@@ -121,13 +130,13 @@ fn next_report(p: &mut Peer, mut now: Time) -> u32 {
 
 #[test]
 fn links_to_peers_the_leader_lost_close_and_the_member_asks_for_more() {
-    let (mut q, now) = member(Config::wan());
+    let (mut q, now) = member(wan());
     assert_eq!(
         next_report(&mut q, now),
         0,
         "at its target, it asks for none"
     );
-    let (mut p, now) = member(Config::wan());
+    let (mut p, now) = member(wan());
     let reply = p.handle_request(now, Some(peer(1)), alive(1, 5, &[3, 4, 9]));
     assert!(reply.is_ok(), "{reply:?}");
     let left = linked(&p);
@@ -142,7 +151,7 @@ fn links_to_peers_the_leader_lost_close_and_the_member_asks_for_more() {
 fn without_the_rule_links_to_lost_peers_stay() {
     let cfg = Config {
         drop_lost_links: false,
-        ..Config::wan()
+        ..wan()
     };
     let (mut p, now) = member(cfg);
     assert!(
@@ -155,7 +164,7 @@ fn without_the_rule_links_to_lost_peers_stay() {
 
 #[test]
 fn a_lost_list_from_anyone_but_the_leader_closes_nothing() {
-    let (mut p, now) = member(Config::wan());
+    let (mut p, now) = member(wan());
     // Member 2 claims to lead the group and to have lost 3 and 4: the claim is only checked
     // (a call to peer 2), the list is not applied.
     let _ = p.handle_request(now, Some(peer(2)), alive(2, 9, &[3, 4]));

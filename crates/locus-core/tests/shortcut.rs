@@ -223,3 +223,61 @@ fn a_group_below_the_member_threshold_opens_no_shortcut() {
     assert_eq!(random(2), Vec::<u8>::new());
     assert_eq!(random(1).len(), 1);
 }
+
+/// Founder `p` takes in peers 100.. as members until its roster holds `members` (itself
+/// included), then leaders of groups 50.. ask it for random links one after another; returns
+/// whether each was accepted.
+fn random_links_accepted(members_per_shortcut: u32, members: u8, asks: u8) -> Vec<bool> {
+    use locus_core::message::{ConnectInterRequest, GetGroupMembersRequest};
+    let mut p = founder_with(Config {
+        members_per_shortcut,
+        ..config(8)
+    });
+    let own = p.group().expect("founded").group_id;
+    for n in 100..100 + members - 1 {
+        let reply = p.handle_request(
+            Time::ZERO,
+            Some(peer(n)),
+            Request::GetGroupMembers(GetGroupMembersRequest {
+                group_id: own,
+                joining: true,
+                handover: None,
+                candidates: 0,
+                known_alive: None,
+            }),
+        );
+        assert!(reply.is_ok(), "member {n} taken in: {reply:?}");
+    }
+    (50..50 + asks)
+        .map(|g| {
+            let reply = p.handle_request(
+                Time::ZERO,
+                Some(peer(g)),
+                Request::ConnectInter(ConnectInterRequest {
+                    group: view_of(g, 1),
+                    rtt: Duration::from_millis(40),
+                    random: true,
+                    replaces: None,
+                }),
+            );
+            matches!(
+                reply,
+                Ok(Response::Connect(ConnectReply { accepted: true, .. }))
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_large_group_keeps_a_shortcut_per_members_per_shortcut_members() {
+    // Four members at two per shortcut: two random links, the third refused.
+    assert_eq!(random_links_accepted(2, 4, 3), vec![true, true, false]);
+    // Three members at two per shortcut: one (a part of two members earns none).
+    assert_eq!(random_links_accepted(2, 3, 2), vec![true, false]);
+    // Off (0): one per group, whatever its size.
+    assert_eq!(random_links_accepted(0, 4, 2), vec![true, false]);
+    // At most `MAX_SHORTCUTS` however large.
+    let max = locus_core::config::MAX_SHORTCUTS as usize;
+    let accepted = random_links_accepted(1, 12, 8);
+    assert_eq!(accepted.iter().filter(|a| **a).count(), max, "{accepted:?}");
+}

@@ -141,6 +141,10 @@ struct RunArgs {
     /// Members keep links to peers their leader lost (the behaviour before `drop_lost_links`).
     #[arg(long)]
     no_drop_lost_links: bool,
+    /// Members keep their intra-group links to the random members their leader named (the
+    /// behaviour before `nearest_intra_links`).
+    #[arg(long)]
+    no_nearest_intra_links: bool,
     /// Join walks start from a random boot list and descend from it (the behaviour before
     /// `landmark_boot`).
     #[arg(long)]
@@ -171,6 +175,9 @@ struct RunArgs {
     /// Members a group needs before its leader opens a random link (0: every group).
     #[arg(long)]
     random_link_min_members: Option<u32>,
+    /// Members per extra shortcut in large groups (0: one set per group whatever its size).
+    #[arg(long)]
+    members_per_shortcut: Option<u32>,
     /// Groups a join walk tests before founding.
     #[arg(long)]
     max_tested_groups: Option<u32>,
@@ -226,6 +233,9 @@ impl RunArgs {
         if self.no_drop_lost_links {
             c.drop_lost_links = false;
         }
+        if self.no_nearest_intra_links {
+            c.nearest_intra_links = false;
+        }
         if self.no_landmark_boot {
             c.landmark_boot = false;
         }
@@ -244,6 +254,7 @@ impl RunArgs {
             random_inter_group_links,
             random_link_sample,
             random_link_min_members,
+            members_per_shortcut,
             max_tested_groups,
             intra_group_target,
             max_intra_group_links,
@@ -640,12 +651,13 @@ fn steady_rate(c: &locus_sim::Counters) -> f64 {
 }
 
 /// The ablation's variants: the defaults, each rule of `Config` turned off alone, all of
-/// issue #14's rules (eleven) off together (the protocol before them), and the shortcut held by
+/// issue #14's rules (twelve) off together (the protocol before them), and the shortcut held by
 /// every group, however small.
-const VARIANTS: [&str; 16] = [
+const VARIANTS: [&str; 18] = [
     "default",
     "no-shortcuts",
     "shortcuts-every-group",
+    "one-shortcut-per-group",
     "no-neighbor-guard",
     "no-merge-keeps-links",
     "no-prune-walk-probes",
@@ -655,6 +667,7 @@ const VARIANTS: [&str; 16] = [
     "no-landmark-boot",
     "no-near-cut-links",
     "no-cross-links",
+    "no-nearest-intra-links",
     "inter-radius-50",
     "before-issue-14",
     "no-guard",
@@ -675,6 +688,7 @@ fn ablate(args: &RunArgs) -> Result<()> {
         a.no_drop_lost_links |= name == "no-drop-lost-links" || before;
         a.no_landmark_boot |= name == "no-landmark-boot" || before;
         a.no_near_cut_links |= name == "no-near-cut-links" || before;
+        a.no_nearest_intra_links |= name == "no-nearest-intra-links" || before;
         if name == "no-cross-links" || before {
             a.cross_group_links = Some(0);
         }
@@ -692,6 +706,9 @@ fn ablate(args: &RunArgs) -> Result<()> {
         if name == "no-shortcuts" || before {
             a.random_inter_group_links = Some(0);
             a.random_link_sample = Some(1);
+        }
+        if name == "one-shortcut-per-group" {
+            a.members_per_shortcut = Some(0);
         }
         if name == "shortcuts-every-group" {
             a.random_link_min_members = Some(0);

@@ -4,9 +4,11 @@
 //!
 //! Measured with `locus-sim run --synthetic continents=3,metros=50,seed=7 --peers 1500
 //! --arrival poisson:1000 --seed 1` (docs/decisions.md, "Locality that holds at scale"): with
-//! the defaults purity 0.931, optimality gap 1.85, stretch 1.59 / 2.16, intra 3.8 ms against
-//! inter 15.8 ms, one component (2026-12-04 later, with cross links and a 20 ms inter-group radius).
-//! Before: 0.953, 1.90, 1.59 / 2.29, 3.2 ms against 15.8 ms (2026-12-04, with `landmark_boot`
+//! the defaults purity 0.931, optimality gap 1.89, stretch 1.60 / 2.20 (over 128 × 32 sampled
+//! pairs), intra 3.5 ms against inter 16.0 ms, one component (2026-12-04, with intra-group links
+//! to the nearest members, cross links within 11.5 ms and a shortcut per 48 members). Before:
+//! 0.931, 1.85, 1.59 / 2.16 (over 32 × 32 pairs), 3.8 ms against 15.8 ms (with cross links and a
+//! 20 ms inter-group radius); 0.953, 1.90, 1.59 / 2.29, 3.2 ms against 15.8 ms (2026-12-04, with `landmark_boot`
 //! and shortcuts for groups of 8 or more; seeds 2 and 3 gave purity 0.963 / 0.918, gap
 //! 1.80 / 2.01, stretch 1.54 / 2.30 and 1.67 / 2.29); 0.930, 1.88, 1.79 / 3.05 (2026-12-04, with `sample_agreement`);
 //! 0.964, 1.82, 1.94 / 3.47 (2026-12-03, with the `Moved` rule); with the first three

@@ -13,7 +13,9 @@
 //! links to the nearest peers of other groups it measured) and inter-group links within 20 ms
 //! beyond a group's first two, it measures 0.080 (9.71 ms against 121.06 ms, 159 groups; links
 //! between groups, cross links included, 15.0 ms against intra-group 2.8 ms), and the bound is
-//! 0.09.
+//! 0.09. With intra-group links moved to the nearest members (`nearest_intra_links`) and cross
+//! links within 11.5 ms it measures 0.076 (9.24 ms against 121.21 ms, 159 groups; between
+//! groups 15.1 ms against intra-group 2.6 ms), and the bound is 0.085.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -73,8 +75,8 @@ fn planetlab_490_neighbours_are_close() {
     );
     assert_eq!(components, 1, "the overlay is connected");
     assert!(
-        ratio < 0.09,
-        "mean link RTT {mean:?} is not below 0.09 × random {random:?}"
+        ratio < 0.085,
+        "mean link RTT {mean:?} is not below 0.085 × random {random:?}"
     );
     assert!(
         intra * 3.0 <= inter,

@@ -6,22 +6,36 @@ use std::time::Duration;
 use super::Peer;
 use super::inter::rtt_if_leads;
 use super::state::{Bridge, InterConnect, ProbeFor, Purpose, RandomSample};
+use crate::config::{Config, MAX_SHORTCUTS};
 use crate::id::{GroupId, PeerRef};
 use crate::message::{
     CallError, GetBootListRequest, GroupView, MAX_BOOT_LIST, MeasureReply, Request, Response,
     Target,
 };
 
+/// Random links a group of `members` keeps (its leader's own roster's count): the configured
+/// number, times one for each full `members_per_shortcut` members (at least once, at most
+/// [`MAX_SHORTCUTS`] in all). Both ends of a random link count it.
+pub(super) fn shortcuts_wanted(cfg: &Config, members: usize) -> usize {
+    let base = cfg.random_inter_group_links as usize;
+    let per = cfg.members_per_shortcut as usize;
+    let times = members.checked_div(per).map_or(1, |t| t.max(1));
+    (base * times).min(base.max(MAX_SHORTCUTS as usize))
+}
+
 impl Peer {
     pub(super) fn ask_random_link(&mut self) {
-        let wanted = self.cfg.random_inter_group_links as usize;
         let max = self.cfg.boot_list_size;
         let min_members = self.cfg.random_link_min_members as usize;
-        let Some(l) = self.leading_mut() else { return };
+        let Some(members) = self.leading_mut().map(|l| l.members.len()) else {
+            return;
+        };
         // A shortcut only for a group that can afford the link (its own roster's count).
-        if l.members.len() < min_members {
+        if members < min_members {
             return;
         }
+        let wanted = shortcuts_wanted(&self.cfg, members);
+        let Some(l) = self.leading_mut() else { return };
         // A random link counts at both ends, whoever opened it.
         if l.search.random_pending || l.inter.values().filter(|n| n.random).count() >= wanted {
             return;

@@ -458,9 +458,14 @@ mod tests {
         Duration::from_millis(v)
     }
 
-    /// Peer `n` on `Config::test()`, alone: its walk found nothing, so it leads a group of one.
+    /// Peer `n` on `Config::test()` with cross links within 15 ms, alone: its walk found
+    /// nothing, so it leads a group of one.
     fn founder(n: u8) -> Peer {
-        let mut p = Peer::new(peer(n), Config::test(), u64::from(n));
+        let cfg = Config {
+            cross_group_radius: ms(15),
+            ..Config::test()
+        };
+        let mut p = Peer::new(peer(n), cfg, u64::from(n));
         p.join(Time::ZERO, Vec::new());
         drain(&mut p);
         assert_eq!(p.role(), Role::Leader);

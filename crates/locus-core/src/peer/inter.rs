@@ -53,7 +53,15 @@ impl Peer {
         req: ConnectInterRequest,
     ) -> Result<Response, RequestError> {
         let max = self.cfg.max_inter_group_links as usize;
-        let random_wanted = self.cfg.random_inter_group_links as usize;
+        let random_wanted = match &self.state {
+            State::Member(g) => match &g.role {
+                GroupRole::Leading(l) => {
+                    super::bridge::shortcuts_wanted(&self.cfg, l.members.len())
+                }
+                _ => 0,
+            },
+            _ => 0,
+        };
         let State::Member(g) = &mut self.state else {
             return Err(RequestError::NotJoined);
         };

@@ -61,6 +61,8 @@ impl Peer {
             Ok(Response::Connect(ConnectReply { accepted: true, .. })) => {
                 if bridge {
                     g.unbridged = false;
+                } else {
+                    g.near_intra.opened.insert(peer.id, false);
                 }
                 g.intra.insert(peer.id, LinkInfo { peer, rtt });
             }
@@ -313,6 +315,7 @@ impl Peer {
     }
 
     pub(super) fn on_refresh_timer(&mut self, now: Time) {
+        let extra = self.near_intra_extra_candidates();
         let State::Member(g) = &mut self.state else {
             return;
         };
@@ -323,8 +326,9 @@ impl Peer {
         let follower = matches!(g.role, GroupRole::Follower);
         let (leader, group_id) = (g.leader.clone(), g.id);
         let linked = (g.intra.len() + g.connecting.len()) as u32;
-        // Twice the links missing: some candidates are linked or refuse already.
-        let candidates = self.cfg.intra_group_target.saturating_sub(linked) * 2;
+        // Twice the links missing: some candidates are linked or refuse already. And a few to
+        // measure, for links to the nearest members (`peer::near_intra`).
+        let candidates = self.cfg.intra_group_target.saturating_sub(linked) * 2 + extra;
         let known_alive = g.replica.as_ref().map(|a| (a.group.epoch, a.seq));
         self.set_timer(Timer::Refresh, now + self.cfg.member_refresh_interval);
         if follower {
@@ -371,7 +375,9 @@ impl Peer {
                     // The first bridge into the group failed: try again, beyond the target.
                     self.bridge_to(leader);
                 }
-                self.connect_intra(reply.candidates);
+                let candidates = reply.candidates;
+                self.connect_intra(candidates.clone());
+                self.consider_intra_candidates(&candidates);
             }
             Err(CallError::Timeout | CallError::Unreachable(_)) => {
                 // A link that does not answer is no link; the leader is linked again once it

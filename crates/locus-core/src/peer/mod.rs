@@ -34,6 +34,7 @@ mod leadership;
 mod leave;
 mod membership;
 mod merge;
+mod near_intra;
 mod remeasure;
 mod search;
 mod state;
@@ -372,6 +373,9 @@ impl Peer {
             } => self.on_merge_follow_reply(now, from, into, leader, hops, result),
             Purpose::ConnectIntra(peer) => self.on_connect_intra_reply(peer, rtt, result, false),
             Purpose::BridgeIntra(peer) => self.on_connect_intra_reply(peer, rtt, result, true),
+            Purpose::ConnectNearIntra { peer, replaces } => {
+                self.on_connect_near_intra_reply(peer, replaces, rtt, result)
+            }
             Purpose::ConnectInter(c) => self.on_connect_inter_reply(now, c, result),
             Purpose::ConnectCross(peer) => self.on_connect_cross_reply(now, peer, result),
             Purpose::SearchQuery(group) => self.on_search_query_reply(now, group, result),
@@ -579,6 +583,7 @@ impl Peer {
                 ProbeFor::Intra => self.on_intra_measured(&target, result),
                 ProbeFor::Cross => self.on_cross_measured(&target, result),
                 ProbeFor::CrossCandidate => self.on_cross_candidate_measured(&target, result),
+                ProbeFor::IntraCandidate => self.on_intra_candidate_measured(&target, result),
             }
         }
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::cross::CrossLinks;
+use super::near_intra::NearIntra;
 use crate::election::Election;
 use crate::event::JoinStats;
 use crate::id::{GroupId, PeerId, PeerRef};
@@ -80,6 +81,8 @@ pub(super) struct Group {
     pub(super) handover: Option<(PeerId, u8)>,
     /// Cross links to peers of other groups (`peer::cross`).
     pub(super) cross: CrossLinks,
+    /// Intra-group links moved to the nearest members (`peer::near_intra`).
+    pub(super) near_intra: NearIntra,
     pub(super) role: GroupRole,
 }
 
@@ -103,6 +106,7 @@ impl Group {
             succession: None,
             handover: None,
             cross: CrossLinks::default(),
+            near_intra: NearIntra::default(),
             role: GroupRole::Follower,
         }
     }
@@ -381,6 +385,12 @@ pub(super) enum Purpose {
         hops: u8,
     },
     ConnectIntra(PeerRef),
+    /// An intra-group link chosen by RTT (`peer::near_intra`), replacing `replaces` once
+    /// accepted.
+    ConnectNearIntra {
+        peer: PeerRef,
+        replaces: Option<PeerRef>,
+    },
     /// An intra-group link opened beyond the target (`Peer::bridge_to`).
     BridgeIntra(PeerRef),
     ConnectInter(InterConnect),
@@ -436,4 +446,6 @@ pub(super) enum ProbeFor {
     Intra,
     Cross,
     CrossCandidate,
+    /// A group-mate the leader named, for `peer::near_intra`.
+    IntraCandidate,
 }

@@ -175,7 +175,7 @@ fn saw(p: &mut Peer, f: impl Fn(&Event) -> bool) -> bool {
 }
 
 /// Peer 0 on `Config::test()`, alone: its first calls failed, so it founded a group at epoch 1.
-fn founder() -> Peer {
+pub(super) fn founder() -> Peer {
     let mut p = Peer::new(peer(0), Config::test(), 7);
     p.join(Time::ZERO, Vec::new());
     settle(&mut p, Time::ZERO);
@@ -185,7 +185,7 @@ fn founder() -> Peer {
 
 /// Peer `n` joins `leader`'s group through a walk booted from the leader's address; every
 /// call to the leader is answered by the leader itself, every other call times out.
-fn join(leader: &mut Peer, n: u8, now: Time) -> Peer {
+pub(super) fn join(leader: &mut Peer, n: u8, now: Time) -> Peer {
     let me = peer(n);
     let mut p = Peer::new(me.clone(), Config::test(), u64::from(n));
     let addr = leader.me().addr.to_string();

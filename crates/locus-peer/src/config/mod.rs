@@ -610,5 +610,31 @@ mod tests {
             ..plaintext()
         };
         assert!(bad(s).starts_with("protocol: invalid alive_timeout"));
+        for radius in [-1.0, f64::NAN, f64::INFINITY, 5_000.0] {
+            let s = Settings {
+                protocol: ProtocolSettings {
+                    cross_group_radius_ms: Some(radius),
+                    ..Default::default()
+                },
+                ..plaintext()
+            };
+            let err = bad(s);
+            assert!(
+                err.starts_with("protocol: invalid cross_group_radius"),
+                "{radius}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_radius_in_ms_keeps_its_fraction() {
+        let s: Settings =
+            serde_yaml::from_str("protocol:\n  cross_group_radius_ms: 7.25\n").unwrap();
+        let (full, config) = s.merge(plaintext()).resolve().unwrap();
+        assert_eq!(
+            config.protocol.cross_group_radius,
+            Duration::from_micros(7_250)
+        );
+        assert_eq!(full.protocol.cross_group_radius_ms, Some(7.25));
     }
 }

@@ -43,6 +43,22 @@ macro_rules! ms_or_num {
     (num, from_core, $v:expr) => {
         $v
     };
+    (fms, to_core, $v:expr) => {
+        fractional_ms($v)
+    };
+    (fms, from_core, $v:expr) => {
+        $v.as_micros() as f64 / 1e3
+    };
+}
+
+/// A setting in ms with a fraction, to the µs. What is not a finite number of ms from 0 to a
+/// day becomes `Duration::MAX`, which `locus_core::Config::validate` refuses by name.
+fn fractional_ms(ms: f64) -> Duration {
+    if ms.is_finite() && (0.0..=86_400_000.0).contains(&ms) {
+        Duration::from_micros((ms * 1e3).round() as u64)
+    } else {
+        Duration::MAX
+    }
 }
 
 /// Declares [`ProtocolSettings`]: one optional field per `locus_core::Config` field, its flag,
@@ -153,6 +169,8 @@ protocol_settings! {
     random_link_sample: u32, "LOCUS_RANDOM_LINK_SAMPLE" => random_link_sample(num);
     /// Members a group needs before its leader opens a random link [wan: 8].
     random_link_min_members: u32, "LOCUS_RANDOM_LINK_MIN_MEMBERS" => random_link_min_members(num);
+    /// Members per extra shortcut in large groups; 0 for one set per group [wan: 48].
+    members_per_shortcut: u32, "LOCUS_MEMBERS_PER_SHORTCUT" => members_per_shortcut(num);
     /// Length of the leadership list [wan: 10].
     leadership_list_target: u32, "LOCUS_LEADERSHIP_LIST_TARGET" => leadership_list_target(num);
     /// Intra-group links a joining member opens [wan: 6].
@@ -196,11 +214,14 @@ protocol_settings! {
     sample_agreement: f64, "LOCUS_SAMPLE_AGREEMENT" => sample_agreement(num);
     /// Members close their links to peers the leader's Alive lists as lost [wan: true].
     drop_lost_links: bool, "LOCUS_DROP_LOST_LINKS" => drop_lost_links(num);
+    /// Members move their intra-group links to the nearest group-mates they measure
+    /// [wan: true].
+    nearest_intra_links: bool, "LOCUS_NEAREST_INTRA_LINKS" => nearest_intra_links(num);
     /// Join walks start from the rendezvous' landmark groups and ask for the groups nearest
     /// by the RTTs to them [wan: true].
     landmark_boot: bool, "LOCUS_LANDMARK_BOOT" => landmark_boot(num);
     /// Cross links each peer opens to near peers of other groups; 0 for none [wan: 3].
     cross_group_links: u32, "LOCUS_CROSS_GROUP_LINKS" => cross_group_links(num);
-    /// Farthest peer a cross link goes to, ms [wan: 15].
-    cross_group_radius_ms: u64, "LOCUS_CROSS_GROUP_RADIUS_MS" => cross_group_radius(ms);
+    /// Farthest peer a cross link goes to, ms (a fraction allowed) [wan: 11.5].
+    cross_group_radius_ms: f64, "LOCUS_CROSS_GROUP_RADIUS_MS" => cross_group_radius(fms);
 }
