@@ -159,8 +159,8 @@ pub const DEFAULT_CROSS_GROUP_LINKS: u32 = 3;
 /// The farthest peer a cross link goes to: a cross link is for what is near, not a shortcut.
 /// On PlanetLab 490, 15 ms against 20 ms: `random_ratio` 0.079–0.087 against 0.086–0.094,
 /// the optimality gap and stretch within noise. With intra-group links to the nearest members
-/// ([`DEFAULT_NEAREST_INTRA_LINKS`]), 11.5 ms: `random_ratio` 0.073–0.079 against
-/// 0.077–0.084, the gap 1.34–1.46 against 1.32–1.40 (docs/decisions.md, "Intra-group links to
+/// ([`DEFAULT_NEAREST_INTRA_LINKS`]), 11.5 ms: `random_ratio` 0.072–0.078 against
+/// 0.077–0.084, the gap 1.34–1.46 against 1.31–1.40 (docs/decisions.md, "Intra-group links to
 /// the nearest members", where 10, 11, 12 and 13 ms are measured too).
 pub const DEFAULT_CROSS_GROUP_RADIUS: Duration = Duration::from_micros(11_500);
 /// The largest `cross_group_radius` accepted: a second bounds nothing on Earth.
