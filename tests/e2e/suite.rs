@@ -17,6 +17,7 @@
 //! A failure prints the logs of the containers involved.
 
 use std::collections::BTreeSet;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
@@ -36,6 +37,11 @@ const LATE_PEERS: usize = 3;
 /// How long the overlay runs without its rendezvous before it is checked: more than the
 /// directory's entry TTL (3 s) and many Alive timeouts (1.5 s) of the `test` preset.
 const RENDEZVOUS_OUTAGE: Duration = Duration::from_secs(5);
+/// How long the leaders and inter-group links must stay the same before the rendezvous stops:
+/// after a failover the new leader's group may still trade far links for nearer ones
+/// (improvement rounds, every 2 s re-measurement of the `test` preset, need no rendezvous), and
+/// the check without the rendezvous compares against this baseline.
+const STEADY: Duration = Duration::from_secs(5);
 /// Where the newcomer of step 5 finds the certificate the suite issues it, and its flags: in
 /// place of the service's join token.
 const JOINER_DIR: &str = "/etc/locus/joiner";
@@ -152,8 +158,36 @@ impl Cluster {
             .find(|c| c.service == "rendezvous")
             .context("the rendezvous does not run")?;
         self.involved.insert(rendezvous.name.clone());
+        let seen: Mutex<Option<(LeadersAndLinks, Instant)>> = Mutex::new(None);
+        let before = self
+            .converge(
+                "leaders and links steady",
+                Instant::now(),
+                Some(SCALED_PEERS - 1),
+                |snap| {
+                    let now = leaders_and_links(snap);
+                    let mut seen = seen.lock().expect("not poisoned");
+                    match &*seen {
+                        Some((prev, since)) if *prev == now => {
+                            if since.elapsed() >= STEADY {
+                                Vec::new()
+                            } else {
+                                vec![format!(
+                                    "unchanged for {:.1} s of {} s",
+                                    since.elapsed().as_secs_f64(),
+                                    STEADY.as_secs()
+                                )]
+                            }
+                        }
+                        _ => {
+                            *seen = Some((now, Instant::now()));
+                            vec!["leaders or inter-group links changed".into()]
+                        }
+                    }
+                },
+            )
+            .await?;
         step("docker stop the rendezvous");
-        let before = snap;
         self.docker.docker(&["stop", &rendezvous.id])?;
         tokio::time::sleep(RENDEZVOUS_OUTAGE).await;
         self.timings
@@ -537,8 +571,11 @@ impl Cluster {
     }
 }
 
-/// `group -> leader` pairs and undirected `group -- group` links, as text.
-fn leaders_and_links(snap: &Snapshot) -> (BTreeSet<String>, BTreeSet<String>) {
+/// A snapshot's `group -> leader` pairs and undirected `group -- group` links, as text.
+type LeadersAndLinks = (BTreeSet<String>, BTreeSet<String>);
+
+/// The [`LeadersAndLinks`] of `snap`.
+fn leaders_and_links(snap: &Snapshot) -> LeadersAndLinks {
     let groups = snap.groups();
     let leaders = groups
         .values()
