@@ -53,15 +53,6 @@ impl Peer {
         req: ConnectInterRequest,
     ) -> Result<Response, RequestError> {
         let max = self.cfg.max_inter_group_links as usize;
-        let random_wanted = match &self.state {
-            State::Member(g) => match &g.role {
-                GroupRole::Leading(l) => {
-                    super::bridge::shortcuts_wanted(&self.cfg, l.members.len())
-                }
-                _ => 0,
-            },
-            _ => 0,
-        };
         let State::Member(g) = &mut self.state else {
             return Err(RequestError::NotJoined);
         };
@@ -99,6 +90,7 @@ impl Peer {
         let GroupRole::Leading(l) = &mut g.role else {
             return Err(RequestError::NotLeader { leader: None });
         };
+        let random_wanted = super::bridge::shortcuts_wanted(&self.cfg, l.members.len());
         if let Some(n) = l.inter.get_mut(&req.group.group_id) {
             // The same group, perhaps under a new leader after a succession.
             n.leader = from;
