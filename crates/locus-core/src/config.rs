@@ -137,6 +137,23 @@ pub const DEFAULT_MERGE_KEEPS_LINKS: bool = true;
 /// peers and made path stretch worse (docs/decisions.md). The other samples of a measurement are there to filter queueing out of
 /// RTTs that decide something.
 pub const DEFAULT_SINGLE_FAR_WALK_SAMPLES: bool = true;
+/// A leader's shortcut is drawn from groups the overlay reaches only the long way round
+/// (beyond the seed, issue #14): it asks the rendezvous for groups whose path over the announced
+/// links is at least [`crate::rendezvous::SHORTCUT_DETOUR`] times the landmark bound on their
+/// distance, and links to the closest of them, where a uniform sample often linked beside a
+/// group two hops away. On PlanetLab 490 the stretch median swung with which groups the
+/// uniform sample drew (docs/decisions.md, "Shortcuts where the overlay goes the long way
+/// round").
+pub const DEFAULT_DETOUR_SHORTCUTS: bool = true;
+/// A join walk ranks its candidates on one sample each and takes the rest of a measurement's
+/// samples only of the RTTs that would fail a group (beyond the seed, issue #14): the leader
+/// of the group under test when it is beyond the guard, and the neighbours the locality test
+/// compares. Queueing only ever adds to a sample, so one sample that passes a group (within the
+/// guard, the direct pass) would pass it confirmed too; what it can do is rank a near leader
+/// below a farther one, which the tests after it still check. At 100,000 peers most of a
+/// walk's probes are candidates that are only ranked (docs/decisions.md, "One sample ranks, a
+/// decision takes them all").
+pub const DEFAULT_RANK_ON_ONE_SAMPLE: bool = true;
 /// A measurement stops once two of its samples agree (beyond the seed, issue #14): a sample
 /// within this share (or [`SAMPLE_AGREEMENT_FLOOR`]) of the least one before it. More samples
 /// can only lower the minimum, and two that agree saw no queueing worth filtering: a third
@@ -267,6 +284,10 @@ pub struct Config {
     pub single_far_walk_samples: bool,
     /// See [`DEFAULT_SAMPLE_AGREEMENT`]; 0 is off.
     pub sample_agreement: f64,
+    /// See [`DEFAULT_RANK_ON_ONE_SAMPLE`].
+    pub rank_on_one_sample: bool,
+    /// See [`DEFAULT_DETOUR_SHORTCUTS`].
+    pub detour_shortcuts: bool,
     /// See [`DEFAULT_DROP_LOST_LINKS`].
     pub drop_lost_links: bool,
     /// See [`DEFAULT_NEAREST_INTRA_LINKS`].
@@ -322,6 +343,8 @@ impl Config {
             landmark_boot: DEFAULT_LANDMARK_BOOT,
             single_far_walk_samples: DEFAULT_SINGLE_FAR_WALK_SAMPLES,
             sample_agreement: DEFAULT_SAMPLE_AGREEMENT,
+            rank_on_one_sample: DEFAULT_RANK_ON_ONE_SAMPLE,
+            detour_shortcuts: DEFAULT_DETOUR_SHORTCUTS,
             drop_lost_links: DEFAULT_DROP_LOST_LINKS,
             nearest_intra_links: DEFAULT_NEAREST_INTRA_LINKS,
             cross_group_links: DEFAULT_CROSS_GROUP_LINKS,

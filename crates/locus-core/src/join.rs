@@ -16,7 +16,13 @@ use crate::time::Time;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Action {
     /// Measure the RTT to this peer (a group leader) and report it with [`Walk::on_measured`].
+    /// With [`Limits::one_sample`] this is one sample: it ranks the candidate, and a decision
+    /// that rests on it asks for [`Action::Confirm`] first.
     Measure(PeerRef),
+    /// Take the rest of a measurement's samples of this peer, whose one sample was `rtt`, and
+    /// report the least with [`Walk::on_measured`] (docs/decisions.md, "One sample ranks, a
+    /// decision takes them all").
+    Confirm { peer: PeerRef, rtt: Duration },
     /// Ask this leader for its neighbour groups and report with [`Walk::on_neighbors`].
     Query { group: GroupId, leader: PeerRef },
     /// The group passed the locality test: enter it through its leader.
@@ -144,6 +150,9 @@ pub(crate) struct Limits {
     pub(crate) neighbor_share: f64,
     /// Measure only what can change the walk's next step ([`crate::Config::prune_walk_probes`]).
     pub(crate) prune: bool,
+    /// A [`Action::Measure`] takes one sample, and what decides a test is confirmed
+    /// ([`crate::Config::rank_on_one_sample`]).
+    pub(crate) one_sample: bool,
     pub(crate) max_tested: u32,
     pub(crate) deadline: Time,
 }
@@ -186,6 +195,9 @@ pub(crate) struct Walk {
     measured: BTreeMap<PeerId, Option<Duration>>,
     /// Measurements asked for and not yet reported.
     in_flight: BTreeSet<PeerId>,
+    /// Peers measured with every sample (all of them, without [`Limits::one_sample`]): only
+    /// these RTTs may fail a locality test.
+    confirmed: BTreeSet<PeerId>,
     /// Groups this walk must not enter (the walker's own group, when merging).
     excluded: BTreeSet<GroupId>,
     tested: u32,
@@ -208,6 +220,7 @@ impl Walk {
             candidates: BTreeMap::new(),
             measured: BTreeMap::new(),
             in_flight: BTreeSet::new(),
+            confirmed: BTreeSet::new(),
             excluded: BTreeSet::new(),
             tested: 0,
             waiting: false,
@@ -332,6 +345,10 @@ impl Walk {
         result: Option<(Duration, &MeasureReply)>,
     ) {
         self.in_flight.remove(&peer.id);
+        // A second report of a peer is its confirmation (every sample, the first among them).
+        if !self.limits.one_sample || self.measured.contains_key(&peer.id) {
+            self.confirmed.insert(peer.id);
+        }
         self.measured.insert(peer.id, result.map(|(rtt, _)| rtt));
         let Some((_, reply)) = result else { return };
         // Which group does the responder lead? Fix up candidates that named it.
@@ -505,14 +522,29 @@ impl Walk {
                             self.rtt(&c.leader).map(|rtt| (rtt, *g, c.leader.clone()))
                         })
                         .min();
-                    let Some((_, group, leader)) = best else {
+                    let Some((rtt, group, leader)) = best else {
                         return self.found();
                     };
                     if let Some(c) = self.candidates.get_mut(&group) {
                         c.tested = true;
                     }
                     self.phase = Phase::Querying(group);
-                    return vec![Action::Query { group, leader }];
+                    // The leader's RTT may decide the test (the guard): its other samples go
+                    // out beside the query, so that they cost no round trip of their own. One
+                    // within the direct pass passes as it is.
+                    let passes = self.limits.direct_rtt.is_some_and(|d| rtt < d);
+                    let mut actions = vec![Action::Query {
+                        group,
+                        leader: leader.clone(),
+                    }];
+                    if self.limits.one_sample
+                        && !passes
+                        && !self.confirmed.contains(&leader.id)
+                        && self.in_flight.insert(leader.id)
+                    {
+                        actions.push(Action::Confirm { peer: leader, rtt });
+                    }
+                    return actions;
                 }
                 Phase::Testing { group, supplied } => {
                     let group = *group;
@@ -535,6 +567,10 @@ impl Walk {
                                 .map(|(_, _, d)| *d),
                         );
                         if guard.is_some_and(|max| leader_rtt > max) {
+                            // One sample may be queued: it fails the group only once confirmed.
+                            if let Some(wait) = self.confirm(&group) {
+                                return wait;
+                            }
                             self.tested += 1;
                             self.phase = Phase::Selecting;
                             continue;
@@ -552,6 +588,15 @@ impl Walk {
                         self.waiting = true;
                         return self.measure(unmeasured);
                     }
+                    // The neighbours' RTTs decide the test: each takes every sample first.
+                    let unconfirmed: Vec<(PeerRef, Duration)> = supplied
+                        .iter()
+                        .filter(|(_, l, _)| !self.confirmed.contains(&l.id))
+                        .filter_map(|(_, l, _)| self.rtt(l).map(|rtt| (l.clone(), rtt)))
+                        .collect();
+                    if !unconfirmed.is_empty() {
+                        return self.confirm_all(unconfirmed);
+                    }
                     let Some(leader) = self.candidates.get(&group).map(|c| c.leader.clone()) else {
                         self.phase = Phase::Selecting;
                         continue;
@@ -562,7 +607,6 @@ impl Walk {
                     };
                     let pairs: Vec<_> =
                         supplied.iter().map(|(_, l, d)| (*d, self.rtt(l))).collect();
-                    self.tested += 1;
                     let guard = neighbor_guard(
                         self.limits.neighbor_share,
                         self.limits.max_leader_rtt,
@@ -579,6 +623,12 @@ impl Walk {
                         leader_rtt,
                         pairs,
                     );
+                    if verdict == Verdict::LeaderTooFar
+                        && let Some(wait) = self.confirm(&group)
+                    {
+                        return wait;
+                    }
+                    self.tested += 1;
                     if verdict == Verdict::Local {
                         self.phase = Phase::Entering(group);
                         return vec![Action::Enter { group, leader }];
@@ -607,6 +657,26 @@ impl Walk {
         peers
             .filter(|p| !self.measured.contains_key(&p.id) && !self.in_flight.contains(&p.id))
             .filter(|p| seen.insert(p.id))
+            .collect()
+    }
+
+    /// Confirms the RTT to `group`'s leader before it fails the group: `None` when it is
+    /// confirmed (or cannot be), else what to wait for.
+    fn confirm(&mut self, group: &GroupId) -> Option<Vec<Action>> {
+        let leader = self.candidates.get(group)?.leader.clone();
+        if self.confirmed.contains(&leader.id) {
+            return None;
+        }
+        let rtt = self.rtt(&leader)?;
+        Some(self.confirm_all(vec![(leader, rtt)]))
+    }
+
+    fn confirm_all(&mut self, peers: Vec<(PeerRef, Duration)>) -> Vec<Action> {
+        self.waiting = true;
+        peers
+            .into_iter()
+            .filter(|(p, _)| self.in_flight.insert(p.id))
+            .map(|(peer, rtt)| Action::Confirm { peer, rtt })
             .collect()
     }
 
@@ -808,6 +878,7 @@ mod tests {
                 direct_rtt: None,
                 neighbor_share: 0.0,
                 prune: false,
+                one_sample: false,
                 max_tested,
                 deadline: Time::from_micros(deadline_s * 1_000_000),
             }
@@ -954,6 +1025,7 @@ mod tests {
             Limits {
                 direct_rtt: Some(Duration::from_millis(5)),
                 prune: true,
+                one_sample: false,
                 ..limits(10, 10)
             }
         }
@@ -1073,6 +1145,186 @@ mod tests {
                 matches!(actions.as_slice(), [Action::Enter { group: g, .. }] if *g == group(1)),
                 "{actions:?}"
             );
+        }
+
+        /// One sample per candidate (docs/decisions.md, "One sample ranks, a decision takes
+        /// them all"): a guard of 20 ms, the direct pass 5 ms.
+        fn one_sample_limits(prune: bool) -> Limits {
+            Limits {
+                direct_rtt: Some(Duration::from_millis(5)),
+                prune,
+                one_sample: true,
+                ..limits(10, 10)
+            }
+        }
+
+        fn neighbors(n: u128, of: &[(u128, u64)]) -> NeighborsReply {
+            NeighborsReply {
+                group: view(n),
+                neighbors: of
+                    .iter()
+                    .map(|&(m, d)| NeighborGroup {
+                        group_id: group(m),
+                        leader: peer(m),
+                        successors: vec![],
+                        rtt: Duration::from_millis(d),
+                    })
+                    .collect(),
+            }
+        }
+
+        fn measured(walk: &mut Walk, n: u128, ms: f64) {
+            walk.on_measured(
+                &peer(n),
+                Some((Duration::from_secs_f64(ms / 1e3), &reply(n))),
+            );
+        }
+
+        #[test]
+        fn a_sample_that_would_fail_the_group_is_confirmed_first_and_its_least_counts() {
+            for prune in [true, false] {
+                let mut walk = Walk::new(one_sample_limits(prune), 1);
+                walk.on_boot_list(Some(vec![view(1), view(2)]), true);
+                let actions = walk.next(Time::ZERO);
+                assert_eq!(
+                    actions,
+                    vec![Action::Measure(peer(1)), Action::Measure(peer(2))]
+                );
+                // Leader 1's one sample was queued: 30 ms, beyond the 20 ms guard. Leader 2
+                // is 60 ms away.
+                measured(&mut walk, 1, 30.0);
+                measured(&mut walk, 2, 60.0);
+                let actions = walk.next(Time::ZERO);
+                assert_eq!(
+                    actions,
+                    vec![
+                        Action::Query {
+                            group: group(1),
+                            leader: peer(1)
+                        },
+                        Action::Confirm {
+                            peer: peer(1),
+                            rtt: Duration::from_millis(30)
+                        },
+                    ],
+                    "the nearest is tested, and its other samples go out with the query"
+                );
+                walk.on_neighbors(group(1), Some(neighbors(1, &[])));
+                assert_eq!(
+                    walk.next(Time::ZERO),
+                    vec![],
+                    "the group does not fail on one sample beyond the guard (prune {prune})"
+                );
+                // The confirmed least sample is 3 ms: the peer enters group 1.
+                measured(&mut walk, 1, 3.0);
+                assert_eq!(
+                    walk.next(Time::ZERO),
+                    vec![Action::Enter {
+                        group: group(1),
+                        leader: peer(1)
+                    }],
+                    "prune {prune}"
+                );
+                assert_eq!(walk.tested(), 1);
+            }
+        }
+
+        #[test]
+        fn a_confirmed_rtt_beyond_the_guard_fails_the_group() {
+            let mut walk = Walk::new(one_sample_limits(true), 1);
+            walk.on_boot_list(Some(vec![view(1)]), true);
+            let actions = walk.next(Time::ZERO);
+            assert_eq!(actions, vec![Action::Measure(peer(1))]);
+            measured(&mut walk, 1, 30.0);
+            let actions = walk.next(Time::ZERO);
+            assert!(
+                matches!(actions.as_slice(), [_, Action::Confirm { .. }]),
+                "{actions:?}"
+            );
+            walk.on_neighbors(group(1), Some(neighbors(1, &[])));
+            measured(&mut walk, 1, 29.0);
+            let actions = walk.next(Time::ZERO);
+            assert!(
+                matches!(actions.as_slice(), [Action::Found { .. }]),
+                "confirmed beyond the guard: no group passes, {actions:?}"
+            );
+        }
+
+        #[test]
+        fn a_leader_within_the_direct_pass_needs_no_confirmation() {
+            let mut walk = Walk::new(one_sample_limits(true), 1);
+            walk.on_boot_list(Some(vec![view(1)]), true);
+            let _ = walk.next(Time::ZERO);
+            // Queueing only adds to a sample: 3 ms confirmed could only be less.
+            measured(&mut walk, 1, 3.0);
+            assert_eq!(
+                walk.next(Time::ZERO),
+                vec![Action::Query {
+                    group: group(1),
+                    leader: peer(1)
+                }]
+            );
+            walk.on_neighbors(group(1), Some(neighbors(1, &[])));
+            assert!(matches!(
+                walk.next(Time::ZERO).as_slice(),
+                [Action::Enter { .. }]
+            ));
+        }
+
+        #[test]
+        fn the_neighbours_a_locality_test_compares_are_confirmed_before_the_verdict() {
+            // Leader 1 is 8 ms away (within the guard, beyond the direct pass); it supplies
+            // neighbour 2 at 10 ms. The neighbour's one sample, 40 ms, is queued: compared as
+            // it is, it would fail the group (a 30 ms difference against a 10 ms threshold).
+            let mut walk = Walk::new(one_sample_limits(true), 1);
+            walk.on_boot_list(Some(vec![view(1)]), true);
+            let _ = walk.next(Time::ZERO);
+            measured(&mut walk, 1, 8.0);
+            let actions = walk.next(Time::ZERO);
+            assert!(
+                matches!(actions.as_slice(), [_, Action::Confirm { .. }]),
+                "{actions:?}"
+            );
+            measured(&mut walk, 1, 8.0);
+            walk.on_neighbors(group(1), Some(neighbors(1, &[(2, 10)])));
+            assert_eq!(walk.next(Time::ZERO), vec![Action::Measure(peer(2))]);
+            measured(&mut walk, 2, 40.0);
+            assert_eq!(
+                walk.next(Time::ZERO),
+                vec![Action::Confirm {
+                    peer: peer(2),
+                    rtt: Duration::from_millis(40)
+                }]
+            );
+            measured(&mut walk, 2, 12.0);
+            assert_eq!(
+                walk.next(Time::ZERO),
+                vec![Action::Enter {
+                    group: group(1),
+                    leader: peer(1)
+                }],
+                "the confirmed 12 ms matches the supplied 10 ms"
+            );
+        }
+
+        #[test]
+        fn without_one_sample_nothing_is_confirmed() {
+            let mut walk = Walk::new(near_limits(), 1);
+            walk.on_boot_list(Some(vec![view(1)]), true);
+            let _ = walk.next(Time::ZERO);
+            measured(&mut walk, 1, 30.0);
+            assert_eq!(
+                walk.next(Time::ZERO),
+                vec![Action::Query {
+                    group: group(1),
+                    leader: peer(1)
+                }]
+            );
+            walk.on_neighbors(group(1), Some(neighbors(1, &[])));
+            assert!(matches!(
+                walk.next(Time::ZERO).as_slice(),
+                [Action::Found { .. }]
+            ));
         }
     }
 }

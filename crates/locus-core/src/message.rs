@@ -324,6 +324,11 @@ pub struct GetBootListRequest {
     /// similar RTTs to the same landmark groups, the ones likely nearest the caller, instead
     /// of a sample. Empty: a boot list as before. Peers serving boot lists ignore it.
     pub near: Vec<LandmarkRtt>,
+    /// The caller's group when its leader asks for a shortcut: the rendezvous lists groups the
+    /// overlay reaches from it only the long way round (docs/decisions.md, "Shortcuts where
+    /// the overlay goes the long way round"). `None`: a boot list as before. It only chooses
+    /// which groups the caller measures. Peers serving boot lists ignore it.
+    pub shortcut_for: Option<GroupId>,
 }
 
 /// An RTT measured to a landmark group's leader: the rendezvous' boot lists start with its

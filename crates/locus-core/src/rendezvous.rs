@@ -179,6 +179,12 @@ pub const MIN_COMMON_LANDMARKS: usize = 3;
 /// Entries one `nearest` request compares at most, so that its cost is bounded whatever the
 /// directory's size.
 pub const MAX_NEAR_SCAN: usize = 8192;
+/// A group is a shortcut candidate when the overlay's path to it is at least this many times
+/// the landmark lower bound on the RTT to it ([`Directory::shortcut_candidates`]). Offline, on
+/// PlanetLab 490 overlays with their shortcuts taken out and put back by each rule, 1.5 gave
+/// the lowest and steadiest stretch median; 2 left fewer candidates and longer paths, and a
+/// uniform sample swung the median between 1.2 and 1.6 with the draw (docs/decisions.md).
+pub const SHORTCUT_DETOUR: f64 = 1.5;
 
 /// Groups one directory holds at most by default; announcements of new groups beyond it are
 /// refused ([`Directory::is_full_for`]).
@@ -848,13 +854,107 @@ impl Directory {
     /// otherwise.
     pub fn answer(&self, rng: &mut Rng, request: &GetBootListRequest) -> Vec<GroupView> {
         let max = request.max as usize;
-        if !request.near.is_empty() {
+        if let Some(from) = request.shortcut_for {
+            self.shortcut_candidates(rng, max, from)
+        } else if !request.near.is_empty() {
             self.nearest(rng, max, &request.near)
         } else if request.landmarks {
             self.boot_list_from_landmarks(rng, max)
         } else {
             self.boot_list(rng, max)
         }
+    }
+
+    /// Up to `max` groups for `from`'s leader to measure for a shortcut, drawn at random from
+    /// the groups the overlay reaches from `from` only the long way round: along the announced
+    /// links (their announced RTTs) the path is at least [`SHORTCUT_DETOUR`] times the landmark
+    /// lower bound on the RTT between the two leaders ([`landmark_bound`]), or there is none.
+    /// The leader links to the closest that answers as its group's leader, as it did from a
+    /// uniform sample (docs/decisions.md, "Shortcuts where the overlay goes the long way
+    /// round"): a shortcut then lands where it shortens paths rather than beside a group a hop
+    /// or two away. `from`'s own links and groups without [`MIN_COMMON_LANDMARKS`] landmarks in
+    /// common are left out; with none left (or `from` unknown or without landmark RTTs), a
+    /// random sample as before. The search settles at most [`MAX_NEAR_SCAN`] groups, and at
+    /// most that many are compared, from a random place in the directory.
+    pub fn shortcut_candidates(&self, rng: &mut Rng, max: usize, from: GroupId) -> Vec<GroupView> {
+        let max = max.min(MAX_BOOT_LIST);
+        let (Some(entry), Some(here)) = (self.entries.get(&from), self.position_of(from)) else {
+            return self.boot_list(rng, max);
+        };
+        let n = self.order.len();
+        if max == 0 || n == 0 {
+            return Vec::new();
+        }
+        // Overlay distances from `from` over the announced links, µs, by slot.
+        let mut dist = vec![u64::MAX; n];
+        let Some(&start) = self.slots.get(&from) else {
+            return self.boot_list(rng, max);
+        };
+        dist[start] = 0;
+        let mut heap = std::collections::BinaryHeap::from([std::cmp::Reverse((0u64, start))]);
+        let mut settled = 0;
+        // Groups not settled are at least this far (the search stopped there).
+        let mut reach = 0u64;
+        while let Some(std::cmp::Reverse((d, at))) = heap.pop() {
+            if d > dist[at] {
+                continue;
+            }
+            reach = d;
+            settled += 1;
+            if settled > MAX_NEAR_SCAN {
+                break;
+            }
+            let Some(e) = self.entries.get(&self.order[at]) else {
+                continue;
+            };
+            for nb in &e.neighbors {
+                let Some(&to) = self.slots.get(&nb.group_id) else {
+                    continue;
+                };
+                let via = d.saturating_add(nb.rtt.as_micros().min(u128::from(u32::MAX)) as u64);
+                if via < dist[to] {
+                    dist[to] = via;
+                    heap.push(std::cmp::Reverse((via, to)));
+                }
+            }
+        }
+        let stopped = settled > MAX_NEAR_SCAN;
+        let linked: BTreeSet<GroupId> = entry.neighbors.iter().map(|nb| nb.group_id).collect();
+        let scan = n.min(MAX_NEAR_SCAN);
+        let first = if scan < n {
+            rng.below(n as u64) as usize
+        } else {
+            0
+        };
+        // (random key, group) of a random `max` of the groups the long way round.
+        let mut far: Vec<(u32, GroupId)> = Vec::with_capacity(max + 1);
+        for k in 0..scan {
+            let at = (first + k) % n;
+            let id = self.order[at];
+            if id == from || linked.contains(&id) {
+                continue;
+            }
+            let Some(bound) = landmark_bound(here, &self.positions[at], MIN_COMMON_LANDMARKS)
+            else {
+                continue;
+            };
+            let path = if stopped && dist[at] == u64::MAX {
+                reach
+            } else {
+                dist[at]
+            };
+            if path == u64::MAX || path as f64 >= SHORTCUT_DETOUR * f64::from(bound) {
+                // A random `max` of them: the least of random keys.
+                keep_least(&mut far, max, (rng.below(1 << 30) as u32, id));
+            }
+        }
+        if far.is_empty() {
+            return self.boot_list(rng, max);
+        }
+        far.into_iter()
+            .filter_map(|(_, g)| self.entries.get(&g))
+            .map(|e| e.view.clone())
+            .collect()
     }
 
     /// A boot list for a join walk's first request: the landmark groups, then a random
@@ -1717,6 +1817,7 @@ mod tests {
                 max: 12,
                 landmarks: true,
                 near: vec![],
+                shortcut_for: Default::default(),
             },
         );
         assert_eq!(list.len(), 12);
@@ -1763,6 +1864,7 @@ mod tests {
             max,
             landmarks: false,
             near: near.clone(),
+            shortcut_for: None,
         };
         // Bounds: 10 → 2 ms, 11 → 3 ms, 12 → 69 ms; 13 is left out, and so are 1–3, which
         // the caller measured.
@@ -1778,6 +1880,73 @@ mod tests {
             Some(landmark_rtts(&[(1, 12), (2, 48), (3, 91)]))
         );
         assert_eq!(ids(&d.answer(&mut rng, &ask(2))), vec![12, 10]);
+    }
+
+    #[test]
+    fn shortcut_candidates_are_the_groups_the_overlay_reaches_the_long_way_round() {
+        let mut d = Directory::new(Duration::from_secs(30));
+        // Landmark groups 1, 2, 3 at -100, 200 and 300 on a line; the others' positions are
+        // their RTTs to them, so the landmark bound between two groups is their distance.
+        for g in 1..=3 {
+            announce(&mut d, 0, view(g, 100 + g, 1, 1));
+        }
+        let at = |x: i64| {
+            landmark_rtts(&[
+                (1, (x + 100) as u64),
+                (2, (200 - x) as u64),
+                (3, (300 - x) as u64),
+            ])
+        };
+        let link = |g: u128, ms: u64| NeighborGroup {
+            group_id: GroupId(Uuid::from_u128(g)),
+            leader: PeerRef::new(PeerId(Uuid::from_u128(100 + g)), format!("p{}", 100 + g)),
+            successors: vec![],
+            rtt: Duration::from_millis(ms),
+        };
+        // A chain 10 - 11 - 12 - 13 - 14, each link as long as the distance, but 14 (5 ms
+        // from 10) hangs off 13 by a 25 ms link: from 10 the overlay reaches it in 55 ms. 15
+        // has no link at all; 16 announced no landmark RTTs.
+        let groups: [(u128, i64, Vec<NeighborGroup>); 7] = [
+            (10, 0, vec![link(11, 10)]),
+            (11, 10, vec![link(10, 10), link(12, 10)]),
+            (12, 20, vec![link(11, 10), link(13, 10)]),
+            (13, 30, vec![link(12, 10), link(14, 25)]),
+            (14, 5, vec![link(13, 25)]),
+            (15, 100, vec![]),
+            (16, 40, vec![link(13, 10)]),
+        ];
+        for (g, x, neighbors) in groups {
+            let mut a = announcement(view(g, 100 + g, 1, 1), false);
+            if g != 16 {
+                a.landmarks = at(x);
+            }
+            a.neighbors = neighbors;
+            d.announce(Time::ZERO, a);
+        }
+        let mut rng = Rng::new(1);
+        let ask = |from: u128| GetBootListRequest {
+            max: 8,
+            landmarks: false,
+            near: vec![],
+            shortcut_for: Some(GroupId(Uuid::from_u128(from))),
+        };
+        let mut from_10 = ids(&d.answer(&mut rng, &ask(10)));
+        from_10.sort();
+        // 11 is linked already; 12 and 13 are as far by the overlay as by the bound; the
+        // landmark groups cannot be compared (one landmark each); 16 has no position.
+        assert_eq!(from_10, vec![14, 15]);
+        // From 13, 12 and 14 are linked, and 11 and 10 are as far by the overlay as apart.
+        let mut from_13 = ids(&d.answer(&mut rng, &ask(13)));
+        from_13.sort();
+        assert_eq!(from_13, vec![15]);
+        // A group without landmark RTTs, or one not in the directory, gets a random sample.
+        assert_eq!(d.answer(&mut rng, &ask(16)).len(), 8);
+        assert_eq!(d.answer(&mut rng, &ask(99)).len(), 8);
+        assert_eq!(
+            d.shortcut_candidates(&mut rng, 1, GroupId(Uuid::from_u128(10)))
+                .len(),
+            1
+        );
     }
 
     /// The sampling and expiry indexes agree with the entries.

@@ -5,6 +5,10 @@
 //!   from 142 to 99, and on PlanetLab from 66 to about 50, with the same groups.
 //! - A measurement stops once two samples agree (`Config::sample_agreement`): samples that
 //!   differ (queueing) go on to `measure_samples`, and the minimum is what counts.
+//! - A join walk ranks its candidates on one sample each and takes the other samples only of
+//!   what would fail a group (`Config::rank_on_one_sample`). The two rules above apply to
+//!   every measurement that is not a walk's ranking, and to the walk's with the switch off,
+//!   as in the tests before the last two here.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -103,12 +107,22 @@ fn samples_timed(
     panic!("the peer keeps calling");
 }
 
-/// The far rule alone: samples that agree do not end a measurement here.
+/// The far rule alone: samples that agree do not end a measurement here, and a walk takes
+/// every sample of what it ranks.
 fn config(on: bool) -> Config {
     Config {
         measure_samples: 3,
         single_far_walk_samples: on,
         sample_agreement: 0.0,
+        rank_on_one_sample: false,
+        ..Config::wan()
+    }
+}
+
+/// The wan preset with walks taking every sample of what they rank.
+fn all_samples() -> Config {
+    Config {
+        rank_on_one_sample: false,
         ..Config::wan()
     }
 }
@@ -142,7 +156,7 @@ fn ms(v: f64) -> Duration {
 
 #[test]
 fn two_samples_that_agree_end_a_measurement() {
-    let cfg = Config::wan();
+    let cfg = all_samples();
     assert!(cfg.sample_agreement > 0.0 && cfg.measure_samples == 3);
     let (taken, _) = samples_timed(cfg, |n, _| rtt(n));
     assert_eq!(taken.get(&1), Some(&2), "steady RTT: two samples");
@@ -154,7 +168,7 @@ fn two_samples_that_agree_end_a_measurement() {
 fn samples_that_disagree_go_on_and_the_least_counts() {
     // Leader 1's first sample is queued (30 ms, beyond the 20 ms guard); the next two agree at
     // 3 ms. Leader 2 agrees only within 10%, not 5%: every sample is taken.
-    let (taken, group) = samples_timed(Config::wan(), |n, k| match (n, k) {
+    let (taken, group) = samples_timed(all_samples(), |n, k| match (n, k) {
         (1, 0) => ms(30.0),
         (1, _) => ms(3.0 + 0.05 * f64::from(k)),
         (2, 0) => ms(70.0),
@@ -173,7 +187,7 @@ fn samples_that_disagree_go_on_and_the_least_counts() {
 #[test]
 fn samples_within_the_floor_agree_however_small_the_rtt() {
     // On a LAN 40 µs of noise is a 20% share of a 0.2 ms RTT, but below the 100 µs floor.
-    let (taken, _) = samples_timed(Config::wan(), |n, k| match (n, k) {
+    let (taken, _) = samples_timed(all_samples(), |n, k| match (n, k) {
         (1, 0) => ms(0.24),
         (1, _) => ms(0.2),
         _ => rtt(n),
@@ -186,8 +200,36 @@ fn without_agreement_every_sample_is_taken() {
     let cfg = Config {
         sample_agreement: 0.0,
         single_far_walk_samples: false,
-        ..Config::wan()
+        ..all_samples()
     };
     let (taken, _) = samples_timed(cfg, |n, _| rtt(n));
     assert!(taken.values().all(|&k| k == 3), "{taken:?}");
+}
+
+#[test]
+fn a_walk_ranks_on_one_sample_and_enters_within_the_direct_pass_on_it() {
+    let cfg = Config::wan();
+    assert!(cfg.rank_on_one_sample);
+    let (taken, group) = samples_timed(cfg, |n, _| rtt(n));
+    assert_eq!(
+        taken,
+        BTreeMap::from([(1, 1), (2, 1), (3, 1)]),
+        "one sample each: leader 1 (3 ms) passes on it, 2 and 3 are only ranked"
+    );
+    assert_eq!(group, Some(common::gid(1)));
+}
+
+#[test]
+fn a_queued_sample_that_would_fail_a_group_is_confirmed_and_the_least_counts() {
+    // Leader 1's first sample is queued to 30 ms, beyond the 20 ms guard and behind nothing
+    // nearer: the walk tests group 1, takes the other samples before failing it (3 ms and
+    // 3.05 ms agree) and enters on 3 ms, instead of founding a group beside it.
+    let (taken, group) = samples_timed(Config::wan(), |n, k| match (n, k) {
+        (1, 0) => ms(30.0),
+        (1, _) => ms(3.0 + 0.05 * f64::from(k - 1)),
+        _ => rtt(n),
+    });
+    assert_eq!(taken.get(&1), Some(&3), "{taken:?}");
+    assert_eq!(taken.get(&2), Some(&1), "only ranked: {taken:?}");
+    assert_eq!(group, Some(common::gid(1)));
 }

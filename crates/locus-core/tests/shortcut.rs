@@ -31,6 +31,8 @@ struct Run {
     measured: Vec<u8>,
     /// Inter-group connections asked for: (group number, random).
     connects: Vec<(u8, bool)>,
+    /// The group named by each boot-list request as the one a shortcut is for.
+    shortcut_for: Vec<Option<locus_core::GroupId>>,
 }
 
 /// Runs founder `p` for `secs` seconds of its timers, answering as the overlay above would:
@@ -41,6 +43,7 @@ fn run(p: &mut Peer, secs: u64, impostor: &dyn Fn(u8) -> bool) -> Run {
     let mut out = Run {
         measured: Vec::new(),
         connects: Vec::new(),
+        shortcut_for: Vec::new(),
     };
     let mut lists = 0u8;
     let mut now = Time::ZERO;
@@ -56,7 +59,8 @@ fn run(p: &mut Peer, secs: u64, impostor: &dyn Fn(u8) -> bool) -> Run {
                 _ => None,
             };
             let (reply, delay) = match &t.request {
-                Request::GetBootList(_) => {
+                Request::GetBootList(req) => {
+                    out.shortcut_for.push(req.shortcut_for);
                     let list = boot_list(lists)
                         .into_iter()
                         .map(|g| view_of(g, 5))
@@ -280,4 +284,25 @@ fn a_large_group_keeps_a_shortcut_per_members_per_shortcut_members() {
     let max = locus_core::config::MAX_SHORTCUTS as usize;
     let accepted = random_links_accepted(1, 12, 8);
     assert_eq!(accepted.iter().filter(|a| **a).count(), max, "{accepted:?}");
+}
+
+#[test]
+fn a_leader_asks_for_shortcut_candidates_for_its_own_group_only_with_the_switch() {
+    for on in [true, false] {
+        let mut p = founder_with(Config {
+            detour_shortcuts: on,
+            ..config(4)
+        });
+        let r = run(&mut p, 60, &|_| false);
+        let own = p.group().map(|g| g.group_id);
+        assert!(own.is_some());
+        let asked: Vec<_> = r.shortcut_for.iter().flatten().copied().collect();
+        if on {
+            // The neighbour search's list names none; the shortcut's names the group.
+            assert_eq!(asked, vec![own.unwrap()], "{:?}", r.shortcut_for);
+        } else {
+            assert!(asked.is_empty(), "{:?}", r.shortcut_for);
+        }
+        assert_eq!(random_links(&r).len(), 1, "a shortcut either way");
+    }
 }

@@ -377,6 +377,7 @@ async fn every_rpc_refuses_malformed_requests_and_keeps_serving() {
                     max: 3,
                     landmarks: false,
                     near: vec![],
+                    shortcut_for: Default::default(),
                 }
             ),
             "caller.addr: empty address",
@@ -411,6 +412,7 @@ async fn every_rpc_refuses_malformed_requests_and_keeps_serving() {
             max: u32::MAX,
             landmarks: false,
             near: vec![],
+            shortcut_for: Default::default(),
         })
         .await
         .unwrap()

@@ -289,6 +289,7 @@ async fn identities_come_from_certificates_not_from_the_caller_field() {
             max: 0,
             landmarks: false,
             near: vec![],
+            shortcut_for: Default::default(),
         })
         .await
         .unwrap_err();

@@ -322,6 +322,7 @@ impl Unary for pb::GetBootListRequest {
             max: self.max.min(MAX_BOOT_LIST as u32),
             landmarks: self.landmarks,
             near: list(self.near, MAX_LANDMARKS, "near")?,
+            shortcut_for: optional_group_id(&self.shortcut_for, "shortcut_for")?,
         };
         Ok((caller(self.caller)?, Request::GetBootList(request)))
     }
@@ -502,6 +503,7 @@ impl Outgoing {
                 max: r.max,
                 landmarks: r.landmarks,
                 near: all(r.near),
+                shortcut_for: r.shortcut_for.map(|g| g.to_string()).unwrap_or_default(),
             }),
             Request::AnnounceGroup(a) => Self::AnnounceGroup(pb::AnnounceGroupRequest {
                 caller,

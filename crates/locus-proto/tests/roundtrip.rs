@@ -139,6 +139,7 @@ fn requests() -> Vec<Request> {
             max: 16,
             landmarks: false,
             near: vec![],
+            shortcut_for: Default::default(),
         }),
         Request::AnnounceGroup(Announcement {
             group: view(7),
@@ -457,6 +458,7 @@ fn oversized_limits_are_lowered_to_the_caps() {
         max: u32::MAX,
         landmarks: false,
         near: vec![],
+        shortcut_for: Default::default(),
     }
     .into_core()
     .unwrap();
@@ -466,6 +468,7 @@ fn oversized_limits_are_lowered_to_the_caps() {
             max: 64,
             landmarks: false,
             near: vec![],
+            shortcut_for: Default::default(),
         })
     );
 }

@@ -424,6 +424,7 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                     };
                     17
                 ],
+                shortcut_for: String::new(),
             }),
             "near: 17 entries, at most 16",
         ),
@@ -436,8 +437,19 @@ fn bad_requests() -> Vec<(Outgoing, &'static str)> {
                     group_id: group_view().group_id,
                     rtt_us: 61_000_000,
                 }],
+                shortcut_for: String::new(),
             }),
             "near[0].rtt_us: rtt of 61000000 us, at most 60000000 us",
+        ),
+        (
+            Outgoing::GetBootList(pb::GetBootListRequest {
+                caller: Some(pb_peer(1)),
+                max: 8,
+                landmarks: false,
+                near: vec![],
+                shortcut_for: "not-a-group".into(),
+            }),
+            "shortcut_for: invalid UUID",
         ),
         (
             Outgoing::AnnounceGroup(pb::AnnounceGroupRequest {

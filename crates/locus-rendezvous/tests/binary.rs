@@ -68,6 +68,7 @@ async fn metrics_carry_help_text_and_count_calls() {
                 max: 0,
                 landmarks: false,
                 near: vec![],
+                shortcut_for: Default::default(),
             })
             .await
             .is_ok()

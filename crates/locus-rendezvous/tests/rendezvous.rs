@@ -342,6 +342,7 @@ async fn directory_rpcs_page_snapshot_and_stream_changes() {
             max: 3,
             landmarks: false,
             near: vec![],
+            shortcut_for: Default::default(),
         })
         .await
         .unwrap()
@@ -628,6 +629,7 @@ async fn every_rpc_refuses_malformed_requests_and_keeps_serving() {
                     max: 1,
                     landmarks: false,
                     near: vec![],
+                    shortcut_for: Default::default(),
                 }
             ),
             "caller.peer_id: invalid UUID",
@@ -799,6 +801,7 @@ async fn every_rpc_refuses_malformed_requests_and_keeps_serving() {
             max: u32::MAX,
             landmarks: false,
             near: vec![],
+            shortcut_for: Default::default(),
         })
         .await
         .unwrap();
@@ -995,6 +998,7 @@ async fn calls_past_the_process_limit_are_shed_at_once_and_served_when_a_place_f
             max: 0,
             landmarks: false,
             near: vec![],
+            shortcut_for: Default::default(),
         })
         .await
         .expect("reads have places of their own");
@@ -1055,6 +1059,7 @@ async fn boot_lists_start_with_the_landmarks_and_rank_groups_by_landmark_rtts() 
             max: 5,
             landmarks: true,
             near: vec![],
+            shortcut_for: Default::default(),
         })
         .await
         .unwrap()
@@ -1072,6 +1077,7 @@ async fn boot_lists_start_with_the_landmarks_and_rank_groups_by_landmark_rtts() 
             max: 8,
             landmarks: false,
             near: landmark_rtts(&[(&g[0], 10), (&g[1], 48), (&g[2], 88)]),
+            shortcut_for: String::new(),
         })
         .await
         .unwrap()
@@ -1084,11 +1090,43 @@ async fn boot_lists_start_with_the_landmarks_and_rank_groups_by_landmark_rtts() 
             max: 8,
             landmarks: false,
             near: landmark_rtts(&vec![(g[0].as_str(), 10); 17]),
+            shortcut_for: String::new(),
         })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
     assert!(err.message().contains("near"), "{err:?}");
+    // A shortcut asked for a group id that is none: refused, naming the field.
+    let err = c
+        .get_boot_list(pb::GetBootListRequest {
+            caller: None,
+            max: 8,
+            landmarks: false,
+            near: vec![],
+            shortcut_for: "not-a-group".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("shortcut_for"), "{err:?}");
+    // For a group it holds, the groups the overlay reaches the long way round: no group
+    // announced a link, so every other group (each with a position) is one.
+    let shortcut = c
+        .get_boot_list(pb::GetBootListRequest {
+            caller: None,
+            max: 8,
+            landmarks: false,
+            near: vec![],
+            shortcut_for: g[3].clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut shortcut = list(shortcut);
+    shortcut.sort();
+    let mut others: Vec<String> = g.iter().filter(|x| **x != g[3]).cloned().collect();
+    others.sort();
+    assert_eq!(shortcut, others);
     for p in leaders {
         p.stop().await;
     }

@@ -134,6 +134,12 @@ struct RunArgs {
     /// Join walks take every sample of a far candidate (before `single_far_walk_samples`).
     #[arg(long)]
     no_single_far_walk_samples: bool,
+    /// Shortcuts are the closest of a uniform sample (before `detour_shortcuts`).
+    #[arg(long)]
+    no_detour_shortcuts: bool,
+    /// Join walks take every sample of every candidate (before `rank_on_one_sample`).
+    #[arg(long)]
+    no_rank_on_one_sample: bool,
     /// Share within which two samples of a measurement agree and end it; 0 takes every
     /// sample (the behaviour before `sample_agreement`).
     #[arg(long, value_parser = parse_share)]
@@ -223,6 +229,12 @@ impl RunArgs {
         }
         if self.no_single_far_walk_samples {
             c.single_far_walk_samples = false;
+        }
+        if self.no_rank_on_one_sample {
+            c.rank_on_one_sample = false;
+        }
+        if self.no_detour_shortcuts {
+            c.detour_shortcuts = false;
         }
         if self.no_prune_walk_probes {
             c.prune_walk_probes = false;
@@ -651,17 +663,19 @@ fn steady_rate(c: &locus_sim::Counters) -> f64 {
 }
 
 /// The ablation's variants: the defaults, each rule of `Config` turned off alone, all of
-/// issue #14's rules (twelve) off together (the protocol before them), and the shortcut held by
+/// issue #14's rules (fourteen) off together (the protocol before them), and the shortcut held by
 /// every group, however small.
-const VARIANTS: [&str; 18] = [
+const VARIANTS: [&str; 20] = [
     "default",
     "no-shortcuts",
     "shortcuts-every-group",
     "one-shortcut-per-group",
+    "no-detour-shortcuts",
     "no-neighbor-guard",
     "no-merge-keeps-links",
     "no-prune-walk-probes",
     "no-single-far-walk-samples",
+    "no-rank-on-one-sample",
     "no-sample-agreement",
     "no-drop-lost-links",
     "no-landmark-boot",
@@ -685,6 +699,8 @@ fn ablate(args: &RunArgs) -> Result<()> {
         a.no_merge_keeps_links |= name == "no-merge-keeps-links" || before;
         a.no_prune_walk_probes |= name == "no-prune-walk-probes" || before;
         a.no_single_far_walk_samples |= name == "no-single-far-walk-samples" || before;
+        a.no_rank_on_one_sample |= name == "no-rank-on-one-sample" || before;
+        a.no_detour_shortcuts |= name == "no-detour-shortcuts" || before;
         a.no_drop_lost_links |= name == "no-drop-lost-links" || before;
         a.no_landmark_boot |= name == "no-landmark-boot" || before;
         a.no_near_cut_links |= name == "no-near-cut-links" || before;

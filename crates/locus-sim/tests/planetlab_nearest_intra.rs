@@ -3,9 +3,11 @@
 //! 60–120 ms from each other, and members linked to random members across that split
 //! (docs/decisions.md, "Intra-group links to the nearest members"). With `nearest_intra_links`
 //! members move their links to the nearest group-mates they measure: that run measures a mean
-//! intra-group link of 4.40 ms, a `random_ratio` of 0.0785 (the floor is 0.08) and a gap
-//! of 1.46; with the rule off, 5.32 ms, 0.0854 and 1.53 (both with cross links within 11.5 ms).
-//! The bounds leave about 4 % of slack on each figure.
+//! intra-group link of 3.47 ms, a `random_ratio` of 0.0768 (the floor is 0.08) and a gap
+//! of 1.43; with the rule off, 4.29 ms, 0.0801 and 1.48 (both with cross links within 11.5 ms,
+//! walks ranking on one sample and shortcuts the long way round; before those two rules
+//! 4.40 ms, 0.0785 and 1.46 against 5.32 ms, 0.0854 and 1.53). The bounds leave about 4 % of
+//! slack on each figure, and the rule's gain in `random_ratio` (0.0033) 20 %.
 
 mod common;
 
@@ -48,7 +50,7 @@ fn members_linked_to_their_nearest_group_mates_bring_random_ratio_under_the_floo
         off.random_ratio
     );
     assert!(
-        on.random_ratio <= off.random_ratio - 0.004,
+        on.random_ratio <= off.random_ratio - 0.0027,
         "random_ratio {:.4} against {:.4} with the rule off",
         on.random_ratio,
         off.random_ratio
@@ -59,5 +61,5 @@ fn members_linked_to_their_nearest_group_mates_bring_random_ratio_under_the_floo
         on.groups.intra_mean_rtt_ms,
         off.groups.intra_mean_rtt_ms
     );
-    assert!(on.optimality_gap <= 1.52, "gap {:.3}", on.optimality_gap);
+    assert!(on.optimality_gap <= 1.49, "gap {:.3}", on.optimality_gap);
 }

@@ -35,6 +35,7 @@ impl Peer {
             return;
         }
         let wanted = shortcuts_wanted(&self.cfg, members);
+        let shortcut_for = self.my_group_id().filter(|_| self.cfg.detour_shortcuts);
         let Some(l) = self.leading_mut() else { return };
         // A random link counts at both ends, whoever opened it.
         if l.search.random_pending || l.inter.values().filter(|n| n.random).count() >= wanted {
@@ -47,6 +48,7 @@ impl Peer {
                 max,
                 landmarks: false,
                 near: Vec::new(),
+                shortcut_for,
             }),
             Purpose::RandomBoot,
         );

@@ -63,6 +63,7 @@ impl Peer {
             direct_rtt: self.cfg.direct_join_rtt,
             neighbor_share: self.cfg.neighbor_guard_share,
             prune: self.cfg.prune_walk_probes,
+            one_sample: self.cfg.rank_on_one_sample && self.cfg.measure_samples > 1,
             max_tested,
             deadline: now + self.cfg.join_deadline,
         }
@@ -164,6 +165,7 @@ impl Peer {
                     max,
                     landmarks,
                     near: Vec::new(),
+                    shortcut_for: Default::default(),
                 }),
                 Purpose::Boot {
                     walk: id,
@@ -200,6 +202,9 @@ impl Peer {
         for action in walk.next(now) {
             match action {
                 Action::Measure(peer) => self.probe(peer, ProbeFor::Walk(id)),
+                Action::Confirm { peer, rtt } => {
+                    self.probe_from(peer, ProbeFor::WalkConfirm(id), Some(rtt));
+                }
                 Action::Query { group, leader } => self.send_to(
                     &leader,
                     Request::GetNeighbors(GetNeighborsRequest {
@@ -213,6 +218,7 @@ impl Peer {
                         max: self.cfg.boot_list_size,
                         landmarks: false,
                         near,
+                        shortcut_for: None,
                     }),
                     Purpose::Boot {
                         walk: id,

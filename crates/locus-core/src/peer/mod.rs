@@ -473,6 +473,12 @@ impl Peer {
     /// Measures the RTT to `target` with up to `measure_samples` sequential probes, keeping the
     /// minimum, and stopping early once two samples agree (`sample_agreement`); the result goes to `why` (several reasons share one measurement).
     fn probe(&mut self, target: PeerRef, why: ProbeFor) {
+        self.probe_from(target, why, None);
+    }
+
+    /// [`Self::probe`] of a peer already sampled once at `first`: the measurement goes on from
+    /// that sample (it counts towards agreement, the minimum and `measure_samples`).
+    fn probe_from(&mut self, target: PeerRef, why: ProbeFor, first: Option<Duration>) {
         if target.id == self.me.id {
             self.probe_done(target, None, vec![why]);
             return;
@@ -485,8 +491,12 @@ impl Peer {
             target.id,
             Probe {
                 target: target.clone(),
-                remaining: self.cfg.measure_samples,
-                best: None,
+                remaining: self
+                    .cfg
+                    .measure_samples
+                    .saturating_sub(u32::from(first.is_some()))
+                    .max(1),
+                best: first,
                 reply: None,
                 why: vec![why],
             },
@@ -523,6 +533,12 @@ impl Peer {
                 p.best = Some(p.best.map_or(rtt, |b| b.min(rtt)));
                 p.reply = Some(reply);
                 p.remaining = p.remaining.saturating_sub(1);
+                // A sample that only ranks a walk's candidate is enough on its own.
+                if self.cfg.rank_on_one_sample
+                    && p.why.iter().all(|w| matches!(w, ProbeFor::Walk(_)))
+                {
+                    p.remaining = 0;
+                }
                 // A walk's candidate far beyond the guard (four times it) needs no second sample.
                 let far = self
                     .cfg
@@ -571,7 +587,9 @@ impl Peer {
         let result = result.as_ref().map(|(rtt, reply)| (*rtt, reply));
         for w in why {
             match w {
-                ProbeFor::Walk(walk) => self.on_walk_measured(self.now, walk, &target, result),
+                ProbeFor::Walk(walk) | ProbeFor::WalkConfirm(walk) => {
+                    self.on_walk_measured(self.now, walk, &target, result)
+                }
                 ProbeFor::Search => self.on_search_measured(self.now, &target, result),
                 ProbeFor::Remeasure(group) => self.on_remeasured(self.now, group, &target, result),
                 ProbeFor::Replace(group) => {

@@ -204,6 +204,7 @@ impl Peer {
                         max,
                         landmarks: false,
                         near: Vec::new(),
+                        shortcut_for: Default::default(),
                     }),
                     Purpose::SearchBoot,
                 );

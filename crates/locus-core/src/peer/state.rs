@@ -436,7 +436,10 @@ pub(super) struct Probe {
 /// Why a measurement was taken.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum ProbeFor {
+    /// A join or merge walk ranking a candidate: one sample with `rank_on_one_sample`.
     Walk(u64),
+    /// A walk confirming the one sample a decision rests on: the rest of the samples.
+    WalkConfirm(u64),
     Search,
     Remeasure(GroupId),
     Replace(GroupId),

@@ -210,6 +210,10 @@ protocol_settings! {
     prune_walk_probes: bool, "LOCUS_PRUNE_WALK_PROBES" => prune_walk_probes(num);
     /// Join walks take one sample of a leader beyond four times the guard [wan: true].
     single_far_walk_samples: bool, "LOCUS_SINGLE_FAR_WALK_SAMPLES" => single_far_walk_samples(num);
+    /// Join walks rank candidates on one sample, confirming what fails a group [wan: true].
+    rank_on_one_sample: bool, "LOCUS_RANK_ON_ONE_SAMPLE" => rank_on_one_sample(num);
+    /// Shortcuts go to groups the overlay reaches only the long way round [wan: true].
+    detour_shortcuts: bool, "LOCUS_DETOUR_SHORTCUTS" => detour_shortcuts(num);
     /// A measurement stops once two samples agree within this share; 0 for off [wan: 0.05].
     sample_agreement: f64, "LOCUS_SAMPLE_AGREEMENT" => sample_agreement(num);
     /// Members close their links to peers the leader's Alive lists as lost [wan: true].

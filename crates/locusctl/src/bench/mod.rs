@@ -168,6 +168,7 @@ impl Call {
                     max: self.max,
                     landmarks: false,
                     near: vec![],
+                    shortcut_for: Default::default(),
                 })
                 .await
                 .map(drop),
@@ -177,6 +178,7 @@ impl Call {
                     max: self.max,
                     landmarks: false,
                     near: vec![],
+                    shortcut_for: Default::default(),
                 })
                 .await
                 .map(drop),
