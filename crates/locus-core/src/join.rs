@@ -345,11 +345,22 @@ impl Walk {
         result: Option<(Duration, &MeasureReply)>,
     ) {
         self.in_flight.remove(&peer.id);
-        // A second report of a peer is its confirmation (every sample, the first among them).
-        if !self.limits.one_sample || self.measured.contains_key(&peer.id) {
-            self.confirmed.insert(peer.id);
-        }
-        self.measured.insert(peer.id, result.map(|(rtt, _)| rtt));
+        // A second report of a peer is its confirmation: every sample, and the least counts
+        // (the first sample too, should the confirmation have shared another measurement).
+        let first = match self.measured.get(&peer.id) {
+            Some(first) => {
+                self.confirmed.insert(peer.id);
+                *first
+            }
+            None => {
+                if !self.limits.one_sample {
+                    self.confirmed.insert(peer.id);
+                }
+                None
+            }
+        };
+        let rtt = result.map(|(rtt, _)| first.map_or(rtt, |f| f.min(rtt)));
+        self.measured.insert(peer.id, rtt);
         let Some((_, reply)) = result else { return };
         // Which group does the responder lead? Fix up candidates that named it.
         let leads = reply
@@ -1285,7 +1296,10 @@ mod tests {
                 matches!(actions.as_slice(), [_, Action::Confirm { .. }]),
                 "{actions:?}"
             );
-            measured(&mut walk, 1, 8.0);
+            // A confirmation that shared another purpose's measurement and came back higher
+            // leaves the least sample.
+            measured(&mut walk, 1, 9.0);
+            assert_eq!(walk.nearest()[0].rtt, Duration::from_millis(8));
             walk.on_neighbors(group(1), Some(neighbors(1, &[(2, 10)])));
             assert_eq!(walk.next(Time::ZERO), vec![Action::Measure(peer(2))]);
             measured(&mut walk, 2, 40.0);
