@@ -920,16 +920,9 @@ impl Directory {
         }
         let stopped = settled > MAX_NEAR_SCAN;
         let linked: BTreeSet<GroupId> = entry.neighbors.iter().map(|nb| nb.group_id).collect();
-        let scan = n.min(MAX_NEAR_SCAN);
-        let first = if scan < n {
-            rng.below(n as u64) as usize
-        } else {
-            0
-        };
         // (random key, group) of a random `max` of the groups the long way round.
         let mut far: Vec<(u32, GroupId)> = Vec::with_capacity(max + 1);
-        for k in 0..scan {
-            let at = (first + k) % n;
+        for at in self.scan_window(rng) {
             let id = self.order[at];
             if id == from || linked.contains(&id) {
                 continue;
@@ -955,6 +948,19 @@ impl Directory {
             .filter_map(|(_, g)| self.entries.get(&g))
             .map(|e| e.view.clone())
             .collect()
+    }
+
+    /// The positions in `order` that one request compares: all of them, or
+    /// [`MAX_NEAR_SCAN`] in a row from a random place when the directory holds more.
+    fn scan_window(&self, rng: &mut Rng) -> impl Iterator<Item = usize> + use<> {
+        let n = self.order.len();
+        let scan = n.min(MAX_NEAR_SCAN);
+        let start = if scan < n {
+            rng.below(n as u64) as usize
+        } else {
+            0
+        };
+        (0..scan).map(move |k| (start + k) % n)
     }
 
     /// A boot list for a join walk's first request: the landmark groups, then a random
@@ -1000,16 +1006,9 @@ impl Directory {
         if need == 0 || max == 0 || n == 0 {
             return Vec::new();
         }
-        let scan = n.min(MAX_NEAR_SCAN);
-        let start = if scan < n {
-            rng.below(n as u64) as usize
-        } else {
-            0
-        };
         // (bound in µs, group) of the best `max` so far, worst last.
         let mut best: Vec<(u32, GroupId)> = Vec::with_capacity(max + 1);
-        for k in 0..scan {
-            let at = (start + k) % n;
+        for at in self.scan_window(rng) {
             let Some(bound) = landmark_bound(&q, &self.positions[at], need) else {
                 continue;
             };
