@@ -1191,6 +1191,15 @@ mod tests {
             );
         }
 
+        /// A walk whose one candidate, group 1, was measured at `ms`.
+        fn one_leader_at(limits: Limits, ms: f64) -> Walk {
+            let mut walk = Walk::new(limits, 1);
+            walk.on_boot_list(Some(vec![view(1)]), true);
+            let _ = walk.next(Time::ZERO);
+            measured(&mut walk, 1, ms);
+            walk
+        }
+
         #[test]
         fn a_sample_that_would_fail_the_group_is_confirmed_first_and_its_least_counts() {
             for prune in [true, false] {
@@ -1263,11 +1272,8 @@ mod tests {
 
         #[test]
         fn a_leader_within_the_direct_pass_needs_no_confirmation() {
-            let mut walk = Walk::new(one_sample_limits(true), 1);
-            walk.on_boot_list(Some(vec![view(1)]), true);
-            let _ = walk.next(Time::ZERO);
             // Queueing only adds to a sample: 3 ms confirmed could only be less.
-            measured(&mut walk, 1, 3.0);
+            let mut walk = one_leader_at(one_sample_limits(true), 3.0);
             assert_eq!(
                 walk.next(Time::ZERO),
                 vec![Action::Query {
@@ -1287,10 +1293,7 @@ mod tests {
             // Leader 1 is 8 ms away (within the guard, beyond the direct pass); it supplies
             // neighbour 2 at 10 ms. The neighbour's one sample, 40 ms, is queued: compared as
             // it is, it would fail the group (a 30 ms difference against a 10 ms threshold).
-            let mut walk = Walk::new(one_sample_limits(true), 1);
-            walk.on_boot_list(Some(vec![view(1)]), true);
-            let _ = walk.next(Time::ZERO);
-            measured(&mut walk, 1, 8.0);
+            let mut walk = one_leader_at(one_sample_limits(true), 8.0);
             let actions = walk.next(Time::ZERO);
             assert!(
                 matches!(actions.as_slice(), [_, Action::Confirm { .. }]),
@@ -1323,10 +1326,7 @@ mod tests {
 
         #[test]
         fn without_one_sample_nothing_is_confirmed() {
-            let mut walk = Walk::new(near_limits(), 1);
-            walk.on_boot_list(Some(vec![view(1)]), true);
-            let _ = walk.next(Time::ZERO);
-            measured(&mut walk, 1, 30.0);
+            let mut walk = one_leader_at(near_limits(), 30.0);
             assert_eq!(
                 walk.next(Time::ZERO),
                 vec![Action::Query {
