@@ -283,6 +283,14 @@ impl Peer {
                         self.start_handover_check();
                     }
                 } else {
+                    // Kept to pass on if the check holds: the newest leadership heard wins.
+                    if forward
+                        && g.unchecked_flood
+                            .as_ref()
+                            .is_none_or(|(_, kept)| term(&kept.group) <= term(&alive.group))
+                    {
+                        g.unchecked_flood = Some((from.clone(), Arc::clone(&alive)));
+                    }
                     self.check(alive.group.leader.clone(), CheckFor::Leadership);
                 }
                 return ack(None);

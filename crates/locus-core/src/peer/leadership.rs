@@ -173,17 +173,42 @@ impl Peer {
         match &g.role {
             // Electing: a live leader at least as new as the one this peer lost; follow it.
             GroupRole::Electing(e) if v.epoch.saturating_add(1) >= e.epoch => {
-                self.follow(now, v.leader, v.epoch, true);
+                self.follow(now, v.leader.clone(), v.epoch, true);
+                self.pass_on_flood(now, &v);
             }
             GroupRole::Electing(_) => {}
             GroupRole::Follower if same => {
                 g.last_alive = now;
                 g.succession = None;
                 self.schedule_alive_check(now);
+                self.pass_on_flood(now, &v);
             }
-            _ if term(&v) > mine => self.follow(now, v.leader, v.epoch, true),
+            _ if term(&v) > mine => {
+                self.follow(now, v.leader.clone(), v.epoch, true);
+                self.pass_on_flood(now, &v);
+            }
             GroupRole::Leading(_) if term(&v) < mine => self.send_own_alive(vec![v.leader]),
             _ => {}
+        }
+    }
+
+    /// The leadership `v` answered a check: the flood `Alive` of it that set off the check
+    /// goes on through the mesh now, as if it had come from the followed leadership's flood.
+    /// Without this a leader's first floods after a takeover reached one hop further each
+    /// round (`LEADERSHIP_FLOODS` of them), and members farther off followed the dead leader
+    /// until their own succession timer, up to a minute (docs/decisions.md, "A new
+    /// leadership's flood goes on past the members that check it").
+    fn pass_on_flood(&mut self, now: Time, v: &GroupView) {
+        let State::Member(g) = &mut self.state else {
+            return;
+        };
+        let Some((from, alive)) = g.unchecked_flood.take() else {
+            return;
+        };
+        if alive.group.leader.id == v.leader.id && alive.group.epoch == v.epoch {
+            // Its sender's word is not what moved this peer (the check was); the contents
+            // count as much as any flood `Alive` of the leadership it follows.
+            let _ = self.apply_alive(now, from, alive, true, false);
         }
     }
 

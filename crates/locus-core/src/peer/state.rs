@@ -73,6 +73,10 @@ pub(super) struct Group {
     pub(super) seq: u64,
     /// Leadership checks in flight (see `peer::leadership`), at most `MAX_CHECKS`.
     pub(super) checking: BTreeSet<(PeerId, CheckFor)>,
+    /// The flood `Alive` of a newer leadership whose leader is being checked, and who passed
+    /// it on: once the check holds it goes on through the mesh (`Peer::pass_on_flood`), or
+    /// the flood would stop one hop further from the new leader each round.
+    pub(super) unchecked_flood: Option<(PeerRef, Arc<Alive>)>,
     /// A successor (or a member about to elect) asking the peers before it whether any still
     /// leads, before it takes over.
     pub(super) succession: Option<Succession>,
@@ -103,6 +107,7 @@ impl Group {
             last_alive: now,
             seq: 0,
             checking: BTreeSet::new(),
+            unchecked_flood: None,
             succession: None,
             handover: None,
             cross: CrossLinks::default(),

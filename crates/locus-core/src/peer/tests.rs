@@ -322,6 +322,89 @@ fn a_check_answered_by_a_non_leader_or_an_impostor_moves_nothing() {
     }
 }
 
+/// The `Alive`s of peer 5's leadership at `epoch` among `calls`, by the peer each went to.
+fn floods_of_5(calls: &[Transmit], epoch: u64) -> Vec<PeerId> {
+    calls
+        .iter()
+        .filter_map(|t| match (&t.to, &t.request) {
+            (Target::Peer(to), Request::Alive(a))
+                if a.group.leader.id == peer(5).id && a.group.epoch == epoch =>
+            {
+                Some(to.id)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_newer_leadership_s_flood_goes_on_through_the_mesh_once_its_leader_answers_the_check() {
+    let (mut p, view) = successor();
+    let calls = newer_alive_from_a_third_party(&mut p, &view, leads(5, led_by(&view, 5, 2)));
+    let check = calls.iter().position(|t| is_check_of(t, 5));
+    let first_flood = calls
+        .iter()
+        .position(|t| matches!(&t.request, Request::Alive(a) if a.group.leader.id == peer(5).id));
+    assert!(
+        check.is_some() && first_flood.is_some() && check < first_flood,
+        "checked, then passed on: {calls:?}"
+    );
+    let to = floods_of_5(&calls, 2);
+    assert!(
+        to.iter().all(|id| *id != peer(2).id && *id != peer(5).id),
+        "not back to its sender or the leader: {to:?}"
+    );
+    assert_eq!(led(&p), (peer(5).id, 2));
+    assert_eq!(leadership(&p), ids(&[5, 1]), "the flood's list is taken");
+}
+
+#[test]
+fn a_flood_whose_leadership_fails_its_check_goes_no_further() {
+    // Unanswered; answered by peer 5 following peer 6; by peer 6 in peer 5's stead.
+    let answers: [(Option<u8>, u8); 3] = [(None, 5), (Some(5), 6), (Some(6), 5)];
+    for (responder, leader) in answers {
+        let (mut p, view) = successor();
+        let calls = newer_alive_from_a_third_party(&mut p, &view, |t| {
+            let r = responder?;
+            is_check_of(t, 5)
+                .then(|| measured(r, led_by(&view, leader, 2)))
+                .flatten()
+        });
+        assert_eq!(
+            floods_of_5(&calls, 2),
+            Vec::<PeerId>::new(),
+            "{responder:?}"
+        );
+        assert_eq!(leadership(&p), ids(&[0, 1, 2]), "{responder:?}");
+        // A later timer passes on nothing either.
+        let later = run(&mut p, at(700), at(900), |_| None);
+        assert!(
+            later.iter().all(
+                |(_, t)| !matches!(&t.request, Request::Alive(a) if a.group.leader.id == peer(5).id)
+            ),
+            "{later:?}"
+        );
+    }
+}
+
+#[test]
+fn a_check_that_finds_another_epoch_does_not_pass_on_the_flood_that_named_the_old_one() {
+    let (mut p, view) = successor();
+    // The flood says peer 5 at epoch 2; peer 5 answers that it leads at epoch 3.
+    let calls = newer_alive_from_a_third_party(&mut p, &view, leads(5, led_by(&view, 5, 3)));
+    assert_eq!(
+        led(&p),
+        (peer(5).id, 3),
+        "the checked leadership is followed"
+    );
+    assert_eq!(floods_of_5(&calls, 2), Vec::<PeerId>::new());
+    assert_eq!(
+        leadership(&p),
+        ids(&[0, 1, 2]),
+        "nothing of the unchecked flood is taken"
+    );
+}
+
 #[test]
 fn an_alive_at_the_largest_epoch_naming_an_unreachable_leader_leaves_the_epoch() {
     let (mut p, view) = successor();

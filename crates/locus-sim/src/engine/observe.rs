@@ -106,13 +106,25 @@ impl Engine<'_> {
             if p.role() == Role::Leader {
                 *leaders.entry(view.group_id).or_default() += 1;
             }
-            let ok = by_id.get(&view.leader.id).is_some_and(|l| {
+            let leader = by_id.get(&view.leader.id);
+            let ok = leader.is_some_and(|l| {
                 l.role() == Role::Leader && l.group().is_some_and(|g| g.group_id == view.group_id)
             });
             if !ok {
+                // What the followed peer is instead says which repair did not happen.
+                let now = match leader {
+                    None => "is not running".to_string(),
+                    Some(l) => format!(
+                        "is {} of group {:?}",
+                        role_name(l.role()),
+                        l.group().map(|g| g.group_id)
+                    ),
+                };
                 out.push(format!(
-                    "peer {i} follows {:?} in group {:?}, which does not lead it",
-                    view.leader, view.group_id
+                    "peer {i} ({}) follows {:?} in group {:?}, which does not lead it: it {now}",
+                    role_name(p.role()),
+                    view.leader,
+                    view.group_id
                 ));
             }
         }
