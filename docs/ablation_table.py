@@ -25,7 +25,7 @@ for d, label in RUNS:
         inter = "—" if inter is None or row["groups"] <= 1 else f"{inter:.1f}"
         name = row["variant"].replace("-", " ")
         if name == "before issue 14":
-            name = "all fourteen off (before issue #14)"
+            name = "all fifteen off (before issue #14)"
         print(f'| {label if k == 0 else ""} | {name} | {row["components"]} '
               f'| {row["random_ratio"]:.3f} | {row["optimality_gap"]:.2f} '
               f'| {row["stretch_median"]:.2f} / {row["stretch_p90"]:.2f} | {row["groups"]} '

@@ -202,6 +202,11 @@ pub const DEFAULT_PRUNE_WALK_PROBES: bool = true;
 /// landmarks. Leaders announce the RTTs their own walk measured. Without it a walk descends
 /// group by group from a random sample, more groups the larger the overlay.
 pub const DEFAULT_LANDMARK_BOOT: bool = true;
+/// Members far from their leader walk again (beyond the seed, docs/decisions.md "Members far
+/// from their leader walk again"): a follower whose RTT to its leader is over
+/// `locality_threshold` walks at doubling intervals, staying a member, and moves to the group
+/// that walk enters if its leader is less than half as far.
+pub const DEFAULT_RELOCATE_FAR_MEMBERS: bool = true;
 
 /// The settings of one peer's protocol engine. Build one from a preset and adjust fields.
 #[derive(Debug, Clone, PartialEq)]
@@ -296,6 +301,8 @@ pub struct Config {
     pub cross_group_links: u32,
     /// See [`DEFAULT_CROSS_GROUP_RADIUS`].
     pub cross_group_radius: Duration,
+    /// See [`DEFAULT_RELOCATE_FAR_MEMBERS`].
+    pub relocate_far_members: bool,
 }
 
 impl Default for Config {
@@ -349,6 +356,7 @@ impl Config {
             nearest_intra_links: DEFAULT_NEAREST_INTRA_LINKS,
             cross_group_links: DEFAULT_CROSS_GROUP_LINKS,
             cross_group_radius: DEFAULT_CROSS_GROUP_RADIUS,
+            relocate_far_members: DEFAULT_RELOCATE_FAR_MEMBERS,
         }
     }
 

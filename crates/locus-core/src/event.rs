@@ -92,6 +92,13 @@ pub enum Event {
         /// The group it joins.
         into: GroupId,
     },
+    /// A member far from its leader moved to a nearer group (`Config::relocate_far_members`).
+    Relocated {
+        /// The group it left.
+        from: GroupId,
+        /// The group it entered.
+        to: GroupId,
+    },
     /// The last member left: the group ceased to exist [0060].
     GroupEnded {
         /// The group.

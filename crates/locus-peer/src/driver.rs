@@ -385,6 +385,9 @@ impl Driver {
                 Event::Merging { from, into } => {
                     tracing::info!(peer = %me, %from, %into, "merging groups")
                 }
+                Event::Relocated { from, to } => {
+                    tracing::info!(peer = %me, %from, %to, "moved to a nearer group")
+                }
                 Event::GroupEnded { group } => tracing::info!(peer = %me, %group, "group ended"),
                 Event::Left => tracing::info!(peer = %me, "left"),
                 other => tracing::debug!(peer = %me, event = ?other, "event"),
@@ -445,6 +448,7 @@ fn event_name(e: &Event) -> &'static str {
         Event::NeighborRemoved { .. } => "neighbor_removed",
         Event::ElectionStarted { .. } => "election_started",
         Event::Merging { .. } => "merging",
+        Event::Relocated { .. } => "relocated",
         Event::GroupEnded { .. } => "group_ended",
         Event::Left => "left",
     }

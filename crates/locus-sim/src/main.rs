@@ -147,6 +147,9 @@ struct RunArgs {
     /// Members keep links to peers their leader lost (the behaviour before `drop_lost_links`).
     #[arg(long)]
     no_drop_lost_links: bool,
+    /// Members far from their leader stay where they are (before `relocate_far_members`).
+    #[arg(long)]
+    no_relocate_far_members: bool,
     /// Members keep their intra-group links to the random members their leader named (the
     /// behaviour before `nearest_intra_links`).
     #[arg(long)]
@@ -244,6 +247,9 @@ impl RunArgs {
         }
         if self.no_drop_lost_links {
             c.drop_lost_links = false;
+        }
+        if self.no_relocate_far_members {
+            c.relocate_far_members = false;
         }
         if self.no_nearest_intra_links {
             c.nearest_intra_links = false;
@@ -544,8 +550,8 @@ fn print_summary(args: &RunArgs, o: &Outcome, m: &Metrics) {
         o.threads, c.regions, c.cross_region_events, c.windows, c.parallel_windows
     );
     println!(
-        "  churn: {} joins, {} crashes, {} leaves; {} rejoins, {} merges, {} new leaders",
-        c.churn_joins, c.crashes, c.leaves, c.rejoins, c.merges, c.new_leaders
+        "  churn: {} joins, {} crashes, {} leaves; {} rejoins, {} merges, {} new leaders, {} relocations",
+        c.churn_joins, c.crashes, c.leaves, c.rejoins, c.merges, c.new_leaders, c.relocations
     );
     println!(
         "  overlay: {} peers, {} links ({} intra, {} inter, {} random, {} cross), mean degree {:.2}, components {}",
@@ -663,9 +669,9 @@ fn steady_rate(c: &locus_sim::Counters) -> f64 {
 }
 
 /// The ablation's variants: the defaults, each rule of `Config` turned off alone, all of
-/// issue #14's rules (fourteen) off together (the protocol before them), and the shortcut held by
+/// issue #14's rules (fifteen) off together (the protocol before them), and the shortcut held by
 /// every group, however small.
-const VARIANTS: [&str; 20] = [
+const VARIANTS: [&str; 21] = [
     "default",
     "no-shortcuts",
     "shortcuts-every-group",
@@ -682,6 +688,7 @@ const VARIANTS: [&str; 20] = [
     "no-near-cut-links",
     "no-cross-links",
     "no-nearest-intra-links",
+    "no-relocate-far-members",
     "inter-radius-50",
     "before-issue-14",
     "no-guard",
@@ -705,6 +712,7 @@ fn ablate(args: &RunArgs) -> Result<()> {
         a.no_landmark_boot |= name == "no-landmark-boot" || before;
         a.no_near_cut_links |= name == "no-near-cut-links" || before;
         a.no_nearest_intra_links |= name == "no-nearest-intra-links" || before;
+        a.no_relocate_far_members |= name == "no-relocate-far-members" || before;
         if name == "no-cross-links" || before {
             a.cross_group_links = Some(0);
         }

@@ -56,7 +56,7 @@ impl Peer {
         self.drive_walk(now, id);
     }
 
-    fn walk_limits(&self, now: Time, max_tested: u32) -> Limits {
+    pub(super) fn walk_limits(&self, now: Time, max_tested: u32) -> Limits {
         Limits {
             threshold: self.cfg.locality_threshold,
             max_leader_rtt: self.cfg.max_leader_rtt,
@@ -133,7 +133,7 @@ impl Peer {
 
     /// Whether a walk from `sources` asks the rendezvous for the groups nearest its landmark
     /// RTTs ([`crate::Config::landmark_boot`]).
-    fn asks_near(&self, sources: &[BootSource]) -> bool {
+    pub(super) fn asks_near(&self, sources: &[BootSource]) -> bool {
         self.cfg.landmark_boot && sources.contains(&BootSource::Rendezvous)
     }
 
@@ -150,7 +150,7 @@ impl Peer {
     }
 
     /// Asks every boot source for a boot list, for walk `id` [0044].
-    fn ask_boot_lists(&mut self, sources: Vec<BootSource>, id: u64) {
+    pub(super) fn ask_boot_lists(&mut self, sources: Vec<BootSource>, id: u64) {
         let max = self.cfg.boot_list_size;
         let landmarks = self.cfg.landmark_boot;
         for source in sources {
@@ -185,14 +185,21 @@ impl Peer {
                     .as_mut()
                     .filter(|(w, _)| *w == id)
                     .map(|(_, w)| w),
-                _ => None,
+                GroupRole::Follower => g
+                    .relocation
+                    .walk
+                    .as_mut()
+                    .filter(|(w, _)| *w == id)
+                    .map(|(_, w)| w),
+                GroupRole::Electing(_) => None,
             },
             _ => None,
         }
     }
 
+    /// A leader's merge check or re-walk (not a join walk, not a member's relocation).
     fn is_merge_walk(&self, id: u64) -> bool {
-        !matches!(&self.state, State::Joining(j) if j.id == id)
+        !matches!(&self.state, State::Joining(j) if j.id == id) && !self.is_relocation_walk(id)
     }
 
     pub(super) fn drive_walk(&mut self, now: Time, id: u64) {
@@ -226,6 +233,10 @@ impl Peer {
                     },
                 ),
                 Action::Enter { group, leader } => {
+                    if self.is_relocation_walk(id) && !self.worth_moving_to(&leader) {
+                        self.end_relocation();
+                        return;
+                    }
                     self.keep_landmarks(id);
                     // A merging leader hands its links to the group it merges into.
                     let handover = if self.is_merge_walk(id) {
@@ -246,6 +257,11 @@ impl Peer {
                     )
                 }
                 Action::Found { nearest } => {
+                    if self.is_relocation_walk(id) {
+                        // No group near enough passed: stay.
+                        self.end_relocation();
+                        return;
+                    }
                     self.keep_landmarks(id);
                     if self.is_merge_walk(id) {
                         let rewalk = self.leading_mut().is_some_and(|l| {
@@ -343,7 +359,9 @@ impl Peer {
             Ok(Response::GroupMembers(reply)) if reply.group.group_id == group => {
                 walk.finish();
                 let tested = walk.tested();
-                if self.is_merge_walk(id) {
+                if self.is_relocation_walk(id) {
+                    self.complete_relocation(now, reply);
+                } else if self.is_merge_walk(id) {
                     self.complete_merge(now, reply);
                 } else {
                     self.enter_group(now, reply, tested);

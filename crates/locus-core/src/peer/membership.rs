@@ -332,6 +332,9 @@ impl Peer {
         let known_alive = g.replica.as_ref().map(|a| (a.group.epoch, a.seq));
         self.set_timer(Timer::Refresh, now + self.cfg.member_refresh_interval);
         if follower {
+            self.relocate_if_far(now);
+        }
+        if follower {
             self.send_to(
                 &leader,
                 Request::GetGroupMembers(GetGroupMembersRequest {

@@ -19,7 +19,8 @@
 //! - between groups: [`inter`] (inter-group connections), [`search`] (Figure 11), [`cross`]
 //!   (members' links to near peers of other groups), [`bridge`]
 //!   (partition links), [`remeasure`] (re-measurement, replacement, re-walks), [`merge`]
-//!   (group merge), [`announce`] (the rendezvous entry);
+//!   (group merge), [`relocate`] (members far from their leader moving to a nearer group),
+//!   [`announce`] (the rendezvous entry);
 //! - [`state`]: the data all of them share.
 
 mod alive;
@@ -35,6 +36,7 @@ mod leave;
 mod membership;
 mod merge;
 mod near_intra;
+mod relocate;
 mod remeasure;
 mod search;
 mod state;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::cross::CrossLinks;
 use super::near_intra::NearIntra;
+use super::relocate::Relocation;
 use crate::election::Election;
 use crate::event::JoinStats;
 use crate::id::{GroupId, PeerId, PeerRef};
@@ -87,6 +88,8 @@ pub(super) struct Group {
     pub(super) cross: CrossLinks,
     /// Intra-group links moved to the nearest members (`peer::near_intra`).
     pub(super) near_intra: NearIntra,
+    /// A member far from its leader looking for a nearer group (`peer::relocate`).
+    pub(super) relocation: Relocation,
     pub(super) role: GroupRole,
 }
 
@@ -112,6 +115,7 @@ impl Group {
             handover: None,
             cross: CrossLinks::default(),
             near_intra: NearIntra::default(),
+            relocation: Relocation::default(),
             role: GroupRole::Follower,
         }
     }

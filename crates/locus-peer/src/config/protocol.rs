@@ -221,6 +221,9 @@ protocol_settings! {
     /// Members move their intra-group links to the nearest group-mates they measure
     /// [wan: true].
     nearest_intra_links: bool, "LOCUS_NEAREST_INTRA_LINKS" => nearest_intra_links(num);
+    /// Members farther from their leader than the locality threshold walk again and move to
+    /// a group less than half as far [wan: true].
+    relocate_far_members: bool, "LOCUS_RELOCATE_FAR_MEMBERS" => relocate_far_members(num);
     /// Join walks start from the rendezvous' landmark groups and ask for the groups nearest
     /// by the RTTs to them [wan: true].
     landmark_boot: bool, "LOCUS_LANDMARK_BOOT" => landmark_boot(num);

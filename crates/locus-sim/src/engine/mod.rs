@@ -149,6 +149,8 @@ pub struct Counters {
     pub new_leaders: u64,
     /// Groups that merged into another.
     pub merges: u64,
+    /// Members that moved to a nearer group (`Config::relocate_far_members`).
+    pub relocations: u64,
     /// Churn joins skipped because the model had no vacant site.
     pub no_vacant_site: u64,
     /// Calls sent in the second half of the final settle, the steady state: the overlay has
@@ -494,6 +496,7 @@ impl<'m> Engine<'m> {
         c.rejoins = t.rejoins;
         c.new_leaders = t.new_leaders;
         c.merges = t.merges;
+        c.relocations = t.relocations;
         for (name, &count) in KINDS.iter().zip(&t.kinds) {
             if count > 0 {
                 c.calls_by_kind.insert(name, count);

@@ -85,6 +85,7 @@ pub(super) struct Tally {
     pub(super) rejoins: u64,
     pub(super) new_leaders: u64,
     pub(super) merges: u64,
+    pub(super) relocations: u64,
 }
 
 impl Tally {
@@ -98,6 +99,7 @@ impl Tally {
         self.rejoins += o.rejoins;
         self.new_leaders += o.new_leaders;
         self.merges += o.merges;
+        self.relocations += o.relocations;
     }
 }
 
@@ -354,6 +356,7 @@ fn on_event(node: &mut Node, site: u32, now: Time, e: Event, fx: &mut Effects) {
         }
         Event::BecameLeader { .. } => fx.tally.new_leaders += 1,
         Event::Merging { .. } => fx.tally.merges += 1,
+        Event::Relocated { .. } => fx.tally.relocations += 1,
         _ => {}
     }
 }
