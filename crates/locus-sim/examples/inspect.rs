@@ -111,6 +111,50 @@ fn main() -> Result<()> {
             }
         }
     }
+    // Each group over several localities: how many members in each, where its leader is, and
+    // which other groups the minority localities' peers are in.
+    let mut metro_groups: BTreeMap<Option<u32>, BTreeMap<&str, usize>> = BTreeMap::new();
+    for p in &overlay.peers {
+        if let Some(g) = &p.group {
+            *metro_groups
+                .entry(model.locality(p.site))
+                .or_default()
+                .entry(g.as_str())
+                .or_default() += 1;
+        }
+    }
+    for (g, members) in &groups {
+        let mut counts: BTreeMap<Option<u32>, usize> = BTreeMap::new();
+        for &v in members {
+            *counts
+                .entry(model.locality(overlay.peers[v].site))
+                .or_default() += 1;
+        }
+        if counts.len() < 2 {
+            continue;
+        }
+        let leader = members
+            .iter()
+            .find(|&&v| overlay.peers[v].role == "leader")
+            .map(|&v| model.locality(overlay.peers[v].site));
+        let elsewhere: Vec<String> = counts
+            .keys()
+            .map(|m| {
+                let others: Vec<usize> = metro_groups[m]
+                    .iter()
+                    .filter(|(h, _)| *h != g)
+                    .map(|(_, &n)| n)
+                    .collect();
+                format!("metro {m:?}: other groups {others:?}")
+            })
+            .collect();
+        println!(
+            "  group {} of {}: members by metro {counts:?}, leader in {leader:?}; {}",
+            &g[..8],
+            members.len(),
+            elsewhere.join("; ")
+        );
+    }
     metros_per_group.sort_unstable();
     leader_rtts.sort_by(f64::total_cmp);
     let q = |v: &[f64], p: f64| v.get(((v.len() as f64 - 1.0) * p) as usize).copied();
