@@ -46,10 +46,15 @@ run synthetic-20k-fast-settle180 --synthetic continents=5,metros=200,seed=7 --pe
 run synthetic-2k-churn --synthetic continents=5,metros=4,seed=7 --peers 2000 --arrival poisson:100 --churn 20:10m --crash 0.05 --leave 0.05 --seed 1
 run synthetic-2k-partition --synthetic continents=5,metros=4,seed=7 --peers 2000 --arrival poisson:100 --partition 30s:60s:0.2 --seed 1
 run synthetic-2k-partition-settle180 --synthetic continents=5,metros=4,seed=7 --peers 2000 --arrival poisson:100 --partition 30s:60s:0.2 --settle 180s --seed 1
+# Probes per join against N in the 100k run's own world (1,000 metros, 1,000 arrivals a second):
+# 1k and 5k beside synthetic-20k-fast and the 100k run (issue #14's growth from 1k to 100k).
+run synthetic-1k-world1000 --synthetic continents=5,metros=200,seed=7 --peers 1000 --arrival poisson:1000 --seed 1
+run synthetic-5k-world1000 --synthetic continents=5,metros=200,seed=7 --peers 5000 --arrival poisson:1000 --seed 1
 # 100k peers joining, then 10 virtual minutes of churn (1000 joins and 1000 crashes a minute).
 # Synthetic worlds keep about 100 peers per metro at every size, so 1k/3k/10k/100k compare.
 run synthetic-100k-churn --synthetic continents=5,metros=200,seed=7 --peers 100000 --arrival poisson:1000 --settle 30s --churn 1000:10m --seed 1
 "$SIM" scaling docs/plots/join_cost_vs_n.svg "$OUT/synthetic-1k" "$OUT/synthetic-3k" "$OUT/synthetic-10k" "$OUT/synthetic-100k-churn"
+"$SIM" scaling docs/plots/join_cost_vs_n_one_world.svg "$OUT/synthetic-1k-world1000" "$OUT/synthetic-5k-world1000" "$OUT/synthetic-20k-fast" "$OUT/synthetic-100k-churn"
 for r in planetlab-sequential-s1 planetlab-all-at-once-s1 seattle-sequential synthetic-10k synthetic-20k synthetic-2k-churn synthetic-100k-churn; do
   for p in link_rtt_cdf group_sizes join_probes; do cp "$OUT/$r/$p.svg" "docs/plots/${r%-s1}-$p.svg"; done
 done
