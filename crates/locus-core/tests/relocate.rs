@@ -19,12 +19,23 @@ mod common;
 use common::{peer, view_of};
 
 /// Peer 10's world: group 1 (led by peer 1, `leader_ms` away), the one group in the directory
-/// when it joins; from 2 s on, group 3 as well (led by peer 3, `near_ms` away), which takes
-/// members in only if `accepts`.
+/// when it joins; from 2 s on, group 3 as well (led by peer 3, `near_ms` away), whose leader
+/// answers an entry as `entry` says.
 struct World {
     leader_ms: f64,
     near_ms: f64,
-    accepts: bool,
+    entry: Entry,
+}
+
+/// How peer 3 answers a request to enter group 3.
+#[derive(Clone, Copy, PartialEq)]
+enum Entry {
+    /// With group 3's members: it takes the peer in.
+    Takes,
+    /// Not at all (the call times out).
+    Silent,
+    /// With the members of another group, 4 (a peer that is not what it was measured as).
+    OtherGroup,
 }
 
 /// What peer 10 did by the end.
@@ -69,9 +80,14 @@ impl World {
                     neighbors: Vec::new(),
                 }))
             }
-            (Request::GetGroupMembers(_), Some(n @ (1 | 3))) if n == 1 || self.accepts => {
+            (Request::GetGroupMembers(_), Some(n @ (1 | 3))) => {
+                let named = match (n, self.entry) {
+                    (1, _) | (_, Entry::Takes) => n,
+                    (_, Entry::OtherGroup) => 4,
+                    (_, Entry::Silent) => return Err(CallError::Timeout),
+                };
                 Ok(Response::GroupMembers(GroupMembersReply {
-                    group: group(n),
+                    group: group(named),
                     leadership: vec![peer(n)],
                     candidates: Vec::new(),
                     alive: None,
@@ -168,7 +184,7 @@ fn a_member_beyond_the_locality_threshold_moves_to_a_group_clearly_nearer() {
     let world = World {
         leader_ms: 15.0,
         near_ms: 2.0,
-        accepts: true,
+        entry: Entry::Takes,
     };
     let out = world.run(cfg(), MINUTE);
     assert_eq!(out.walks, 1, "{out:?}");
@@ -189,7 +205,7 @@ fn a_member_whose_leader_is_local_does_not_walk() {
     let world = World {
         leader_ms: 8.0,
         near_ms: 2.0,
-        accepts: true,
+        entry: Entry::Takes,
     };
     let out = world.run(cfg(), MINUTE * 5);
     assert_eq!((out.leader, out.walks), (1, 0), "{out:?}");
@@ -203,7 +219,7 @@ fn a_group_not_half_as_far_as_the_leader_does_not_take_the_member() {
     let world = World {
         leader_ms: 15.0,
         near_ms: 9.0,
-        accepts: true,
+        entry: Entry::Takes,
     };
     let out = world.run(cfg(), MINUTE * 5);
     assert_eq!(out.leader, 1, "{out:?}");
@@ -216,7 +232,22 @@ fn a_group_that_does_not_answer_the_entry_costs_the_member_nothing() {
     let world = World {
         leader_ms: 15.0,
         near_ms: 2.0,
-        accepts: false,
+        entry: Entry::Silent,
+    };
+    let out = world.run(cfg(), MINUTE);
+    assert!(out.asked_to_enter, "{out:?}");
+    assert_eq!(out.leader, 1, "still in group 1: {out:?}");
+    assert!(!out.left_group_1, "{out:?}");
+}
+
+#[test]
+fn an_entry_answered_for_another_group_moves_nothing() {
+    // Peer 3 was measured as group 3's leader; its answer names group 4. The member does not
+    // follow an answer for a group it did not ask to enter, and stays where it was.
+    let world = World {
+        leader_ms: 15.0,
+        near_ms: 2.0,
+        entry: Entry::OtherGroup,
     };
     let out = world.run(cfg(), MINUTE);
     assert!(out.asked_to_enter, "{out:?}");
