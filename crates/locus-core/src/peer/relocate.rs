@@ -10,7 +10,7 @@
 //!
 //! A follower whose measured RTT to its leader is over `locality_threshold` (not local by the
 //! protocol's own measure) walks again, as a join walk would, while it stays a member. It moves
-//! only when that walk enters a group whose leader it measured at most [`MOVE_SHARE`] of its
+//! only when that walk enters a group whose leader it measured at under [`MOVE_SHARE`] of its
 //! leader's RTT: it takes the new group's members reply first, then leaves the old group as a
 //! graceful leave does. A walk that would found a group ends with the member where it was. The
 //! walks come at doubling intervals, at most [`MAX_RELOCATION_WALKS`] per group entered, so a
@@ -39,8 +39,8 @@ pub(super) const MOVE_SHARE: f64 = 0.5;
 
 /// A member's relocation state, in its [`super::state::Group`].
 #[derive(Debug, Default)]
-pub(crate) struct Relocation {
-    /// The walk in flight, by id, and when it started.
+pub(super) struct Relocation {
+    /// The walk in flight, by id.
     pub(super) walk: Option<(u64, Walk)>,
     /// When the walk in flight started: one that outlived its deadline (its results went
     /// elsewhere while this peer led for a while) is dropped at the next refresh.
