@@ -4,9 +4,11 @@
 //!
 //! Measured with `locus-sim run --synthetic continents=3,metros=50,seed=7 --peers 1500
 //! --arrival poisson:1000 --seed 1` (docs/decisions.md, "Locality that holds at scale"): with
-//! the defaults purity 0.931, optimality gap 1.89, stretch 1.60 / 2.20 (over 128 × 32 sampled
-//! pairs), intra 3.5 ms against inter 16.0 ms, one component (2026-12-04, with intra-group links
-//! to the nearest members, cross links within 11.5 ms and a shortcut per 48 members). Before:
+//! the defaults purity 0.925, optimality gap 1.88, stretch 1.48 / 2.20 (over 128 × 32 sampled
+//! pairs), intra 3.6 ms against inter 16.7 ms, one component (2026-12-04 at `01f4a91`, this
+//! test's own figures; members far from their leader walking again move none here). Before:
+//! 0.931, 1.89, 1.60 / 2.20, 3.5 ms against 16.0 ms (2026-12-04, with intra-group links to the
+//! nearest members, cross links within 11.5 ms and a shortcut per 48 members);
 //! 0.931, 1.85, 1.59 / 2.16 (over 32 × 32 pairs), 3.8 ms against 15.8 ms (with cross links and a
 //! 20 ms inter-group radius); 0.953, 1.90, 1.59 / 2.29, 3.2 ms against 15.8 ms (2026-12-04, with `landmark_boot`
 //! and shortcuts for groups of 8 or more; seeds 2 and 3 gave purity 0.963 / 0.918, gap
@@ -44,7 +46,7 @@ fn groups_stay_in_their_metro_in_a_world_of_many_close_metros() {
         m.optimality_gap
     );
     assert!(
-        m.path_stretch.median <= 1.85 && m.path_stretch.p90 <= 2.5,
+        m.path_stretch.median <= 1.75 && m.path_stretch.p90 <= 2.5,
         "path stretch {:.2} / {:.2}",
         m.path_stretch.median,
         m.path_stretch.p90
