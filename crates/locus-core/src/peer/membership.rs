@@ -333,8 +333,6 @@ impl Peer {
         self.set_timer(Timer::Refresh, now + self.cfg.member_refresh_interval);
         if follower {
             self.relocate_if_far(now);
-        }
-        if follower {
             self.send_to(
                 &leader,
                 Request::GetGroupMembers(GetGroupMembersRequest {
