@@ -101,13 +101,7 @@ impl Peer {
         let id = self.next_walk;
         self.next_walk += 1;
         let limits = self.walk_limits(now, self.cfg.max_tested_groups);
-        // From the same boot sources as the first walk: a peer booted through other peers'
-        // addresses (a cluster whose rendezvous is down) walks again through them.
-        let sources = if self.boot.is_empty() {
-            vec![BootSource::Rendezvous]
-        } else {
-            self.boot.clone()
-        };
+        let sources = self.rewalk_sources();
         let near = self.asks_near(&sources);
         let State::Member(g) = &mut self.state else {
             return;
@@ -129,6 +123,17 @@ impl Peer {
         }
         l.merge.walk = Some((id, walk));
         self.ask_boot_lists(sources, id);
+    }
+
+    /// The boot sources of a walk after the first (a leader's re-walk, a member's relocation):
+    /// the same as the first walk's, so that a peer booted through other peers' addresses (a
+    /// cluster whose rendezvous is down) walks again through them; the rendezvous otherwise.
+    pub(super) fn rewalk_sources(&self) -> Vec<BootSource> {
+        if self.boot.is_empty() {
+            vec![BootSource::Rendezvous]
+        } else {
+            self.boot.clone()
+        }
     }
 
     /// Whether a walk from `sources` asks the rendezvous for the groups nearest its landmark

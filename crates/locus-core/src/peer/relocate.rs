@@ -21,8 +21,8 @@
 
 use std::time::Duration;
 
+use super::Peer;
 use super::state::{GroupRole, State};
-use super::{BootSource, Peer};
 use crate::event::Event;
 use crate::id::PeerRef;
 use crate::join::Walk;
@@ -67,14 +67,6 @@ impl Peer {
         let first = first_interval(self.cfg.remeasure_interval);
         let threshold = self.cfg.locality_threshold;
         let stale = self.cfg.join_deadline * 2;
-        let sources = if self.boot.is_empty() {
-            vec![BootSource::Rendezvous]
-        } else {
-            self.boot.clone()
-        };
-        let near = self.asks_near(&sources);
-        let limits = self.walk_limits(now, self.cfg.max_tested_groups);
-        let id = self.next_walk;
         let State::Member(g) = &mut self.state else {
             return;
         };
@@ -98,14 +90,23 @@ impl Peer {
         }
         r.walks += 1;
         r.next = Some(now + first * (1 << r.walks));
-        let mut walk = Walk::new(limits, sources.len());
-        walk.exclude(g.id);
-        if near {
+        let own = g.id;
+        // Due and far: only now the walk's sources and limits (this runs at every report).
+        let sources = self.rewalk_sources();
+        let mut walk = Walk::new(
+            self.walk_limits(now, self.cfg.max_tested_groups),
+            sources.len(),
+        );
+        walk.exclude(own);
+        if self.asks_near(&sources) {
             walk.ask_near();
         }
-        r.walk = Some((id, walk));
-        r.started = now;
+        let id = self.next_walk;
         self.next_walk += 1;
+        if let State::Member(g) = &mut self.state {
+            g.relocation.walk = Some((id, walk));
+            g.relocation.started = now;
+        }
         self.ask_boot_lists(sources, id);
     }
 
